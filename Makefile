@@ -1,0 +1,49 @@
+# MedForge: one binary, one Makefile. CI runs exactly these targets.
+SHELL := /bin/bash
+GO ?= go
+SQLC := $(GO) run github.com/sqlc-dev/sqlc/cmd/sqlc@v1.31.1
+RUN_DIR ?= $(CURDIR)/.run
+DSN = $(shell ops/dev/mariadb.sh dsn)
+export MEDFORGE_RUN_DIR := $(RUN_DIR)
+# Scorer modules built from source; never committed.
+SCORERS_DIR ?= $(CURDIR)/bin/scorers
+export MEDFORGE_SCORERS_DIR := $(SCORERS_DIR)
+
+.PHONY: build deps db db-stop gen gen-check lint test bench run scorers clean
+
+build:
+	$(GO) build -o bin/medforge ./cmd/medforge
+
+deps:
+	@ops/dev/deps.sh
+
+db: deps
+	@ops/dev/mariadb.sh start
+
+db-stop:
+	@ops/dev/mariadb.sh stop
+
+gen:
+	$(SQLC) generate
+
+gen-check:
+	@$(SQLC) diff || { echo "generated sqlc code is stale: run 'make gen'" >&2; exit 1; }
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+scorers: deps
+	@scorers/build.sh "$(SCORERS_DIR)"
+
+test: db gen-check scorers build
+	MEDFORGE_TEST_DSN='$(DSN)' MEDFORGE_BIN=$(CURDIR)/bin/medforge $(GO) test -p 2 -timeout 25m ./...
+
+bench: db scorers build
+	MEDFORGE_TEST_DSN='$(DSN)' MEDFORGE_BIN=$(CURDIR)/bin/medforge ops/bench/run.sh
+
+run: db scorers build
+	ops/dev/run.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,3 @@
+module github.com/medforge/medforge
+
+go 1.26.8
