@@ -1,11 +1,3 @@
-// Package abi defines the scorer ABI v1 data model shared by the host
-// (engine/sandbox) and the Go guest SDK (scorers/sdk): the typed columnar
-// input a scorer module receives and the result it returns. The wire layout
-// is specified in docs/scorer-abi.md; Encode/Decode functions live beside
-// these types.
-//
-// The package is pure Go with no dependencies so that it compiles for both
-// the host and GOOS=wasip1 guests.
 package abi
 
 // Major is the ABI major version. A module declares it with the marker export
