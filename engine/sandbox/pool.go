@@ -1,0 +1,497 @@
+package sandbox
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/medforge/medforge/engine/abi"
+)
+
+// Typed failures of Load and Score. Score also returns *abi.GuestError when
+// the module itself reported a failure, and *TrapError when it crashed.
+var (
+	// ErrTimeout: the scoring ran past Options.Timeout or the context's
+	// deadline; its worker was killed.
+	ErrTimeout = errors.New("sandbox: scorer exceeded its time limit")
+	// ErrMemoryLimit: the module ran out of its capped memory.
+	ErrMemoryLimit = errors.New("sandbox: scorer exceeded its memory limit")
+	// ErrOutputTooLarge: the module returned more than MaxOutputBytes.
+	ErrOutputTooLarge = errors.New("sandbox: scorer output exceeds the size limit")
+	// ErrClosed: the pool was closed.
+	ErrClosed = errors.New("sandbox: pool closed")
+)
+
+// RejectedError is returned by Load for a module that is not a valid scorer
+// ABI v1 module or needs more than the sandbox allows. Reason names the
+// offending import or export and is safe to show the module's author.
+type RejectedError struct{ Reason string }
+
+func (e *RejectedError) Error() string { return "scorer module rejected: " + e.Reason }
+
+// TrapError is a crash of the module (a WebAssembly trap, a Go panic, a
+// non-zero exit, output that breaks the ABI) or of its worker process.
+// Detail may quote the module's stderr and so may reveal holdout values: it
+// is for logs and admins only, never for participants.
+type TrapError struct{ Detail string }
+
+func (e *TrapError) Error() string { return "scorer crashed: " + e.Detail }
+
+// Options configures a Pool. Zero values take the defaults given.
+type Options struct {
+	// CacheDir holds wazero's compiled-code cache. It is created with mode
+	// 0700 and refused if group or others may write it. Default:
+	// $XDG_CACHE_HOME/medforge/wazero (os.UserCacheDir).
+	CacheDir string
+	// Workers is the number of worker processes, hence of concurrent
+	// scorings. Default 1.
+	Workers int
+	// Timeout bounds one Load or Score, module start included. Default 60s.
+	Timeout time.Duration
+	// MemoryLimitBytes caps a module's linear memory. Default 1 GiB; at most
+	// 4 GiB; rounded down to 64 KiB pages.
+	MemoryLimitBytes uint64
+	// MaxOutputBytes caps the encoded output of one scoring. Default 256 MiB.
+	MaxOutputBytes uint32
+	// Executable is the binary re-executed as a worker; it must call
+	// MaybeRunWorker first thing. Default os.Executable().
+	Executable string
+}
+
+func (o *Options) setDefaults() error {
+	if o.CacheDir == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			return fmt.Errorf("sandbox: no cache directory: %w", err)
+		}
+		o.CacheDir = filepath.Join(dir, "medforge", "wazero")
+	}
+	if o.Workers <= 0 {
+		o.Workers = 1
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 60 * time.Second
+	}
+	if o.MemoryLimitBytes == 0 {
+		o.MemoryLimitBytes = 1 << 30
+	}
+	if o.MemoryLimitBytes > 1<<32 {
+		o.MemoryLimitBytes = 1 << 32
+	}
+	if o.MemoryLimitBytes < 1<<16 {
+		return fmt.Errorf("sandbox: memory limit %d is below one page", o.MemoryLimitBytes)
+	}
+	if o.MaxOutputBytes == 0 {
+		o.MaxOutputBytes = 256 << 20
+	}
+	if o.Executable == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("sandbox: find own executable: %w", err)
+		}
+		o.Executable = exe
+	}
+	return nil
+}
+
+// privateDir creates dir (mode 0700) and refuses it when others may write.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("sandbox: cache dir: %w", err)
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("sandbox: cache dir: %w", err)
+	}
+	if !st.IsDir() || st.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("sandbox: cache dir %s must be a directory only its owner can write (mode %v)", dir, st.Mode().Perm())
+	}
+	return nil
+}
+
+// Module is a scorer module accepted by Load. It is immutable and may be
+// shared between goroutines and used with the Pool that loaded it.
+type Module struct {
+	// Digest is the lowercase hex SHA-256 of the module bytes.
+	Digest string
+	// Minor is the ABI minor version the module reported.
+	Minor int
+	wasm  []byte
+}
+
+// Pool runs scorings in a fixed set of worker processes. It is safe for
+// concurrent use; each scoring has a worker, and a fresh module instance,
+// to itself.
+type Pool struct {
+	opts   Options
+	config string
+	idle   chan *worker
+	closed atomic.Bool
+
+	mu      sync.Mutex
+	all     map[*worker]bool
+	modules map[string]*Module
+}
+
+// New starts a pool of opts.Workers worker processes. Workers start in the
+// background; New returns as soon as they are launched.
+func New(opts Options) (*Pool, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	if err := privateDir(opts.CacheDir); err != nil {
+		return nil, err
+	}
+	cfg, _ := json.Marshal(runnerConfig{
+		CacheDir:         opts.CacheDir,
+		MemoryLimitBytes: opts.MemoryLimitBytes &^ 0xffff,
+		MaxOutputBytes:   opts.MaxOutputBytes,
+	})
+	p := &Pool{
+		opts:    opts,
+		config:  string(cfg),
+		idle:    make(chan *worker, opts.Workers),
+		all:     map[*worker]bool{},
+		modules: map[string]*Module{},
+	}
+	for range opts.Workers {
+		w, err := p.spawn()
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		p.idle <- w
+	}
+	return p, nil
+}
+
+// Close stops every worker; scorings in flight fail. Close is idempotent.
+func (p *Pool) Close() error {
+	if p.closed.Swap(true) {
+		return nil
+	}
+	p.mu.Lock()
+	ws := make([]*worker, 0, len(p.all))
+	for w := range p.all {
+		ws = append(ws, w)
+	}
+	p.mu.Unlock()
+	for _, w := range ws {
+		w.kill()
+	}
+	return nil
+}
+
+// Load checks that wasm is a scorer ABI v1 module the sandbox accepts
+// (imports only from AllowedImports, the exports and memory of
+// docs/scorer-abi.md, a minor version this host supports, a start function
+// that returns) and compiles it, once per digest for the life of the pool
+// (and across processes through the on-disk cache). Refusals are
+// *RejectedError; a module whose start loops or crashes is rejected too.
+func (p *Pool) Load(ctx context.Context, wasm []byte) (*Module, error) {
+	sum := sha256.Sum256(wasm)
+	digest := hex.EncodeToString(sum[:])
+	p.mu.Lock()
+	m, ok := p.modules[digest]
+	p.mu.Unlock()
+	if ok {
+		return m, nil
+	}
+	m = &Module{Digest: digest, wasm: wasm}
+	var minor uint32
+	err := p.do(ctx, func(ctx context.Context, w *worker) error {
+		var err error
+		minor, err = w.load(m)
+		return err
+	})
+	if err != nil {
+		var re *runError
+		if errors.As(err, &re) && re.kind == kindRejected {
+			return nil, &RejectedError{Reason: re.msg}
+		}
+		if errors.Is(err, ErrTimeout) {
+			return nil, &RejectedError{Reason: "module start did not finish within the time limit"}
+		}
+		return nil, err
+	}
+	m.Minor = int(minor)
+	p.mu.Lock()
+	p.modules[digest] = m
+	p.mu.Unlock()
+	return m, nil
+}
+
+// Score runs m on in and returns its validated result. in must pass
+// abi.Input.Validate. Errors: ErrTimeout, ErrMemoryLimit, ErrOutputTooLarge,
+// *TrapError, *abi.GuestError (the module's own verdict), ErrClosed, or the
+// context's error when ctx is cancelled. Whatever the module does, the pool
+// stays usable for the next scoring.
+func (p *Pool) Score(ctx context.Context, m *Module, in *abi.Input) (*abi.Result, error) {
+	if m == nil {
+		return nil, errors.New("sandbox: nil module")
+	}
+	buf, err := abi.EncodeInput(in)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: encode input: %w", err)
+	}
+	var out []byte
+	err = p.do(ctx, func(ctx context.Context, w *worker) error {
+		var err error
+		out, err = w.score(m, buf)
+		return err
+	})
+	if err != nil {
+		var re *runError
+		if errors.As(err, &re) {
+			switch re.kind {
+			case kindMemory:
+				return nil, fmt.Errorf("%w: %s", ErrMemoryLimit, re.msg)
+			case kindOutput:
+				return nil, fmt.Errorf("%w: %s", ErrOutputTooLarge, re.msg)
+			case kindTrap:
+				return nil, &TrapError{Detail: re.msg}
+			}
+			return nil, fmt.Errorf("sandbox: %s", re.msg)
+		}
+		return nil, err
+	}
+	res, err := abi.DecodeOutput(out, in.Units)
+	if err != nil {
+		var ge *abi.GuestError
+		if errors.As(err, &ge) {
+			return nil, ge
+		}
+		return nil, &TrapError{Detail: err.Error()}
+	}
+	return res, nil
+}
+
+// do runs f on an idle worker under the pool's time limit. When the limit
+// passes or ctx is cancelled, the worker is killed (which unblocks f) and
+// replaced; so is a worker whose stream broke.
+func (p *Pool) do(ctx context.Context, f func(context.Context, *worker) error) error {
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	var w *worker
+	select {
+	case w = <-p.idle:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	timeout := p.opts.Timeout
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		timeout = time.Until(dl)
+	}
+	var timedOut atomic.Bool
+	timer := time.AfterFunc(timeout, func() {
+		timedOut.Store(true)
+		w.kill()
+	})
+	stop := context.AfterFunc(ctx, w.kill)
+	err := f(ctx, w)
+	timer.Stop()
+	stop()
+	if w.broken.Load() || err != nil && !isRunError(err) {
+		w.kill()
+		if nw, serr := p.spawn(); serr == nil {
+			w = nw
+		} else {
+			w = nil
+			// Try again at the next scoring rather than shrinking the pool.
+			go p.respawnLater()
+		}
+		switch {
+		case timedOut.Load():
+			if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				err = ErrTimeout
+			}
+		case ctx.Err() != nil:
+			err = ctx.Err()
+		case err != nil:
+			if p.closed.Load() {
+				err = ErrClosed
+			} else {
+				err = &runError{kind: kindTrap, msg: "worker process died: " + err.Error()}
+			}
+		}
+	}
+	if w != nil {
+		if p.closed.Load() {
+			w.kill()
+		} else {
+			p.idle <- w
+		}
+	}
+	return err
+}
+
+func isRunError(err error) bool {
+	var re *runError
+	return errors.As(err, &re)
+}
+
+func (p *Pool) respawnLater() {
+	for !p.closed.Load() {
+		time.Sleep(time.Second)
+		if w, err := p.spawn(); err == nil {
+			p.idle <- w
+			return
+		}
+	}
+}
+
+// worker is one sandbox process and the digests it has compiled.
+type worker struct {
+	pool   *Pool
+	cmd    *exec.Cmd
+	in     io.WriteCloser
+	out    *bufio.Reader
+	stderr *lockedWriter
+	loaded map[string]bool
+	broken atomic.Bool
+	once   sync.Once
+}
+
+func (p *Pool) spawn() (*worker, error) {
+	if p.closed.Load() {
+		return nil, ErrClosed
+	}
+	cmd := exec.Command(p.opts.Executable)
+	cmd.Env = []string{workerEnv + "=1", configEnv + "=" + p.config}
+	cmd.Dir = "/"
+	w := &worker{pool: p, cmd: cmd, stderr: &lockedWriter{w: &boundedBuffer{}}, loaded: map[string]bool{}}
+	cmd.Stderr = w.stderr
+	setProcAttr(cmd)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: worker stdin: %w", err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: worker stdout: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("sandbox: start worker %s: %w", p.opts.Executable, err)
+	}
+	w.in, w.out = in, bufio.NewReaderSize(out, 1<<16)
+	p.mu.Lock()
+	p.all[w] = true
+	p.mu.Unlock()
+	return w, nil
+}
+
+// kill stops the process for good; it is safe to call many times and from
+// any goroutine.
+func (w *worker) kill() {
+	w.broken.Store(true)
+	w.once.Do(func() {
+		_ = w.cmd.Process.Kill()
+		_ = w.in.Close()
+		go func() {
+			_ = w.cmd.Wait()
+			w.pool.mu.Lock()
+			delete(w.pool.all, w)
+			w.pool.mu.Unlock()
+		}()
+	})
+}
+
+func (w *worker) send(op byte, digest string, payload []byte) error {
+	var hdr [5 + digestLen]byte
+	hdr[0] = op
+	binary.LittleEndian.PutUint32(hdr[1:], uint32(digestLen+len(payload)))
+	copy(hdr[5:], digest)
+	if _, err := w.in.Write(hdr[:]); err != nil {
+		return err
+	}
+	_, err := w.in.Write(payload)
+	return err
+}
+
+// recv reads one answer; a non-OK answer becomes a *runError.
+func (w *worker) recv() ([]byte, error) {
+	var hdr [5]byte
+	if _, err := io.ReadFull(w.out, hdr[:]); err != nil {
+		return nil, w.died(err)
+	}
+	n := binary.LittleEndian.Uint32(hdr[1:])
+	if uint64(n) > uint64(w.pool.opts.MaxOutputBytes)+1<<16 {
+		w.broken.Store(true)
+		return nil, fmt.Errorf("worker answered %d bytes, over the output limit", n)
+	}
+	payload := make([]byte, n)
+	if _, err := io.ReadFull(w.out, payload); err != nil {
+		return nil, w.died(err)
+	}
+	if errKind(hdr[0]) != kindOK {
+		return nil, &runError{kind: errKind(hdr[0]), msg: string(payload)}
+	}
+	return payload, nil
+}
+
+func (w *worker) died(err error) error {
+	w.broken.Store(true)
+	if s := w.stderr.String(); s != "" {
+		return fmt.Errorf("%v (worker stderr: %s)", err, s)
+	}
+	return err
+}
+
+func (w *worker) load(m *Module) (uint32, error) {
+	if err := w.send(opLoad, m.Digest, m.wasm); err != nil {
+		return 0, w.died(err)
+	}
+	b, err := w.recv()
+	if err != nil {
+		return 0, err
+	}
+	if len(b) != 4 {
+		w.broken.Store(true)
+		return 0, errors.New("bad load answer")
+	}
+	w.loaded[m.Digest] = true
+	return binary.LittleEndian.Uint32(b), nil
+}
+
+func (w *worker) score(m *Module, input []byte) ([]byte, error) {
+	if !w.loaded[m.Digest] {
+		if _, err := w.load(m); err != nil {
+			return nil, err
+		}
+	}
+	if err := w.send(opScore, m.Digest, input); err != nil {
+		return nil, w.died(err)
+	}
+	return w.recv()
+}
+
+// lockedWriter serialises writes from os/exec's stderr copier with reads.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *boundedBuffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.String()
+}

@@ -1,0 +1,343 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/medforge/medforge/engine/abi"
+)
+
+// AllowedImports lists the only functions a scorer module may import, all
+// from the wasi_snapshot_preview1 namespace: what a Go wasip1 reactor and
+// wasi-libc need to start, report a crash and exit. With no preopened
+// directories, no environment and no arguments, none of them reaches a host
+// resource: fd_write goes to a bounded in-memory buffer (stdout is
+// discarded), the clocks are wazero's deterministic fakes and random_get is
+// wazero's deterministic source. Anything else (path_open, fd_read,
+// sock_accept, any other module) is refused when the module is loaded.
+var AllowedImports = map[string]bool{
+	"args_get":            true,
+	"args_sizes_get":      true,
+	"environ_get":         true,
+	"environ_sizes_get":   true,
+	"clock_res_get":       true,
+	"clock_time_get":      true,
+	"fd_write":            true,
+	"fd_close":            true,
+	"fd_fdstat_get":       true,
+	"fd_fdstat_set_flags": true,
+	"fd_prestat_get":      true,
+	"fd_prestat_dir_name": true,
+	"poll_oneoff":         true,
+	"proc_exit":           true,
+	"random_get":          true,
+	"sched_yield":         true,
+}
+
+const wasiModule = wasi_snapshot_preview1.ModuleName
+
+// errKind classifies a failure for the wire between worker and pool.
+type errKind byte
+
+const (
+	kindOK errKind = iota
+	kindRejected
+	kindTrap
+	kindMemory
+	kindOutput
+	kindInternal
+)
+
+// runError is a classified failure inside a runner.
+type runError struct {
+	kind errKind
+	msg  string
+}
+
+func (e *runError) Error() string { return e.msg }
+
+func fail(kind errKind, format string, args ...any) error {
+	return &runError{kind: kind, msg: fmt.Sprintf(format, args...)}
+}
+
+// runnerConfig fixes a runner's limits for its whole life.
+type runnerConfig struct {
+	CacheDir         string
+	MemoryLimitBytes uint64
+	MaxOutputBytes   uint32
+	// CloseOnContextDone makes wazero check the context in guest loops. The
+	// pool never sets it (it kills the worker instead); benchmarks do, to
+	// measure what it would cost.
+	CloseOnContextDone bool
+}
+
+// runner compiles and runs modules inside one process. It is the part of a
+// worker that touches wazero; it is not safe for concurrent use.
+type runner struct {
+	cfg     runnerConfig
+	rt      wazero.Runtime
+	cache   wazero.CompilationCache
+	modules map[string]wazero.CompiledModule
+	ctx     context.Context
+}
+
+const maxCachedModules = 64
+
+func newRunner(cfg runnerConfig) (*runner, error) {
+	ctx := experimental.WithMemoryAllocator(context.Background(), mmapAllocator{})
+	rc := wazero.NewRuntimeConfigCompiler().
+		WithMemoryLimitPages(uint32(cfg.MemoryLimitBytes / 65536)).
+		WithMemoryCapacityFromMax(true).
+		WithCloseOnContextDone(cfg.CloseOnContextDone)
+	r := &runner{cfg: cfg, modules: map[string]wazero.CompiledModule{}, ctx: ctx}
+	if cfg.CacheDir != "" {
+		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("compilation cache: %w", err)
+		}
+		r.cache = cache
+		rc = rc.WithCompilationCache(cache)
+	}
+	r.rt = wazero.NewRuntimeWithConfig(ctx, rc)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.rt); err != nil {
+		return nil, fmt.Errorf("instantiate WASI: %w", err)
+	}
+	return r, nil
+}
+
+func (r *runner) close() {
+	r.rt.Close(r.ctx)
+	if r.cache != nil {
+		r.cache.Close(r.ctx)
+	}
+}
+
+// load compiles wasm, checks its imports and exports, instantiates it once
+// and returns the ABI minor version it reports. Every refusal is kindRejected
+// and names what is wrong.
+func (r *runner) load(ctx context.Context, digest string, wasm []byte) (uint32, error) {
+	ctx = r.wrap(ctx)
+	if _, ok := r.modules[digest]; !ok {
+		cm, err := r.rt.CompileModule(ctx, wasm)
+		if err != nil {
+			return 0, fail(kindRejected, "invalid module: %v", err)
+		}
+		if err := checkModule(cm); err != nil {
+			cm.Close(ctx)
+			return 0, err
+		}
+		if len(r.modules) >= maxCachedModules {
+			for d, m := range r.modules {
+				m.Close(ctx)
+				delete(r.modules, d)
+			}
+		}
+		r.modules[digest] = cm
+	}
+	var stderr boundedBuffer
+	mod, err := r.instantiate(ctx, digest, &stderr)
+	if err != nil {
+		if re := (*runError)(nil); errors.As(err, &re) && re.kind == kindTrap {
+			return 0, fail(kindRejected, "module failed to start: %s", re.msg)
+		}
+		return 0, err
+	}
+	defer mod.Close(ctx)
+	res, err := mod.ExportedFunction(abi.MinorExport).Call(ctx)
+	if err != nil {
+		return 0, fail(kindRejected, "%s failed: %v", abi.MinorExport, err)
+	}
+	minor := uint32(res[0])
+	if minor > abi.Minor {
+		delete(r.modules, digest)
+		return 0, fail(kindRejected, "module needs scorer ABI %d.%d, this host supports %d.%d", abi.Major, minor, abi.Major, abi.Minor)
+	}
+	return minor, nil
+}
+
+func (r *runner) wrap(ctx context.Context) context.Context {
+	return experimental.WithMemoryAllocator(ctx, mmapAllocator{})
+}
+
+// checkModule enforces the import allowlist and the ABI v1 exports.
+func checkModule(cm wazero.CompiledModule) error {
+	for _, f := range cm.ImportedFunctions() {
+		mod, name, _ := f.Import()
+		if mod != wasiModule || !AllowedImports[name] {
+			return fail(kindRejected, "import %s.%s is not allowed (scorer modules may import only: %s)", mod, name, allowedList())
+		}
+	}
+	for _, m := range cm.ImportedMemories() {
+		mod, name, _ := m.Import()
+		return fail(kindRejected, "import %s.%s is not allowed: a scorer module must define its own memory", mod, name)
+	}
+	if _, ok := cm.ExportedMemories()["memory"]; !ok {
+		return fail(kindRejected, "module does not export its memory as \"memory\"")
+	}
+	exports := cm.ExportedFunctions()
+	want := []struct {
+		name            string
+		params, results []api.ValueType
+	}{
+		{abi.MarkerExport, nil, nil},
+		{abi.MinorExport, nil, []api.ValueType{api.ValueTypeI32}},
+		{abi.AllocExport, []api.ValueType{api.ValueTypeI32}, []api.ValueType{api.ValueTypeI32}},
+		{abi.ScoreExport, []api.ValueType{api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI64}},
+	}
+	for _, w := range want {
+		f, ok := exports[w.name]
+		if !ok {
+			if w.name == abi.MarkerExport {
+				return fail(kindRejected, "module does not export %s: not a scorer ABI v%d module", w.name, abi.Major)
+			}
+			return fail(kindRejected, "module does not export %s", w.name)
+		}
+		if !sameTypes(f.ParamTypes(), w.params) || !sameTypes(f.ResultTypes(), w.results) {
+			return fail(kindRejected, "export %s has the wrong signature (see docs/scorer-abi.md)", w.name)
+		}
+	}
+	return nil
+}
+
+func sameTypes(a, b []api.ValueType) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+var allowedList = sync.OnceValue(func() string {
+	names := make([]string, 0, len(AllowedImports))
+	for n := range AllowedImports {
+		names = append(names, wasiModule+"."+n)
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
+})
+
+// instantiate makes a fresh instance of a loaded module, running its
+// _initialize start function. The instance sees no files, arguments or
+// environment; its stdout is discarded and its stderr kept in stderr.
+func (r *runner) instantiate(ctx context.Context, digest string, stderr *boundedBuffer) (api.Module, error) {
+	cm, ok := r.modules[digest]
+	if !ok {
+		return nil, fail(kindInternal, "module %s is not loaded in this worker", digest)
+	}
+	cfg := wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions("_initialize").
+		WithStdout(io.Discard).
+		WithStderr(stderr)
+	mod, err := r.rt.InstantiateModule(ctx, cm, cfg)
+	if err != nil {
+		return nil, r.classify(err, nil, stderr)
+	}
+	return mod, nil
+}
+
+// score runs one scoring of the loaded module digest on an encoded input of
+// n bytes. fill writes the input into the guest buffer it is given; it is
+// called exactly once unless an error is returned before the guest buffer
+// exists, in which case skip is called instead so the caller can discard the
+// input. emit receives the guest's output bytes (valid only during the call).
+func (r *runner) score(ctx context.Context, digest string, n uint32, fill func([]byte) error, skip func() error, emit func([]byte) error) (err error) {
+	ctx = r.wrap(ctx)
+	filled := false
+	defer func() {
+		if !filled {
+			if serr := skip(); serr != nil && err == nil {
+				err = serr
+			}
+		}
+	}()
+	var stderr boundedBuffer
+	mod, err := r.instantiate(ctx, digest, &stderr)
+	if err != nil {
+		return err
+	}
+	defer mod.Close(ctx)
+	res, err := mod.ExportedFunction(abi.AllocExport).Call(ctx, uint64(n))
+	if err != nil {
+		return r.classify(err, mod, &stderr)
+	}
+	ptr := uint32(res[0])
+	if ptr == 0 || ptr%8 != 0 {
+		return fail(kindTrap, "%s(%d) returned %#x, want a non-zero 8-byte aligned address", abi.AllocExport, n, ptr)
+	}
+	view, ok := mod.Memory().Read(ptr, n)
+	if !ok {
+		return fail(kindTrap, "%s(%d) returned a buffer outside guest memory", abi.AllocExport, n)
+	}
+	filled = true
+	if err := fill(view); err != nil {
+		return fail(kindInternal, "read input: %v", err)
+	}
+	res, err = mod.ExportedFunction(abi.ScoreExport).Call(ctx, uint64(ptr), uint64(n))
+	if err != nil {
+		return r.classify(err, mod, &stderr)
+	}
+	optr, olen := uint32(res[0]>>32), uint32(res[0])
+	if olen > r.cfg.MaxOutputBytes {
+		return fail(kindOutput, "output of %d bytes exceeds the limit of %d", olen, r.cfg.MaxOutputBytes)
+	}
+	out, ok := mod.Memory().Read(optr, olen)
+	if !ok {
+		return fail(kindTrap, "%s returned an output range outside guest memory", abi.ScoreExport)
+	}
+	return emit(out)
+}
+
+// classify turns a wazero call error into a kind: memory when the guest ran
+// out of its capped memory (Go's runtime says so on stderr; C's malloc fails
+// near the cap), trap otherwise. The message may quote guest stderr and is
+// internal-only.
+func (r *runner) classify(err error, mod api.Module, stderr *boundedBuffer) error {
+	tail := strings.TrimSpace(stderr.String())
+	near := false
+	if mod != nil && mod.Memory() != nil {
+		size := uint64(mod.Memory().Size())
+		near = size+r.cfg.MemoryLimitBytes/16 >= r.cfg.MemoryLimitBytes
+	}
+	if strings.Contains(tail, "out of memory") || near {
+		return fail(kindMemory, "guest ran out of memory (limit %d bytes): %v", r.cfg.MemoryLimitBytes, err)
+	}
+	var exit *sys.ExitError
+	msg := err.Error()
+	if errors.As(err, &exit) {
+		msg = fmt.Sprintf("guest exited with code %d", exit.ExitCode())
+	}
+	if tail != "" {
+		msg += "; stderr: " + tail
+	}
+	return fail(kindTrap, "%s", msg)
+}
+
+// boundedBuffer keeps the first 4 KiB written to it and drops the rest.
+type boundedBuffer struct{ b []byte }
+
+const stderrKeep = 4096
+
+func (w *boundedBuffer) Write(p []byte) (int, error) {
+	if room := stderrKeep - len(w.b); room > 0 {
+		w.b = append(w.b, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+func (w *boundedBuffer) String() string { return string(w.b) }

@@ -1,0 +1,143 @@
+package sandbox
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+)
+
+// Environment variables that turn a re-execution of the current binary into
+// a sandbox worker.
+const (
+	workerEnv = "MEDFORGE_SANDBOX_WORKER"
+	configEnv = "MEDFORGE_SANDBOX_CONFIG"
+)
+
+// Frame operations, parent to worker.
+const (
+	opLoad  byte = 1
+	opScore byte = 2
+)
+
+const digestLen = 64 // hex sha256
+
+// MaybeRunWorker turns the process into a sandbox worker and never returns
+// when it was started as one by a Pool; otherwise it returns at once and
+// does nothing. Call it first thing in main (and in TestMain of any test
+// binary that creates a Pool), before flags are parsed or anything is
+// printed on stdout.
+func MaybeRunWorker() {
+	if os.Getenv(workerEnv) != "1" {
+		return
+	}
+	var cfg runnerConfig
+	if err := json.Unmarshal([]byte(os.Getenv(configEnv)), &cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "sandbox worker: bad config: %v\n", err)
+		os.Exit(3)
+	}
+	if err := serve(cfg, os.Stdin, os.Stdout); err != nil && err != io.EOF {
+		fmt.Fprintf(os.Stderr, "sandbox worker: %v\n", err)
+		os.Exit(3)
+	}
+	os.Exit(0)
+}
+
+// serve answers frames from in until in ends. A returned error means the
+// stream itself is broken; guest failures are answered as frames.
+func serve(cfg runnerConfig, in io.Reader, out io.Writer) error {
+	r, err := newRunner(cfg)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	br := bufio.NewReaderSize(in, 1<<16)
+	bw := bufio.NewWriterSize(out, 1<<16)
+	ctx := context.Background()
+	var hdr [5]byte
+	for {
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			return err
+		}
+		n := binary.LittleEndian.Uint32(hdr[1:])
+		if n < digestLen {
+			return fmt.Errorf("frame of %d bytes has no digest", n)
+		}
+		var digest [digestLen]byte
+		if _, err := io.ReadFull(br, digest[:]); err != nil {
+			return err
+		}
+		n -= digestLen
+		switch hdr[0] {
+		case opLoad:
+			wasm := make([]byte, n)
+			if _, err := io.ReadFull(br, wasm); err != nil {
+				return err
+			}
+			minor, err := r.load(ctx, string(digest[:]), wasm)
+			if err != nil {
+				err = writeError(bw, err)
+			} else {
+				var b [4]byte
+				binary.LittleEndian.PutUint32(b[:], minor)
+				err = writeFrame(bw, byte(kindOK), b[:])
+			}
+			if err != nil {
+				return err
+			}
+		case opScore:
+			var readErr error
+			fill := func(view []byte) error {
+				_, readErr = io.ReadFull(br, view)
+				return readErr
+			}
+			skip := func() error {
+				_, readErr = io.CopyN(io.Discard, br, int64(n))
+				return readErr
+			}
+			emit := func(b []byte) error { return writeFrame(bw, byte(kindOK), b) }
+			err := r.score(ctx, string(digest[:]), n, fill, skip, emit)
+			if readErr != nil {
+				return readErr
+			}
+			if err != nil {
+				if _, ok := err.(*runError); !ok {
+					return err // writing the answer failed
+				}
+				if err := writeError(bw, err); err != nil {
+					return err
+				}
+			}
+		default:
+			return fmt.Errorf("unknown operation %d", hdr[0])
+		}
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+	}
+}
+
+func writeFrame(w io.Writer, kind byte, payload []byte) error {
+	var hdr [5]byte
+	hdr[0] = kind
+	binary.LittleEndian.PutUint32(hdr[1:], uint32(len(payload)))
+	if _, err := w.Write(hdr[:]); err != nil {
+		return err
+	}
+	_, err := w.Write(payload)
+	return err
+}
+
+func writeError(w io.Writer, err error) error {
+	kind, msg := kindInternal, err.Error()
+	if re, ok := err.(*runError); ok {
+		kind = re.kind
+	}
+	if len(msg) > 8192 {
+		msg = msg[:8192]
+	}
+	return writeFrame(w, byte(kind), []byte(msg))
+}
