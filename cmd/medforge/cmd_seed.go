@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/medforge/medforge/config"
+	"github.com/medforge/medforge/identity"
+	"github.com/medforge/medforge/store"
+)
+
+// seedEnv is what `medforge seed` hands to each seeder.
+type seedEnv struct {
+	Config   config.Config
+	Store    store.Store
+	Identity *identity.Service
+	Logger   *slog.Logger
+	// Admin is the local admin account seed made sure exists.
+	Admin identity.User
+	// Out receives the human-readable summary lines.
+	Out io.Writer
+}
+
+type seeder struct {
+	name string
+	fn   func(ctx context.Context, env *seedEnv) error
+}
+
+var seeders []seeder
+
+// onSeed registers a seeder: call it from init in the capability's own
+// cmd/medforge/seed_<name>.go. Seeders run in name order after the local
+// admin exists, and must be idempotent (seed runs on every `make run`).
+func onSeed(name string, fn func(ctx context.Context, env *seedEnv) error) {
+	for _, s := range seeders {
+		if s.name == name {
+			panic("medforge: duplicate seeder " + name)
+		}
+	}
+	seeders = append(seeders, seeder{name, fn})
+	sort.Slice(seeders, func(i, j int) bool { return seeders[i].name < seeders[j].name })
+}
+
+func init() {
+	register(command{
+		name:  "seed",
+		usage: "migrate, create or refresh the local admin, and run every seeder (idempotent)",
+		run:   runSeed,
+	})
+}
+
+func runSeed(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
+	email := fs.String("admin-email", "", "local admin email (default admin@medforge.<domain>)")
+	pwFile := fs.String("admin-password-file", "", "file holding the local admin password; created with a random one when missing (default <run dir>/admin-password)")
+	cfg, rest, err := loadConfig(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return withExit(2, fmt.Errorf("unexpected arguments %q", rest))
+	}
+	if *email == "" {
+		*email = "admin@medforge." + cfg.Domain
+	}
+	if *pwFile == "" {
+		*pwFile = filepath.Join(cfg.RunDir, "admin-password")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	log := newLogger(cfg)
+	st, err := openStore(ctx, cfg, log, true)
+	if err != nil {
+		return err
+	}
+	defer st.DB().Close()
+	id, err := newIdentity(cfg, st, log)
+	if err != nil {
+		return err
+	}
+	password, err := adminPassword(*pwFile)
+	if err != nil {
+		return err
+	}
+	admin, err := ensureAdmin(ctx, id, *email, password)
+	if err != nil {
+		return fmt.Errorf("local admin: %w", err)
+	}
+	fmt.Printf("local admin: %s (password in %s)\n", admin.Email, *pwFile)
+	env := &seedEnv{Config: cfg, Store: st, Identity: id, Logger: log, Admin: admin, Out: os.Stdout}
+	for _, s := range seeders {
+		if err := s.fn(ctx, env); err != nil {
+			return fmt.Errorf("seed %s: %w", s.name, err)
+		}
+	}
+	return nil
+}
+
+// adminPassword reads the password file, creating it (mode 0600) with a
+// random password when missing.
+func adminPassword(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if pw := strings.TrimSpace(string(b)); pw != "" {
+			return pw, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read admin password: %w", err)
+	}
+	pw := randomPassword()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("admin password dir: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(pw+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write admin password: %w", err)
+	}
+	return pw, nil
+}
+
+// ensureAdmin creates the admin or makes an existing account an admin with
+// this password.
+func ensureAdmin(ctx context.Context, id *identity.Service, email, password string) (identity.User, error) {
+	u, err := id.CreateUser(ctx, identity.NewUser{
+		Email: email, Password: password, DisplayName: "Local admin", Role: identity.RoleAdmin,
+		CanUseInternal: true, MaxConcurrentSessions: 1,
+	})
+	if err == nil {
+		return u, nil
+	}
+	if !errors.Is(err, identity.ErrEmailTaken) {
+		return u, err
+	}
+	if u, err = id.GetUserByEmail(ctx, email); err != nil {
+		return u, err
+	}
+	if u, err = id.SetAccess(ctx, u.ID, identity.Access{Role: identity.RoleAdmin, CanUseInternal: true, MaxConcurrentSessions: u.MaxConcurrentSessions}); err != nil {
+		return u, err
+	}
+	return u, id.SetPassword(ctx, u.ID, password)
+}

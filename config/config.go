@@ -1,0 +1,227 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the validated configuration of one MedForge process. A Config
+// returned by Load has passed Validate.
+type Config struct {
+	// Domain is the base domain; MedForge's hosts are medforge.<Domain>,
+	// api.medforge.<Domain> and s-<slug>.{external,internal}.medforge.<Domain>.
+	Domain string
+	// Listen is the host:port the HTTP server binds.
+	Listen string
+	// DSN is the go-sql-driver/mysql DSN of the MariaDB database.
+	DSN string
+	// RunDir holds local state of a development run (private MariaDB, the
+	// local admin's password file).
+	RunDir string
+	// CookieSecure says whether the session cookie carries Secure. It is
+	// false only for plain-HTTP local runs.
+	CookieSecure bool
+	// OpenSignup allows POST /api/v2/auth/signup; when false admins create users.
+	OpenSignup bool
+	// PasswordMinLength is the minimum password length in characters.
+	PasswordMinLength int
+	// SessionTTL is how long a login cookie stays valid.
+	SessionTTL time.Duration
+	// LoginMaxAttempts is how many login attempts one account, and
+	// LoginMaxAttemptsPerIP how many one client IP, may make per LoginWindow
+	// before further attempts get 429.
+	LoginMaxAttempts      int
+	LoginMaxAttemptsPerIP int
+	LoginWindow           time.Duration
+	// AuthCacheTTL bounds how long a cookie or token -> user lookup is served
+	// from memory before the database is asked again.
+	AuthCacheTTL time.Duration
+	// BodyLimit is the largest request body the server accepts, in bytes.
+	BodyLimit int
+	// ReadTimeout, WriteTimeout and IdleTimeout are the HTTP server's
+	// connection timeouts; RequestTimeout is the deadline of a handler's context.
+	ReadTimeout    time.Duration
+	WriteTimeout   time.Duration
+	IdleTimeout    time.Duration
+	RequestTimeout time.Duration
+	// ShutdownTimeout bounds graceful shutdown after SIGINT/SIGTERM.
+	ShutdownTimeout time.Duration
+	// TrustedProxies are the IPs/CIDRs whose X-Forwarded-For is believed
+	// (Caddy). Empty means the TCP peer is the client.
+	TrustedProxies []string
+	// ExtraOrigins are origins (scheme://host[:port]) allowed to make
+	// cookie-authenticated state-changing requests besides MedForge's own hosts.
+	ExtraOrigins []string
+	// LogLevel is debug, info, warn or error.
+	LogLevel string
+}
+
+// SiteHost is medforge.<domain>, the web UI's host.
+func (c Config) SiteHost() string { return "medforge." + c.Domain }
+
+// APIHost is api.medforge.<domain>.
+func (c Config) APIHost() string { return "api.medforge." + c.Domain }
+
+// CookieDomain is the Domain attribute of the session cookie,
+// .medforge.<domain>, so that session hosts receive it too.
+func (c Config) CookieDomain() string { return ".medforge." + c.Domain }
+
+// Local reports whether this is a plain-HTTP local run (DOMAIN=localhost).
+func (c Config) Local() bool {
+	return c.Domain == "localhost" || strings.HasSuffix(c.Domain, ".localhost")
+}
+
+// Lookup reads one environment variable; os.LookupEnv fits.
+type Lookup func(key string) (string, bool)
+
+// Load builds a Config from the environment (through lookup), then from the
+// flags in args when fs is not nil, and validates it. Flags win over the
+// environment. The returned error names every bad setting by its variable.
+// Arguments left after the flags are returned.
+func Load(lookup Lookup, fs *flag.FlagSet, args []string) (Config, []string, error) {
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	raw := map[string]string{}
+	for _, s := range Settings {
+		raw[s.Env] = s.Default
+		if v, ok := lookup(s.Env); ok {
+			raw[s.Env] = v
+		}
+	}
+	rest := args
+	if fs != nil {
+		for _, s := range Settings {
+			if s.Flag == "" {
+				continue
+			}
+			env := s.Env
+			fs.Func(s.Flag, s.Doc+" (env "+env+")", func(v string) error { raw[env] = v; return nil })
+		}
+		if err := fs.Parse(args); err != nil {
+			return Config{}, nil, err
+		}
+		rest = fs.Args()
+	}
+	var c Config
+	var errs []error
+	for _, s := range Settings {
+		if err := s.apply(&c, strings.TrimSpace(raw[s.Env])); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", s.Env, raw[s.Env], err))
+		}
+	}
+	if len(errs) == 0 {
+		if err := c.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return Config{}, rest, fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
+	}
+	return c, rest, nil
+}
+
+// Validate checks cross-setting rules; each error names the variable.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(env, format string, a ...any) { errs = append(errs, fmt.Errorf(env+": "+format, a...)) }
+	if c.Domain == "" || strings.ContainsAny(c.Domain, "/:@ ") || strings.HasPrefix(c.Domain, ".") || strings.HasSuffix(c.Domain, ".") {
+		bad("MEDFORGE_DOMAIN", "must be a bare domain like example.org, got %q", c.Domain)
+	}
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
+		bad("MEDFORGE_LISTEN", "must be host:port, got %q", c.Listen)
+	}
+	if c.DSN == "" {
+		bad("MEDFORGE_DSN", "must be set (a go-sql-driver/mysql DSN such as user:pass@tcp(127.0.0.1:3306)/medforge)")
+	}
+	if c.PasswordMinLength < 8 {
+		bad("MEDFORGE_PASSWORD_MIN_LENGTH", "must be at least 8, got %d", c.PasswordMinLength)
+	}
+	if c.LoginMaxAttempts < 1 {
+		bad("MEDFORGE_LOGIN_MAX_ATTEMPTS", "must be at least 1, got %d", c.LoginMaxAttempts)
+	}
+	if c.LoginMaxAttemptsPerIP < c.LoginMaxAttempts {
+		bad("MEDFORGE_LOGIN_MAX_ATTEMPTS_PER_IP", "must be at least MEDFORGE_LOGIN_MAX_ATTEMPTS (%d), got %d", c.LoginMaxAttempts, c.LoginMaxAttemptsPerIP)
+	}
+	if c.BodyLimit < 1024 {
+		bad("MEDFORGE_BODY_LIMIT", "must be at least 1024 bytes, got %d", c.BodyLimit)
+	}
+	if !c.Local() && !c.CookieSecure {
+		bad("MEDFORGE_COOKIE_SECURE", "may be false only when MEDFORGE_DOMAIN is localhost (plain-HTTP local runs)")
+	}
+	for _, o := range c.ExtraOrigins {
+		if !strings.HasPrefix(o, "https://") && !strings.HasPrefix(o, "http://") || strings.Count(o, "/") != 2 {
+			bad("MEDFORGE_EXTRA_ORIGINS", "each origin must be scheme://host[:port], got %q", o)
+		}
+	}
+	for _, p := range c.TrustedProxies {
+		if net.ParseIP(p) == nil {
+			if _, _, err := net.ParseCIDR(p); err != nil {
+				bad("MEDFORGE_TRUSTED_PROXIES", "each entry must be an IP or CIDR, got %q", p)
+			}
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("MEDFORGE_LOG_LEVEL", "must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	return errors.Join(errs...)
+}
+
+// DefaultRunDir is the run folder of a development checkout: $MEDFORGE_RUN_DIR
+// or ./.run.
+func DefaultRunDir() string {
+	if d := os.Getenv("MEDFORGE_RUN_DIR"); d != "" {
+		return d
+	}
+	wd, _ := os.Getwd()
+	return filepath.Join(wd, ".run")
+}
+
+func parseBool(v string) (bool, error) {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, errors.New("must be true or false")
+	}
+	return b, nil
+}
+
+func parseInt(v string, min int) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, errors.New("must be a whole number")
+	}
+	if n < min {
+		return 0, fmt.Errorf("must be at least %d", min)
+	}
+	return n, nil
+}
+
+func parseDuration(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, errors.New("must be a duration such as 30s, 5m or 168h")
+	}
+	if d <= 0 {
+		return 0, errors.New("must be positive")
+	}
+	return d, nil
+}
+
+func parseList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

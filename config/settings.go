@@ -1,0 +1,111 @@
+package config
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+)
+
+// Setting is one configuration knob: its environment variable, optional flag,
+// default and documentation. docs/configuration.md lists every Setting; a
+// test fails when they disagree.
+type Setting struct {
+	Env     string // MEDFORGE_*
+	Flag    string // command-line flag name, "" for none
+	Default string // as it would be written in the environment
+	Doc     string // one sentence for docs/configuration.md
+	apply   func(c *Config, v string) error
+}
+
+// Settings is the table of every MedForge setting, applied in order (later
+// entries may read earlier ones). To add one: append it here, add the field
+// to Config, and document it in docs/configuration.md.
+var Settings = []Setting{
+	{Env: "MEDFORGE_DOMAIN", Flag: "domain", Default: "localhost",
+		Doc:   "Base domain; hosts are medforge.<domain>, api.medforge.<domain>, s-<slug>.external.medforge.<domain>.",
+		apply: func(c *Config, v string) error { c.Domain = strings.ToLower(v); return nil }},
+	{Env: "MEDFORGE_LISTEN", Flag: "listen", Default: "127.0.0.1:8000",
+		Doc:   "Address the HTTP server binds.",
+		apply: func(c *Config, v string) error { c.Listen = v; return nil }},
+	{Env: "MEDFORGE_RUN_DIR", Flag: "", Default: "./.run",
+		Doc: "Run folder of a development checkout (private MariaDB, local admin password).",
+		apply: func(c *Config, v string) error {
+			if v == "" {
+				return errors.New("must not be empty")
+			}
+			abs, err := filepath.Abs(v)
+			if err != nil {
+				return err
+			}
+			c.RunDir = abs
+			return nil
+		}},
+	{Env: "MEDFORGE_DSN", Flag: "dsn", Default: "",
+		Doc: "MariaDB DSN (go-sql-driver/mysql). Empty means the private MariaDB of `make run`: root@unix(<run dir>/mariadb/mysqld.sock)/medforge.",
+		apply: func(c *Config, v string) error {
+			if v == "" {
+				v = "root@unix(" + filepath.Join(c.RunDir, "mariadb", "mysqld.sock") + ")/medforge"
+			}
+			c.DSN = v
+			return nil
+		}},
+	{Env: "MEDFORGE_COOKIE_SECURE", Flag: "cookie-secure", Default: "auto",
+		Doc: "Secure attribute of the session cookie: true, false, or auto (false only when the domain is localhost, i.e. plain-HTTP local runs).",
+		apply: func(c *Config, v string) error {
+			if v == "auto" {
+				c.CookieSecure = !c.Local()
+				return nil
+			}
+			b, err := parseBool(v)
+			c.CookieSecure = b
+			return err
+		}},
+	{Env: "MEDFORGE_OPEN_SIGNUP", Flag: "open-signup", Default: "true",
+		Doc:   "Whether anyone may sign up; when false only admins create users.",
+		apply: func(c *Config, v string) (err error) { c.OpenSignup, err = parseBool(v); return }},
+	{Env: "MEDFORGE_PASSWORD_MIN_LENGTH", Default: "12",
+		Doc:   "Minimum password length in characters (at least 8).",
+		apply: func(c *Config, v string) (err error) { c.PasswordMinLength, err = parseInt(v, 1); return }},
+	{Env: "MEDFORGE_SESSION_TTL", Default: "168h",
+		Doc:   "Lifetime of a login cookie.",
+		apply: func(c *Config, v string) (err error) { c.SessionTTL, err = parseDuration(v); return }},
+	{Env: "MEDFORGE_LOGIN_MAX_ATTEMPTS", Default: "5",
+		Doc:   "Login attempts allowed per account per window; more get 429 with Retry-After.",
+		apply: func(c *Config, v string) (err error) { c.LoginMaxAttempts, err = parseInt(v, 1); return }},
+	{Env: "MEDFORGE_LOGIN_MAX_ATTEMPTS_PER_IP", Default: "20",
+		Doc:   "Login attempts allowed per client IP per window; more get 429 with Retry-After.",
+		apply: func(c *Config, v string) (err error) { c.LoginMaxAttemptsPerIP, err = parseInt(v, 1); return }},
+	{Env: "MEDFORGE_LOGIN_WINDOW", Default: "15m",
+		Doc:   "Window of the login throttles.",
+		apply: func(c *Config, v string) (err error) { c.LoginWindow, err = parseDuration(v); return }},
+	{Env: "MEDFORGE_AUTH_CACHE_TTL", Default: "30s",
+		Doc:   "Longest time a cookie/token -> user lookup is served from memory; role and entitlement changes invalidate it sooner.",
+		apply: func(c *Config, v string) (err error) { c.AuthCacheTTL, err = parseDuration(v); return }},
+	{Env: "MEDFORGE_BODY_LIMIT", Default: "67108864",
+		Doc:   "Largest accepted request body in bytes (default 64 MiB, for submission uploads).",
+		apply: func(c *Config, v string) (err error) { c.BodyLimit, err = parseInt(v, 1); return }},
+	{Env: "MEDFORGE_READ_TIMEOUT", Default: "60s",
+		Doc:   "HTTP read timeout (whole request, body included).",
+		apply: func(c *Config, v string) (err error) { c.ReadTimeout, err = parseDuration(v); return }},
+	{Env: "MEDFORGE_WRITE_TIMEOUT", Default: "60s",
+		Doc:   "HTTP write timeout.",
+		apply: func(c *Config, v string) (err error) { c.WriteTimeout, err = parseDuration(v); return }},
+	{Env: "MEDFORGE_IDLE_TIMEOUT", Default: "120s",
+		Doc:   "Keep-alive idle timeout.",
+		apply: func(c *Config, v string) (err error) { c.IdleTimeout, err = parseDuration(v); return }},
+	{Env: "MEDFORGE_REQUEST_TIMEOUT", Default: "30s",
+		Doc:   "Deadline of each handler's context (database calls made with it are cancelled after it).",
+		apply: func(c *Config, v string) (err error) { c.RequestTimeout, err = parseDuration(v); return }},
+	{Env: "MEDFORGE_SHUTDOWN_TIMEOUT", Default: "15s",
+		Doc:   "How long graceful shutdown waits for in-flight requests after SIGINT/SIGTERM.",
+		apply: func(c *Config, v string) (err error) { c.ShutdownTimeout, err = parseDuration(v); return }},
+	{Env: "MEDFORGE_TRUSTED_PROXIES", Default: "",
+		Doc:   "Comma-separated IPs/CIDRs whose X-Forwarded-For names the client (Caddy); empty trusts none.",
+		apply: func(c *Config, v string) error { c.TrustedProxies = parseList(v); return nil }},
+	{Env: "MEDFORGE_EXTRA_ORIGINS", Default: "",
+		Doc:   "Comma-separated extra origins (scheme://host[:port]) allowed to make cookie-authenticated state-changing requests.",
+		apply: func(c *Config, v string) error { c.ExtraOrigins = parseList(v); return nil }},
+	{Env: "MEDFORGE_LOG_LEVEL", Flag: "log-level", Default: "info",
+		Doc:   "Log level: debug, info, warn or error.",
+		apply: func(c *Config, v string) error { c.LogLevel = strings.ToLower(v); return nil }},
+}

@@ -1,0 +1,128 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+// Route is one endpoint. Registering it with Handle adds the Fiber route and
+// its OpenAPI operation together, so the document cannot drift from the
+// server.
+type Route struct {
+	// Method is an HTTP method (http.MethodGet, ...).
+	Method string
+	// Path is a Fiber pattern. For Handle it is relative to /api/v2
+	// ("/competitions/:slug"); for HandleRoot it is absolute ("/healthz").
+	Path string
+	// Summary is the one-line OpenAPI summary; Description is optional.
+	Summary     string
+	Description string
+	// Tags group operations in the OpenAPI document (e.g. "competitions").
+	Tags []string
+	// Auth is the access level; it is enforced before Handler runs.
+	Auth Auth
+	// Request is a value of the JSON body type (e.g. LoginRequest{}), or nil
+	// when the endpoint takes no body. RequestContentType overrides
+	// application/json (e.g. "multipart/form-data"); then Request may be nil.
+	Request            any
+	RequestContentType string
+	// Response is a value of the type put in the envelope's data, or nil for
+	// no body. Status is the success status (200 when zero).
+	Response any
+	Status   int
+	// Query documents query parameters. Path parameters come from Path.
+	Query []Param
+	// Raw marks a response that is not the JSON envelope (health, metrics,
+	// proxies); RawContentType documents its media type.
+	Raw            bool
+	RawContentType string
+	// Handler serves the request. It returns errors (see Problem); it
+	// writes success bodies with OK, OKMeta or NoContent.
+	Handler fiber.Handler
+}
+
+// Param documents a query parameter.
+type Param struct {
+	Name        string
+	Description string
+	Required    bool
+	// Type is an OpenAPI scalar type: string (default), integer, boolean, number.
+	Type string
+}
+
+// Handle registers r under /api/v2. It panics on an invalid route, so a
+// mistake fails every test at start-up.
+func (s *Server) Handle(r Route) {
+	if !strings.HasPrefix(r.Path, "/") {
+		panic(fmt.Sprintf("httpapi: route path %q must start with /", r.Path))
+	}
+	r.Path = Prefix + r.Path
+	s.HandleRoot(r)
+}
+
+// HandleRoot registers r at an absolute path (outside /api/v2).
+func (s *Server) HandleRoot(r Route) {
+	if r.Handler == nil || r.Method == "" || r.Summary == "" {
+		panic(fmt.Sprintf("httpapi: route %s %s needs Method, Summary and Handler", r.Method, r.Path))
+	}
+	if r.Status == 0 {
+		r.Status = http.StatusOK
+	}
+	s.mu.Lock()
+	for _, old := range s.routes {
+		if old.Method == r.Method && old.Path == r.Path {
+			s.mu.Unlock()
+			panic(fmt.Sprintf("httpapi: route %s %s registered twice", r.Method, r.Path))
+		}
+	}
+	s.routes = append(s.routes, r)
+	s.doc = nil
+	s.mu.Unlock()
+	pattern, auth := r.Path, r.Auth
+	mark := func(c *fiber.Ctx) error {
+		c.Locals(localRoute, pattern)
+		if err := auth.allow(CurrentPrincipal(c)); err != nil {
+			return err
+		}
+		return c.Next()
+	}
+	s.app.Add(r.Method, r.Path, mark, r.Handler)
+}
+
+// Routes lists the registered routes in registration order.
+func (s *Server) Routes() []Route {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Route(nil), s.routes...)
+}
+
+// OpenAPIPath converts a Fiber pattern to an OpenAPI path template
+// (":slug" -> "{slug}", "*" -> "{wildcard}").
+func OpenAPIPath(pattern string) string {
+	segs := strings.Split(pattern, "/")
+	for i, seg := range segs {
+		switch {
+		case strings.HasPrefix(seg, ":"):
+			segs[i] = "{" + strings.TrimRight(strings.TrimPrefix(seg, ":"), "?+*") + "}"
+		case seg == "*" || seg == "+":
+			segs[i] = "{wildcard}"
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+func pathParams(pattern string) []string {
+	var out []string
+	for _, seg := range strings.Split(pattern, "/") {
+		switch {
+		case strings.HasPrefix(seg, ":"):
+			out = append(out, strings.TrimRight(strings.TrimPrefix(seg, ":"), "?+*"))
+		case seg == "*" || seg == "+":
+			out = append(out, "wildcard")
+		}
+	}
+	return out
+}
