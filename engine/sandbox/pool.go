@@ -58,8 +58,12 @@ type Options struct {
 	// Workers is the number of worker processes, hence of concurrent
 	// scorings. Default 1.
 	Workers int
-	// Timeout bounds one Load or Score, module start included. Default 60s.
+	// Timeout bounds the module's own run time: one Score (fresh instance
+	// start included), and the trial start in Load. Default 60s.
 	Timeout time.Duration
+	// CompileTimeout bounds compiling a module not yet in the cache (host
+	// work, not the module's). Default 5 minutes.
+	CompileTimeout time.Duration
 	// MemoryLimitBytes caps a module's linear memory. Default 1 GiB; at most
 	// 4 GiB; rounded down to 64 KiB pages.
 	MemoryLimitBytes uint64
@@ -83,6 +87,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 60 * time.Second
+	}
+	if o.CompileTimeout <= 0 {
+		o.CompileTimeout = 5 * time.Minute
 	}
 	if o.MemoryLimitBytes == 0 {
 		o.MemoryLimitBytes = 1 << 30
@@ -211,9 +218,9 @@ func (p *Pool) Load(ctx context.Context, wasm []byte) (*Module, error) {
 	}
 	m = &Module{Digest: digest, wasm: wasm}
 	var minor uint32
-	err := p.do(ctx, func(ctx context.Context, w *worker) error {
+	err := p.do(ctx, func(w *worker, limit func(time.Duration)) error {
 		var err error
-		minor, err = w.load(m)
+		minor, err = w.load(m, limit)
 		return err
 	})
 	if err != nil {
@@ -247,9 +254,9 @@ func (p *Pool) Score(ctx context.Context, m *Module, in *abi.Input) (*abi.Result
 		return nil, fmt.Errorf("sandbox: encode input: %w", err)
 	}
 	var out []byte
-	err = p.do(ctx, func(ctx context.Context, w *worker) error {
+	err = p.do(ctx, func(w *worker, limit func(time.Duration)) error {
 		var err error
-		out, err = w.score(m, buf)
+		out, err = w.score(m, buf, limit)
 		return err
 	})
 	if err != nil {
@@ -278,10 +285,11 @@ func (p *Pool) Score(ctx context.Context, m *Module, in *abi.Input) (*abi.Result
 	return res, nil
 }
 
-// do runs f on an idle worker under the pool's time limit. When the limit
-// passes or ctx is cancelled, the worker is killed (which unblocks f) and
-// replaced; so is a worker whose stream broke.
-func (p *Pool) do(ctx context.Context, f func(context.Context, *worker) error) error {
+// do runs f on an idle worker under a time limit that f sets, phase by
+// phase, by calling limit (never past ctx's deadline). When the limit passes
+// or ctx is cancelled, the worker is killed (which unblocks f) and replaced;
+// so is a worker whose stream broke.
+func (p *Pool) do(ctx context.Context, f func(w *worker, limit func(time.Duration)) error) error {
 	if p.closed.Load() {
 		return ErrClosed
 	}
@@ -291,17 +299,20 @@ func (p *Pool) do(ctx context.Context, f func(context.Context, *worker) error) e
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	timeout := p.opts.Timeout
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
-		timeout = time.Until(dl)
+	clamp := func(d time.Duration) time.Duration {
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+			return time.Until(dl)
+		}
+		return d
 	}
 	var timedOut atomic.Bool
-	timer := time.AfterFunc(timeout, func() {
+	timer := time.AfterFunc(clamp(p.opts.Timeout), func() {
 		timedOut.Store(true)
 		w.kill()
 	})
+	limit := func(d time.Duration) { timer.Reset(clamp(d)) }
 	stop := context.AfterFunc(ctx, w.kill)
-	err := f(ctx, w)
+	err := f(w, limit)
 	timer.Stop()
 	stop()
 	if w.broken.Load() || err != nil && !isRunError(err) {
@@ -450,8 +461,29 @@ func (w *worker) died(err error) error {
 	return err
 }
 
-func (w *worker) load(m *Module) (uint32, error) {
-	if err := w.send(opLoad, m.Digest, m.wasm); err != nil {
+// compile makes sure the worker holds m compiled, under CompileTimeout.
+func (w *worker) compile(m *Module, limit func(time.Duration)) error {
+	if w.loaded[m.Digest] {
+		return nil
+	}
+	limit(w.pool.opts.CompileTimeout)
+	if err := w.send(opCompile, m.Digest, m.wasm); err != nil {
+		return w.died(err)
+	}
+	if _, err := w.recv(); err != nil {
+		return err
+	}
+	w.loaded[m.Digest] = true
+	return nil
+}
+
+// load compiles m and starts it once under Timeout, returning its minor.
+func (w *worker) load(m *Module, limit func(time.Duration)) (uint32, error) {
+	if err := w.compile(m, limit); err != nil {
+		return 0, err
+	}
+	limit(w.pool.opts.Timeout)
+	if err := w.send(opStart, m.Digest, nil); err != nil {
 		return 0, w.died(err)
 	}
 	b, err := w.recv()
@@ -460,18 +492,16 @@ func (w *worker) load(m *Module) (uint32, error) {
 	}
 	if len(b) != 4 {
 		w.broken.Store(true)
-		return 0, errors.New("bad load answer")
+		return 0, errors.New("bad start answer")
 	}
-	w.loaded[m.Digest] = true
 	return binary.LittleEndian.Uint32(b), nil
 }
 
-func (w *worker) score(m *Module, input []byte) ([]byte, error) {
-	if !w.loaded[m.Digest] {
-		if _, err := w.load(m); err != nil {
-			return nil, err
-		}
+func (w *worker) score(m *Module, input []byte, limit func(time.Duration)) ([]byte, error) {
+	if err := w.compile(m, limit); err != nil {
+		return nil, err
 	}
+	limit(w.pool.opts.Timeout)
 	if err := w.send(opScore, m.Digest, input); err != nil {
 		return nil, w.died(err)
 	}

@@ -123,28 +123,36 @@ func (r *runner) close() {
 	}
 }
 
-// load compiles wasm, checks its imports and exports, instantiates it once
-// and returns the ABI minor version it reports. Every refusal is kindRejected
-// and names what is wrong.
-func (r *runner) load(ctx context.Context, digest string, wasm []byte) (uint32, error) {
-	ctx = r.wrap(ctx)
-	if _, ok := r.modules[digest]; !ok {
-		cm, err := r.rt.CompileModule(ctx, wasm)
-		if err != nil {
-			return 0, fail(kindRejected, "invalid module: %v", err)
-		}
-		if err := checkModule(cm); err != nil {
-			cm.Close(ctx)
-			return 0, err
-		}
-		if len(r.modules) >= maxCachedModules {
-			for d, m := range r.modules {
-				m.Close(ctx)
-				delete(r.modules, d)
-			}
-		}
-		r.modules[digest] = cm
+// compile compiles wasm (or finds it in the cache) and checks its imports
+// and exports. Every refusal is kindRejected and names what is wrong.
+func (r *runner) compile(ctx context.Context, digest string, wasm []byte) error {
+	if _, ok := r.modules[digest]; ok {
+		return nil
 	}
+	ctx = r.wrap(ctx)
+	cm, err := r.rt.CompileModule(ctx, wasm)
+	if err != nil {
+		return fail(kindRejected, "invalid module: %v", err)
+	}
+	if err := checkModule(cm); err != nil {
+		cm.Close(ctx)
+		return err
+	}
+	if len(r.modules) >= maxCachedModules {
+		for d, m := range r.modules {
+			m.Close(ctx)
+			delete(r.modules, d)
+		}
+	}
+	r.modules[digest] = cm
+	return nil
+}
+
+// start instantiates a compiled module once, running its start function,
+// and returns the ABI minor version it reports; a module that fails to
+// start or needs a newer minor is kindRejected.
+func (r *runner) start(ctx context.Context, digest string) (uint32, error) {
+	ctx = r.wrap(ctx)
 	var stderr boundedBuffer
 	mod, err := r.instantiate(ctx, digest, &stderr)
 	if err != nil {
@@ -172,11 +180,21 @@ func (r *runner) wrap(ctx context.Context) context.Context {
 
 // checkModule enforces the import allowlist and the ABI v1 exports.
 func checkModule(cm wazero.CompiledModule) error {
+	var bad []string
 	for _, f := range cm.ImportedFunctions() {
 		mod, name, _ := f.Import()
 		if mod != wasiModule || !AllowedImports[name] {
-			return fail(kindRejected, "import %s.%s is not allowed (scorer modules may import only: %s)", mod, name, allowedList())
+			bad = append(bad, mod+"."+name)
 		}
+	}
+	if len(bad) > 0 {
+		slices.Sort(bad)
+		bad = slices.Compact(bad)
+		noun := "import"
+		if len(bad) > 1 {
+			noun = "imports"
+		}
+		return fail(kindRejected, "%s %s not allowed (scorer modules may import only: %s)", noun, strings.Join(bad, ", "), allowedList())
 	}
 	for _, m := range cm.ImportedMemories() {
 		mod, name, _ := m.Import()

@@ -19,8 +19,9 @@ const (
 
 // Frame operations, parent to worker.
 const (
-	opLoad  byte = 1
-	opScore byte = 2
+	opCompile byte = 1 // digest + wasm: compile and check; answer empty
+	opStart   byte = 2 // digest: instantiate once; answer the u32 minor
+	opScore   byte = 3 // digest + encoded input; answer the guest output
 )
 
 const digestLen = 64 // hex sha256
@@ -72,12 +73,24 @@ func serve(cfg runnerConfig, in io.Reader, out io.Writer) error {
 		}
 		n -= digestLen
 		switch hdr[0] {
-		case opLoad:
+		case opCompile:
 			wasm := make([]byte, n)
 			if _, err := io.ReadFull(br, wasm); err != nil {
 				return err
 			}
-			minor, err := r.load(ctx, string(digest[:]), wasm)
+			if err := r.compile(ctx, string(digest[:]), wasm); err != nil {
+				err = writeError(bw, err)
+			} else {
+				err = writeFrame(bw, byte(kindOK), nil)
+			}
+			if err != nil {
+				return err
+			}
+		case opStart:
+			if n != 0 {
+				return fmt.Errorf("start frame with %d payload bytes", n)
+			}
+			minor, err := r.start(ctx, string(digest[:]))
 			if err != nil {
 				err = writeError(bw, err)
 			} else {

@@ -1,0 +1,13 @@
+// Command accuracy is the titanic-survival scorer module: metrics.AccuracyMetric
+// behind the scorer ABI. Build: GOOS=wasip1 GOARCH=wasm go build
+// -buildmode=c-shared (scorers/build.sh does).
+package main
+
+import (
+	"github.com/medforge/medforge/scorers/metrics"
+	"github.com/medforge/medforge/scorers/sdk"
+)
+
+func init() { sdk.Register(metrics.AccuracyMetric) }
+
+func main() {}
