@@ -9,7 +9,8 @@ need=(
   mariadb-client:/usr/bin/mariadb
   clang:/usr/bin/clang
   lld:/usr/bin/wasm-ld
-  wasi-libc:/usr/share/wasi-sysroot
+  wasi-libc:/usr/lib/wasm32-wasi/libc.a
+  libclang-rt-14-dev-wasm32:/usr/lib/llvm-14/lib/clang/14.0.6/lib/wasi/libclang_rt.builtins-wasm32.a
   python3-pandas:/usr/lib/python3/dist-packages/pandas
   python3-sklearn:/usr/lib/python3/dist-packages/sklearn
   caddy:/usr/bin/caddy
