@@ -164,11 +164,12 @@ func EncodedInputSize(in *Input) (int, error) {
 	}
 	n := inputHeaderSize + columnDescSize*len(in.Columns)
 	for i := range in.Columns {
+		// Same order as EncodeInput: name, offsets, values.
 		n = align8(n) + len(in.Columns[i].Name)
-		n = align8(n) + bufLen(&in.Columns[i])
 		if in.Columns[i].Offsets != nil {
 			n = align8(n) + 4*len(in.Columns[i].Offsets)
 		}
+		n = align8(n) + bufLen(&in.Columns[i])
 	}
 	if n > maxWire {
 		return 0, fmt.Errorf("input: encoded size %d exceeds 4 GiB", n)

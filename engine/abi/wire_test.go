@@ -29,6 +29,10 @@ func TestInputRoundTrip(t *testing.T) {
 	}{
 		{"all types", sampleInput()},
 		{"no columns", &Input{Units: 7}},
+		{"odd offsets count last", &Input{Units: 2, Columns: []Column{
+			{Name: "b", Role: Truth, Type: ListFloat64, Offsets: []int32{0, 1, 2}, Float64: []float64{1, 2}},
+			{Name: "k", Role: Key, Type: Utf8, Offsets: []int32{0, 1, 3}, Data: []byte("abc")},
+		}}},
 		{"zero units", &Input{Units: 0, Columns: []Column{
 			{Name: "k", Role: Key, Type: Utf8, Offsets: []int32{0}, Data: []byte{}},
 			{Name: "t", Role: Truth, Type: Int64, Int64: []int64{}},
