@@ -13,6 +13,9 @@ type Index struct {
 	// range; table[id-base] holds position+1.
 	dense bool
 	base  int64
+	// identity: dense, and unit i has id base+i (sorted consecutive ids),
+	// so no table is needed.
+	identity bool
 	// hash mode: open addressing, slots hold position+1.
 	slots []int32
 	mask  uint64
@@ -51,7 +54,20 @@ func newIndex(offsets []int32, data []byte, maxDup int) (*Index, [][2]int) {
 	n := len(offsets) - 1
 	x := &Index{offsets: offsets, data: data}
 	if x.buildDense(n, maxDup) {
-		return x, x.denseDups(n, maxDup)
+		dups := x.denseDups(n, maxDup)
+		if len(dups) == 0 && len(x.slots) == n {
+			x.identity = true
+			for i, s := range x.slots {
+				if s != int32(i+1) {
+					x.identity = false
+					break
+				}
+			}
+			if x.identity {
+				x.slots = nil
+			}
+		}
+		return x, dups
 	}
 	size := 1
 	for size < 2*n+2 {
@@ -125,6 +141,13 @@ func (x *Index) denseDups(n, maxDup int) [][2]int {
 // Lookup returns the position of the unit whose id is exactly id (byte for
 // byte: "007" and "7" are different ids).
 func (x *Index) Lookup(id []byte) (int, bool) {
+	if x.identity {
+		v, ok := canonicalInt(id)
+		if !ok || v < x.base || v-x.base >= int64(len(x.offsets)-1) {
+			return 0, false
+		}
+		return int(v - x.base), true
+	}
 	if x.dense {
 		v, ok := canonicalInt(id)
 		if !ok || v < x.base || v-x.base >= int64(len(x.slots)) {
