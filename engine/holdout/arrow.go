@@ -197,4 +197,3 @@ func appendT[T int64 | float64](dst, src []T, alias bool) []T {
 
 // IsArrow reports whether data starts with the Arrow IPC file magic.
 func IsArrow(data []byte) bool { return bytes.HasPrefix(data, []byte("ARROW1")) }
-
