@@ -11,6 +11,412 @@ import (
 	"time"
 )
 
+type CompetitionsEvaluationPolicy string
+
+const (
+	CompetitionsEvaluationPolicyCanonicalTestFirst CompetitionsEvaluationPolicy = "canonical_test_first"
+)
+
+func (e *CompetitionsEvaluationPolicy) Scan(src interface{}) error {
+	switch s := src.(type) {
+	case []byte:
+		*e = CompetitionsEvaluationPolicy(s)
+	case string:
+		*e = CompetitionsEvaluationPolicy(s)
+	default:
+		return fmt.Errorf("unsupported scan type for CompetitionsEvaluationPolicy: %T", src)
+	}
+	return nil
+}
+
+type NullCompetitionsEvaluationPolicy struct {
+	CompetitionsEvaluationPolicy CompetitionsEvaluationPolicy
+	Valid                        bool // Valid is true if CompetitionsEvaluationPolicy is not NULL
+}
+
+// Scan implements the Scanner interface.
+func (ns *NullCompetitionsEvaluationPolicy) Scan(value interface{}) error {
+	if value == nil {
+		ns.CompetitionsEvaluationPolicy, ns.Valid = "", false
+		return nil
+	}
+	ns.Valid = true
+	return ns.CompetitionsEvaluationPolicy.Scan(value)
+}
+
+// Value implements the driver Valuer interface.
+func (ns NullCompetitionsEvaluationPolicy) Value() (driver.Value, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	return string(ns.CompetitionsEvaluationPolicy), nil
+}
+
+func (e CompetitionsEvaluationPolicy) Valid() bool {
+	switch e {
+	case CompetitionsEvaluationPolicyCanonicalTestFirst:
+		return true
+	}
+	return false
+}
+
+func AllCompetitionsEvaluationPolicyValues() []CompetitionsEvaluationPolicy {
+	return []CompetitionsEvaluationPolicy{
+		CompetitionsEvaluationPolicyCanonicalTestFirst,
+	}
+}
+
+type CompetitionsExposure string
+
+const (
+	CompetitionsExposureEXTERNAL CompetitionsExposure = "EXTERNAL"
+	CompetitionsExposureINTERNAL CompetitionsExposure = "INTERNAL"
+)
+
+func (e *CompetitionsExposure) Scan(src interface{}) error {
+	switch s := src.(type) {
+	case []byte:
+		*e = CompetitionsExposure(s)
+	case string:
+		*e = CompetitionsExposure(s)
+	default:
+		return fmt.Errorf("unsupported scan type for CompetitionsExposure: %T", src)
+	}
+	return nil
+}
+
+type NullCompetitionsExposure struct {
+	CompetitionsExposure CompetitionsExposure
+	Valid                bool // Valid is true if CompetitionsExposure is not NULL
+}
+
+// Scan implements the Scanner interface.
+func (ns *NullCompetitionsExposure) Scan(value interface{}) error {
+	if value == nil {
+		ns.CompetitionsExposure, ns.Valid = "", false
+		return nil
+	}
+	ns.Valid = true
+	return ns.CompetitionsExposure.Scan(value)
+}
+
+// Value implements the driver Valuer interface.
+func (ns NullCompetitionsExposure) Value() (driver.Value, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	return string(ns.CompetitionsExposure), nil
+}
+
+func (e CompetitionsExposure) Valid() bool {
+	switch e {
+	case CompetitionsExposureEXTERNAL,
+		CompetitionsExposureINTERNAL:
+		return true
+	}
+	return false
+}
+
+func AllCompetitionsExposureValues() []CompetitionsExposure {
+	return []CompetitionsExposure{
+		CompetitionsExposureEXTERNAL,
+		CompetitionsExposureINTERNAL,
+	}
+}
+
+type CompetitionsLeaderboardRule string
+
+const (
+	CompetitionsLeaderboardRuleBestPerUser CompetitionsLeaderboardRule = "best_per_user"
+)
+
+func (e *CompetitionsLeaderboardRule) Scan(src interface{}) error {
+	switch s := src.(type) {
+	case []byte:
+		*e = CompetitionsLeaderboardRule(s)
+	case string:
+		*e = CompetitionsLeaderboardRule(s)
+	default:
+		return fmt.Errorf("unsupported scan type for CompetitionsLeaderboardRule: %T", src)
+	}
+	return nil
+}
+
+type NullCompetitionsLeaderboardRule struct {
+	CompetitionsLeaderboardRule CompetitionsLeaderboardRule
+	Valid                       bool // Valid is true if CompetitionsLeaderboardRule is not NULL
+}
+
+// Scan implements the Scanner interface.
+func (ns *NullCompetitionsLeaderboardRule) Scan(value interface{}) error {
+	if value == nil {
+		ns.CompetitionsLeaderboardRule, ns.Valid = "", false
+		return nil
+	}
+	ns.Valid = true
+	return ns.CompetitionsLeaderboardRule.Scan(value)
+}
+
+// Value implements the driver Valuer interface.
+func (ns NullCompetitionsLeaderboardRule) Value() (driver.Value, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	return string(ns.CompetitionsLeaderboardRule), nil
+}
+
+func (e CompetitionsLeaderboardRule) Valid() bool {
+	switch e {
+	case CompetitionsLeaderboardRuleBestPerUser:
+		return true
+	}
+	return false
+}
+
+func AllCompetitionsLeaderboardRuleValues() []CompetitionsLeaderboardRule {
+	return []CompetitionsLeaderboardRule{
+		CompetitionsLeaderboardRuleBestPerUser,
+	}
+}
+
+type CompetitionsScoringMode string
+
+const (
+	CompetitionsScoringModeSingleRealtimeHidden CompetitionsScoringMode = "single_realtime_hidden"
+)
+
+func (e *CompetitionsScoringMode) Scan(src interface{}) error {
+	switch s := src.(type) {
+	case []byte:
+		*e = CompetitionsScoringMode(s)
+	case string:
+		*e = CompetitionsScoringMode(s)
+	default:
+		return fmt.Errorf("unsupported scan type for CompetitionsScoringMode: %T", src)
+	}
+	return nil
+}
+
+type NullCompetitionsScoringMode struct {
+	CompetitionsScoringMode CompetitionsScoringMode
+	Valid                   bool // Valid is true if CompetitionsScoringMode is not NULL
+}
+
+// Scan implements the Scanner interface.
+func (ns *NullCompetitionsScoringMode) Scan(value interface{}) error {
+	if value == nil {
+		ns.CompetitionsScoringMode, ns.Valid = "", false
+		return nil
+	}
+	ns.Valid = true
+	return ns.CompetitionsScoringMode.Scan(value)
+}
+
+// Value implements the driver Valuer interface.
+func (ns NullCompetitionsScoringMode) Value() (driver.Value, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	return string(ns.CompetitionsScoringMode), nil
+}
+
+func (e CompetitionsScoringMode) Valid() bool {
+	switch e {
+	case CompetitionsScoringModeSingleRealtimeHidden:
+		return true
+	}
+	return false
+}
+
+func AllCompetitionsScoringModeValues() []CompetitionsScoringMode {
+	return []CompetitionsScoringMode{
+		CompetitionsScoringModeSingleRealtimeHidden,
+	}
+}
+
+type DatasetFilesKind string
+
+const (
+	DatasetFilesKindTraining         DatasetFilesKind = "training"
+	DatasetFilesKindPublicEval       DatasetFilesKind = "public_eval"
+	DatasetFilesKindSampleSubmission DatasetFilesKind = "sample_submission"
+)
+
+func (e *DatasetFilesKind) Scan(src interface{}) error {
+	switch s := src.(type) {
+	case []byte:
+		*e = DatasetFilesKind(s)
+	case string:
+		*e = DatasetFilesKind(s)
+	default:
+		return fmt.Errorf("unsupported scan type for DatasetFilesKind: %T", src)
+	}
+	return nil
+}
+
+type NullDatasetFilesKind struct {
+	DatasetFilesKind DatasetFilesKind
+	Valid            bool // Valid is true if DatasetFilesKind is not NULL
+}
+
+// Scan implements the Scanner interface.
+func (ns *NullDatasetFilesKind) Scan(value interface{}) error {
+	if value == nil {
+		ns.DatasetFilesKind, ns.Valid = "", false
+		return nil
+	}
+	ns.Valid = true
+	return ns.DatasetFilesKind.Scan(value)
+}
+
+// Value implements the driver Valuer interface.
+func (ns NullDatasetFilesKind) Value() (driver.Value, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	return string(ns.DatasetFilesKind), nil
+}
+
+func (e DatasetFilesKind) Valid() bool {
+	switch e {
+	case DatasetFilesKindTraining,
+		DatasetFilesKindPublicEval,
+		DatasetFilesKindSampleSubmission:
+		return true
+	}
+	return false
+}
+
+func AllDatasetFilesKindValues() []DatasetFilesKind {
+	return []DatasetFilesKind{
+		DatasetFilesKindTraining,
+		DatasetFilesKindPublicEval,
+		DatasetFilesKindSampleSubmission,
+	}
+}
+
+type DatasetsExposure string
+
+const (
+	DatasetsExposureEXTERNAL DatasetsExposure = "EXTERNAL"
+	DatasetsExposureINTERNAL DatasetsExposure = "INTERNAL"
+)
+
+func (e *DatasetsExposure) Scan(src interface{}) error {
+	switch s := src.(type) {
+	case []byte:
+		*e = DatasetsExposure(s)
+	case string:
+		*e = DatasetsExposure(s)
+	default:
+		return fmt.Errorf("unsupported scan type for DatasetsExposure: %T", src)
+	}
+	return nil
+}
+
+type NullDatasetsExposure struct {
+	DatasetsExposure DatasetsExposure
+	Valid            bool // Valid is true if DatasetsExposure is not NULL
+}
+
+// Scan implements the Scanner interface.
+func (ns *NullDatasetsExposure) Scan(value interface{}) error {
+	if value == nil {
+		ns.DatasetsExposure, ns.Valid = "", false
+		return nil
+	}
+	ns.Valid = true
+	return ns.DatasetsExposure.Scan(value)
+}
+
+// Value implements the driver Valuer interface.
+func (ns NullDatasetsExposure) Value() (driver.Value, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	return string(ns.DatasetsExposure), nil
+}
+
+func (e DatasetsExposure) Valid() bool {
+	switch e {
+	case DatasetsExposureEXTERNAL,
+		DatasetsExposureINTERNAL:
+		return true
+	}
+	return false
+}
+
+func AllDatasetsExposureValues() []DatasetsExposure {
+	return []DatasetsExposure{
+		DatasetsExposureEXTERNAL,
+		DatasetsExposureINTERNAL,
+	}
+}
+
+type SubmissionsStatus string
+
+const (
+	SubmissionsStatusQueued  SubmissionsStatus = "queued"
+	SubmissionsStatusScoring SubmissionsStatus = "scoring"
+	SubmissionsStatusScored  SubmissionsStatus = "scored"
+	SubmissionsStatusFailed  SubmissionsStatus = "failed"
+)
+
+func (e *SubmissionsStatus) Scan(src interface{}) error {
+	switch s := src.(type) {
+	case []byte:
+		*e = SubmissionsStatus(s)
+	case string:
+		*e = SubmissionsStatus(s)
+	default:
+		return fmt.Errorf("unsupported scan type for SubmissionsStatus: %T", src)
+	}
+	return nil
+}
+
+type NullSubmissionsStatus struct {
+	SubmissionsStatus SubmissionsStatus
+	Valid             bool // Valid is true if SubmissionsStatus is not NULL
+}
+
+// Scan implements the Scanner interface.
+func (ns *NullSubmissionsStatus) Scan(value interface{}) error {
+	if value == nil {
+		ns.SubmissionsStatus, ns.Valid = "", false
+		return nil
+	}
+	ns.Valid = true
+	return ns.SubmissionsStatus.Scan(value)
+}
+
+// Value implements the driver Valuer interface.
+func (ns NullSubmissionsStatus) Value() (driver.Value, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	return string(ns.SubmissionsStatus), nil
+}
+
+func (e SubmissionsStatus) Valid() bool {
+	switch e {
+	case SubmissionsStatusQueued,
+		SubmissionsStatusScoring,
+		SubmissionsStatusScored,
+		SubmissionsStatusFailed:
+		return true
+	}
+	return false
+}
+
+func AllSubmissionsStatusValues() []SubmissionsStatus {
+	return []SubmissionsStatus{
+		SubmissionsStatusQueued,
+		SubmissionsStatusScoring,
+		SubmissionsStatusScored,
+		SubmissionsStatusFailed,
+	}
+}
+
 type UsersRole string
 
 const (
@@ -100,6 +506,132 @@ type AuthSession struct {
 	LastSeenAt time.Time
 	UserAgent  string
 	Ip         string
+}
+
+type Competition struct {
+	ID                 int64
+	Slug               string
+	Title              string
+	Description        string
+	Exposure           CompetitionsExposure
+	OwnerUserID        sql.NullInt64
+	ScoringMode        CompetitionsScoringMode
+	LeaderboardRule    CompetitionsLeaderboardRule
+	EvaluationPolicy   CompetitionsEvaluationPolicy
+	Metric             string
+	HigherIsBetter     bool
+	DailyCap           int32
+	SpecJson           string
+	DatasetID          int64
+	CurrentScorerID    sql.NullInt64
+	CurrentHoldoutID   sql.NullInt64
+	LeaderboardVersion int64
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+}
+
+type Dataset struct {
+	ID          int64
+	Slug        string
+	Title       string
+	Description string
+	Exposure    DatasetsExposure
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+type DatasetFile struct {
+	ID        int64
+	DatasetID int64
+	Name      string
+	Kind      DatasetFilesKind
+	SizeBytes int64
+	Sha256    string
+	Path      string
+	CreatedAt time.Time
+}
+
+type HoldoutVersion struct {
+	ID            int64
+	CompetitionID int64
+	Version       int32
+	Digest        string
+	Path          string
+	RowCount      int32
+	CreatedAt     time.Time
+}
+
+type RescoreJob struct {
+	ID            int64
+	CompetitionID int64
+	RequestedBy   sql.NullInt64
+	Reason        string
+	Total         int32
+	Done          int32
+	Failed        int32
+	CreatedAt     time.Time
+	FinishedAt    sql.NullTime
+}
+
+type ScorerModule struct {
+	ID               int64
+	Digest           string
+	Name             string
+	Version          string
+	AbiVersion       string
+	SizeBytes        int64
+	Path             string
+	UploadedBy       sql.NullInt64
+	ValidationReport string
+	CreatedAt        time.Time
+}
+
+type Submission struct {
+	ID             int64
+	CompetitionID  int64
+	UserID         int64
+	Filename       string
+	ArtifactSha256 string
+	ArtifactPath   string
+	SizeBytes      int64
+	RowCount       int32
+	Status         SubmissionsStatus
+	PublicError    string
+	InternalError  string
+	Pending        int8
+	RescoreJobID   sql.NullInt64
+	Attempts       int32
+	LeaseOwner     string
+	LeaseToken     string
+	LeaseUntil     sql.NullTime
+	PrimaryScore   sql.NullFloat64
+	CiLow          sql.NullFloat64
+	CiHigh         sql.NullFloat64
+	CreatedAt      time.Time
+	ScoredAt       sql.NullTime
+}
+
+type SubmissionDailyCount struct {
+	CompetitionID int64
+	UserID        int64
+	Day           time.Time
+	Accepted      int32
+}
+
+type SubmissionScore struct {
+	ID            int64
+	SubmissionID  int64
+	PrimaryScore  float64
+	SecondaryJson string
+	CiLow         sql.NullFloat64
+	CiHigh        sql.NullFloat64
+	ScorerDigest  string
+	HoldoutDigest string
+	EngineVersion string
+	DurationMs    int32
+	IsOfficial    bool
+	OfficialKey   sql.NullInt64
+	CreatedAt     time.Time
 }
 
 type User struct {

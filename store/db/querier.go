@@ -10,36 +10,104 @@ import (
 )
 
 type Querier interface {
+	// Counts one finished submission; the job finishes with its last one.
+	AdvanceRescoreJob(ctx context.Context, arg AdvanceRescoreJobParams) error
+	// Counts one more accepted submission unless the cap is reached (0 rows);
+	// the row lock it takes serializes the user's concurrent uploads until commit.
+	BumpDailyCount(ctx context.Context, arg BumpDailyCountParams) (int64, error)
+	BumpLeaderboardVersion(ctx context.Context, id int64) error
+	ClearOfficialSubmissionScore(ctx context.Context, submissionID int64) error
+	// Every submission of a competition with its denormalised official score;
+	// the leaderboard reduces them to the best per user in Go.
+	CompetitionLeaderboardRows(ctx context.Context, competitionID int64) ([]CompetitionLeaderboardRowsRow, error)
 	CountAdmins(ctx context.Context) (int64, error)
+	CountOfficialSubmissionScores(ctx context.Context, submissionID int64) (int64, error)
 	CreateAPIToken(ctx context.Context, arg CreateAPITokenParams) (int64, error)
 	CreateAuthSession(ctx context.Context, arg CreateAuthSessionParams) (int64, error)
+	CreateCompetition(ctx context.Context, arg CreateCompetitionParams) (int64, error)
+	CreateDataset(ctx context.Context, arg CreateDatasetParams) (int64, error)
+	CreateRescoreJob(ctx context.Context, arg CreateRescoreJobParams) (int64, error)
 	CreateUser(ctx context.Context, arg CreateUserParams) (int64, error)
 	DeleteAPIToken(ctx context.Context, arg DeleteAPITokenParams) (int64, error)
 	DeleteAuthSessionByHash(ctx context.Context, tokenHash []byte) (int64, error)
 	DeleteAuthSessionsForUser(ctx context.Context, userID int64) (int64, error)
+	DeleteDatasetFile(ctx context.Context, arg DeleteDatasetFileParams) error
 	DeleteExpiredAuthSessions(ctx context.Context, now time.Time) (int64, error)
+	// Creates the (competition, user, day) counter row at zero when missing, so
+	// the counting UPDATE below always finds a row to lock.
+	EnsureDailyCount(ctx context.Context, arg EnsureDailyCountParams) error
+	ExtendSubmissionLease(ctx context.Context, arg ExtendSubmissionLeaseParams) (int64, error)
+	// A failed rescoring of a scored submission keeps its official score and
+	// status; only a submission never scored becomes failed.
+	FinishSubmissionFailed(ctx context.Context, arg FinishSubmissionFailedParams) error
+	FinishSubmissionScored(ctx context.Context, arg FinishSubmissionScoredParams) error
 	GetAPIToken(ctx context.Context, arg GetAPITokenParams) (GetAPITokenRow, error)
 	GetAPITokenByHash(ctx context.Context, tokenHash []byte) (GetAPITokenByHashRow, error)
 	GetAuthSessionByHash(ctx context.Context, tokenHash []byte) (GetAuthSessionByHashRow, error)
+	GetCompetition(ctx context.Context, id int64) (Competition, error)
+	GetCompetitionBySlug(ctx context.Context, slug string) (Competition, error)
+	GetDailyCount(ctx context.Context, arg GetDailyCountParams) (int32, error)
+	GetDataset(ctx context.Context, id int64) (Dataset, error)
+	GetDatasetBySlug(ctx context.Context, slug string) (Dataset, error)
+	GetDatasetFile(ctx context.Context, arg GetDatasetFileParams) (DatasetFile, error)
+	GetHoldoutByDigest(ctx context.Context, arg GetHoldoutByDigestParams) (HoldoutVersion, error)
+	GetHoldoutVersion(ctx context.Context, id int64) (HoldoutVersion, error)
+	GetLeaderboardVersion(ctx context.Context, id int64) (int64, error)
+	GetOfficialSubmissionScore(ctx context.Context, submissionID int64) (SubmissionScore, error)
+	GetRescoreJob(ctx context.Context, id int64) (RescoreJob, error)
+	GetScorerModule(ctx context.Context, id int64) (ScorerModule, error)
+	GetScorerModuleByDigest(ctx context.Context, digest string) (ScorerModule, error)
+	GetSubmission(ctx context.Context, id int64) (Submission, error)
+	GetSubmissionScoreByDigests(ctx context.Context, arg GetSubmissionScoreByDigestsParams) (SubmissionScore, error)
 	GetUser(ctx context.Context, id int64) (User, error)
 	GetUserByEmail(ctx context.Context, email string) (User, error)
 	InsertAuditEvent(ctx context.Context, arg InsertAuditEventParams) error
+	InsertHoldoutVersion(ctx context.Context, arg InsertHoldoutVersionParams) (int64, error)
+	InsertScorerModule(ctx context.Context, arg InsertScorerModuleParams) (int64, error)
+	InsertSubmission(ctx context.Context, arg InsertSubmissionParams) (int64, error)
+	InsertSubmissionScore(ctx context.Context, arg InsertSubmissionScoreParams) (int64, error)
+	LeaseSubmission(ctx context.Context, arg LeaseSubmissionParams) (int64, error)
 	ListAPITokens(ctx context.Context, userID int64) ([]ListAPITokensRow, error)
 	ListAuditEvents(ctx context.Context, arg ListAuditEventsParams) ([]AuditEvent, error)
 	ListAuditEventsByAction(ctx context.Context, action string) ([]AuditEvent, error)
 	ListAuthSessionsForUser(ctx context.Context, userID int64) ([]AuthSession, error)
+	ListCompetitions(ctx context.Context) ([]Competition, error)
+	ListDatasetFiles(ctx context.Context, datasetID int64) ([]DatasetFile, error)
+	ListDatasets(ctx context.Context) ([]Dataset, error)
+	ListRescoreJobs(ctx context.Context, competitionID int64) ([]RescoreJob, error)
+	ListScorerModules(ctx context.Context) ([]ScorerModule, error)
+	ListSubmissionScores(ctx context.Context, submissionID int64) ([]SubmissionScore, error)
+	ListUserSubmissions(ctx context.Context, arg ListUserSubmissionsParams) ([]Submission, error)
 	ListUsers(ctx context.Context, arg ListUsersParams) ([]User, error)
 	// Feeds the in-memory auth cache invalidation: users whose role or
 	// entitlements may have changed in another process (medforge user set).
 	ListUsersUpdatedSince(ctx context.Context, since time.Time) ([]ListUsersUpdatedSinceRow, error)
+	// Serializes imports, scorer switches and rescore requests of one competition.
+	LockCompetition(ctx context.Context, id int64) (Competition, error)
+	LockSubmission(ctx context.Context, id int64) (Submission, error)
 	// Takes the row lock on a user for the rest of the transaction (per-user
 	// invariants such as the session concurrency limit serialize on it).
 	LockUser(ctx context.Context, id int64) (User, error)
+	MarkCompetitionForRescore(ctx context.Context, arg MarkCompetitionForRescoreParams) (int64, error)
+	// The oldest claimable work of one kind (pending 1: new submissions, 2:
+	// rescoring), skipping rows another claimer holds locked.
+	NextClaimableSubmission(ctx context.Context, arg NextClaimableSubmissionParams) (int64, error)
+	NextHoldoutVersion(ctx context.Context, competitionID int64) (int64, error)
+	ReleaseSubmissionLease(ctx context.Context, arg ReleaseSubmissionLeaseParams) error
+	RequeueSubmission(ctx context.Context, arg RequeueSubmissionParams) (int64, error)
+	SetCompetitionHoldout(ctx context.Context, arg SetCompetitionHoldoutParams) error
+	SetCompetitionScorer(ctx context.Context, arg SetCompetitionScorerParams) error
+	SetOfficialSubmissionScore(ctx context.Context, id int64) error
+	SetRescoreJobTotal(ctx context.Context, arg SetRescoreJobTotalParams) error
+	SubmissionQueueStats(ctx context.Context) (SubmissionQueueStatsRow, error)
 	TouchAPIToken(ctx context.Context, arg TouchAPITokenParams) error
 	TouchAuthSession(ctx context.Context, arg TouchAuthSessionParams) error
+	UpdateCompetition(ctx context.Context, arg UpdateCompetitionParams) error
+	UpdateDataset(ctx context.Context, arg UpdateDatasetParams) error
 	UpdateUserAccess(ctx context.Context, arg UpdateUserAccessParams) (int64, error)
 	UpdateUserDisplayName(ctx context.Context, arg UpdateUserDisplayNameParams) (int64, error)
 	UpdateUserPassword(ctx context.Context, arg UpdateUserPasswordParams) (int64, error)
+	UpsertDatasetFile(ctx context.Context, arg UpsertDatasetFileParams) error
 }
 
 var _ Querier = (*Queries)(nil)

@@ -1,0 +1,191 @@
+package bundle
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+
+	"github.com/medforge/medforge/engine/spec"
+)
+
+// ManifestName is the manifest's file name inside a bundle.
+const ManifestName = "competition.json"
+
+// MaxManifestBytes bounds the manifest.
+const MaxManifestBytes = 1 << 20
+
+// Manifest is competition.json.
+type Manifest struct {
+	// Slug names the competition and its dataset: 1-64 of [a-z0-9-].
+	Slug        string `json:"slug"`
+	Title       string `json:"title"`
+	Description string `json:"description"`
+	// Exposure is EXTERNAL (default) or INTERNAL.
+	Exposure string `json:"exposure"`
+	// Metric names a built-in scorer module (<metric>.wasm in the scorers
+	// directory) unless Scorer names a module file in the bundle; with a
+	// Scorer it only labels the module.
+	Metric string `json:"metric"`
+	Scorer string `json:"scorer"`
+	// ScorerVersion labels the module (default "1").
+	ScorerVersion string `json:"scorer_version"`
+	// Direction is "maximize" or "minimize".
+	Direction string `json:"direction"`
+	// DailyCap is the accepted submissions per user per UTC day (1-10000).
+	DailyCap int `json:"daily_cap"`
+	// IDColumn and Columns are the submission's columns; Layout is the
+	// holdout layout ("rows" default, or "box-rows").
+	IDColumn string        `json:"id_column"`
+	Columns  []spec.Column `json:"columns"`
+	Layout   string        `json:"layout"`
+	// Holdout is the holdout file name (default: holdout.arrow or
+	// holdout.csv, whichever exists).
+	Holdout string `json:"holdout"`
+}
+
+// FieldError is one invalid manifest field.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+// ManifestError lists every invalid field of a manifest.
+type ManifestError struct{ Fields []FieldError }
+
+func (e *ManifestError) Error() string {
+	parts := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		parts[i] = f.Field + ": " + f.Message
+	}
+	return "invalid " + ManifestName + ": " + strings.Join(parts, "; ")
+}
+
+var (
+	slugRE = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$`)
+	nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+)
+
+// ParseManifest decodes and checks a manifest. Unknown fields, trailing data
+// and wrong types are refused; a *ManifestError names each bad field.
+func ParseManifest(data []byte) (Manifest, error) {
+	var m Manifest
+	if len(data) > MaxManifestBytes {
+		return m, &ManifestError{Fields: []FieldError{{Field: "(file)", Message: fmt.Sprintf("larger than %d bytes", MaxManifestBytes)}}}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return m, &ManifestError{Fields: []FieldError{jsonField(err)}}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return m, &ManifestError{Fields: []FieldError{{Field: "(file)", Message: "data after the JSON object"}}}
+	}
+	if m.Exposure == "" {
+		m.Exposure = "EXTERNAL"
+	}
+	if m.Layout == "" {
+		m.Layout = string(spec.Rows)
+	}
+	if m.ScorerVersion == "" {
+		m.ScorerVersion = "1"
+	}
+	if m.Metric == "" && m.Scorer != "" {
+		m.Metric = "custom"
+	}
+	var fe []FieldError
+	bad := func(field, format string, a ...any) { fe = append(fe, FieldError{field, fmt.Sprintf(format, a...)}) }
+	if !slugRE.MatchString(m.Slug) {
+		bad("slug", "must be 1-64 lowercase letters, digits or '-', not starting or ending with '-', got %q", m.Slug)
+	}
+	if t := strings.TrimSpace(m.Title); t == "" || len(t) > 200 {
+		bad("title", "must be 1-200 characters")
+	}
+	if len(m.Description) > 60000 {
+		bad("description", "must be at most 60000 bytes")
+	}
+	if m.Exposure != "EXTERNAL" && m.Exposure != "INTERNAL" {
+		bad("exposure", "must be EXTERNAL or INTERNAL, got %q", m.Exposure)
+	}
+	if m.Metric == "" {
+		bad("metric", "name a built-in metric (accuracy, top1, map-iou) or give a scorer file")
+	} else if !slugRE.MatchString(m.Metric) {
+		bad("metric", "must be lowercase letters, digits or '-', got %q", m.Metric)
+	}
+	if m.Scorer != "" && !nameRE.MatchString(m.Scorer) {
+		bad("scorer", "must be a file name in the bundle (no path), got %q", m.Scorer)
+	}
+	if len(m.ScorerVersion) > 64 {
+		bad("scorer_version", "must be at most 64 characters")
+	}
+	if m.Direction != "maximize" && m.Direction != "minimize" {
+		bad("direction", "must be maximize or minimize, got %q", m.Direction)
+	}
+	if m.DailyCap < 1 || m.DailyCap > 10000 {
+		bad("daily_cap", "must be 1-10000, got %d", m.DailyCap)
+	}
+	if m.IDColumn == "" {
+		bad("id_column", "must name the id column")
+	}
+	if len(m.Columns) == 0 {
+		bad("columns", "must list at least one column besides the id")
+	}
+	for i, c := range m.Columns {
+		f := fmt.Sprintf("columns[%d]", i)
+		if c.Name == "" {
+			bad(f+".name", "must not be empty")
+		}
+		switch c.Type {
+		case spec.Int:
+			if c.Min > c.Max {
+				bad(f+".min", "must not exceed max (%d > %d)", c.Min, c.Max)
+			}
+		case spec.Float, spec.Boxes:
+		default:
+			bad(f+".type", "must be int, float or boxes, got %q", c.Type)
+		}
+	}
+	if m.Layout != string(spec.Rows) && m.Layout != string(spec.BoxRows) {
+		bad("layout", "must be rows or box-rows, got %q", m.Layout)
+	}
+	if m.Holdout != "" && !nameRE.MatchString(m.Holdout) {
+		bad("holdout", "must be a file name in the bundle (no path), got %q", m.Holdout)
+	}
+	if len(fe) == 0 {
+		if err := m.Spec().Validate(); err != nil {
+			bad("columns", "%v", errors.Unwrap(err))
+		}
+	}
+	if len(fe) > 0 {
+		return m, &ManifestError{Fields: fe}
+	}
+	return m, nil
+}
+
+// Spec is the engine spec the manifest describes.
+func (m Manifest) Spec() spec.Spec {
+	return spec.Spec{Slug: m.Slug, Metric: m.Metric, HigherIsBetter: m.Direction == "maximize", ID: m.IDColumn,
+		Columns: append([]spec.Column(nil), m.Columns...), Layout: spec.Layout(m.Layout)}
+}
+
+func jsonField(err error) FieldError {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return FieldError{"(file)", fmt.Sprintf("not valid JSON at byte %d", se.Offset)}
+	case errors.As(err, &te):
+		if te.Field == "" {
+			return FieldError{"(file)", "must be a JSON object"}
+		}
+		return FieldError{te.Field, "has the wrong type (want " + te.Type.String() + ")"}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return FieldError{strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), "is not a known field"}
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return FieldError{"(file)", "empty or truncated JSON"}
+	}
+	return FieldError{"(file)", "not valid JSON"}
+}

@@ -1,0 +1,69 @@
+package competitions
+
+import (
+	"encoding/binary"
+	"hash/fnv"
+	"math"
+	"math/bits"
+	"math/rand/v2"
+	"slices"
+)
+
+// BootstrapResamples is how many resamples Bootstrap draws.
+const BootstrapResamples = 1000
+
+// Bootstrap returns the 95% percentile bootstrap interval of the mean of
+// perUnit (NaN units are left out), drawing BootstrapResamples resamples from
+// a PCG generator seeded by seed. The same inputs always give the same
+// interval. ok is false when fewer than two units remain.
+func Bootstrap(perUnit []float64, seed uint64) (lo, hi float64, ok bool) {
+	vals := make([]float64, 0, len(perUnit))
+	for _, v := range perUnit {
+		if !math.IsNaN(v) && !math.IsInf(v, 0) {
+			vals = append(vals, v)
+		}
+	}
+	n := len(vals)
+	if n < 2 {
+		return 0, 0, false
+	}
+	rng := rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)
+	means := make([]float64, BootstrapResamples)
+	un := uint64(n)
+	for b := range means {
+		var sum float64
+		for range n {
+			// Lemire's multiply-shift: an index in [0, n) from 64 random bits.
+			hi, _ := bits.Mul64(rng.Uint64(), un)
+			sum += vals[hi]
+		}
+		means[b] = sum / float64(n)
+	}
+	slices.Sort(means)
+	return percentile(means, 0.025), percentile(means, 0.975), true
+}
+
+// percentile of sorted xs by linear interpolation between closest ranks.
+func percentile(xs []float64, p float64) float64 {
+	pos := p * float64(len(xs)-1)
+	i := int(pos)
+	if i >= len(xs)-1 {
+		return xs[len(xs)-1]
+	}
+	f := pos - float64(i)
+	return xs[i]*(1-f) + xs[i+1]*f
+}
+
+// bootstrapSeed derives the resampling seed of one score from the digests
+// that determine it, so rescoring the same file with the same scorer and
+// holdout reproduces the same interval.
+func bootstrapSeed(artifact, scorer, holdout string) uint64 {
+	h := fnv.New64a()
+	for _, s := range []string{artifact, scorer, holdout} {
+		var n [8]byte
+		binary.LittleEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		h.Write([]byte(s))
+	}
+	return h.Sum64()
+}

@@ -1,0 +1,97 @@
+package competitions
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/medforge/medforge/engine/abi"
+	"github.com/medforge/medforge/engine/spec"
+)
+
+// Holdout is one hidden holdout version as the Engine needs it. Path is
+// absolute, under TEST_HOLDOUTS_DIR; it never leaves the process.
+type Holdout struct {
+	ID     int64
+	Digest string
+	Path   string
+	Rows   int
+	Spec   spec.Spec
+}
+
+// ScorerModule is a scorer's bytes and digest.
+type ScorerModule struct {
+	ID     int64 // scorer_modules row, 0 when not stored yet
+	Digest string
+	Wasm   []byte
+}
+
+// Engine is the scoring engine as competitions uses it: validation of
+// submissions against a holdout's ids and columns, scoring in the sandbox,
+// and loading (checking) scorer modules. Implementations cache prepared
+// holdouts per Holdout.Digest and must be safe for concurrent use.
+type Engine interface {
+	// Validate checks file against h and returns its row count. An invalid
+	// file is an *InvalidError listing the problems; any other error is an
+	// internal failure.
+	Validate(ctx context.Context, h Holdout, file []byte) (rows int, err error)
+	// Score validates, aligns and scores file against h with m.
+	// Failures of the module itself are *ScorerError.
+	Score(ctx context.Context, h Holdout, m ScorerModule, file []byte) (*abi.Result, error)
+	// Check loads m in the sandbox (ABI version, imports, exports, compile
+	// and start) and returns the ABI version it reports, such as "1.0".
+	// A refused module is a *ScorerError with Public set.
+	Check(ctx context.Context, m ScorerModule) (abiVersion string, err error)
+	// Version names the engine build; it is recorded with every score.
+	Version() string
+}
+
+// Problem is one reason a submitted file is invalid. Row is 1-based (the
+// header is row 1) or 0 for the whole file; Column and Value may be empty.
+type Problem struct {
+	Row     int    `json:"row,omitempty"`
+	Column  string `json:"column,omitempty"`
+	Value   string `json:"value,omitempty"`
+	Message string `json:"message"`
+}
+
+func (p Problem) String() string {
+	var b strings.Builder
+	if p.Row > 0 {
+		fmt.Fprintf(&b, "row %d: ", p.Row)
+	}
+	if p.Column != "" {
+		fmt.Fprintf(&b, "column %q: ", p.Column)
+	}
+	if p.Value != "" {
+		fmt.Fprintf(&b, "value %q: ", p.Value)
+	}
+	b.WriteString(p.Message)
+	return b.String()
+}
+
+// InvalidError is a submission the validator refused; Problems are safe to
+// show its author.
+type InvalidError struct{ Problems []Problem }
+
+func (e *InvalidError) Error() string {
+	if len(e.Problems) == 0 {
+		return "invalid submission"
+	}
+	return fmt.Sprintf("invalid submission: %s (and %d more)", e.Problems[0], len(e.Problems)-1)
+}
+
+// ScorerError is a failure of a scorer module. Public says Message is safe
+// to show the participant; Detail is for logs and admins only.
+type ScorerError struct {
+	Public  bool
+	Message string
+	Detail  string
+}
+
+func (e *ScorerError) Error() string {
+	if e.Detail != "" {
+		return "scorer failed: " + e.Message + ": " + e.Detail
+	}
+	return "scorer failed: " + e.Message
+}

@@ -1,0 +1,435 @@
+package competitions
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/medforge/medforge/engine/holdout"
+	"github.com/medforge/medforge/engine/spec"
+	"github.com/medforge/medforge/store"
+	"github.com/medforge/medforge/store/db"
+)
+
+// File kinds of a dataset's public files.
+const (
+	KindTraining         = "training"
+	KindPublicEval       = "public_eval"
+	KindSampleSubmission = "sample_submission"
+)
+
+// PublicFile is one public file of a bundle.
+type PublicFile struct {
+	Name string // a safe base name (see ValidFileName)
+	Kind string // KindTraining, KindPublicEval or KindSampleSubmission
+	Data []byte
+}
+
+// Bundle is a loaded competition bundle, ready to install.
+type Bundle struct {
+	Spec        spec.Spec
+	Title       string
+	Description string
+	Exposure    string // EXTERNAL or INTERNAL
+	DailyCap    int
+	// Holdout is the parsed hidden truth.
+	Holdout *holdout.Holdout
+	// ScorerName and ScorerVersion label the module; Scorer is its bytes.
+	ScorerName    string
+	ScorerVersion string
+	Scorer        []byte
+	Files         []PublicFile
+	// Owner is the owning user id (0: none).
+	Owner int64
+}
+
+// InstallResult says what Install changed.
+type InstallResult struct {
+	Competition    Competition
+	Created        bool
+	HoldoutChanged bool
+	ScorerChanged  bool
+	// Rescore is set when an existing competition got a new holdout or
+	// scorer and every submission was queued for rescoring.
+	Rescore *RescoreJob
+	Report  ValidationReport
+}
+
+var fileNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// ValidFileName reports whether name is a safe public file name: 1-128
+// letters, digits, '.', '_' or '-', not starting with '.', '_' or '-'.
+func ValidFileName(name string) bool {
+	return fileNameRE.MatchString(name) && !strings.Contains(name, "..")
+}
+
+func (b *Bundle) check() error {
+	var errs []error
+	if err := b.Spec.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if strings.TrimSpace(b.Title) == "" {
+		errs = append(errs, errors.New("title is empty"))
+	}
+	if b.Exposure != "EXTERNAL" && b.Exposure != "INTERNAL" {
+		errs = append(errs, fmt.Errorf("exposure %q must be EXTERNAL or INTERNAL", b.Exposure))
+	}
+	if b.DailyCap < 1 || b.DailyCap > 10000 {
+		errs = append(errs, fmt.Errorf("daily_cap %d must be 1-10000", b.DailyCap))
+	}
+	if b.Holdout == nil {
+		errs = append(errs, errors.New("no holdout"))
+	} else if b.Holdout.Spec().Slug != b.Spec.Slug {
+		errs = append(errs, errors.New("holdout was built for another spec"))
+	}
+	if len(b.Scorer) == 0 {
+		errs = append(errs, errors.New("no scorer module"))
+	}
+	samples := 0
+	seen := map[string]bool{}
+	for _, f := range b.Files {
+		if !ValidFileName(f.Name) {
+			errs = append(errs, fmt.Errorf("file name %q is not a safe name", f.Name))
+		}
+		if seen[f.Name] {
+			errs = append(errs, fmt.Errorf("file %q appears twice", f.Name))
+		}
+		seen[f.Name] = true
+		switch f.Kind {
+		case KindSampleSubmission:
+			samples++
+		case KindTraining, KindPublicEval:
+		default:
+			errs = append(errs, fmt.Errorf("file %q: unknown kind %q", f.Name, f.Kind))
+		}
+	}
+	if samples != 1 {
+		errs = append(errs, fmt.Errorf("need exactly one sample submission file, got %d", samples))
+	}
+	return errors.Join(errs...)
+}
+
+func (b *Bundle) sample() []byte {
+	for _, f := range b.Files {
+		if f.Kind == KindSampleSubmission {
+			return f.Data
+		}
+	}
+	return nil
+}
+
+// Install creates or updates the competition described by b, with its
+// dataset (slug = competition slug) and public files. It is idempotent:
+// installing the same bundle again changes nothing. A changed holdout (by
+// content digest) becomes a new holdout version and a changed scorer a new
+// scorer module; either queues every submission for rescoring, with an
+// audit event. The scorer is validated on the sample submission against the
+// new holdout first; a scorer that fails leaves everything unchanged.
+// Holdout bytes are written only under Roots.Holdouts.
+func (s *Service) Install(ctx context.Context, actor int64, b *Bundle) (InstallResult, error) {
+	if err := b.check(); err != nil {
+		return InstallResult{}, fmt.Errorf("bundle %s: %w", b.Spec.Slug, err)
+	}
+	slug := b.Spec.Slug
+	// Holdout: canonical Arrow, named by content digest.
+	var arrow bytes.Buffer
+	if err := b.Holdout.WriteArrow(&arrow); err != nil {
+		return InstallResult{}, fmt.Errorf("bundle %s: encode holdout: %w", slug, err)
+	}
+	hDigest := strings.TrimPrefix(b.Holdout.Digest(), "sha256:")
+	hRel := filepath.Join(slug, hDigest+".arrow")
+	hPath, err := resolve(s.roots.Holdouts, hRel)
+	if err != nil {
+		return InstallResult{}, err
+	}
+	if err := os.MkdirAll(filepath.Dir(hPath), 0o700); err != nil {
+		return InstallResult{}, fmt.Errorf("bundle %s: %w", slug, err)
+	}
+	if _, err := os.Stat(hPath); err != nil {
+		if err := writeFileAtomic(hPath, arrow.Bytes(), 0o600); err != nil {
+			return InstallResult{}, fmt.Errorf("bundle %s: store holdout: %w", slug, err)
+		}
+	}
+	h := Holdout{Digest: hDigest, Path: hPath, Rows: b.Holdout.Units(), Spec: b.Spec}
+	report, err := s.validateScorer(ctx, h, b.Scorer, b.sample())
+	if err != nil {
+		return InstallResult{Report: report}, err
+	}
+	sDigest, sRel, err := putBlob(s.roots.Scorers, b.Scorer)
+	if err != nil {
+		return InstallResult{}, fmt.Errorf("bundle %s: store scorer: %w", slug, err)
+	}
+	type stored struct {
+		f        PublicFile
+		rel, sha string
+	}
+	var files []stored
+	for _, f := range b.Files {
+		root, dir := s.roots.PublicEval, slug
+		if f.Kind == KindTraining {
+			root = s.roots.TrainingData
+		}
+		rel := filepath.Join(dir, f.Name)
+		p, err := resolve(root, rel)
+		if err != nil {
+			return InstallResult{}, err
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+			return InstallResult{}, fmt.Errorf("bundle %s: %w", slug, err)
+		}
+		if err := writeFileAtomic(p, f.Data, 0o640); err != nil {
+			return InstallResult{}, fmt.Errorf("bundle %s: store %s: %w", slug, f.Name, err)
+		}
+		sum := sha256.Sum256(f.Data)
+		files = append(files, stored{f: f, rel: rel, sha: hex.EncodeToString(sum[:])})
+	}
+	specJSON, _ := json.Marshal(b.Spec)
+	reportJSON, _ := json.Marshal(report)
+	var res InstallResult
+	res.Report = report
+	var compID int64
+	err = s.st.InTx(ctx, func(tx store.Store) error {
+		res = InstallResult{Report: report}
+		// Dataset.
+		ds, err := tx.GetDatasetBySlug(ctx, slug)
+		exp := db.DatasetsExposure(b.Exposure)
+		if store.IsNotFound(err) {
+			id, err := tx.CreateDataset(ctx, db.CreateDatasetParams{Slug: slug, Title: b.Title, Description: b.Description, Exposure: exp})
+			if err != nil {
+				return fmt.Errorf("create dataset: %w", err)
+			}
+			ds.ID = id
+		} else if err != nil {
+			return fmt.Errorf("get dataset: %w", err)
+		} else if err := tx.UpdateDataset(ctx, db.UpdateDatasetParams{ID: ds.ID, Title: b.Title, Description: b.Description, Exposure: exp}); err != nil {
+			return fmt.Errorf("update dataset: %w", err)
+		}
+		keep := map[string]bool{}
+		for _, f := range files {
+			keep[f.f.Name] = true
+			if err := tx.UpsertDatasetFile(ctx, db.UpsertDatasetFileParams{
+				DatasetID: ds.ID, Name: f.f.Name, Kind: db.DatasetFilesKind(f.f.Kind), SizeBytes: int64(len(f.f.Data)),
+				Sha256: f.sha, Path: f.rel,
+			}); err != nil {
+				return fmt.Errorf("record file %s: %w", f.f.Name, err)
+			}
+		}
+		old, err := tx.ListDatasetFiles(ctx, ds.ID)
+		if err != nil {
+			return fmt.Errorf("list files: %w", err)
+		}
+		for _, f := range old {
+			if !keep[f.Name] {
+				if err := tx.DeleteDatasetFile(ctx, db.DeleteDatasetFileParams{DatasetID: ds.ID, Name: f.Name}); err != nil {
+					return fmt.Errorf("drop file %s: %w", f.Name, err)
+				}
+			}
+		}
+		// Competition.
+		c, err := tx.GetCompetitionBySlug(ctx, slug)
+		cexp := db.CompetitionsExposure(b.Exposure)
+		if store.IsNotFound(err) {
+			p := db.CreateCompetitionParams{Slug: slug, Title: b.Title, Description: b.Description, Exposure: cexp,
+				Metric: b.Spec.Metric, HigherIsBetter: b.Spec.HigherIsBetter, DailyCap: int32(b.DailyCap),
+				SpecJson: string(specJSON), DatasetID: ds.ID}
+			if b.Owner > 0 {
+				p.OwnerUserID = sqlNullInt(b.Owner)
+			}
+			id, err := tx.CreateCompetition(ctx, p)
+			if err != nil {
+				return fmt.Errorf("create competition: %w", err)
+			}
+			res.Created = true
+			c, err = tx.GetCompetition(ctx, id)
+			if err != nil {
+				return err
+			}
+		} else if err != nil {
+			return fmt.Errorf("get competition: %w", err)
+		}
+		if c, err = tx.LockCompetition(ctx, c.ID); err != nil {
+			return fmt.Errorf("lock competition: %w", err)
+		}
+		compID = c.ID
+		if err := tx.UpdateCompetition(ctx, db.UpdateCompetitionParams{ID: c.ID, Title: b.Title, Description: b.Description,
+			Exposure: cexp, Metric: b.Spec.Metric, HigherIsBetter: b.Spec.HigherIsBetter, DailyCap: int32(b.DailyCap),
+			SpecJson: string(specJSON)}); err != nil {
+			return fmt.Errorf("update competition: %w", err)
+		}
+		// Holdout version.
+		hv, err := tx.GetHoldoutByDigest(ctx, db.GetHoldoutByDigestParams{CompetitionID: c.ID, Digest: hDigest})
+		if store.IsNotFound(err) {
+			next, err := tx.NextHoldoutVersion(ctx, c.ID)
+			if err != nil {
+				return fmt.Errorf("holdout version: %w", err)
+			}
+			id, err := tx.InsertHoldoutVersion(ctx, db.InsertHoldoutVersionParams{CompetitionID: c.ID, Version: int32(next),
+				Digest: hDigest, Path: hRel, RowCount: int32(b.Holdout.Units())})
+			if err != nil {
+				return fmt.Errorf("record holdout: %w", err)
+			}
+			hv.ID = id
+		} else if err != nil {
+			return fmt.Errorf("get holdout: %w", err)
+		}
+		if c.CurrentHoldoutID.Int64 != hv.ID {
+			res.HoldoutChanged = true
+			if err := tx.SetCompetitionHoldout(ctx, db.SetCompetitionHoldoutParams{ID: c.ID, HoldoutID: sqlNullInt(hv.ID)}); err != nil {
+				return fmt.Errorf("switch holdout: %w", err)
+			}
+		}
+		// Scorer module.
+		sm, err := tx.GetScorerModuleByDigest(ctx, sDigest)
+		if store.IsNotFound(err) {
+			p := db.InsertScorerModuleParams{Digest: sDigest, Name: truncate(b.ScorerName, 64), Version: truncate(b.ScorerVersion, 64),
+				AbiVersion: report.ABIVersion, SizeBytes: int64(len(b.Scorer)), Path: sRel, ValidationReport: string(reportJSON)}
+			if actor > 0 {
+				p.UploadedBy = sqlNullInt(actor)
+			}
+			id, err := tx.InsertScorerModule(ctx, p)
+			if err != nil {
+				return fmt.Errorf("record scorer: %w", err)
+			}
+			sm.ID = id
+		} else if err != nil {
+			return fmt.Errorf("get scorer: %w", err)
+		}
+		if c.CurrentScorerID.Int64 != sm.ID {
+			res.ScorerChanged = true
+			if err := tx.SetCompetitionScorer(ctx, db.SetCompetitionScorerParams{ID: c.ID, ScorerID: sqlNullInt(sm.ID)}); err != nil {
+				return fmt.Errorf("switch scorer: %w", err)
+			}
+		}
+		detail := fmt.Sprintf("created=%t holdout=%s scorer=%s", res.Created, hDigest[:12], sDigest[:12])
+		if err := s.audit(ctx, tx, actor, "competition.import", "competition", slug, detail); err != nil {
+			return fmt.Errorf("audit import: %w", err)
+		}
+		if !res.Created && (res.HoldoutChanged || res.ScorerChanged) {
+			reason := "import: new holdout or scorer"
+			job, err := s.queueRescore(ctx, tx, c, actor, reason)
+			if err != nil {
+				return err
+			}
+			jv := jobView(slug, job)
+			res.Rescore = &jv
+		}
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+	c, err := s.st.GetCompetition(ctx, compID)
+	if err != nil {
+		return res, err
+	}
+	if res.Competition, err = s.view(ctx, c); err != nil {
+		return res, err
+	}
+	if res.Rescore != nil {
+		s.wake.Notify()
+	}
+	return res, nil
+}
+
+// ValidationReport is the record of the checks run on a scorer module
+// before it may score: ABI and imports (load), compilation and start, and a
+// run on the sample submission. It is kept with the module.
+type ValidationReport struct {
+	Digest      string    `json:"digest"`
+	SizeBytes   int       `json:"size_bytes"`
+	ABIVersion  string    `json:"abi_version"`
+	Checks      []Check   `json:"checks"`
+	SampleScore *float64  `json:"sample_score,omitempty"`
+	OK          bool      `json:"ok"`
+	CheckedAt   time.Time `json:"checked_at"`
+}
+
+// Check is one step of a ValidationReport.
+type Check struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// ScorerRejectedError is a scorer module that failed validation; Report
+// says which check failed.
+type ScorerRejectedError struct{ Report ValidationReport }
+
+func (e *ScorerRejectedError) Error() string {
+	for _, c := range e.Report.Checks {
+		if !c.OK {
+			return "scorer rejected: " + c.Name + ": " + c.Detail
+		}
+	}
+	return "scorer rejected"
+}
+
+// MaxScorerBytes bounds a scorer module.
+const MaxScorerBytes = 32 << 20
+
+// validateScorer runs the checks of a ValidationReport. A failed check is a
+// *ScorerRejectedError carrying the report; other errors are internal.
+func (s *Service) validateScorer(ctx context.Context, h Holdout, wasm, sample []byte) (ValidationReport, error) {
+	sum := sha256.Sum256(wasm)
+	r := ValidationReport{Digest: hex.EncodeToString(sum[:]), SizeBytes: len(wasm), CheckedAt: s.now().UTC()}
+	reject := func(name, detail string) (ValidationReport, error) {
+		r.Checks = append(r.Checks, Check{Name: name, OK: false, Detail: detail})
+		return r, &ScorerRejectedError{Report: r}
+	}
+	if len(wasm) == 0 || len(wasm) > MaxScorerBytes {
+		return reject("size", fmt.Sprintf("module must be 1 to %d bytes, got %d", MaxScorerBytes, len(wasm)))
+	}
+	if !bytes.HasPrefix(wasm, []byte("\x00asm")) {
+		return reject("format", "not a WebAssembly binary (missing \\0asm magic)")
+	}
+	r.Checks = append(r.Checks, Check{Name: "size", OK: true}, Check{Name: "format", OK: true})
+	m := ScorerModule{Digest: r.Digest, Wasm: wasm}
+	abiV, err := s.eng.Check(ctx, m)
+	if err != nil {
+		var se *ScorerError
+		if errors.As(err, &se) {
+			return reject("load", se.Message)
+		}
+		return r, fmt.Errorf("check scorer: %w", err)
+	}
+	r.ABIVersion = abiV
+	r.Checks = append(r.Checks, Check{Name: "load", OK: true, Detail: "ABI " + abiV + ", imports allowed, compiled and started"})
+	if len(sample) == 0 {
+		return reject("sample", "no sample submission to run")
+	}
+	res, err := s.eng.Score(ctx, h, m, sample)
+	if err != nil {
+		var se *ScorerError
+		var ie *InvalidError
+		switch {
+		case errors.As(err, &se):
+			detail := se.Message
+			if se.Detail != "" && se.Detail != se.Message {
+				detail += ": " + se.Detail
+			}
+			return reject("sample", detail)
+		case errors.As(err, &ie):
+			return reject("sample", "the sample submission does not fit the holdout: "+summarize(ie.Problems))
+		}
+		return r, fmt.Errorf("run scorer on sample: %w", err)
+	}
+	if math.IsNaN(res.Primary) || math.IsInf(res.Primary, 0) {
+		return reject("sample", "primary score is not finite: "+strconv.FormatFloat(res.Primary, 'g', -1, 64))
+	}
+	p := res.Primary
+	r.SampleScore = &p
+	r.Checks = append(r.Checks, Check{Name: "sample", OK: true, Detail: "scored " + strconv.FormatFloat(p, 'g', 6, 64)})
+	r.OK = true
+	return r, nil
+}

@@ -1,0 +1,221 @@
+package competitions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/medforge/medforge/store"
+	"github.com/medforge/medforge/store/db"
+)
+
+// Submission is a participant's view of one submission. The internal error
+// detail never appears here.
+type Submission struct {
+	ID           int64      `json:"id"`
+	Competition  string     `json:"competition"`
+	Filename     string     `json:"filename"`
+	SHA256       string     `json:"sha256"`
+	SizeBytes    int64      `json:"size_bytes"`
+	RowCount     int        `json:"row_count"`
+	Status       string     `json:"status"`
+	Error        string     `json:"error,omitempty"`
+	PrimaryScore *float64   `json:"primary_score"`
+	CILow        *float64   `json:"ci_low,omitempty"`
+	CIHigh       *float64   `json:"ci_high,omitempty"`
+	Rescoring    bool       `json:"rescoring,omitempty"`
+	CreatedAt    time.Time  `json:"created_at"`
+	ScoredAt     *time.Time `json:"scored_at,omitempty"`
+}
+
+func submissionView(slug string, r db.Submission) Submission {
+	out := Submission{
+		ID: r.ID, Competition: slug, Filename: r.Filename, SHA256: r.ArtifactSha256, SizeBytes: r.SizeBytes,
+		RowCount: int(r.RowCount), Status: string(r.Status), Error: r.PublicError,
+		Rescoring: r.Pending == pendingRescore, CreatedAt: r.CreatedAt.UTC(),
+	}
+	if r.PrimaryScore.Valid {
+		v := r.PrimaryScore.Float64
+		out.PrimaryScore = &v
+	}
+	if r.CiLow.Valid && r.CiHigh.Valid {
+		lo, hi := r.CiLow.Float64, r.CiHigh.Float64
+		out.CILow, out.CIHigh = &lo, &hi
+	}
+	if r.ScoredAt.Valid {
+		t := r.ScoredAt.Time.UTC()
+		out.ScoredAt = &t
+	}
+	return out
+}
+
+// Queue kinds of submissions.pending.
+const (
+	pendingNone    = 0
+	pendingNew     = 1
+	pendingRescore = 2
+)
+
+// SubmitResult is the answer to an accepted submission.
+type SubmitResult struct {
+	Submission     Submission `json:"submission"`
+	DailyCap       int        `json:"daily_cap"`
+	RemainingToday int        `json:"remaining_today"`
+}
+
+// utcDay is the UTC calendar day of t at midnight, and the time until the
+// next UTC midnight.
+func utcDay(t time.Time) (day time.Time, untilNext time.Duration) {
+	t = t.UTC()
+	day = time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	return day, day.AddDate(0, 0, 1).Sub(t)
+}
+
+// cleanFilename keeps the base name of an uploaded file, for display only.
+func cleanFilename(name string) string {
+	name = filepath.Base(strings.ReplaceAll(name, "\\", "/"))
+	if name == "." || name == "/" || !utf8.ValidString(name) {
+		name = "submission.csv"
+	}
+	return truncate(name, 255)
+}
+
+// Submit validates file against the competition's current holdout and, when
+// it is valid and the user's daily cap allows, stores it content-addressed
+// and queues it for scoring. Guarantees: an invalid file (*InvalidError)
+// does not count toward the cap; the cap check and the insert are one
+// transaction, so concurrent uploads never exceed it (*CapError); the file
+// is on disk before the row commits, and a failure at any step leaves no row.
+func (s *Service) Submit(ctx context.Context, v Viewer, slug, filename string, file []byte) (SubmitResult, error) {
+	if v.UserID == 0 {
+		return SubmitResult{}, ErrForbidden
+	}
+	c, err := s.competition(ctx, v, slug)
+	if err != nil {
+		return SubmitResult{}, err
+	}
+	if !c.CurrentScorerID.Valid {
+		return SubmitResult{}, ErrNotOpen
+	}
+	h, err := s.holdoutOf(ctx, c)
+	if err != nil {
+		return SubmitResult{}, err
+	}
+	if len(file) > s.maxLen {
+		return SubmitResult{}, &InvalidError{Problems: []Problem{{Message: fmt.Sprintf("the file is larger than %d bytes", s.maxLen)}}}
+	}
+	rows, err := s.eng.Validate(ctx, h, file)
+	if err != nil {
+		var ie *InvalidError
+		if errors.As(err, &ie) {
+			return SubmitResult{}, ie
+		}
+		return SubmitResult{}, fmt.Errorf("validate submission to %s: %w", slug, err)
+	}
+	now := s.now().UTC()
+	day, untilMidnight := utcDay(now)
+	capErr := &CapError{Cap: int(c.DailyCap), RetryAfter: untilMidnight}
+	// Cheap early refusal without a lock; the transaction below decides.
+	if n, err := s.st.GetDailyCount(ctx, db.GetDailyCountParams{CompetitionID: c.ID, UserID: v.UserID, Day: day}); err == nil && int(n) >= int(c.DailyCap) {
+		return SubmitResult{}, capErr
+	}
+	digest, rel, err := putBlob(s.roots.Submissions, file)
+	if err != nil {
+		return SubmitResult{}, fmt.Errorf("store submission to %s: %w", slug, err)
+	}
+	ensure := db.EnsureDailyCountParams{CompetitionID: c.ID, UserID: v.UserID, Day: day}
+	if err := retryDeadlock(ctx, func() error { return s.st.EnsureDailyCount(ctx, ensure) }); err != nil {
+		return SubmitResult{}, fmt.Errorf("count submission: %w", err)
+	}
+	var res SubmitResult
+	err = s.st.InTx(ctx, func(tx store.Store) error {
+		n, err := tx.BumpDailyCount(ctx, db.BumpDailyCountParams{CompetitionID: c.ID, UserID: v.UserID, Day: day, DailyCap: c.DailyCap})
+		if err != nil {
+			return fmt.Errorf("count submission: %w", err)
+		}
+		if n == 0 {
+			return capErr
+		}
+		used, err := tx.GetDailyCount(ctx, db.GetDailyCountParams{CompetitionID: c.ID, UserID: v.UserID, Day: day})
+		if err != nil {
+			return fmt.Errorf("count submission: %w", err)
+		}
+		id, err := tx.InsertSubmission(ctx, db.InsertSubmissionParams{
+			CompetitionID: c.ID, UserID: v.UserID, Filename: cleanFilename(filename), ArtifactSha256: digest,
+			ArtifactPath: rel, SizeBytes: int64(len(file)), RowCount: int32(rows), CreatedAt: now,
+		})
+		if err != nil {
+			return fmt.Errorf("insert submission: %w", err)
+		}
+		row, err := tx.GetSubmission(ctx, id)
+		if err != nil {
+			return fmt.Errorf("read submission %d: %w", id, err)
+		}
+		res = SubmitResult{Submission: submissionView(c.Slug, row), DailyCap: int(c.DailyCap), RemainingToday: max(0, int(c.DailyCap)-int(used))}
+		return nil
+	})
+	if err != nil {
+		return SubmitResult{}, err
+	}
+	s.wake.Notify()
+	return res, nil
+}
+
+// MySubmissions lists v's submissions to a competition, newest first (at
+// most 200), with the daily cap and what remains of it today.
+func (s *Service) MySubmissions(ctx context.Context, v Viewer, slug string) ([]Submission, int, int, error) {
+	c, err := s.competition(ctx, v, slug)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	rows, err := s.st.ListUserSubmissions(ctx, db.ListUserSubmissionsParams{CompetitionID: c.ID, UserID: v.UserID})
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("list submissions: %w", err)
+	}
+	out := make([]Submission, len(rows))
+	for i, r := range rows {
+		out[i] = submissionView(c.Slug, r)
+	}
+	day, _ := utcDay(s.now())
+	used, err := s.st.GetDailyCount(ctx, db.GetDailyCountParams{CompetitionID: c.ID, UserID: v.UserID, Day: day})
+	if err != nil && !store.IsNotFound(err) {
+		return nil, 0, 0, fmt.Errorf("count submissions: %w", err)
+	}
+	return out, int(c.DailyCap), max(0, int(c.DailyCap)-int(used)), nil
+}
+
+// GetSubmission returns one of v's submissions (admins: anyone's).
+func (s *Service) GetSubmission(ctx context.Context, v Viewer, id int64) (Submission, error) {
+	r, err := s.st.GetSubmission(ctx, id)
+	if store.IsNotFound(err) || err == nil && r.UserID != v.UserID && !v.Admin {
+		return Submission{}, ErrNotFound
+	}
+	if err != nil {
+		return Submission{}, fmt.Errorf("get submission %d: %w", id, err)
+	}
+	c, err := s.st.GetCompetition(ctx, r.CompetitionID)
+	if err != nil {
+		return Submission{}, fmt.Errorf("competition of submission %d: %w", id, err)
+	}
+	if !v.sees(c.Exposure) && !v.Admin {
+		return Submission{}, ErrNotFound
+	}
+	return submissionView(c.Slug, r), nil
+}
+
+// retryDeadlock runs f again (up to 5 times) when MariaDB picks it as a
+// deadlock victim or a lock wait times out.
+func retryDeadlock(ctx context.Context, f func() error) error {
+	var err error
+	for attempt := 1; attempt <= 5; attempt++ {
+		if err = f(); err == nil || !(store.IsDeadlock(err) || store.IsLockWaitTimeout(err)) || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(time.Duration(attempt) * 5 * time.Millisecond)
+	}
+	return err
+}

@@ -1,0 +1,167 @@
+package competitions_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/medforge/medforge/competitions"
+	"github.com/medforge/medforge/competitions/bundle"
+	"github.com/medforge/medforge/competitions/scoring"
+	"github.com/medforge/medforge/engine/abi"
+	"github.com/medforge/medforge/engine/sandbox"
+	"github.com/medforge/medforge/engine/spec"
+	"github.com/medforge/medforge/engine/submission"
+	"github.com/medforge/medforge/scorers/scorertest"
+	"github.com/medforge/medforge/store"
+	"github.com/medforge/medforge/store/testdb"
+)
+
+func TestMain(m *testing.M) {
+	sandbox.MaybeRunWorker()
+	os.Exit(m.Run())
+}
+
+var (
+	poolOnce sync.Once
+	pool     *sandbox.Pool
+	poolErr  error
+)
+
+// realEngine is the production engine on a sandbox pool shared by the tests.
+func realEngine(t *testing.T) *scoring.Engine {
+	t.Helper()
+	poolOnce.Do(func() { pool, poolErr = sandbox.New(sandbox.Options{Workers: 2}) })
+	if poolErr != nil {
+		t.Fatalf("sandbox pool: %v", poolErr)
+	}
+	return scoring.New(pool, submission.Limits{})
+}
+
+var (
+	scorersOnce sync.Once
+	scorersDir  string
+)
+
+// builtScorers returns a directory holding the built-in modules.
+func builtScorers(t *testing.T) string {
+	t.Helper()
+	scorersOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "medforge-comp-scorers-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []string{"accuracy", "accuracy-c", "top1", "map-iou"} {
+			data, err := os.ReadFile(scorertest.Build(t, n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, n+".wasm"), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		scorersDir = dir
+	})
+	return scorersDir
+}
+
+// hookEngine wraps the real engine; before, when set, runs before each Score.
+type hookEngine struct {
+	competitions.Engine
+	before func(ctx context.Context) error
+}
+
+func (h *hookEngine) Score(ctx context.Context, ho competitions.Holdout, m competitions.ScorerModule, f []byte) (*abi.Result, error) {
+	if h.before != nil {
+		if err := h.before(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return h.Engine.Score(ctx, ho, m, f)
+}
+
+type env struct {
+	st   store.Store
+	svc  *competitions.Service
+	eng  *hookEngine
+	slug string
+	b    *competitions.Bundle
+}
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+type setupOpts struct {
+	metric string // default accuracy
+	units  int    // default 418
+	cap    int    // default 20
+	now    func() time.Time
+}
+
+// setup installs a fresh synthetic competition (unique slug) in the
+// package's shared database.
+func setup(t *testing.T, o setupOpts) *env {
+	t.Helper()
+	if o.metric == "" {
+		o.metric = "accuracy"
+	}
+	if o.units == 0 {
+		o.units = 418
+	}
+	if o.cap == 0 {
+		o.cap = 20
+	}
+	base := map[string]string{"accuracy": spec.Titanic, "top1": spec.CIFAR, "map-iou": spec.RSNA}[o.metric]
+	sp, _ := spec.Builtin(base)
+	sp.Slug = testdb.Unique("c")
+	st := testdb.Fresh(t)
+	eng := &hookEngine{Engine: realEngine(t)}
+	svc, err := competitions.New(competitions.Deps{Store: st, Engine: eng, Roots: competitions.Under(t.TempDir()), Now: o.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := bundle.Synthetic(sp, "Test "+sp.Slug, "synthetic", o.units, o.cap, builtScorers(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Install(ctxT(t, time.Minute), 0, b); err != nil {
+		t.Fatalf("install: %v", err)
+	}
+	return &env{st: st, svc: svc, eng: eng, slug: sp.Slug, b: b}
+}
+
+func (e *env) sample() []byte {
+	for _, f := range e.b.Files {
+		if f.Kind == competitions.KindSampleSubmission {
+			return f.Data
+		}
+	}
+	return nil
+}
+
+func (e *env) user(t *testing.T, name string) competitions.Viewer {
+	u := testdb.User(t, e.st, testdb.UserOpts{DisplayName: name})
+	return competitions.Viewer{UserID: u.ID}
+}
+
+// drain runs worker w until the queue holds nothing it can claim.
+func drain(t *testing.T, ctx context.Context, w *competitions.Worker) int {
+	t.Helper()
+	n := 0
+	for {
+		did, err := w.RunOnce(ctx)
+		if err != nil {
+			t.Fatalf("worker: %v", err)
+		}
+		if !did {
+			return n
+		}
+		n++
+	}
+}

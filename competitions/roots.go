@@ -1,0 +1,133 @@
+package competitions
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Roots are the directories competitions reads and writes. TrainingData,
+// PublicEval and Holdouts are the three disjoint data roots of the
+// architecture; Submissions and Scorers are content-addressed stores.
+type Roots struct {
+	// TrainingData (TRAINING_DATA_ROOT) holds training files, served publicly.
+	TrainingData string
+	// PublicEval (PUBLIC_EVAL_DATA_ROOT) holds public eval files and sample
+	// submissions, served publicly.
+	PublicEval string
+	// Holdouts (TEST_HOLDOUTS_DIR) holds hidden labels; never served.
+	Holdouts string
+	// Submissions holds submitted files by SHA-256.
+	Submissions string
+	// Scorers holds scorer modules (.wasm) by SHA-256.
+	Scorers string
+}
+
+// RootEnv maps each root to its environment variable.
+var RootEnv = map[string]string{
+	"training":    "MEDFORGE_TRAINING_DATA_ROOT",
+	"public_eval": "MEDFORGE_PUBLIC_EVAL_DATA_ROOT",
+	"holdouts":    "MEDFORGE_TEST_HOLDOUTS_DIR",
+	"submissions": "MEDFORGE_SUBMISSIONS_DIR",
+	"scorers":     "MEDFORGE_SCORER_STORE_DIR",
+}
+
+// RootsFromEnv reads the roots from the environment (through lookup, nil
+// for os.LookupEnv); a root that is not set defaults to a folder under
+// <runDir>/data. The result is absolute and validated.
+func RootsFromEnv(lookup func(string) (string, bool), runDir string) (Roots, error) {
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	get := func(key, def string) string {
+		if v, ok := lookup(RootEnv[key]); ok && strings.TrimSpace(v) != "" {
+			return strings.TrimSpace(v)
+		}
+		return filepath.Join(runDir, "data", def)
+	}
+	r := Roots{
+		TrainingData: get("training", "training"),
+		PublicEval:   get("public_eval", "public-eval"),
+		Holdouts:     get("holdouts", "test-holdouts"),
+		Submissions:  get("submissions", "submissions"),
+		Scorers:      get("scorers", "scorers"),
+	}
+	return r, r.Validate()
+}
+
+// Under returns roots for a fresh directory tree under dir (tests, dev runs).
+func Under(dir string) Roots {
+	return Roots{
+		TrainingData: filepath.Join(dir, "training"),
+		PublicEval:   filepath.Join(dir, "public-eval"),
+		Holdouts:     filepath.Join(dir, "test-holdouts"),
+		Submissions:  filepath.Join(dir, "submissions"),
+		Scorers:      filepath.Join(dir, "scorers"),
+	}
+}
+
+func (r Roots) named() [][2]string {
+	return [][2]string{
+		{RootEnv["training"], r.TrainingData}, {RootEnv["public_eval"], r.PublicEval},
+		{RootEnv["holdouts"], r.Holdouts}, {RootEnv["submissions"], r.Submissions},
+		{RootEnv["scorers"], r.Scorers},
+	}
+}
+
+// Validate checks that every root is set and absolute and that no root is
+// inside another (the holdouts must never be reachable from a public root).
+func (r Roots) Validate() error {
+	var errs []error
+	n := r.named()
+	for _, kv := range n {
+		if kv[1] == "" || !filepath.IsAbs(kv[1]) {
+			errs = append(errs, fmt.Errorf("%s must be an absolute path, got %q", kv[0], kv[1]))
+		}
+	}
+	for i := range n {
+		for j := range n {
+			if i != j && n[i][1] != "" && within(n[j][1], n[i][1]) {
+				errs = append(errs, fmt.Errorf("%s (%s) must not be inside or equal to %s (%s)", n[i][0], n[i][1], n[j][0], n[j][1]))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Ensure creates every root (mode 0750; the holdouts 0700).
+func (r Roots) Ensure() error {
+	for _, kv := range r.named() {
+		mode := os.FileMode(0o750)
+		if kv[1] == r.Holdouts {
+			mode = 0o700
+		}
+		if err := os.MkdirAll(kv[1], mode); err != nil {
+			return fmt.Errorf("create %s: %w", kv[0], err)
+		}
+	}
+	return nil
+}
+
+// within reports whether p is parent or inside it (lexically).
+func within(parent, p string) bool {
+	parent, p = filepath.Clean(parent), filepath.Clean(p)
+	if p == parent {
+		return true
+	}
+	return strings.HasPrefix(p, parent+string(filepath.Separator))
+}
+
+// resolve joins a stored relative path to root and refuses any result
+// outside root, so a corrupted row cannot reach another root.
+func resolve(root, rel string) (string, error) {
+	if rel == "" || filepath.IsAbs(rel) {
+		return "", fmt.Errorf("stored path %q is not relative", rel)
+	}
+	p := filepath.Join(root, rel)
+	if !within(root, p) || p == filepath.Clean(root) {
+		return "", fmt.Errorf("stored path %q escapes its root", rel)
+	}
+	return p, nil
+}

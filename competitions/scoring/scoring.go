@@ -1,0 +1,186 @@
+// Package scoring adapts MedForge's scoring engine (engine/holdout,
+// engine/submission and the engine/sandbox pool) to competitions.Engine.
+//
+// It owns the in-memory cache of prepared holdouts (ids index and truth
+// columns), keyed by holdout digest, so validating a submission never
+// re-reads the holdout file. It reads holdout files only by the paths the
+// competitions service hands it and never returns their bytes: only
+// validation problems (which never quote truth values) and scores leave it.
+package scoring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strings"
+	"sync"
+
+	"github.com/medforge/medforge/competitions"
+	"github.com/medforge/medforge/engine/abi"
+	"github.com/medforge/medforge/engine/holdout"
+	"github.com/medforge/medforge/engine/sandbox"
+	"github.com/medforge/medforge/engine/strictcsv"
+	"github.com/medforge/medforge/engine/submission"
+)
+
+// Engine is the real competitions.Engine. It is safe for concurrent use.
+type Engine struct {
+	pool   *sandbox.Pool
+	limits submission.Limits
+
+	mu       sync.Mutex
+	holdouts map[string]*entry
+	order    []string
+}
+
+type entry struct {
+	once sync.Once
+	h    *holdout.Holdout
+	err  error
+}
+
+var _ competitions.Engine = (*Engine)(nil)
+
+// maxCached bounds the prepared holdouts kept in memory.
+const maxCached = 16
+
+// New returns an Engine scoring in pool with the given submission limits.
+func New(pool *sandbox.Pool, limits submission.Limits) *Engine {
+	return &Engine{pool: pool, limits: limits, holdouts: map[string]*entry{}}
+}
+
+// holdout returns the prepared holdout h, loading it once per digest.
+func (e *Engine) holdout(h competitions.Holdout) (*holdout.Holdout, error) {
+	key := h.Digest + "\x00" + h.Path
+	e.mu.Lock()
+	ent := e.holdouts[key]
+	if ent == nil {
+		ent = &entry{}
+		e.holdouts[key] = ent
+		e.order = append(e.order, key)
+		if len(e.order) > maxCached {
+			delete(e.holdouts, e.order[0])
+			e.order = e.order[1:]
+		}
+	}
+	e.mu.Unlock()
+	ent.once.Do(func() {
+		ent.h, ent.err = holdout.ReadFile(h.Spec, h.Path)
+		if ent.err == nil && strings.TrimPrefix(ent.h.Digest(), "sha256:") != h.Digest {
+			ent.err = fmt.Errorf("holdout %d: content digest %s does not match the recorded %s", h.ID, ent.h.Digest(), h.Digest)
+		}
+	})
+	if ent.err != nil {
+		e.mu.Lock()
+		if e.holdouts[key] == ent {
+			delete(e.holdouts, key)
+		}
+		e.mu.Unlock()
+	}
+	return ent.h, ent.err
+}
+
+// problems converts the validator's refusal into competitions' form.
+func problems(err error) error {
+	var ie *strictcsv.InvalidError
+	if !errors.As(err, &ie) {
+		return err
+	}
+	out := &competitions.InvalidError{Problems: make([]competitions.Problem, 0, len(ie.Problems)+1)}
+	for _, p := range ie.Problems {
+		out.Problems = append(out.Problems, competitions.Problem{Row: p.Row, Column: p.Column, Value: p.Value, Message: p.Message})
+	}
+	if ie.More > 0 || ie.Stopped {
+		out.Problems = append(out.Problems, competitions.Problem{Message: fmt.Sprintf("checking stopped after %d problems", len(ie.Problems))})
+	}
+	return out
+}
+
+func (e *Engine) validate(h competitions.Holdout, file []byte) (*abi.Input, error) {
+	hd, err := e.holdout(h)
+	if err != nil {
+		return nil, err
+	}
+	in, err := submission.Validate(h.Spec, hd, file, e.limits)
+	if err != nil {
+		return nil, problems(err)
+	}
+	return in, nil
+}
+
+// Validate checks file against the holdout's ids and columns.
+func (e *Engine) Validate(ctx context.Context, h competitions.Holdout, file []byte) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	in, err := e.validate(h, file)
+	if err != nil {
+		return 0, err
+	}
+	return in.Units, nil
+}
+
+// Score validates file, aligns it to the holdout and runs m in the sandbox.
+func (e *Engine) Score(ctx context.Context, h competitions.Holdout, m competitions.ScorerModule, file []byte) (*abi.Result, error) {
+	in, err := e.validate(h, file)
+	if err != nil {
+		return nil, err
+	}
+	mod, err := e.pool.Load(ctx, m.Wasm)
+	if err != nil {
+		var re *sandbox.RejectedError
+		if errors.As(err, &re) {
+			return nil, &competitions.ScorerError{Message: "the scorer module was rejected", Detail: re.Reason}
+		}
+		return nil, err
+	}
+	res, err := e.pool.Score(ctx, mod, in)
+	if err == nil {
+		return res, nil
+	}
+	var ge *abi.GuestError
+	var te *sandbox.TrapError
+	switch {
+	case errors.As(err, &ge):
+		return nil, &competitions.ScorerError{Public: ge.Public, Message: ge.Message, Detail: ge.Message}
+	case errors.Is(err, sandbox.ErrTimeout):
+		return nil, &competitions.ScorerError{Public: true, Message: "scoring exceeded its time limit", Detail: err.Error()}
+	case errors.Is(err, sandbox.ErrMemoryLimit):
+		return nil, &competitions.ScorerError{Public: true, Message: "scoring exceeded its memory limit", Detail: err.Error()}
+	case errors.Is(err, sandbox.ErrOutputTooLarge):
+		return nil, &competitions.ScorerError{Message: "scorer output too large", Detail: err.Error()}
+	case errors.As(err, &te):
+		return nil, &competitions.ScorerError{Message: "scorer crashed", Detail: te.Detail}
+	}
+	return nil, err
+}
+
+// Check loads m in the sandbox: ABI marker and minor version, imports,
+// exports, compilation and start.
+func (e *Engine) Check(ctx context.Context, m competitions.ScorerModule) (string, error) {
+	mod, err := e.pool.Load(ctx, m.Wasm)
+	if err != nil {
+		var re *sandbox.RejectedError
+		if errors.As(err, &re) {
+			return "", &competitions.ScorerError{Public: true, Message: re.Reason, Detail: re.Reason}
+		}
+		return "", err
+	}
+	return fmt.Sprintf("%d.%d", abi.Major, mod.Minor), nil
+}
+
+var version = func() string {
+	v := fmt.Sprintf("medforge-engine abi%d.%d", abi.Major, abi.Minor)
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " " + s.Value[:12]
+			}
+		}
+	}
+	return v
+}()
+
+// Version names the engine build.
+func (e *Engine) Version() string { return version }

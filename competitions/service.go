@@ -1,0 +1,275 @@
+package competitions
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/medforge/medforge/engine/spec"
+	"github.com/medforge/medforge/store"
+	"github.com/medforge/medforge/store/db"
+)
+
+// Errors the service returns; httpcomp maps them to problems.
+var (
+	// ErrNotFound: the competition, dataset, file or submission does not
+	// exist or is not visible to the caller (the two are indistinguishable).
+	ErrNotFound = errors.New("not found")
+	// ErrForbidden: the caller may see the thing but not change it.
+	ErrForbidden = errors.New("forbidden")
+	// ErrNotOpen: the competition has no holdout or scorer yet.
+	ErrNotOpen = errors.New("competition is not open for submissions")
+	// ErrBusy: another worker holds the submission's lease.
+	ErrBusy = errors.New("submission is being scored by another worker")
+)
+
+// CapError is a submission refused by the daily cap. RetryAfter is the time
+// until the next UTC midnight.
+type CapError struct {
+	Cap        int
+	RetryAfter time.Duration
+}
+
+func (e *CapError) Error() string {
+	return fmt.Sprintf("daily submission cap of %d reached; retry after %s", e.Cap, e.RetryAfter.Round(time.Second))
+}
+
+// Viewer is who is asking. The zero Viewer is anonymous.
+type Viewer struct {
+	UserID int64
+	// Admin: role admin. Internal: can_use_internal.
+	Admin    bool
+	Internal bool
+}
+
+func (v Viewer) sees(exposure db.CompetitionsExposure) bool {
+	return exposure != db.CompetitionsExposureINTERNAL || v.Internal
+}
+
+// Deps are what a Service is built from. Store, Engine and Roots are
+// required.
+type Deps struct {
+	Store  store.Store
+	Engine Engine
+	Roots  Roots
+	Logger *slog.Logger
+	// Now is the clock (time.Now when nil); tests move it across midnight.
+	Now func() time.Time
+	// MaxSubmissionBytes bounds an uploaded file (default 64 MiB).
+	MaxSubmissionBytes int
+}
+
+// Service is the competitions capability. It is safe for concurrent use.
+type Service struct {
+	st      store.Store
+	eng     Engine
+	roots   Roots
+	log     *slog.Logger
+	now     func() time.Time
+	maxLen  int
+	wake    *notifier
+	boards  *boardCache
+	mu      sync.Mutex
+	wasm    map[string][]byte // scorer bytes by digest
+	metrics serviceMetrics
+}
+
+// New builds a Service. It creates the roots when missing.
+func New(d Deps) (*Service, error) {
+	if d.Store == nil || d.Engine == nil {
+		return nil, errors.New("competitions: Store and Engine are required")
+	}
+	if err := d.Roots.Validate(); err != nil {
+		return nil, fmt.Errorf("competitions: %w", err)
+	}
+	if err := d.Roots.Ensure(); err != nil {
+		return nil, fmt.Errorf("competitions: %w", err)
+	}
+	s := &Service{st: d.Store, eng: d.Engine, roots: d.Roots, log: d.Logger, now: d.Now,
+		maxLen: d.MaxSubmissionBytes, wake: newNotifier(), boards: newBoardCache(), wasm: map[string][]byte{}}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.maxLen <= 0 {
+		s.maxLen = 64 << 20
+	}
+	return s, nil
+}
+
+// Store is the data layer the service uses.
+func (s *Service) Store() store.Store { return s.st }
+
+// Roots are the service's directories.
+func (s *Service) Roots() Roots { return s.roots }
+
+// Engine is the scoring engine the service uses.
+func (s *Service) Engine() Engine { return s.eng }
+
+// Competition is the public view of a competition.
+type Competition struct {
+	Slug              string    `json:"slug"`
+	Title             string    `json:"title"`
+	Description       string    `json:"description"`
+	Exposure          string    `json:"exposure"`
+	ScoringMode       string    `json:"scoring_mode"`
+	LeaderboardRule   string    `json:"leaderboard_rule"`
+	EvaluationPolicy  string    `json:"evaluation_policy"`
+	Metric            string    `json:"metric"`
+	HigherIsBetter    bool      `json:"higher_is_better"`
+	DailyCap          int       `json:"daily_cap"`
+	DatasetSlug       string    `json:"dataset_slug"`
+	SubmissionColumns []string  `json:"submission_columns"`
+	HoldoutVersion    int       `json:"holdout_version"`
+	ScorerDigest      string    `json:"scorer_digest,omitempty"`
+	CreatedAt         time.Time `json:"created_at"`
+}
+
+func (s *Service) view(ctx context.Context, c db.Competition) (Competition, error) {
+	ds, err := s.st.GetDataset(ctx, c.DatasetID)
+	if err != nil {
+		return Competition{}, fmt.Errorf("dataset of competition %s: %w", c.Slug, err)
+	}
+	out := Competition{
+		Slug: c.Slug, Title: c.Title, Description: c.Description, Exposure: string(c.Exposure),
+		ScoringMode: string(c.ScoringMode), LeaderboardRule: string(c.LeaderboardRule),
+		EvaluationPolicy: string(c.EvaluationPolicy), Metric: c.Metric, HigherIsBetter: c.HigherIsBetter,
+		DailyCap: int(c.DailyCap), DatasetSlug: ds.Slug, CreatedAt: c.CreatedAt.UTC(),
+	}
+	if sp, err := specOf(c); err == nil {
+		out.SubmissionColumns = sp.SubmissionHeader()
+	}
+	if c.CurrentHoldoutID.Valid {
+		if h, err := s.st.GetHoldoutVersion(ctx, c.CurrentHoldoutID.Int64); err == nil {
+			out.HoldoutVersion = int(h.Version)
+		}
+	}
+	if c.CurrentScorerID.Valid {
+		if m, err := s.st.GetScorerModule(ctx, c.CurrentScorerID.Int64); err == nil {
+			out.ScorerDigest = m.Digest
+		}
+	}
+	return out, nil
+}
+
+func specOf(c db.Competition) (spec.Spec, error) {
+	var sp spec.Spec
+	if err := json.Unmarshal([]byte(c.SpecJson), &sp); err != nil {
+		return sp, fmt.Errorf("spec of competition %s: %w", c.Slug, err)
+	}
+	return sp, nil
+}
+
+// competition returns the competition row visible to v, or ErrNotFound.
+func (s *Service) competition(ctx context.Context, v Viewer, slug string) (db.Competition, error) {
+	c, err := s.st.GetCompetitionBySlug(ctx, slug)
+	if store.IsNotFound(err) {
+		return c, ErrNotFound
+	}
+	if err != nil {
+		return c, fmt.Errorf("get competition %q: %w", slug, err)
+	}
+	if !v.sees(c.Exposure) {
+		return c, ErrNotFound
+	}
+	return c, nil
+}
+
+// ListCompetitions returns the competitions v may see, by slug.
+func (s *Service) ListCompetitions(ctx context.Context, v Viewer) ([]Competition, error) {
+	rows, err := s.st.ListCompetitions(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list competitions: %w", err)
+	}
+	out := []Competition{}
+	for _, c := range rows {
+		if !v.sees(c.Exposure) {
+			continue
+		}
+		cv, err := s.view(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cv)
+	}
+	return out, nil
+}
+
+// GetCompetition returns one competition visible to v, or ErrNotFound.
+func (s *Service) GetCompetition(ctx context.Context, v Viewer, slug string) (Competition, error) {
+	c, err := s.competition(ctx, v, slug)
+	if err != nil {
+		return Competition{}, err
+	}
+	return s.view(ctx, c)
+}
+
+// holdoutOf returns the competition's current holdout, ready for the Engine.
+func (s *Service) holdoutOf(ctx context.Context, c db.Competition) (Holdout, error) {
+	if !c.CurrentHoldoutID.Valid {
+		return Holdout{}, ErrNotOpen
+	}
+	return s.holdoutByID(ctx, c, c.CurrentHoldoutID.Int64)
+}
+
+func (s *Service) holdoutByID(ctx context.Context, c db.Competition, id int64) (Holdout, error) {
+	h, err := s.st.GetHoldoutVersion(ctx, id)
+	if err != nil {
+		return Holdout{}, fmt.Errorf("holdout %d of %s: %w", id, c.Slug, err)
+	}
+	p, err := resolve(s.roots.Holdouts, h.Path)
+	if err != nil {
+		return Holdout{}, fmt.Errorf("holdout %d of %s: %w", id, c.Slug, err)
+	}
+	sp, err := specOf(c)
+	if err != nil {
+		return Holdout{}, err
+	}
+	return Holdout{ID: h.ID, Digest: h.Digest, Path: p, Rows: int(h.RowCount), Spec: sp}, nil
+}
+
+// scorerOf returns the competition's current scorer module bytes.
+func (s *Service) scorerOf(ctx context.Context, c db.Competition) (ScorerModule, error) {
+	if !c.CurrentScorerID.Valid {
+		return ScorerModule{}, ErrNotOpen
+	}
+	row, err := s.st.GetScorerModule(ctx, c.CurrentScorerID.Int64)
+	if err != nil {
+		return ScorerModule{}, fmt.Errorf("scorer of %s: %w", c.Slug, err)
+	}
+	s.mu.Lock()
+	wasm, ok := s.wasm[row.Digest]
+	s.mu.Unlock()
+	if !ok {
+		wasm, err = readBlob(s.roots.Scorers, row.Path, row.Digest)
+		if err != nil {
+			return ScorerModule{}, fmt.Errorf("scorer of %s: %w", c.Slug, err)
+		}
+		s.mu.Lock()
+		s.wasm[row.Digest] = wasm
+		s.mu.Unlock()
+	}
+	return ScorerModule{ID: row.ID, Digest: row.Digest, Wasm: wasm}, nil
+}
+
+// audit records an audit event; failures are logged, not returned.
+func (s *Service) audit(ctx context.Context, q store.Store, actor int64, action, targetType, targetID, detail string) error {
+	var a = db.InsertAuditEventParams{Action: action, TargetType: targetType, TargetID: targetID, Detail: truncate(detail, 1024)}
+	if actor > 0 {
+		a.ActorUserID.Int64, a.ActorUserID.Valid = actor, true
+	}
+	return q.InsertAuditEvent(ctx, a)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

@@ -1,0 +1,10 @@
+package competitions
+
+import "database/sql"
+
+type (
+	sqlNullTime  = sql.NullTime
+	sqlNullFloat = sql.NullFloat64
+)
+
+func sqlNullInt(v int64) sql.NullInt64 { return sql.NullInt64{Int64: v, Valid: true} }

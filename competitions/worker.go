@@ -1,0 +1,456 @@
+package competitions
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/medforge/medforge/engine/abi"
+	"github.com/medforge/medforge/store"
+	"github.com/medforge/medforge/store/db"
+)
+
+// WorkerOptions configure a Worker. Zero values take the defaults given.
+type WorkerOptions struct {
+	// Name identifies the worker in leases and logs (default host:pid).
+	Name string
+	// Concurrency is how many submissions it scores at once (default 2).
+	Concurrency int
+	// Lease is how long a claim lasts without renewal (default 2m); a
+	// worker renews it every Lease/3 while it scores. A crashed worker's
+	// submissions are claimable again once their lease passes.
+	Lease time.Duration
+	// Poll is how often an idle worker looks for work queued by other
+	// processes (default 250ms). Work queued in this process wakes it at once.
+	Poll time.Duration
+	// MaxAttempts bounds claims of one submission that end in an
+	// infrastructure error before it is marked failed (default 5).
+	MaxAttempts int
+	// Health, when set, receives nil after each healthy loop turn and the
+	// error of a failed one.
+	Health func(error)
+}
+
+// Worker scores queued submissions. Several workers, in one process or on
+// several hosts, share the queue safely.
+type Worker struct {
+	s    *Service
+	opts WorkerOptions
+}
+
+// NewWorker returns a worker of s.
+func (s *Service) NewWorker(opts WorkerOptions) *Worker {
+	if opts.Name == "" {
+		host, _ := os.Hostname()
+		opts.Name = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 2
+	}
+	if opts.Lease <= 0 {
+		opts.Lease = 2 * time.Minute
+	}
+	if opts.Poll <= 0 {
+		opts.Poll = 250 * time.Millisecond
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = 5
+	}
+	return &Worker{s: s, opts: opts}
+}
+
+// Run scores submissions with Concurrency loops until ctx ends. It returns
+// nil on cancellation; a claimed submission whose scoring is cut short is
+// released for another worker.
+func (w *Worker) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for i := range w.opts.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.loop(ctx, i)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+func (w *Worker) loop(ctx context.Context, _ int) {
+	backoff := w.opts.Poll
+	for ctx.Err() == nil {
+		wake := w.s.wake.Wait()
+		did, err := w.RunOnce(ctx)
+		if w.opts.Health != nil && ctx.Err() == nil {
+			w.opts.Health(err)
+		}
+		if err != nil && ctx.Err() == nil {
+			w.s.log.Error("scoring worker", "worker", w.opts.Name, "err", err.Error())
+			backoff = min(backoff*2, 10*time.Second)
+		} else {
+			backoff = w.opts.Poll
+		}
+		if did && err == nil {
+			continue
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+		case <-wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// RunOnce claims and scores the oldest claimable submission (new ones before
+// rescorings). It reports whether there was one.
+func (w *Worker) RunOnce(ctx context.Context) (bool, error) {
+	cl, err := w.claim(ctx, 0)
+	if err != nil || cl == nil {
+		return false, err
+	}
+	return true, w.process(ctx, cl)
+}
+
+// claimed is a leased submission.
+type claimed struct {
+	sub   db.Submission
+	token string
+}
+
+func newToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// claim leases the next claimable submission, or submission id when id > 0
+// (queuing it for rescoring when it is idle). It returns nil, nil when there
+// is nothing to do.
+func (w *Worker) claim(ctx context.Context, id int64) (*claimed, error) {
+	var cl *claimed
+	err := w.s.st.InTx(ctx, func(tx store.Store) error {
+		cl = nil
+		now := w.s.now().UTC()
+		pick := id
+		if id > 0 {
+			cur, err := tx.LockSubmission(ctx, id)
+			if store.IsNotFound(err) {
+				return ErrNotFound
+			}
+			if err != nil {
+				return err
+			}
+			if cur.Pending != pendingNone && cur.LeaseUntil.Valid && cur.LeaseUntil.Time.After(now) {
+				return ErrBusy
+			}
+			if cur.Pending == pendingNone {
+				if _, err := tx.RequeueSubmission(ctx, db.RequeueSubmissionParams{ID: id}); err != nil {
+					return err
+				}
+			}
+		} else {
+			for _, kind := range []int8{pendingNew, pendingRescore} {
+				got, err := tx.NextClaimableSubmission(ctx, db.NextClaimableSubmissionParams{Pending: kind, Now: timeArg(now)})
+				if store.IsNotFound(err) {
+					continue
+				}
+				if err != nil {
+					return fmt.Errorf("find work: %w", err)
+				}
+				pick = got
+				break
+			}
+			if pick == 0 {
+				return nil
+			}
+		}
+		token := newToken()
+		n, err := tx.LeaseSubmission(ctx, db.LeaseSubmissionParams{
+			ID: pick, LeaseOwner: truncate(w.opts.Name, 128), LeaseToken: token, LeaseUntil: timeArg(now.Add(w.opts.Lease)),
+		})
+		if err != nil {
+			return fmt.Errorf("lease submission %d: %w", pick, err)
+		}
+		if n == 0 {
+			return nil
+		}
+		sub, err := tx.GetSubmission(ctx, pick)
+		if err != nil {
+			return fmt.Errorf("read submission %d: %w", pick, err)
+		}
+		cl = &claimed{sub: sub, token: token}
+		return nil
+	})
+	return cl, err
+}
+
+func timeArg(t time.Time) sqlNullTime { return sqlNullTime{Time: t, Valid: true} }
+
+var errLeaseLost = errors.New("lease lost to another worker")
+
+// ScoreNow scores (or rescores) one submission synchronously and returns it.
+// The new score becomes official atomically; the same scorer and holdout
+// digests reuse the existing score row. ErrBusy when another worker holds it.
+func (s *Service) ScoreNow(ctx context.Context, w *Worker, id int64) (Submission, error) {
+	cl, err := w.claim(ctx, id)
+	if err != nil {
+		return Submission{}, err
+	}
+	if cl == nil {
+		return Submission{}, ErrBusy
+	}
+	if err := w.process(ctx, cl); err != nil {
+		return Submission{}, err
+	}
+	return s.GetSubmission(ctx, Viewer{Admin: true, Internal: true}, id)
+}
+
+// process scores a claimed submission and records the outcome.
+func (w *Worker) process(ctx context.Context, cl *claimed) error {
+	s := w.s
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := w.heartbeat(sctx, cancel, cl)
+	defer stop()
+
+	c, err := s.st.GetCompetition(ctx, cl.sub.CompetitionID)
+	if err != nil {
+		return w.retryLater(ctx, cl, fmt.Errorf("competition of submission %d: %w", cl.sub.ID, err))
+	}
+	h, herr := s.holdoutOf(ctx, c)
+	m, merr := s.scorerOf(ctx, c)
+	if errors.Is(herr, ErrNotOpen) || errors.Is(merr, ErrNotOpen) {
+		return w.fail(ctx, cl, c, "the competition has no scorer or holdout yet", "competition not open")
+	}
+	if err := errors.Join(herr, merr); err != nil {
+		return w.retryLater(ctx, cl, err)
+	}
+	if existing, err := s.st.GetSubmissionScoreByDigests(ctx, db.GetSubmissionScoreByDigestsParams{
+		SubmissionID: cl.sub.ID, ScorerDigest: m.Digest, HoldoutDigest: h.Digest,
+	}); err == nil {
+		return w.finish(ctx, cl, c, [2]int64{m.ID, h.ID}, &existing, nil)
+	} else if !store.IsNotFound(err) {
+		return w.retryLater(ctx, cl, err)
+	}
+	file, err := readBlob(s.roots.Submissions, cl.sub.ArtifactPath, cl.sub.ArtifactSha256)
+	if err != nil {
+		return w.retryLater(ctx, cl, fmt.Errorf("read artifact of submission %d: %w", cl.sub.ID, err))
+	}
+	start := time.Now()
+	res, err := s.eng.Score(sctx, h, m, file)
+	dur := time.Since(start)
+	if err != nil {
+		if ctx.Err() != nil {
+			// Shutting down: hand the work to another worker.
+			return w.release(cl, ctx.Err())
+		}
+		if sctx.Err() != nil {
+			return errLeaseLost
+		}
+		var se *ScorerError
+		var ie *InvalidError
+		switch {
+		case errors.As(err, &se) && se.Public:
+			return w.fail(ctx, cl, c, se.Message, se.Error())
+		case errors.As(err, &se):
+			return w.fail(ctx, cl, c, "the scorer failed on this submission; an admin can see the details", se.Error())
+		case errors.As(err, &ie):
+			return w.fail(ctx, cl, c, "the submission no longer matches the competition's holdout: "+summarize(ie.Problems), ie.Error())
+		}
+		return w.retryLater(ctx, cl, fmt.Errorf("score submission %d: %w", cl.sub.ID, err))
+	}
+	if math.IsNaN(res.Primary) || math.IsInf(res.Primary, 0) {
+		return w.fail(ctx, cl, c, "the scorer failed on this submission; an admin can see the details",
+			fmt.Sprintf("scorer returned a non-finite primary score %v", res.Primary))
+	}
+	row := db.InsertSubmissionScoreParams{
+		SubmissionID: cl.sub.ID, PrimaryScore: res.Primary, SecondaryJson: secondaryJSON(res),
+		ScorerDigest: m.Digest, HoldoutDigest: h.Digest, EngineVersion: truncate(s.eng.Version(), 64),
+		DurationMs: int32(min(dur.Milliseconds(), math.MaxInt32)),
+	}
+	if lo, hi, ok := Bootstrap(res.PerUnit, bootstrapSeed(cl.sub.ArtifactSha256, m.Digest, h.Digest)); ok {
+		row.CiLow = sqlNullFloat{Float64: lo, Valid: true}
+		row.CiHigh = sqlNullFloat{Float64: hi, Valid: true}
+	}
+	return w.finish(ctx, cl, c, [2]int64{m.ID, h.ID}, nil, &row)
+}
+
+func summarize(ps []Problem) string {
+	if len(ps) == 0 {
+		return "invalid file"
+	}
+	if len(ps) == 1 {
+		return ps[0].String()
+	}
+	return fmt.Sprintf("%s (and %d more problems)", ps[0], len(ps)-1)
+}
+
+func secondaryJSON(res *abi.Result) string {
+	m := make(map[string]float64, len(res.Secondary))
+	for _, n := range res.Secondary {
+		if !math.IsNaN(n.Value) && !math.IsInf(n.Value, 0) {
+			m[n.Name] = n.Value
+		}
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+// heartbeat renews the lease every Lease/3 until stopped; when the lease
+// is lost it cancels the scoring.
+func (w *Worker) heartbeat(ctx context.Context, cancel context.CancelFunc, cl *claimed) func() {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(w.opts.Lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				n, err := w.s.st.ExtendSubmissionLease(ctx, db.ExtendSubmissionLeaseParams{
+					ID: cl.sub.ID, LeaseToken: cl.token, LeaseUntil: timeArg(w.s.now().UTC().Add(w.opts.Lease)),
+				})
+				if err == nil && n == 0 {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// finish records a successful score (an existing row, or a new one) as the
+// official score, in one transaction that also checks the lease.
+func (w *Worker) finish(ctx context.Context, cl *claimed, c db.Competition, used [2]int64, existing *db.SubmissionScore, row *db.InsertSubmissionScoreParams) error {
+	s := w.s
+	scoredAt := s.now().UTC()
+	err := s.st.InTx(ctx, func(tx store.Store) error {
+		cur, err := tx.LockSubmission(ctx, cl.sub.ID)
+		if err != nil {
+			return fmt.Errorf("lock submission %d: %w", cl.sub.ID, err)
+		}
+		if cur.LeaseToken != cl.token || cur.Pending == pendingNone {
+			return errLeaseLost
+		}
+		sc := existing
+		if sc == nil {
+			got, err := tx.GetSubmissionScoreByDigests(ctx, db.GetSubmissionScoreByDigestsParams{
+				SubmissionID: row.SubmissionID, ScorerDigest: row.ScorerDigest, HoldoutDigest: row.HoldoutDigest,
+			})
+			if store.IsNotFound(err) {
+				id, err := tx.InsertSubmissionScore(ctx, *row)
+				if err != nil {
+					return fmt.Errorf("insert score of submission %d: %w", cl.sub.ID, err)
+				}
+				got = db.SubmissionScore{ID: id, PrimaryScore: row.PrimaryScore, CiLow: row.CiLow, CiHigh: row.CiHigh}
+			} else if err != nil {
+				return fmt.Errorf("find score of submission %d: %w", cl.sub.ID, err)
+			}
+			sc = &got
+		}
+		if err := tx.ClearOfficialSubmissionScore(ctx, cl.sub.ID); err != nil {
+			return fmt.Errorf("switch official score of submission %d: %w", cl.sub.ID, err)
+		}
+		if err := tx.SetOfficialSubmissionScore(ctx, sc.ID); err != nil {
+			return fmt.Errorf("switch official score of submission %d: %w", cl.sub.ID, err)
+		}
+		if err := tx.FinishSubmissionScored(ctx, db.FinishSubmissionScoredParams{
+			ID: cl.sub.ID, PrimaryScore: sqlNullFloat{Float64: sc.PrimaryScore, Valid: true},
+			CiLow: sc.CiLow, CiHigh: sc.CiHigh, ScoredAt: timeArg(scoredAt),
+		}); err != nil {
+			return fmt.Errorf("finish submission %d: %w", cl.sub.ID, err)
+		}
+		if err := tx.BumpLeaderboardVersion(ctx, c.ID); err != nil {
+			return fmt.Errorf("bump leaderboard of %s: %w", c.Slug, err)
+		}
+		if cur.RescoreJobID.Valid {
+			if err := tx.AdvanceRescoreJob(ctx, db.AdvanceRescoreJobParams{ID: cur.RescoreJobID.Int64, Done: 1}); err != nil {
+				return fmt.Errorf("advance rescore job: %w", err)
+			}
+		}
+		// The scorer or holdout changed while this one scored (and the
+		// rescore request skipped it as busy): queue it again.
+		now, err := tx.GetCompetition(ctx, c.ID)
+		if err != nil {
+			return fmt.Errorf("read competition %s: %w", c.Slug, err)
+		}
+		if now.CurrentScorerID.Int64 != used[0] || now.CurrentHoldoutID.Int64 != used[1] {
+			if _, err := tx.RequeueSubmission(ctx, db.RequeueSubmissionParams{ID: cl.sub.ID}); err != nil {
+				return fmt.Errorf("requeue submission %d: %w", cl.sub.ID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if cl.sub.Pending == pendingNew {
+		s.observeLatency(scoredAt.Sub(cl.sub.CreatedAt))
+	}
+	return nil
+}
+
+// fail records a scoring failure: public is shown to the participant,
+// internal is kept for admins and logged.
+func (w *Worker) fail(ctx context.Context, cl *claimed, c db.Competition, public, internal string) error {
+	s := w.s
+	s.log.Warn("submission scoring failed", "submission_id", cl.sub.ID, "competition", c.Slug, "detail", internal)
+	return s.st.InTx(ctx, func(tx store.Store) error {
+		cur, err := tx.LockSubmission(ctx, cl.sub.ID)
+		if err != nil {
+			return fmt.Errorf("lock submission %d: %w", cl.sub.ID, err)
+		}
+		if cur.LeaseToken != cl.token || cur.Pending == pendingNone {
+			return errLeaseLost
+		}
+		if err := tx.FinishSubmissionFailed(ctx, db.FinishSubmissionFailedParams{
+			ID: cl.sub.ID, PublicError: truncate(public, 1024), InternalError: truncate(internal, 60000),
+		}); err != nil {
+			return fmt.Errorf("fail submission %d: %w", cl.sub.ID, err)
+		}
+		if cur.RescoreJobID.Valid {
+			if err := tx.AdvanceRescoreJob(ctx, db.AdvanceRescoreJobParams{ID: cur.RescoreJobID.Int64, Failed: 1}); err != nil {
+				return fmt.Errorf("advance rescore job: %w", err)
+			}
+		}
+		return tx.BumpLeaderboardVersion(ctx, c.ID)
+	})
+}
+
+// retryLater releases the lease after an infrastructure error so that a
+// worker tries again; after MaxAttempts claims the submission fails.
+func (w *Worker) retryLater(ctx context.Context, cl *claimed, cause error) error {
+	if int(cl.sub.Attempts) >= w.opts.MaxAttempts && ctx.Err() == nil {
+		c, err := w.s.st.GetCompetition(ctx, cl.sub.CompetitionID)
+		if err == nil {
+			if ferr := w.fail(ctx, cl, c, "scoring failed repeatedly; an admin can see the details", cause.Error()); ferr != nil {
+				return errors.Join(cause, ferr)
+			}
+			return cause
+		}
+	}
+	return errors.Join(cause, w.release(cl, cause))
+}
+
+func (w *Worker) release(cl *claimed, _ error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := w.s.st.ReleaseSubmissionLease(ctx, db.ReleaseSubmissionLeaseParams{ID: cl.sub.ID, LeaseToken: cl.token})
+	if err != nil && !strings.Contains(err.Error(), "closed") {
+		return fmt.Errorf("release submission %d: %w", cl.sub.ID, err)
+	}
+	return nil
+}

@@ -1,0 +1,116 @@
+-- name: EnsureDailyCount :exec
+-- Creates the (competition, user, day) counter row at zero when missing, so
+-- the counting UPDATE below always finds a row to lock.
+INSERT IGNORE INTO submission_daily_counts (competition_id, user_id, day, accepted)
+VALUES (sqlc.arg(competition_id), sqlc.arg(user_id), sqlc.arg(day), 0);
+
+-- name: BumpDailyCount :execrows
+-- Counts one more accepted submission unless the cap is reached (0 rows);
+-- the row lock it takes serializes the user's concurrent uploads until commit.
+UPDATE submission_daily_counts SET accepted = accepted + 1
+WHERE competition_id = sqlc.arg(competition_id) AND user_id = sqlc.arg(user_id) AND day = sqlc.arg(day)
+  AND accepted < sqlc.arg(daily_cap);
+
+-- name: GetDailyCount :one
+SELECT accepted FROM submission_daily_counts
+WHERE competition_id = sqlc.arg(competition_id) AND user_id = sqlc.arg(user_id) AND day = sqlc.arg(day);
+
+-- name: InsertSubmission :execlastid
+INSERT INTO submissions (competition_id, user_id, filename, artifact_sha256, artifact_path, size_bytes, row_count,
+                         internal_error, created_at)
+VALUES (sqlc.arg(competition_id), sqlc.arg(user_id), sqlc.arg(filename), sqlc.arg(artifact_sha256),
+        sqlc.arg(artifact_path), sqlc.arg(size_bytes), sqlc.arg(row_count), '', sqlc.arg(created_at));
+
+-- name: GetSubmission :one
+SELECT * FROM submissions WHERE id = sqlc.arg(id);
+
+-- name: LockSubmission :one
+SELECT * FROM submissions WHERE id = sqlc.arg(id) FOR UPDATE;
+
+-- name: ListUserSubmissions :many
+SELECT * FROM submissions
+WHERE competition_id = sqlc.arg(competition_id) AND user_id = sqlc.arg(user_id)
+ORDER BY id DESC LIMIT 200;
+
+-- name: NextClaimableSubmission :one
+-- The oldest claimable work of one kind (pending 1: new submissions, 2:
+-- rescoring), skipping rows another claimer holds locked.
+SELECT id FROM submissions
+WHERE pending = sqlc.arg(pending) AND (lease_until IS NULL OR lease_until < sqlc.arg(now))
+ORDER BY id LIMIT 1
+FOR UPDATE SKIP LOCKED;
+
+-- name: LeaseSubmission :execrows
+UPDATE submissions
+SET lease_owner = sqlc.arg(lease_owner), lease_token = sqlc.arg(lease_token), lease_until = sqlc.arg(lease_until),
+    attempts = attempts + 1, status = IF(pending = 1, 'scoring', status)
+WHERE id = sqlc.arg(id) AND pending > 0;
+
+-- name: ExtendSubmissionLease :execrows
+UPDATE submissions SET lease_until = sqlc.arg(lease_until)
+WHERE id = sqlc.arg(id) AND lease_token = sqlc.arg(lease_token) AND pending > 0;
+
+-- name: ReleaseSubmissionLease :exec
+UPDATE submissions SET lease_until = NULL, lease_owner = '', lease_token = ''
+WHERE id = sqlc.arg(id) AND lease_token = sqlc.arg(lease_token);
+
+-- name: FinishSubmissionScored :exec
+UPDATE submissions
+SET status = 'scored', pending = 0, rescore_job_id = NULL, lease_owner = '', lease_token = '', lease_until = NULL,
+    public_error = '', internal_error = '', primary_score = sqlc.arg(primary_score), ci_low = sqlc.narg(ci_low),
+    ci_high = sqlc.narg(ci_high), scored_at = sqlc.arg(scored_at)
+WHERE id = sqlc.arg(id);
+
+-- name: FinishSubmissionFailed :exec
+-- A failed rescoring of a scored submission keeps its official score and
+-- status; only a submission never scored becomes failed.
+UPDATE submissions
+SET status = IF(status = 'scored', 'scored', 'failed'), pending = 0, rescore_job_id = NULL, lease_owner = '',
+    lease_token = '', lease_until = NULL,
+    public_error = IF(status = 'scored', public_error, sqlc.arg(public_error)), internal_error = sqlc.arg(internal_error)
+WHERE id = sqlc.arg(id);
+
+-- name: RequeueSubmission :execrows
+UPDATE submissions SET pending = 2, rescore_job_id = sqlc.narg(rescore_job_id)
+WHERE id = sqlc.arg(id) AND pending = 0;
+
+-- name: MarkCompetitionForRescore :execrows
+UPDATE submissions SET pending = 2, rescore_job_id = sqlc.arg(rescore_job_id)
+WHERE competition_id = sqlc.arg(competition_id) AND pending = 0;
+
+-- name: SubmissionQueueStats :one
+SELECT COUNT(*) AS depth, MIN(created_at) AS oldest FROM submissions WHERE pending > 0;
+
+-- name: InsertSubmissionScore :execlastid
+INSERT INTO submission_scores (submission_id, primary_score, secondary_json, ci_low, ci_high, scorer_digest,
+                               holdout_digest, engine_version, duration_ms)
+VALUES (sqlc.arg(submission_id), sqlc.arg(primary_score), sqlc.arg(secondary_json), sqlc.narg(ci_low),
+        sqlc.narg(ci_high), sqlc.arg(scorer_digest), sqlc.arg(holdout_digest), sqlc.arg(engine_version),
+        sqlc.arg(duration_ms));
+
+-- name: GetSubmissionScoreByDigests :one
+SELECT * FROM submission_scores
+WHERE submission_id = sqlc.arg(submission_id) AND scorer_digest = sqlc.arg(scorer_digest)
+  AND holdout_digest = sqlc.arg(holdout_digest);
+
+-- name: ClearOfficialSubmissionScore :exec
+UPDATE submission_scores SET is_official = FALSE WHERE submission_id = sqlc.arg(submission_id) AND is_official;
+
+-- name: SetOfficialSubmissionScore :exec
+UPDATE submission_scores SET is_official = TRUE WHERE id = sqlc.arg(id);
+
+-- name: GetOfficialSubmissionScore :one
+SELECT * FROM submission_scores WHERE submission_id = sqlc.arg(submission_id) AND is_official;
+
+-- name: ListSubmissionScores :many
+SELECT * FROM submission_scores WHERE submission_id = sqlc.arg(submission_id) ORDER BY id;
+
+-- name: CountOfficialSubmissionScores :one
+SELECT COUNT(*) FROM submission_scores WHERE submission_id = sqlc.arg(submission_id) AND is_official;
+
+-- name: CompetitionLeaderboardRows :many
+-- Every submission of a competition with its denormalised official score;
+-- the leaderboard reduces them to the best per user in Go.
+SELECT s.id, s.user_id, s.status, s.primary_score, s.ci_low, s.ci_high, s.created_at, u.display_name
+FROM submissions s JOIN users u ON u.id = s.user_id
+WHERE s.competition_id = sqlc.arg(competition_id);
