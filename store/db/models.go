@@ -353,6 +353,131 @@ func AllDatasetsExposureValues() []DatasetsExposure {
 	}
 }
 
+type SessionsExposure string
+
+const (
+	SessionsExposureExternal SessionsExposure = "external"
+	SessionsExposureInternal SessionsExposure = "internal"
+)
+
+func (e *SessionsExposure) Scan(src interface{}) error {
+	switch s := src.(type) {
+	case []byte:
+		*e = SessionsExposure(s)
+	case string:
+		*e = SessionsExposure(s)
+	default:
+		return fmt.Errorf("unsupported scan type for SessionsExposure: %T", src)
+	}
+	return nil
+}
+
+type NullSessionsExposure struct {
+	SessionsExposure SessionsExposure
+	Valid            bool // Valid is true if SessionsExposure is not NULL
+}
+
+// Scan implements the Scanner interface.
+func (ns *NullSessionsExposure) Scan(value interface{}) error {
+	if value == nil {
+		ns.SessionsExposure, ns.Valid = "", false
+		return nil
+	}
+	ns.Valid = true
+	return ns.SessionsExposure.Scan(value)
+}
+
+// Value implements the driver Valuer interface.
+func (ns NullSessionsExposure) Value() (driver.Value, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	return string(ns.SessionsExposure), nil
+}
+
+func (e SessionsExposure) Valid() bool {
+	switch e {
+	case SessionsExposureExternal,
+		SessionsExposureInternal:
+		return true
+	}
+	return false
+}
+
+func AllSessionsExposureValues() []SessionsExposure {
+	return []SessionsExposure{
+		SessionsExposureExternal,
+		SessionsExposureInternal,
+	}
+}
+
+type SessionsStatus string
+
+const (
+	SessionsStatusStarting SessionsStatus = "starting"
+	SessionsStatusRunning  SessionsStatus = "running"
+	SessionsStatusStopping SessionsStatus = "stopping"
+	SessionsStatusStopped  SessionsStatus = "stopped"
+	SessionsStatusError    SessionsStatus = "error"
+)
+
+func (e *SessionsStatus) Scan(src interface{}) error {
+	switch s := src.(type) {
+	case []byte:
+		*e = SessionsStatus(s)
+	case string:
+		*e = SessionsStatus(s)
+	default:
+		return fmt.Errorf("unsupported scan type for SessionsStatus: %T", src)
+	}
+	return nil
+}
+
+type NullSessionsStatus struct {
+	SessionsStatus SessionsStatus
+	Valid          bool // Valid is true if SessionsStatus is not NULL
+}
+
+// Scan implements the Scanner interface.
+func (ns *NullSessionsStatus) Scan(value interface{}) error {
+	if value == nil {
+		ns.SessionsStatus, ns.Valid = "", false
+		return nil
+	}
+	ns.Valid = true
+	return ns.SessionsStatus.Scan(value)
+}
+
+// Value implements the driver Valuer interface.
+func (ns NullSessionsStatus) Value() (driver.Value, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	return string(ns.SessionsStatus), nil
+}
+
+func (e SessionsStatus) Valid() bool {
+	switch e {
+	case SessionsStatusStarting,
+		SessionsStatusRunning,
+		SessionsStatusStopping,
+		SessionsStatusStopped,
+		SessionsStatusError:
+		return true
+	}
+	return false
+}
+
+func AllSessionsStatusValues() []SessionsStatus {
+	return []SessionsStatus{
+		SessionsStatusStarting,
+		SessionsStatusRunning,
+		SessionsStatusStopping,
+		SessionsStatusStopped,
+		SessionsStatusError,
+	}
+}
+
 type SubmissionsStatus string
 
 const (
@@ -551,6 +676,18 @@ type DatasetFile struct {
 	CreatedAt time.Time
 }
 
+type GpuDevice struct {
+	ID             int32
+	Uuid           string
+	Name           string
+	MemoryBytes    int64
+	Provider       string
+	Present        bool
+	Enabled        bool
+	DisabledReason string
+	UpdatedAt      time.Time
+}
+
 type HoldoutVersion struct {
 	ID            int64
 	CompetitionID int64
@@ -584,6 +721,28 @@ type ScorerModule struct {
 	UploadedBy       sql.NullInt64
 	ValidationReport string
 	CreatedAt        time.Time
+}
+
+type Session struct {
+	ID              int64
+	Slug            string
+	UserID          int64
+	Exposure        SessionsExposure
+	Pack            string
+	Image           string
+	GpuID           int32
+	Status          SessionsStatus
+	ActiveGpuID     sql.NullInt32
+	ContainerID     string
+	Workspace       string
+	Snapshot        string
+	StopReason      string
+	ErrorReason     string
+	CreatedAt       time.Time
+	StartedAt       sql.NullTime
+	StopRequestedAt sql.NullTime
+	EndedAt         sql.NullTime
+	LastActivityAt  sql.NullTime
 }
 
 type Submission struct {

@@ -20,6 +20,7 @@ type Querier interface {
 	// Every submission of a competition with its denormalised official score;
 	// the leaderboard reduces them to the best per user in Go.
 	CompetitionLeaderboardRows(ctx context.Context, competitionID int64) ([]CompetitionLeaderboardRowsRow, error)
+	CountActiveSessionsByUser(ctx context.Context, userID int64) (int64, error)
 	CountAdmins(ctx context.Context) (int64, error)
 	CountOfficialSubmissionScores(ctx context.Context, submissionID int64) (int64, error)
 	CreateAPIToken(ctx context.Context, arg CreateAPITokenParams) (int64, error)
@@ -37,6 +38,11 @@ type Querier interface {
 	// the counting UPDATE below always finds a row to lock.
 	EnsureDailyCount(ctx context.Context, arg EnsureDailyCountParams) error
 	ExtendSubmissionLease(ctx context.Context, arg ExtendSubmissionLeaseParams) (int64, error)
+	FailSession(ctx context.Context, arg FailSessionParams) (int64, error)
+	// A failed start; a session whose stop was requested meanwhile is left to
+	// the stop finalization.
+	FailStartingSession(ctx context.Context, arg FailStartingSessionParams) (int64, error)
+	FinishSessionStop(ctx context.Context, id int64) (int64, error)
 	// A failed rescoring of a scored submission keeps its official score and
 	// status; only a submission never scored becomes failed.
 	FinishSubmissionFailed(ctx context.Context, arg FinishSubmissionFailedParams) error
@@ -46,10 +52,13 @@ type Querier interface {
 	GetAuthSessionByHash(ctx context.Context, tokenHash []byte) (GetAuthSessionByHashRow, error)
 	GetCompetition(ctx context.Context, id int64) (Competition, error)
 	GetCompetitionBySlug(ctx context.Context, slug string) (Competition, error)
+	// The user's newest active session on one exposure.
+	GetCurrentSession(ctx context.Context, arg GetCurrentSessionParams) (Session, error)
 	GetDailyCount(ctx context.Context, arg GetDailyCountParams) (int32, error)
 	GetDataset(ctx context.Context, id int64) (Dataset, error)
 	GetDatasetBySlug(ctx context.Context, slug string) (Dataset, error)
 	GetDatasetFile(ctx context.Context, arg GetDatasetFileParams) (DatasetFile, error)
+	GetGPU(ctx context.Context, id int32) (GpuDevice, error)
 	GetHoldoutByDigest(ctx context.Context, arg GetHoldoutByDigestParams) (HoldoutVersion, error)
 	GetHoldoutVersion(ctx context.Context, id int64) (HoldoutVersion, error)
 	GetLeaderboardVersion(ctx context.Context, id int64) (int64, error)
@@ -57,6 +66,8 @@ type Querier interface {
 	GetRescoreJob(ctx context.Context, id int64) (RescoreJob, error)
 	GetScorerModule(ctx context.Context, id int64) (ScorerModule, error)
 	GetScorerModuleByDigest(ctx context.Context, digest string) (ScorerModule, error)
+	GetSession(ctx context.Context, id int64) (Session, error)
+	GetSessionBySlug(ctx context.Context, slug string) (Session, error)
 	GetSubmission(ctx context.Context, id int64) (Submission, error)
 	GetSubmissionScoreByDigests(ctx context.Context, arg GetSubmissionScoreByDigestsParams) (SubmissionScore, error)
 	GetUser(ctx context.Context, id int64) (User, error)
@@ -64,18 +75,25 @@ type Querier interface {
 	InsertAuditEvent(ctx context.Context, arg InsertAuditEventParams) error
 	InsertHoldoutVersion(ctx context.Context, arg InsertHoldoutVersionParams) (int64, error)
 	InsertScorerModule(ctx context.Context, arg InsertScorerModuleParams) (int64, error)
+	InsertSession(ctx context.Context, arg InsertSessionParams) (int64, error)
 	InsertSubmission(ctx context.Context, arg InsertSubmissionParams) (int64, error)
 	InsertSubmissionScore(ctx context.Context, arg InsertSubmissionScoreParams) (int64, error)
 	LeaseSubmission(ctx context.Context, arg LeaseSubmissionParams) (int64, error)
 	ListAPITokens(ctx context.Context, userID int64) ([]ListAPITokensRow, error)
+	ListActiveSessions(ctx context.Context) ([]Session, error)
 	ListAuditEvents(ctx context.Context, arg ListAuditEventsParams) ([]AuditEvent, error)
 	ListAuditEventsByAction(ctx context.Context, action string) ([]AuditEvent, error)
 	ListAuthSessionsForUser(ctx context.Context, userID int64) ([]AuthSession, error)
 	ListCompetitions(ctx context.Context) ([]Competition, error)
 	ListDatasetFiles(ctx context.Context, datasetID int64) ([]DatasetFile, error)
 	ListDatasets(ctx context.Context) ([]Dataset, error)
+	// Every GPU with the active session holding it, if any.
+	ListGPUsWithHolder(ctx context.Context) ([]ListGPUsWithHolderRow, error)
 	ListRescoreJobs(ctx context.Context, competitionID int64) ([]RescoreJob, error)
 	ListScorerModules(ctx context.Context) ([]ScorerModule, error)
+	// A user's sessions, newest first, terminal ones included (with their
+	// snapshot names).
+	ListSessionsByUser(ctx context.Context, arg ListSessionsByUserParams) ([]Session, error)
 	ListSubmissionScores(ctx context.Context, submissionID int64) ([]SubmissionScore, error)
 	ListUserSubmissions(ctx context.Context, arg ListUserSubmissionsParams) ([]Submission, error)
 	ListUsers(ctx context.Context, arg ListUsersParams) ([]User, error)
@@ -88,26 +106,51 @@ type Querier interface {
 	// Takes the row lock on a user for the rest of the transaction (per-user
 	// invariants such as the session concurrency limit serialize on it).
 	LockUser(ctx context.Context, id int64) (User, error)
+	// First half of a sync: every GPU the provider reports again is marked present
+	// by UpsertGPU in the same transaction.
+	MarkAllGPUsAbsent(ctx context.Context) error
 	MarkCompetitionForRescore(ctx context.Context, arg MarkCompetitionForRescoreParams) (int64, error)
+	MarkSessionRunning(ctx context.Context, id int64) (int64, error)
 	// The oldest claimable work of one kind (pending 1: new submissions, 2:
 	// rescoring), skipping rows another claimer holds locked.
 	NextClaimableSubmission(ctx context.Context, arg NextClaimableSubmissionParams) (int64, error)
 	NextHoldoutVersion(ctx context.Context, competitionID int64) (int64, error)
+	// Locks the lowest enabled, present GPU that no active session holds.
+	// SKIP LOCKED lets concurrent allocations take different GPUs instead of
+	// queueing on the same one; the unique index on active_gpu_id is the backstop.
+	PickFreeGPU(ctx context.Context) (PickFreeGPURow, error)
+	// Claims the stop snapshot's name before the snapshot is taken, once: a
+	// finalizer that restarts finds the name here and reuses it.
+	RecordSessionSnapshot(ctx context.Context, arg RecordSessionSnapshotParams) (int64, error)
 	ReleaseSubmissionLease(ctx context.Context, arg ReleaseSubmissionLeaseParams) error
+	// Records the intent to stop; recovery finalizes it. A session already
+	// stopping keeps its first reason.
+	RequestSessionStop(ctx context.Context, arg RequestSessionStopParams) (int64, error)
 	RequeueSubmission(ctx context.Context, arg RequeueSubmissionParams) (int64, error)
+	// The database's clock, against which session ages (start timeout, idle
+	// and lifetime limits) are measured, so they never depend on the API
+	// host's clock or time zone.
+	SessionClock(ctx context.Context) (time.Time, error)
 	SetCompetitionHoldout(ctx context.Context, arg SetCompetitionHoldoutParams) error
 	SetCompetitionScorer(ctx context.Context, arg SetCompetitionScorerParams) error
+	SetGPUEnabled(ctx context.Context, arg SetGPUEnabledParams) (int64, error)
 	SetOfficialSubmissionScore(ctx context.Context, id int64) error
 	SetRescoreJobTotal(ctx context.Context, arg SetRescoreJobTotalParams) error
+	SetSessionContainer(ctx context.Context, arg SetSessionContainerParams) (int64, error)
+	SetSessionWorkspace(ctx context.Context, arg SetSessionWorkspaceParams) (int64, error)
 	SubmissionQueueStats(ctx context.Context) (SubmissionQueueStatsRow, error)
 	TouchAPIToken(ctx context.Context, arg TouchAPITokenParams) error
 	TouchAuthSession(ctx context.Context, arg TouchAuthSessionParams) error
+	// Records a routed request (the session-proxy endpoint calls it); idle
+	// culling measures from here.
+	TouchSessionActivity(ctx context.Context, id int64) (int64, error)
 	UpdateCompetition(ctx context.Context, arg UpdateCompetitionParams) error
 	UpdateDataset(ctx context.Context, arg UpdateDatasetParams) error
 	UpdateUserAccess(ctx context.Context, arg UpdateUserAccessParams) (int64, error)
 	UpdateUserDisplayName(ctx context.Context, arg UpdateUserDisplayNameParams) (int64, error)
 	UpdateUserPassword(ctx context.Context, arg UpdateUserPasswordParams) (int64, error)
 	UpsertDatasetFile(ctx context.Context, arg UpsertDatasetFileParams) error
+	UpsertGPU(ctx context.Context, arg UpsertGPUParams) error
 }
 
 var _ Querier = (*Queries)(nil)

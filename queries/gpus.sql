@@ -1,0 +1,25 @@
+-- name: MarkAllGPUsAbsent :exec
+-- First half of a sync: every GPU the provider reports again is marked present
+-- by UpsertGPU in the same transaction.
+UPDATE gpu_devices SET present = FALSE;
+
+-- name: UpsertGPU :exec
+INSERT INTO gpu_devices (id, uuid, name, memory_bytes, provider, present)
+VALUES (sqlc.arg(id), sqlc.arg(uuid), sqlc.arg(name), sqlc.arg(memory_bytes), sqlc.arg(provider), TRUE)
+ON DUPLICATE KEY UPDATE uuid = VALUES(uuid), name = VALUES(name),
+    memory_bytes = VALUES(memory_bytes), provider = VALUES(provider), present = TRUE;
+
+-- name: GetGPU :one
+SELECT * FROM gpu_devices WHERE id = sqlc.arg(id);
+
+-- name: ListGPUsWithHolder :many
+-- Every GPU with the active session holding it, if any.
+SELECT g.id, g.uuid, g.name, g.memory_bytes, g.provider, g.present, g.enabled, g.disabled_reason,
+       s.id AS session_id, s.slug AS session_slug, s.user_id AS holder_user_id, s.status AS session_status
+FROM gpu_devices g
+LEFT JOIN sessions s ON s.active_gpu_id = g.id
+ORDER BY g.id;
+
+-- name: SetGPUEnabled :execrows
+UPDATE gpu_devices SET enabled = sqlc.arg(enabled), disabled_reason = sqlc.arg(disabled_reason)
+WHERE id = sqlc.arg(id);

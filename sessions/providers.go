@@ -1,0 +1,164 @@
+package sessions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// GPU is one physical GPU as a provider reports it.
+type GPU struct {
+	Index       int
+	UUID        string // empty for a declared GPU
+	Name        string
+	MemoryBytes int64
+}
+
+// Health is the verdict of a GPU health gate. A zero Health is healthy.
+type Health struct {
+	Unhealthy bool
+	Reason    string // why, for gpu_devices.disabled_reason
+}
+
+// GPUProvider lists the host's GPUs and gates them between users.
+// Implementations are safe for concurrent use.
+type GPUProvider interface {
+	// Kind names the provider everywhere it is shown: "nvml" or "declared".
+	Kind() string
+	// Devices lists the GPUs present now.
+	Devices(ctx context.Context) ([]GPU, error)
+	// Check is the health gate run when a GPU is released, before it can go
+	// to the next user. An error means the check itself failed; the caller
+	// treats that as unhealthy.
+	Check(ctx context.Context, g GPU) (Health, error)
+	// Attach reports whether containers get the GPU through a device request
+	// by UUID (true for NVML; a declared GPU attaches nothing).
+	Attach() bool
+}
+
+// Workspace is one session's persistent storage.
+type Workspace struct {
+	// Name identifies it to the provider and to admins: a ZFS dataset
+	// (tank/medforge/workspaces/<user>/<session>) or a directory path.
+	Name string
+	// HostPath is the folder to bind-mount at the IDE's home.
+	HostPath string
+}
+
+// WorkspaceProvider creates per-session workspaces and their stop snapshots.
+// Implementations are safe for concurrent use on different sessions.
+type WorkspaceProvider interface {
+	// Kind names the provider: "zfs" or "directory".
+	Kind() string
+	// Ensure creates the session's workspace when missing, owned by
+	// 1000:1000, and returns it. Calling it again returns the same one.
+	Ensure(ctx context.Context, userID, sessionID int64) (Workspace, error)
+	// Snapshot takes the read-only snapshot snap (stop-<unixms>) of the
+	// workspace named name. It is idempotent: when the snapshot already
+	// exists it does nothing, and a crash midway leaves no snapshot of that
+	// name behind, so a retry after a restart yields exactly one.
+	Snapshot(ctx context.Context, name, snap string) error
+	// Snapshots lists the snapshot names of the workspace named name.
+	Snapshots(ctx context.Context, name string) ([]string, error)
+}
+
+// Label keys on every session container. Reconciliation matches containers
+// to rows by these labels only, never by name.
+const (
+	LabelManaged  = "medforge.managed"
+	LabelInstance = "medforge.instance"
+	LabelSession  = "medforge.session.id"
+	LabelSlug     = "medforge.session.slug"
+	LabelUser     = "medforge.user.id"
+	LabelExposure = "medforge.exposure"
+	LabelGPU      = "medforge.gpu.id"
+)
+
+// Mount is one bind mount of a session container.
+type Mount struct {
+	Source   string // host path
+	Target   string // path in the container
+	ReadOnly bool
+}
+
+// ContainerSpec is everything the runtime needs to start one session.
+type ContainerSpec struct {
+	Name    string
+	Image   string
+	Network string
+	Labels  map[string]string
+	Env     []string
+	User    string // uid:gid
+	Mounts  []Mount
+	// GPUUUID, when set, is attached through a device request by UUID.
+	GPUUUID     string
+	NanoCPUs    int64
+	MemoryBytes int64
+	PidsLimit   int64
+}
+
+// Validate refuses a spec that mounts anything inside or above forbidden
+// (TEST_HOLDOUTS_DIR), or lacks a name, image or network.
+func (c ContainerSpec) Validate(forbidden string) error {
+	if c.Name == "" || c.Image == "" || c.Network == "" {
+		return errors.New("container spec needs a name, an image and a network")
+	}
+	for _, m := range c.Mounts {
+		if forbidden != "" && overlaps(m.Source, forbidden) {
+			return fmt.Errorf("%w: %s", ErrHoldoutMount, m.Source)
+		}
+	}
+	return nil
+}
+
+// overlaps reports whether one path contains the other.
+func overlaps(a, b string) bool {
+	a, b = filepath.Clean(a), filepath.Clean(b)
+	if ra, err := filepath.EvalSymlinks(a); err == nil {
+		a = ra
+	}
+	if rb, err := filepath.EvalSymlinks(b); err == nil {
+		b = rb
+	}
+	within := func(p, root string) bool {
+		return p == root || strings.HasPrefix(p, strings.TrimSuffix(root, "/")+"/")
+	}
+	return within(a, b) || within(b, a)
+}
+
+// Container is a session container as the runtime sees it.
+type Container struct {
+	ID      string
+	Name    string
+	Labels  map[string]string
+	Running bool
+}
+
+// ErrRuntimeUnavailable wraps errors that mean the container engine did not
+// answer at all (as opposed to refusing a request).
+var ErrRuntimeUnavailable = errors.New("container runtime unavailable")
+
+// Runtime runs session containers. Every method is idempotent where it says
+// so, and all are safe for concurrent use.
+type Runtime interface {
+	// Ping checks that the engine answers.
+	Ping(ctx context.Context) error
+	// EnsureNetworks creates the session networks when missing.
+	EnsureNetworks(ctx context.Context) error
+	// Start creates and starts a container from spec and returns its id.
+	// A container left behind by a failed Start is removed before it returns.
+	Start(ctx context.Context, spec ContainerSpec) (string, error)
+	// Address is host:port of the IDE (:8080) on the container's network.
+	Address(ctx context.Context, id string) (string, error)
+	// Stop stops the container, killing it after grace. A missing or
+	// stopped container is not an error.
+	Stop(ctx context.Context, id string, grace time.Duration) error
+	// Remove removes the container; a missing one is not an error.
+	Remove(ctx context.Context, id string) error
+	// List returns every container (running or not) whose labels include
+	// all of match.
+	List(ctx context.Context, match map[string]string) ([]Container, error)
+}

@@ -1,0 +1,321 @@
+package sessions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/medforge/medforge/store/db"
+)
+
+// Reconciler keeps the database and the container engine in agreement. One
+// pass:
+//
+//  1. lists this instance's containers, then the active rows (in that
+//     order, so a container always has its row already committed);
+//  2. requests a stop for running sessions past the idle timeout or the
+//     maximum lifetime, and for active sessions whose container vanished;
+//  3. finalizes every stopping session: stop the container with grace,
+//     claim the snapshot name in the row, take the snapshot, remove the
+//     container, run the GPU health gate, mark the row stopped; each step is
+//     idempotent, so a pass cut short anywhere (a crash, a kill) is
+//     completed exactly once by the next;
+//  4. times out starting sessions, or resumes them after a restart;
+//  5. stops and removes orphan containers (no active row).
+//
+// Passes never run concurrently. The loop repeats them every PollInterval,
+// backing off exponentially up to BackoffMax while they fail.
+type Reconciler struct {
+	s  *Service
+	mu sync.Mutex // one pass at a time
+
+	hmu      sync.Mutex
+	failures int
+	lastErr  error
+	lastOK   time.Time
+}
+
+// Health reports nil when recovery is healthy: Docker answers and recent
+// passes succeeded. /healthz is 503 degraded while it returns an error.
+func (r *Reconciler) Health(ctx context.Context) error {
+	if err := r.s.rt.Ping(ctx); err != nil {
+		return err
+	}
+	r.hmu.Lock()
+	defer r.hmu.Unlock()
+	if r.failures >= r.s.cfg.UnhealthyAfter {
+		return fmt.Errorf("session recovery failed %d times in a row: %w", r.failures, r.lastErr)
+	}
+	return nil
+}
+
+func (r *Reconciler) record(err error) {
+	r.hmu.Lock()
+	defer r.hmu.Unlock()
+	if err == nil {
+		r.failures, r.lastErr, r.lastOK = 0, nil, time.Now()
+		return
+	}
+	r.failures++
+	r.lastErr = err
+}
+
+// Loop runs passes until ctx ends: every PollInterval while they succeed,
+// after an exponential backoff (1s, 2s, 4s... capped by BackoffMax) while
+// they fail, and at once when the service is kicked.
+func (r *Reconciler) Loop(ctx context.Context) {
+	fails := 0
+	for {
+		delay := r.s.cfg.PollInterval
+		if fails > 0 {
+			delay = backoff(fails, r.s.cfg.BackoffMax)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		case <-r.s.kick:
+			t.Stop()
+		}
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		err := r.Pass(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			fails++
+			r.s.log.Warn("session recovery pass failed", "err", err, "failures", fails, "next_in", backoff(fails, r.s.cfg.BackoffMax))
+		} else {
+			fails = 0
+		}
+	}
+}
+
+// backoff is 2^(n-1) seconds, capped.
+func backoff(n int, max time.Duration) time.Duration {
+	d := time.Second
+	for i := 1; i < n && d < max; i++ {
+		d *= 2
+	}
+	if d > max {
+		d = max
+	}
+	return d
+}
+
+// Pass runs one reconciliation. It returns the first error that kept it
+// from completing, after trying every session it could.
+func (r *Reconciler) Pass(ctx context.Context) (err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	defer func() { r.record(err) }()
+	s := r.s
+	containers, err := s.rt.List(ctx, map[string]string{LabelInstance: s.cfg.Instance})
+	if err != nil {
+		return fmt.Errorf("list session containers: %w", err)
+	}
+	bySession := map[int64][]Container{}
+	for _, c := range containers {
+		id, perr := strconv.ParseInt(c.Labels[LabelSession], 10, 64)
+		if perr != nil {
+			id = 0 // unparseable label: an orphan
+		}
+		bySession[id] = append(bySession[id], c)
+	}
+	rows, err := s.st.ListActiveSessions(ctx)
+	if err != nil {
+		return fmt.Errorf("list active sessions: %w", err)
+	}
+	now, err := s.st.SessionClock(ctx)
+	if err != nil {
+		return fmt.Errorf("read database clock: %w", err)
+	}
+	var errs []error
+	active := map[int64]bool{}
+	for _, row := range rows {
+		active[row.ID] = true
+		cs := bySession[row.ID]
+		if err := r.reconcile(ctx, row, cs, now); err != nil {
+			errs = append(errs, fmt.Errorf("session %d: %w", row.ID, err))
+		}
+	}
+	for id, cs := range bySession {
+		if active[id] {
+			continue
+		}
+		for _, c := range cs {
+			s.log.Warn("removing orphan session container", "container", c.Name, "session_label", c.Labels[LabelSession])
+			if err := s.rt.Stop(ctx, c.ID, s.cfg.StopGrace); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if err := s.rt.Remove(ctx, c.ID); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r *Reconciler) reconcile(ctx context.Context, row db.Session, cs []Container, now time.Time) error {
+	s := r.s
+	running := false
+	for _, c := range cs {
+		running = running || c.Running
+	}
+	switch Status(row.Status) {
+	case StatusRunning:
+		reason := ""
+		switch {
+		case !running:
+			reason = StopContainerLost
+		case s.cfg.MaxLifetime > 0 && row.StartedAt.Valid && now.Sub(row.StartedAt.Time) > s.cfg.MaxLifetime:
+			reason = StopMaxLifetime
+		case s.cfg.IdleTimeout > 0 && row.LastActivityAt.Valid && now.Sub(row.LastActivityAt.Time) > s.cfg.IdleTimeout:
+			reason = StopIdle
+		}
+		if reason == "" {
+			return nil
+		}
+		s.log.Info("stopping session", "session", row.ID, "reason", reason)
+		if _, err := s.st.RequestSessionStop(ctx, db.RequestSessionStopParams{ID: row.ID, StopReason: reason}); err != nil {
+			return fmt.Errorf("request stop: %w", err)
+		}
+		fresh, err := s.st.GetSession(ctx, row.ID)
+		if err != nil {
+			return err
+		}
+		return r.finalize(ctx, fresh, cs)
+	case StatusStopping:
+		return r.finalize(ctx, row, cs)
+	case StatusStarting:
+		s.mu.Lock()
+		inFlight := s.launching[row.ID]
+		s.mu.Unlock()
+		if inFlight {
+			return nil // launch decides; it has its own timeout
+		}
+		if running && len(cs) == 1 && s.ready(ctx, cs[0].ID) == nil {
+			// Started by a process that died before recording it.
+			_, _ = s.st.SetSessionContainer(ctx, db.SetSessionContainerParams{ID: row.ID, ContainerID: cs[0].ID})
+			_, err := s.st.MarkSessionRunning(ctx, row.ID)
+			return err
+		}
+		// Give a young start its time: a container exists and the IDE may
+		// still be booting, or the row was committed an instant ago and its
+		// launch is about to register.
+		if age := now.Sub(row.CreatedAt); age < s.cfg.StartTimeout && (len(cs) > 0 || age < startGrace) {
+			return nil
+		}
+		reason := "the session start was interrupted"
+		if len(cs) > 0 {
+			reason = "the IDE did not answer before the start timeout"
+		}
+		for _, c := range cs {
+			if err := s.rt.Remove(ctx, c.ID); err != nil {
+				return err
+			}
+		}
+		_, err := s.st.FailStartingSession(ctx, db.FailStartingSessionParams{ID: row.ID, ErrorReason: reason})
+		return err
+	}
+	return nil
+}
+
+// startGrace is how long a starting row without a container and without a
+// launch in flight here is left alone before it counts as interrupted.
+const startGrace = 15 * time.Second
+
+// finalize completes a stop. Every step can be repeated: stopping a stopped
+// or missing container is a no-op, the snapshot name is claimed in the row
+// once and the provider skips an existing snapshot, removing a missing
+// container is a no-op, and the row moves to stopped only from stopping.
+func (r *Reconciler) finalize(ctx context.Context, row db.Session, cs []Container) error {
+	s := r.s
+	for _, c := range cs {
+		if err := s.rt.Stop(ctx, c.ID, s.cfg.StopGrace); err != nil {
+			return err
+		}
+	}
+	if err := s.at("stopped", row.ID); err != nil {
+		return err
+	}
+	if row.Workspace != "" {
+		snap := row.Snapshot
+		if snap == "" {
+			name := row.Workspace + "@stop-" + strconv.FormatInt(time.Now().UnixMilli(), 10)
+			if _, err := s.st.RecordSessionSnapshot(ctx, db.RecordSessionSnapshotParams{ID: row.ID, Snapshot: name}); err != nil {
+				return fmt.Errorf("record snapshot name: %w", err)
+			}
+			fresh, err := s.st.GetSession(ctx, row.ID)
+			if err != nil {
+				return err
+			}
+			snap = fresh.Snapshot
+		}
+		if err := s.at("snapshot-named", row.ID); err != nil {
+			return err
+		}
+		ws, short, ok := splitSnapshot(snap)
+		if !ok {
+			return fmt.Errorf("bad snapshot name %q", snap)
+		}
+		if err := s.ws.Snapshot(ctx, ws, short); err != nil {
+			return fmt.Errorf("snapshot: %w", err)
+		}
+		if err := s.at("snapshotted", row.ID); err != nil {
+			return err
+		}
+	}
+	for _, c := range cs {
+		if err := s.rt.Remove(ctx, c.ID); err != nil {
+			return err
+		}
+	}
+	if err := s.at("removed", row.ID); err != nil {
+		return err
+	}
+	r.gate(ctx, int(row.GpuID))
+	if _, err := s.st.FinishSessionStop(ctx, row.ID); err != nil {
+		return fmt.Errorf("mark stopped: %w", err)
+	}
+	s.log.Info("session stopped", "session", row.ID, "slug", row.Slug, "snapshot", row.Snapshot, "reason", row.StopReason)
+	return nil
+}
+
+// gate runs the GPU health gate on a released GPU and disables it when
+// unhealthy, before the row's status change lets it go to the next user.
+func (r *Reconciler) gate(ctx context.Context, gpuID int) {
+	s := r.s
+	g, ok := s.gpu(gpuID)
+	if !ok {
+		return
+	}
+	h, err := s.gpus.Check(ctx, g)
+	if err != nil {
+		h = Health{Unhealthy: true, Reason: "health check failed: " + err.Error()}
+	}
+	if !h.Unhealthy {
+		return
+	}
+	s.log.Error("GPU failed the health gate; disabling it", "gpu", gpuID, "reason", h.Reason)
+	if _, err := s.st.SetGPUEnabled(ctx, db.SetGPUEnabledParams{ID: int32(gpuID), Enabled: false, DisabledReason: h.Reason}); err != nil {
+		s.log.Error("disable GPU", "gpu", gpuID, "err", err)
+	}
+}
+
+// splitSnapshot splits <workspace>@<snap>.
+func splitSnapshot(full string) (string, string, bool) {
+	for i := len(full) - 1; i >= 0; i-- {
+		if full[i] == '@' {
+			return full[:i], full[i+1:], i > 0 && i < len(full)-1
+		}
+	}
+	return "", "", false
+}

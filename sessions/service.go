@@ -1,0 +1,648 @@
+package sessions
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/medforge/medforge/store"
+	"github.com/medforge/medforge/store/db"
+)
+
+// Config is the session runtime's configuration (see LoadConfig for the
+// environment variables).
+type Config struct {
+	// Instance scopes reconciliation: only containers labelled with it are
+	// this process's to manage. One host runs one instance ("default");
+	// tests use their own so they never touch each other's containers.
+	Instance string
+	// Packs is the allowlist of pack name -> image; "default" must exist.
+	Packs map[string]string
+	// ExternalNetwork and InternalNetwork are the Docker networks per exposure.
+	ExternalNetwork string
+	InternalNetwork string
+	// Limits per container. Zero means unlimited.
+	NanoCPUs    int64
+	MemoryBytes int64
+	PidsLimit   int64
+	// TrainingDataRoot and PublicEvalDataRoot are mounted read-only at
+	// /data/training and /data/public-eval when set. TestHoldoutsDir is never
+	// mounted; it is only used to refuse any mount that overlaps it.
+	TrainingDataRoot   string
+	PublicEvalDataRoot string
+	TestHoldoutsDir    string
+	// StartTimeout is how long a session may stay starting before it
+	// becomes error.
+	StartTimeout time.Duration
+	// StopGrace is how long a stopping container gets before it is killed.
+	StopGrace time.Duration
+	// PollInterval is the recovery loop's period when healthy;
+	// BackoffMax caps its exponential backoff after failures
+	// (SESSION_POLL_BACKOFF_MAX_SECONDS).
+	PollInterval time.Duration
+	BackoffMax   time.Duration
+	// UnhealthyAfter is how many consecutive failed recovery passes make
+	// /healthz degraded (a Docker ping failure does at once).
+	UnhealthyAfter int
+	// IdleTimeout stops running sessions with no routed request for that
+	// long; MaxLifetime stops them that long after they started. Zero
+	// disables either.
+	IdleTimeout time.Duration
+	MaxLifetime time.Duration
+}
+
+func (c *Config) defaults() {
+	if c.Instance == "" {
+		c.Instance = "default"
+	}
+	if c.ExternalNetwork == "" {
+		c.ExternalNetwork = "medforge-external-sessions"
+	}
+	if c.InternalNetwork == "" {
+		c.InternalNetwork = "medforge-internal-sessions"
+	}
+	if c.StartTimeout <= 0 {
+		c.StartTimeout = 2 * time.Minute
+	}
+	if c.StopGrace <= 0 {
+		c.StopGrace = 10 * time.Second
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = 5 * time.Second
+	}
+	if c.BackoffMax <= 0 {
+		c.BackoffMax = 60 * time.Second
+	}
+	if c.UnhealthyAfter <= 0 {
+		c.UnhealthyAfter = 3
+	}
+}
+
+// Service is the session runtime: allocation, lifecycle and (through its
+// Reconciler) recovery. It is safe for concurrent use.
+type Service struct {
+	cfg   Config
+	st    store.Store
+	gpus  GPUProvider
+	ws    WorkspaceProvider
+	rt    Runtime
+	log   *slog.Logger
+	probe *http.Client
+
+	bg       context.Context
+	cancelBG context.CancelFunc
+	wg       sync.WaitGroup
+
+	mu        sync.Mutex
+	launching map[int64]bool // sessions whose start is in flight here
+	gpuByID   map[int]GPU
+
+	kick chan struct{}
+	rec  *Reconciler
+
+	// hook, when set by tests, is called at named points of the stop
+	// finalization; a non-nil error aborts it there as a crash would.
+	hook func(step string, sessionID int64) error
+}
+
+// New builds a Service. It does not touch Docker or the database until
+// Start or a request.
+func New(cfg Config, st store.Store, gpus GPUProvider, ws WorkspaceProvider, rt Runtime, log *slog.Logger) (*Service, error) {
+	cfg.defaults()
+	if _, ok := cfg.Packs["default"]; !ok {
+		return nil, errors.New("sessions: the pack allowlist needs a \"default\" pack")
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	s := &Service{
+		cfg: cfg, st: st, gpus: gpus, ws: ws, rt: rt, log: log.With("component", "sessions"),
+		probe:     &http.Client{Timeout: 2 * time.Second},
+		bg:        bg,
+		cancelBG:  cancel,
+		launching: map[int64]bool{},
+		gpuByID:   map[int]GPU{},
+		kick:      make(chan struct{}, 1),
+	}
+	s.rec = &Reconciler{s: s}
+	return s, nil
+}
+
+// Config returns the effective configuration.
+func (s *Service) Config() Config { return s.cfg }
+
+// Reconciler is the service's recovery loop.
+func (s *Service) Reconciler() *Reconciler { return s.rec }
+
+// SetHookForTest installs a fault-injection hook called at each step of the
+// stop finalization ("stopped", "snapshot-named", "snapshotted", "removed").
+// Tests only.
+func (s *Service) SetHookForTest(h func(step string, sessionID int64) error) { s.hook = h }
+
+func (s *Service) at(step string, id int64) error {
+	if s.hook == nil {
+		return nil
+	}
+	return s.hook(step, id)
+}
+
+// Start syncs the GPU inventory, creates the session networks and runs the
+// first recovery pass synchronously, then keeps the recovery loop running
+// until Close. A failed first pass is logged, not returned: the loop retries
+// with backoff and /healthz shows degraded meanwhile.
+func (s *Service) Start(ctx context.Context) error {
+	if err := s.SyncGPUs(ctx); err != nil {
+		return err
+	}
+	if err := s.rt.EnsureNetworks(ctx); err != nil {
+		s.log.Error("create session networks", "err", err)
+	}
+	if err := s.rec.Pass(ctx); err != nil {
+		s.log.Error("first recovery pass failed", "err", err)
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.rec.Loop(s.bg)
+	}()
+	return nil
+}
+
+// Close stops the recovery loop and waits for in-flight starts to finish.
+// Sessions keep running; the next Start recovers them.
+func (s *Service) Close() {
+	s.cancelBG()
+	s.wg.Wait()
+}
+
+// Kick asks the recovery loop for a pass now (after a stop request).
+func (s *Service) Kick() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// SyncGPUs makes gpu_devices match the provider: reported GPUs are upserted
+// and present, the others are kept (for history) but marked absent. Enabled
+// flags and disabled reasons survive a sync.
+func (s *Service) SyncGPUs(ctx context.Context) error {
+	devs, err := s.gpus.Devices(ctx)
+	if err != nil {
+		return fmt.Errorf("list GPUs (%s): %w", s.gpus.Kind(), err)
+	}
+	err = s.st.InTx(ctx, func(tx store.Store) error {
+		if err := tx.MarkAllGPUsAbsent(ctx); err != nil {
+			return err
+		}
+		for _, g := range devs {
+			if err := tx.UpsertGPU(ctx, db.UpsertGPUParams{
+				ID: int32(g.Index), Uuid: g.UUID, Name: g.Name, MemoryBytes: g.MemoryBytes, Provider: s.gpus.Kind(),
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sync GPUs: %w", err)
+	}
+	s.mu.Lock()
+	s.gpuByID = map[int]GPU{}
+	for _, g := range devs {
+		s.gpuByID[g.Index] = g
+	}
+	s.mu.Unlock()
+	s.log.Info("GPU inventory synced", "provider", s.gpus.Kind(), "count", len(devs))
+	return nil
+}
+
+func (s *Service) gpu(id int) (GPU, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.gpuByID[id]
+	return g, ok
+}
+
+// CreateRequest asks for a new session.
+type CreateRequest struct {
+	UserID   int64
+	Exposure Exposure
+	Pack     string // "" means "default"
+}
+
+// Create allocates a GPU and inserts a starting session in one transaction,
+// then starts its container in the background; the session becomes running
+// once the IDE answers, or error with a reason. It returns ErrLimit,
+// ErrNoGPU, ErrInternalNotAllowed or ErrUnknownPack for refusals.
+func (s *Service) Create(ctx context.Context, req CreateRequest) (Session, error) {
+	if !req.Exposure.Valid() {
+		return Session{}, fmt.Errorf("invalid exposure %q", req.Exposure)
+	}
+	if req.Pack == "" {
+		req.Pack = "default"
+	}
+	image, ok := s.cfg.Packs[req.Pack]
+	if !ok {
+		return Session{}, ErrUnknownPack
+	}
+	var row db.Session
+	err := s.st.InTx(ctx, func(tx store.Store) error {
+		u, err := tx.LockUser(ctx, req.UserID)
+		if err != nil {
+			if store.IsNotFound(err) {
+				return fmt.Errorf("user %d: %w", req.UserID, ErrNotFound)
+			}
+			return fmt.Errorf("lock user: %w", err)
+		}
+		if req.Exposure == Internal && !u.CanUseInternal {
+			return ErrInternalNotAllowed
+		}
+		n, err := tx.CountActiveSessionsByUser(ctx, req.UserID)
+		if err != nil {
+			return fmt.Errorf("count active sessions: %w", err)
+		}
+		if n >= int64(u.MaxConcurrentSessions) {
+			return ErrLimit
+		}
+		g, err := tx.PickFreeGPU(ctx)
+		if err != nil {
+			if store.IsNotFound(err) {
+				return ErrNoGPU
+			}
+			return fmt.Errorf("pick GPU: %w", err)
+		}
+		slug, err := newSlug()
+		if err != nil {
+			return err
+		}
+		id, err := tx.InsertSession(ctx, db.InsertSessionParams{
+			Slug: slug, UserID: req.UserID, Exposure: db.SessionsExposure(req.Exposure),
+			Pack: req.Pack, Image: image, GpuID: g.ID,
+		})
+		if err != nil {
+			if store.IsDuplicate(err) {
+				// The unique index on the active GPU caught a race the
+				// locking read did not: report the GPU as taken.
+				return ErrNoGPU
+			}
+			return fmt.Errorf("insert session: %w", err)
+		}
+		row, err = tx.GetSession(ctx, id)
+		return err
+	})
+	if err != nil {
+		return Session{}, err
+	}
+	s.mu.Lock()
+	s.launching[row.ID] = true
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.launch(row)
+	}()
+	return fromRow(row), nil
+}
+
+// newSlug is 10 lowercase base32 characters (50 bits), valid in a DNS label.
+func newSlug() (string, error) {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+	var b [10]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	for i := range b {
+		b[i] = alphabet[b[i]&31]
+	}
+	return string(b[:]), nil
+}
+
+// Labels returns the labels of a session's container.
+func (s *Service) Labels(r db.Session) map[string]string {
+	return map[string]string{
+		LabelManaged:  "true",
+		LabelInstance: s.cfg.Instance,
+		LabelSession:  strconv.FormatInt(r.ID, 10),
+		LabelSlug:     r.Slug,
+		LabelUser:     strconv.FormatInt(r.UserID, 10),
+		LabelExposure: string(r.Exposure),
+		LabelGPU:      strconv.Itoa(int(r.GpuID)),
+	}
+}
+
+// Spec builds the container spec of a session whose workspace is ws.
+func (s *Service) Spec(r db.Session, ws Workspace) ContainerSpec {
+	network := s.cfg.ExternalNetwork
+	if Exposure(r.Exposure) == Internal {
+		network = s.cfg.InternalNetwork
+	}
+	spec := ContainerSpec{
+		Name:    ContainerName(r.Slug),
+		Image:   r.Image,
+		Network: network,
+		Labels:  s.Labels(r),
+		User:    "1000:1000",
+		Env: []string{
+			"HOME=/home/coder",
+			"MEDFORGE_SESSION_ID=" + strconv.FormatInt(r.ID, 10),
+			"MEDFORGE_SESSION_SLUG=" + r.Slug,
+			"MEDFORGE_EXPOSURE=" + string(r.Exposure),
+			"MEDFORGE_GPU_ID=" + strconv.Itoa(int(r.GpuID)),
+			"MEDFORGE_GPU_PROVIDER=" + s.gpus.Kind(),
+		},
+		Mounts:      []Mount{{Source: ws.HostPath, Target: "/home/coder"}},
+		NanoCPUs:    s.cfg.NanoCPUs,
+		MemoryBytes: s.cfg.MemoryBytes,
+		PidsLimit:   s.cfg.PidsLimit,
+	}
+	if s.cfg.TrainingDataRoot != "" {
+		spec.Mounts = append(spec.Mounts, Mount{Source: s.cfg.TrainingDataRoot, Target: "/data/training", ReadOnly: true})
+	}
+	if s.cfg.PublicEvalDataRoot != "" {
+		spec.Mounts = append(spec.Mounts, Mount{Source: s.cfg.PublicEvalDataRoot, Target: "/data/public-eval", ReadOnly: true})
+	}
+	if s.gpus.Attach() {
+		if g, ok := s.gpu(int(r.GpuID)); ok && g.UUID != "" {
+			spec.GPUUUID = g.UUID
+		}
+	}
+	return spec
+}
+
+// launch creates the workspace and container of a starting session and
+// waits for the IDE. Any failure turns the session into error with a reason
+// and removes the container; the status change frees the GPU.
+func (s *Service) launch(r db.Session) {
+	defer func() {
+		s.mu.Lock()
+		delete(s.launching, r.ID)
+		s.mu.Unlock()
+	}()
+	ctx, cancel := context.WithTimeout(s.bg, s.cfg.StartTimeout)
+	defer cancel()
+	start := time.Now()
+	containerID, err := s.startContainer(ctx, r)
+	if err == nil {
+		err = s.waitReady(ctx, containerID)
+	}
+	if err == nil {
+		n, merr := s.st.MarkSessionRunning(ctx, r.ID)
+		if merr == nil && n == 1 {
+			s.log.Info("session running", "session", r.ID, "slug", r.Slug, "gpu", r.GpuID, "took", time.Since(start).Round(time.Millisecond))
+			return
+		}
+		if merr == nil {
+			// The user asked to stop while it was starting: recovery
+			// finalizes it.
+			s.Kick()
+			return
+		}
+		err = merr
+	}
+	if s.bg.Err() != nil {
+		// Shutting down: leave the row starting; the next process's
+		// recovery resumes or times it out.
+		return
+	}
+	s.log.Warn("session failed to start", "session", r.ID, "slug", r.Slug, "err", err)
+	// A fresh context: the start context may be the one that expired.
+	fctx, fcancel := context.WithTimeout(context.WithoutCancel(s.bg), 30*time.Second)
+	defer fcancel()
+	if containerID != "" {
+		if rerr := s.rt.Remove(fctx, containerID); rerr != nil {
+			s.log.Error("remove failed session container", "session", r.ID, "err", rerr)
+		}
+	}
+	if _, ferr := s.st.FailStartingSession(fctx, db.FailStartingSessionParams{ID: r.ID, ErrorReason: startReason(err)}); ferr != nil {
+		s.log.Error("mark session error", "session", r.ID, "err", ferr)
+	}
+	s.Kick() // a stop requested meanwhile, or an orphan, is recovery's
+}
+
+// startReason is the client-safe reason of a failed start.
+func startReason(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "the IDE did not answer before the start timeout"
+	case errors.Is(err, ErrRuntimeUnavailable):
+		return "the container engine is unavailable"
+	case errors.Is(err, ErrHoldoutMount):
+		return "refused: the container would mount hidden test data"
+	default:
+		return "the session container failed to start"
+	}
+}
+
+func (s *Service) startContainer(ctx context.Context, r db.Session) (string, error) {
+	ws, err := s.ws.Ensure(ctx, r.UserID, r.ID)
+	if err != nil {
+		return "", fmt.Errorf("workspace: %w", err)
+	}
+	if _, err := s.st.SetSessionWorkspace(ctx, db.SetSessionWorkspaceParams{ID: r.ID, Workspace: ws.Name}); err != nil {
+		return "", fmt.Errorf("record workspace: %w", err)
+	}
+	spec := s.Spec(r, ws)
+	if err := spec.Validate(s.cfg.TestHoldoutsDir); err != nil {
+		return "", err
+	}
+	id, err := s.rt.Start(ctx, spec)
+	if err != nil {
+		return "", err
+	}
+	if _, err := s.st.SetSessionContainer(ctx, db.SetSessionContainerParams{ID: r.ID, ContainerID: id}); err != nil {
+		return id, fmt.Errorf("record container: %w", err)
+	}
+	return id, nil
+}
+
+// waitReady polls the IDE on :8080 until it answers with any HTTP status.
+func (s *Service) waitReady(ctx context.Context, containerID string) error {
+	delay := 50 * time.Millisecond
+	for {
+		if err := s.ready(ctx, containerID); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		if delay < 500*time.Millisecond {
+			delay *= 2
+		}
+	}
+}
+
+func (s *Service) ready(ctx context.Context, containerID string) error {
+	addr, err := s.rt.Address(ctx, containerID)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := s.probe.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
+}
+
+// Current returns the user's active session on an exposure, or ErrNotFound.
+func (s *Service) Current(ctx context.Context, userID int64, e Exposure) (Session, error) {
+	r, err := s.st.GetCurrentSession(ctx, db.GetCurrentSessionParams{UserID: userID, Exposure: db.SessionsExposure(e)})
+	if err != nil {
+		if store.IsNotFound(err) {
+			return Session{}, ErrNotFound
+		}
+		return Session{}, fmt.Errorf("current session: %w", err)
+	}
+	return fromRow(r), nil
+}
+
+// Get returns a session; when userID is not zero it must be the owner, and
+// a session of someone else is ErrNotFound too.
+func (s *Service) Get(ctx context.Context, id, userID int64) (Session, error) {
+	r, err := s.st.GetSession(ctx, id)
+	if err != nil {
+		if store.IsNotFound(err) {
+			return Session{}, ErrNotFound
+		}
+		return Session{}, fmt.Errorf("get session %d: %w", id, err)
+	}
+	if userID != 0 && r.UserID != userID {
+		return Session{}, ErrNotFound
+	}
+	return fromRow(r), nil
+}
+
+// List returns the user's sessions, newest first, with snapshot names;
+// pass beforeID 0 for the first page.
+func (s *Service) List(ctx context.Context, userID, beforeID int64, limit int) ([]Session, error) {
+	if beforeID <= 0 {
+		beforeID = 1<<63 - 1
+	}
+	if limit <= 0 || limit > 200 {
+		limit = 50
+	}
+	rows, err := s.st.ListSessionsByUser(ctx, db.ListSessionsByUserParams{UserID: userID, BeforeID: beforeID, Limit: int32(limit)})
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	out := make([]Session, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, fromRow(r))
+	}
+	return out, nil
+}
+
+// Stop records the intent to stop (status stopping) and asks recovery to
+// finalize it. Stopping a session that is already stopping or ended is not
+// an error: it returns the session as it is. userID 0 means an admin (any
+// owner); otherwise only the owner may stop it.
+func (s *Service) Stop(ctx context.Context, id, userID int64, reason string) (Session, error) {
+	cur, err := s.Get(ctx, id, userID)
+	if err != nil {
+		return Session{}, err
+	}
+	if cur.Status == StatusStarting || cur.Status == StatusRunning {
+		if _, err := s.st.RequestSessionStop(ctx, db.RequestSessionStopParams{ID: id, StopReason: reason}); err != nil {
+			return Session{}, fmt.Errorf("request stop: %w", err)
+		}
+		s.Kick()
+		if cur, err = s.Get(ctx, id, userID); err != nil {
+			return Session{}, err
+		}
+	}
+	return cur, nil
+}
+
+// Touch records a routed request to a running session (idle culling
+// measures from the last one). The session-proxy endpoint calls it.
+func (s *Service) Touch(ctx context.Context, id int64) error {
+	_, err := s.st.TouchSessionActivity(ctx, id)
+	return err
+}
+
+// GPUState is one GPU with its holder, for admins.
+type GPUState struct {
+	ID             int    `json:"id"`
+	UUID           string `json:"uuid,omitempty"`
+	Name           string `json:"name"`
+	MemoryBytes    int64  `json:"memory_bytes"`
+	Provider       string `json:"provider"`
+	Present        bool   `json:"present"`
+	Enabled        bool   `json:"enabled"`
+	DisabledReason string `json:"disabled_reason,omitempty"`
+	// Holder is the active session on it, if any.
+	Holder *GPUHolder `json:"holder"`
+}
+
+// GPUHolder is the active session holding a GPU.
+type GPUHolder struct {
+	SessionID int64  `json:"session_id"`
+	Slug      string `json:"slug"`
+	UserID    int64  `json:"user_id"`
+	Status    Status `json:"status"`
+}
+
+// GPUs lists every GPU with its state and holder.
+func (s *Service) GPUs(ctx context.Context) ([]GPUState, error) {
+	rows, err := s.st.ListGPUsWithHolder(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list GPUs: %w", err)
+	}
+	out := make([]GPUState, 0, len(rows))
+	for _, r := range rows {
+		g := GPUState{ID: int(r.ID), UUID: r.Uuid, Name: r.Name, MemoryBytes: r.MemoryBytes, Provider: r.Provider,
+			Present: r.Present, Enabled: r.Enabled, DisabledReason: r.DisabledReason}
+		if r.SessionID.Valid {
+			g.Holder = &GPUHolder{SessionID: r.SessionID.Int64, Slug: r.SessionSlug.String, UserID: r.HolderUserID.Int64,
+				Status: Status(r.SessionStatus.SessionsStatus)}
+		}
+		out = append(out, g)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// SetGPUEnabled enables or disables a GPU. Disabling does not stop the
+// session holding it; it only keeps the GPU from the next allocation.
+func (s *Service) SetGPUEnabled(ctx context.Context, id int, enabled bool, reason string) (GPUState, error) {
+	if enabled {
+		reason = ""
+	} else if reason == "" {
+		reason = "disabled by an admin"
+	}
+	n, err := s.st.SetGPUEnabled(ctx, db.SetGPUEnabledParams{ID: int32(id), Enabled: enabled, DisabledReason: reason})
+	if err != nil {
+		return GPUState{}, fmt.Errorf("set GPU %d enabled: %w", id, err)
+	}
+	if n == 0 {
+		if _, err := s.st.GetGPU(ctx, int32(id)); errors.Is(err, sql.ErrNoRows) {
+			return GPUState{}, ErrGPUNotFound
+		}
+	}
+	all, err := s.GPUs(ctx)
+	if err != nil {
+		return GPUState{}, err
+	}
+	for _, g := range all {
+		if g.ID == id {
+			return g, nil
+		}
+	}
+	return GPUState{}, ErrGPUNotFound
+}
