@@ -42,7 +42,8 @@ test: db gen-check scorers build
 bench: db scorers build
 	MEDFORGE_TEST_DSN='$(DSN)' MEDFORGE_BIN=$(CURDIR)/bin/medforge ops/bench/run.sh
 
-run: db scorers build
+# run.sh starts the private MariaDB itself (and stops it on Ctrl-C when it did).
+run: deps scorers build
 	ops/dev/run.sh
 
 clean:

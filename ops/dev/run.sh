@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# `make run`: a local MedForge on http://127.0.0.1:8000 until Ctrl-C.
+#
+# Starts the private MariaDB under .run/ unless it is already running,
+# migrates, seeds (creating the local admin), prints how to sign in and
+# serves. Ctrl-C (or SIGTERM) stops the server and, if this script started
+# it, the private MariaDB. `make run` builds bin/medforge first.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+export MEDFORGE_RUN_DIR=${MEDFORGE_RUN_DIR:-$root/.run}
+bin=${MEDFORGE_BIN:-$root/bin/medforge}
+listen=${MEDFORGE_LISTEN:-127.0.0.1:8000}
+export MEDFORGE_LISTEN=$listen
+port=${listen##*:}
+
+[ -x "$bin" ] || { echo "run.sh: $bin is missing; use make run (it builds it)" >&2; exit 1; }
+
+sock=$MEDFORGE_RUN_DIR/mariadb/mysqld.sock
+started_db=0
+if ! { [ -S "$sock" ] && mariadb-admin --socket="$sock" -uroot ping >/dev/null 2>&1; }; then
+  ops/dev/mariadb.sh start
+  started_db=1
+fi
+
+serve_pid=
+cleanup() {
+  trap - EXIT INT TERM
+  if [ -n "$serve_pid" ] && kill -0 "$serve_pid" 2>/dev/null; then
+    kill -TERM "$serve_pid" 2>/dev/null || true
+    wait "$serve_pid" 2>/dev/null || true
+  fi
+  if [ "$started_db" = 1 ]; then
+    echo "run.sh: stopping the private MariaDB" >&2
+    ops/dev/mariadb.sh stop || true
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+"$bin" migrate up
+"$bin" seed
+domain=${MEDFORGE_DOMAIN:-localhost}
+admin_email="admin@medforge.$domain"
+admin_pw=$(cat "$MEDFORGE_RUN_DIR/admin-password")
+
+mkdir -p "$MEDFORGE_RUN_DIR"
+"$bin" serve >>"$MEDFORGE_RUN_DIR/serve.log" 2>&1 &
+serve_pid=$!
+
+for _ in $(seq 1 100); do
+  if curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then break; fi
+  if ! kill -0 "$serve_pid" 2>/dev/null; then
+    echo "run.sh: medforge serve exited; last log lines:" >&2
+    tail -20 "$MEDFORGE_RUN_DIR/serve.log" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+
+cat <<MSG
+
+MedForge is running on http://$listen  (logs: $MEDFORGE_RUN_DIR/serve.log)
+
+  Health:    curl http://127.0.0.1:$port/healthz
+  API docs:  http://127.0.0.1:$port/api/v2/openapi.json
+
+  Local admin: $admin_email
+  Password:    $admin_pw   (kept in $MEDFORGE_RUN_DIR/admin-password)
+
+  Sign in from a shell (*.localhost resolves to this machine):
+    curl -c .run/cookies -H 'Content-Type: application/json' \\
+      -d '{"email":"$admin_email","password":"$admin_pw"}' \\
+      http://api.medforge.$domain:$port/api/v2/auth/login
+    curl -b .run/cookies http://api.medforge.$domain:$port/api/v2/me
+
+  More accounts: $bin user create --email you@example.org [--admin] [--internal]
+
+Press Ctrl-C to stop (this also stops the private MariaDB if run.sh started it).
+MSG
+
+wait "$serve_pid" || true
+serve_pid=
