@@ -82,9 +82,12 @@ func (s Spec) HoldoutHeader() []string {
 	return s.SubmissionHeader()
 }
 
+// MaxNameLen bounds column names, as the scorer ABI does.
+const MaxNameLen = 64
+
 // Validate reports every reason the spec cannot be used, joined, or nil.
 // A valid spec has a slug, a metric, an id column, at least one column,
-// unique non-empty names, Min <= Max for Int columns, and a layout that
+// unique non-empty names of at most MaxNameLen bytes, Min <= Max for Int columns, and a layout that
 // fits its columns (BoxRows needs exactly one Boxes column; Rows allows no
 // Boxes column).
 func (s Spec) Validate() error {
@@ -97,6 +100,8 @@ func (s Spec) Validate() error {
 	}
 	if s.ID == "" {
 		errs = append(errs, errors.New("id column is not named"))
+	} else if len(s.ID) > MaxNameLen {
+		errs = append(errs, fmt.Errorf("id column %q is longer than %d bytes", s.ID, MaxNameLen))
 	}
 	if len(s.Columns) == 0 {
 		errs = append(errs, errors.New("no columns besides the id"))
@@ -109,6 +114,8 @@ func (s Spec) Validate() error {
 			errs = append(errs, fmt.Errorf("column %d has no name", i+1))
 		case seen[c.Name]:
 			errs = append(errs, fmt.Errorf("column %q appears twice", c.Name))
+		case len(c.Name) > MaxNameLen:
+			errs = append(errs, fmt.Errorf("column %q is longer than %d bytes", c.Name, MaxNameLen))
 		}
 		seen[c.Name] = true
 		switch c.Type {

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/medforge/medforge/engine"
+	"github.com/medforge/medforge/engine/abi"
+	"github.com/medforge/medforge/engine/holdout"
+	"github.com/medforge/medforge/engine/sandbox"
+	"github.com/medforge/medforge/engine/spec"
+	"github.com/medforge/medforge/engine/strictcsv"
+	"github.com/medforge/medforge/engine/submission"
+	"github.com/medforge/medforge/scorers"
+)
+
+func init() {
+	register(command{
+		name:  "score",
+		usage: "score a submission CSV against a holdout: --competition SLUG --holdout FILE --submission FILE [--scorer FILE.wasm]",
+		run:   runScore,
+	})
+}
+
+// runScore is `medforge score`. Exit 0 with one JSON object on stdout; 2
+// for an invalid submission (problems on stderr) or bad usage; 1 for any
+// internal failure (unreadable holdout, rejected or failing module).
+func runScore(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("score", flag.ContinueOnError)
+	slug := fs.String("competition", "", "built-in competition slug ("+fmt.Sprint(spec.BuiltinSlugs())+")")
+	holdoutPath := fs.String("holdout", "", "holdout file: label CSV or Arrow IPC (from `medforge holdout import`)")
+	subPath := fs.String("submission", "", "submission CSV")
+	scorerPath := fs.String("scorer", "", "scorer module (.wasm); default: the competition's built-in module")
+	timeout := fs.Duration("timeout", 60*time.Second, "time limit of the scorer module")
+	cacheDir := fs.String("cache-dir", "", "compiled-module cache (default: the user cache folder)")
+	if err := fs.Parse(args); err != nil {
+		return withExit(2, errors.New(""))
+	}
+	if *slug == "" || *holdoutPath == "" || *subPath == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return withExit(2, errors.New("--competition, --holdout and --submission are required"))
+	}
+	sp, ok := spec.Builtin(*slug)
+	if !ok {
+		return withExit(2, fmt.Errorf("unknown competition %q (built-in: %v)", *slug, spec.BuiltinSlugs()))
+	}
+
+	// Start the sandbox and load the module while the files are parsed.
+	type loaded struct {
+		pool *sandbox.Pool
+		mod  *sandbox.Module
+		err  error
+	}
+	lc := make(chan loaded, 1)
+	go func() {
+		var l loaded
+		l.err = func() error {
+			path := *scorerPath
+			if path == "" {
+				p, err := scorers.Path(sp.Metric)
+				if err != nil {
+					return err
+				}
+				path = p
+			}
+			wasm, err := os.ReadFile(path)
+			if err != nil {
+				return fmt.Errorf("read scorer: %w", err)
+			}
+			l.pool, err = sandbox.New(sandbox.Options{Workers: 1, Timeout: *timeout, CacheDir: *cacheDir})
+			if err != nil {
+				return fmt.Errorf("start sandbox: %w", err)
+			}
+			l.mod, err = l.pool.Load(ctx, wasm)
+			if err != nil {
+				return fmt.Errorf("load scorer %s: %w", path, err)
+			}
+			return nil
+		}()
+		lc <- l
+	}()
+	var l loaded
+	gotPool := false
+	waitPool := func() loaded {
+		if !gotPool {
+			l, gotPool = <-lc, true
+		}
+		return l
+	}
+	defer func() {
+		if p := waitPool().pool; p != nil {
+			p.Close()
+		}
+	}()
+
+	h, err := holdout.ReadFile(sp, *holdoutPath)
+	if err != nil {
+		return err
+	}
+	data, err := readSubmission(*subPath)
+	if err != nil {
+		if ie, ok := engine.InvalidSubmission(err); ok {
+			fmt.Fprint(os.Stderr, ie.Lines())
+		}
+		return withExit(2, err)
+	}
+	if err := waitPool().err; err != nil {
+		return err
+	}
+	sc := &engine.Scorer{Pool: l.pool}
+	res, err := sc.ScoreBytes(ctx, sp, h, data, l.mod)
+	if err != nil {
+		if ie, ok := engine.InvalidSubmission(err); ok {
+			fmt.Fprint(os.Stderr, ie.Lines())
+			return withExit(2, fmt.Errorf("invalid submission %s", *subPath))
+		}
+		var ge *abi.GuestError
+		if errors.As(err, &ge) && ge.Public {
+			return withExit(2, fmt.Errorf("submission rejected by the scorer: %s", ge.Message))
+		}
+		return err
+	}
+	enc := json.NewEncoder(os.Stdout)
+	return enc.Encode(res)
+}
+
+// readSubmission reads the submission within the default size limit,
+// without reading a file that is too large.
+func readSubmission(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open submission: %w", err)
+	}
+	defer f.Close()
+	data, err := strictcsv.ReadAll(f, submission.DefaultLimits.MaxBytes)
+	if err != nil {
+		return nil, fmt.Errorf("read submission: %w", err)
+	}
+	return data, nil
+}
