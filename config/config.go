@@ -112,14 +112,17 @@ func Load(lookup Lookup, fs *flag.FlagSet, args []string) (Config, []string, err
 	}
 	var c Config
 	var errs []error
+	bad := map[string]bool{}
 	for _, s := range Settings {
 		if err := s.apply(&c, strings.TrimSpace(raw[s.Env])); err != nil {
 			errs = append(errs, fmt.Errorf("%s=%q: %w", s.Env, raw[s.Env], err))
+			bad[s.Env] = true
 		}
 	}
-	if len(errs) == 0 {
-		if err := c.Validate(); err != nil {
-			errs = append(errs, err)
+	// Cross-setting rules, except about settings that did not even parse.
+	for _, p := range c.problems() {
+		if !bad[p.env] {
+			errs = append(errs, p)
 		}
 	}
 	if len(errs) > 0 {
@@ -131,7 +134,23 @@ func Load(lookup Lookup, fs *flag.FlagSet, args []string) (Config, []string, err
 // Validate checks cross-setting rules; each error names the variable.
 func (c Config) Validate() error {
 	var errs []error
-	bad := func(env, format string, a ...any) { errs = append(errs, fmt.Errorf(env+": "+format, a...)) }
+	for _, p := range c.problems() {
+		errs = append(errs, p)
+	}
+	return errors.Join(errs...)
+}
+
+// problem is one invalid setting.
+type problem struct {
+	env string
+	msg string
+}
+
+func (p problem) Error() string { return p.env + ": " + p.msg }
+
+func (c Config) problems() []problem {
+	var errs []problem
+	bad := func(env, format string, a ...any) { errs = append(errs, problem{env, fmt.Sprintf(format, a...)}) }
 	if c.Domain == "" || strings.ContainsAny(c.Domain, "/:@ ") || strings.HasPrefix(c.Domain, ".") || strings.HasSuffix(c.Domain, ".") {
 		bad("MEDFORGE_DOMAIN", "must be a bare domain like example.org, got %q", c.Domain)
 	}
@@ -173,7 +192,7 @@ func (c Config) Validate() error {
 	default:
 		bad("MEDFORGE_LOG_LEVEL", "must be debug, info, warn or error, got %q", c.LogLevel)
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // DefaultRunDir is the run folder of a development checkout: $MEDFORGE_RUN_DIR

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/medforge/medforge/store/testdb"
+)
+
+var (
+	binOnce  sync.Once
+	builtBin string
+	binErr   error
+)
+
+// medforgeBin is the binary under test: $MEDFORGE_BIN (set by make test) or
+// one built for this test run.
+func medforgeBin(t *testing.T) string {
+	t.Helper()
+	if b := os.Getenv("MEDFORGE_BIN"); b != "" {
+		return b
+	}
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "medforge-bin")
+		if err != nil {
+			binErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "medforge")
+		out, err := exec.Command("go", "build", "-o", builtBin, ".").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v: %s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return builtBin
+}
+
+type cli struct {
+	t   *testing.T
+	bin string
+	env []string
+}
+
+func newCLI(t *testing.T, dsn string) *cli {
+	return &cli{t: t, bin: medforgeBin(t), env: append(os.Environ(),
+		"MEDFORGE_DSN="+dsn, "MEDFORGE_RUN_DIR="+t.TempDir(), "MEDFORGE_LOG_LEVEL=warn")}
+}
+
+// run executes the binary and returns its combined output and exit code.
+func (c *cli) run(stdin string, args ...string) (string, int) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, c.bin, args...)
+	cmd.Env = c.env
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		c.t.Fatalf("run %v: %v", args, err)
+	}
+	return string(out), code
+}
+
+func (c *cli) ok(stdin string, args ...string) string {
+	c.t.Helper()
+	out, code := c.run(stdin, args...)
+	if code != 0 {
+		c.t.Fatalf("medforge %v: exit %d: %s", args, code, out)
+	}
+	return out
+}
+
+func TestMigrateUpStatusIdempotent(t *testing.T) {
+	t.Parallel()
+	_, dsn := testdb.FreshNamed(t, false)
+	c := newCLI(t, dsn)
+	st := c.ok("", "migrate", "status")
+	if !strings.Contains(st, "00001_users.sql") || !strings.Contains(st, "pending") || strings.Contains(st, "applied ") {
+		t.Fatalf("status on empty database:\n%s", st)
+	}
+	up := c.ok("", "migrate", "up")
+	if !strings.Contains(up, "applied 00001") {
+		t.Fatalf("first up:\n%s", up)
+	}
+	if again := c.ok("", "migrate", "up"); !strings.Contains(again, "schema is current") {
+		t.Fatalf("second up:\n%s", again)
+	}
+	st = c.ok("", "migrate", "status")
+	if !strings.Contains(st, ", 0 pending") || strings.Contains(st, "  pending") {
+		t.Fatalf("status after up:\n%s", st)
+	}
+	if out, code := c.run("", "migrate", "sideways"); code != 2 || !strings.Contains(out, "up, status") {
+		t.Fatalf("bad subcommand: exit %d: %s", code, out)
+	}
+}
+
+func TestUserCommands(t *testing.T) {
+	t.Parallel()
+	_, dsn := testdb.FreshNamed(t, true)
+	c := newCLI(t, dsn)
+	out := c.ok("", "user", "create", "--email", "Ops@Example.org", "--admin")
+	if !strings.Contains(out, "ops@example.org role=admin can_use_internal=false") || !strings.Contains(out, "password: ") {
+		t.Fatalf("create:\n%s", out)
+	}
+	if out, code := c.run("", "user", "create", "--email", "ops@example.org"); code != 3 || !strings.Contains(out, "exists") {
+		t.Fatalf("duplicate create: exit %d: %s", code, out)
+	}
+	out = c.ok("", "user", "set", "--email", "ops@example.org", "--internal=true", "--admin=false")
+	if !strings.Contains(out, "role=user can_use_internal=true") {
+		t.Fatalf("set:\n%s", out)
+	}
+	out = c.ok("a-new-long-password\n", "user", "set", "--email", "ops@example.org", "--password-stdin")
+	if !strings.Contains(out, "role=user can_use_internal=true") {
+		t.Fatalf("set password kept access? %s", out)
+	}
+	if out, code := c.run("", "user", "set", "--email", "nobody@example.org", "--admin=true"); code != 3 {
+		t.Fatalf("unknown user: exit %d: %s", code, out)
+	}
+	if out, code := c.run("short\n", "user", "create", "--email", "x@example.org", "--password-stdin"); code != 2 || !strings.Contains(out, "password") {
+		t.Fatalf("weak password: exit %d: %s", code, out)
+	}
+	if out, code := c.run("", "user", "create"); code != 2 || !strings.Contains(out, "--email") {
+		t.Fatalf("missing email: exit %d: %s", code, out)
+	}
+}
+
+func TestBadConfigNamesTheSetting(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, "unused")
+	c.env = append(c.env, "MEDFORGE_LISTEN=8000", "MEDFORGE_SESSION_TTL=forever")
+	out, code := c.run("", "serve")
+	if code != 2 || !strings.Contains(out, "MEDFORGE_LISTEN") || !strings.Contains(out, "MEDFORGE_SESSION_TTL") {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+}
+
+// serve migrates a fresh database, answers /healthz, and stops gracefully
+// on SIGTERM; seed is idempotent and its admin can sign in.
+func TestSeedServeHealthzAndShutdown(t *testing.T) {
+	t.Parallel()
+	_, dsn := testdb.FreshNamed(t, false)
+	c := newCLI(t, dsn)
+	pwFile := filepath.Join(t.TempDir(), "admin-password")
+	c.ok("", "seed", "--admin-password-file", pwFile)
+	out := c.ok("", "seed", "--admin-password-file", pwFile)
+	if !strings.Contains(out, "local admin: admin@medforge.localhost") {
+		t.Fatalf("seed:\n%s", out)
+	}
+	pw, err := os.ReadFile(pwFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(c.bin, "serve", "--listen", addr)
+	cmd.Env = append(c.env, "MEDFORGE_LOG_LEVEL=info")
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	logs := make(chan string, 1000)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			select {
+			case logs <- sc.Text():
+			default:
+			}
+		}
+		done <- cmd.Wait()
+	}()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+	url := "http://" + addr
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := http.Get(url + "/healthz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve never answered /healthz 200 (last err %v)", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	body := fmt.Sprintf(`{"email":"admin@medforge.localhost","password":%q}`, strings.TrimSpace(string(pw)))
+	res, err := http.Post(url+"/api/v2/auth/login", "application/json", strings.NewReader(body))
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("admin login: %v %v", res, err)
+	}
+	res.Body.Close()
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve exited with %v after SIGTERM", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop after SIGTERM")
+	}
+	close(logs)
+	var sawAccess, sawStopped bool
+	for l := range logs {
+		sawAccess = sawAccess || strings.Contains(l, `"msg":"http request"`) && strings.Contains(l, `"request_id"`)
+		sawStopped = sawStopped || strings.Contains(l, `"msg":"stopped"`)
+	}
+	if !sawStopped {
+		t.Error("no 'stopped' log line after SIGTERM")
+	}
+	if !sawAccess {
+		t.Error("no JSON access log line with a request_id")
+	}
+}
