@@ -37,7 +37,8 @@ type NetworkSpec struct {
 	Name     string
 	Subnet   string // "" lets Docker choose
 	Gateway  string
-	Internal bool // no egress
+	Internal bool   // no egress
+	Bridge   string // host bridge interface name; "" lets Docker choose
 }
 
 // Options configure the Docker runtime.
@@ -53,13 +54,17 @@ type Options struct {
 	ForbiddenDir string
 	// CallTimeout bounds each engine call that has no deadline of its own.
 	CallTimeout time.Duration
+	// NoHostFirewall skips the iptables INPUT guard of internal networks
+	// (see guardInput). Only for hosts where the operator's firewall does
+	// the same; without either, internal sessions reach host services.
+	NoHostFirewall bool
 }
 
 // DefaultNetworks are the contract's session networks.
 func DefaultNetworks() []NetworkSpec {
 	return []NetworkSpec{
-		{Name: ExternalNetwork, Subnet: ExternalSubnet, Gateway: ExternalGateway},
-		{Name: InternalNetwork, Subnet: InternalSubnet, Gateway: InternalGateway, Internal: true},
+		{Name: ExternalNetwork, Subnet: ExternalSubnet, Gateway: ExternalGateway, Bridge: "mf-ext0"},
+		{Name: InternalNetwork, Subnet: InternalSubnet, Gateway: InternalGateway, Internal: true, Bridge: "mf-int0"},
 	}
 }
 
@@ -141,6 +146,11 @@ func (d *Docker) EnsureNetworks(ctx context.Context) error {
 		if err := d.ensureNetwork(ctx, n); err != nil {
 			return unavailable(err)
 		}
+		if n.Internal && !d.opts.NoHostFirewall {
+			if err := d.guardInput(ctx, n.Name); err != nil {
+				return fmt.Errorf("guard internal network %s: %w", n.Name, err)
+			}
+		}
 	}
 	return nil
 }
@@ -160,6 +170,9 @@ func (d *Docker) ensureNetwork(ctx context.Context, n NetworkSpec) error {
 		Driver:   "bridge",
 		Internal: n.Internal,
 		Labels:   map[string]string{sessions.LabelManaged: "true"},
+	}
+	if n.Bridge != "" {
+		opts.Options = map[string]string{"com.docker.network.bridge.name": n.Bridge}
 	}
 	if n.Subnet != "" {
 		opts.IPAM = &network.IPAM{Driver: "default", Config: []network.IPAMConfig{{Subnet: n.Subnet, Gateway: n.Gateway}}}
