@@ -219,3 +219,53 @@ func retryDeadlock(ctx context.Context, f func() error) error {
 	}
 	return err
 }
+
+// AdminSubmission is an admin's view of a submission: the participant view
+// plus the internal error and every score row.
+type AdminSubmission struct {
+	Submission
+	UserID        int64         `json:"user_id"`
+	InternalError string        `json:"internal_error"`
+	Attempts      int           `json:"attempts"`
+	Scores        []ScoreRecord `json:"scores"`
+}
+
+// ScoreRecord is one row of submission_scores.
+type ScoreRecord struct {
+	ID            int64     `json:"id"`
+	PrimaryScore  float64   `json:"primary_score"`
+	Secondary     string    `json:"secondary_json"`
+	ScorerDigest  string    `json:"scorer_digest"`
+	HoldoutDigest string    `json:"holdout_digest"`
+	EngineVersion string    `json:"engine_version"`
+	DurationMs    int       `json:"duration_ms"`
+	Official      bool      `json:"is_official"`
+	CreatedAt     time.Time `json:"created_at"`
+}
+
+// AdminSubmission returns any submission with its internal detail.
+func (s *Service) AdminSubmission(ctx context.Context, id int64) (AdminSubmission, error) {
+	r, err := s.st.GetSubmission(ctx, id)
+	if store.IsNotFound(err) {
+		return AdminSubmission{}, ErrNotFound
+	}
+	if err != nil {
+		return AdminSubmission{}, fmt.Errorf("get submission %d: %w", id, err)
+	}
+	c, err := s.st.GetCompetition(ctx, r.CompetitionID)
+	if err != nil {
+		return AdminSubmission{}, err
+	}
+	rows, err := s.st.ListSubmissionScores(ctx, id)
+	if err != nil {
+		return AdminSubmission{}, err
+	}
+	out := AdminSubmission{Submission: submissionView(c.Slug, r), UserID: r.UserID, InternalError: r.InternalError,
+		Attempts: int(r.Attempts), Scores: make([]ScoreRecord, len(rows))}
+	for i, sc := range rows {
+		out.Scores[i] = ScoreRecord{ID: sc.ID, PrimaryScore: sc.PrimaryScore, Secondary: sc.SecondaryJson,
+			ScorerDigest: sc.ScorerDigest, HoldoutDigest: sc.HoldoutDigest, EngineVersion: sc.EngineVersion,
+			DurationMs: int(sc.DurationMs), Official: sc.IsOfficial, CreatedAt: sc.CreatedAt.UTC()}
+	}
+	return out, nil
+}

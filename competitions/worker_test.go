@@ -61,7 +61,9 @@ func assertScoredOnce(t *testing.T, ctx context.Context, e *env, ids []int64, sc
 
 func noisy(e *env) func(int) []byte {
 	f, _ := synth.Generate("titanic-survival", 20260217, 418)
-	return func(i int) []byte { return f.Submission(uint64(i), synth.SubmissionOptions{Noise: 0.05 * float64(i%10), Shuffle: true}) }
+	return func(i int) []byte {
+		return f.Submission(uint64(i), synth.SubmissionOptions{Noise: 0.05 * float64(i%10), Shuffle: true})
+	}
 }
 
 func TestTwoRacingWorkersScoreEachSubmissionOnce(t *testing.T) {

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+
+	"github.com/medforge/medforge/competitions"
+)
+
+func init() {
+	register(command{
+		name:  "worker",
+		usage: "score queued submissions until SIGINT/SIGTERM (serve embeds one unless MEDFORGE_EMBEDDED_WORKER=false)",
+		run:   runWorker,
+	})
+}
+
+func runWorker(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	cfg, rest, err := loadConfig(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return withExit(2, fmt.Errorf("unexpected arguments %q", rest))
+	}
+	log := newLogger(cfg)
+	slog.SetDefault(log)
+	st, err := openStore(ctx, cfg, log, true)
+	if err != nil {
+		return err
+	}
+	defer st.DB().Close()
+	rt, err := newCompetitions(cfg, st, log)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	w := rt.svc.NewWorker(competitions.WorkerOptions{Concurrency: rt.workers, Poll: rt.poll})
+	log.Info("scoring worker started", "concurrency", rt.workers, "poll", rt.poll.String())
+	return w.Run(ctx)
+}

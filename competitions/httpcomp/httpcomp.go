@@ -1,0 +1,400 @@
+// Package httpcomp mounts the competitions endpoints on the MedForge HTTP
+// server: competitions, datasets and their public files, submissions,
+// leaderboards, and the admin scoring, rescoring and scorer-upload routes.
+//
+// It translates HTTP to competitions.Service calls and service errors to
+// problem+json; it holds no state and writes no SQL. It never serves a byte
+// from TEST_HOLDOUTS_DIR: files are served only through
+// Service.OpenFile, which looks names up among a dataset's public files.
+package httpcomp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/medforge/medforge/competitions"
+	"github.com/medforge/medforge/httpapi"
+)
+
+const tag = "competitions"
+
+// Mount registers every competitions route on srv, the scoring metrics on
+// its registry and the queue on /healthz. w scores admin "score now"
+// requests synchronously; when nil (no embedded worker) a worker for those
+// requests alone is made.
+func Mount(srv *httpapi.Server, svc *competitions.Service, w *competitions.Worker) error {
+	if err := svc.RegisterMetrics(srv.Metrics()); err != nil {
+		return fmt.Errorf("competitions metrics: %w", err)
+	}
+	srv.Health().Register("scoring_queue", func(ctx context.Context) error {
+		_, err := svc.Queue(ctx)
+		return err
+	})
+	if w == nil {
+		w = svc.NewWorker(competitions.WorkerOptions{Name: "admin-score-now"})
+	}
+	h := &handlers{svc: svc, w: w}
+	for _, r := range h.routes() {
+		srv.Handle(r)
+	}
+	return nil
+}
+
+type handlers struct {
+	svc *competitions.Service
+	w   *competitions.Worker
+}
+
+func viewer(c *fiber.Ctx) competitions.Viewer {
+	u := httpapi.CurrentUser(c)
+	if u == nil {
+		return competitions.Viewer{}
+	}
+	return competitions.Viewer{UserID: u.ID, Admin: u.IsAdmin(), Internal: u.CanUseInternal}
+}
+
+// Submission answers POST /competitions/{slug}/submissions.
+type submitResponse = competitions.SubmitResult
+
+// MySubmissions is the body of GET /competitions/{slug}/submissions/me.
+type MySubmissions struct {
+	Submissions    []competitions.Submission `json:"submissions"`
+	DailyCap       int                       `json:"daily_cap"`
+	RemainingToday int                       `json:"remaining_today"`
+}
+
+func (h *handlers) routes() []httpapi.Route {
+	slug := func(c *fiber.Ctx) string { return c.Params("slug") }
+	return []httpapi.Route{
+		{Method: http.MethodGet, Path: "/competitions", Tags: []string{tag}, Summary: "List competitions",
+			Description: "Every competition the caller may see (INTERNAL ones need can_use_internal).",
+			Response:    []competitions.Competition{},
+			Handler: func(c *fiber.Ctx) error {
+				out, err := h.svc.ListCompetitions(c.UserContext(), viewer(c))
+				if err != nil {
+					return problem(err)
+				}
+				return httpapi.OK(c, http.StatusOK, out)
+			}},
+		{Method: http.MethodGet, Path: "/competitions/:slug", Tags: []string{tag}, Summary: "Get a competition",
+			Response: competitions.Competition{},
+			Handler: func(c *fiber.Ctx) error {
+				out, err := h.svc.GetCompetition(c.UserContext(), viewer(c), slug(c))
+				if err != nil {
+					return problem(err)
+				}
+				return httpapi.OK(c, http.StatusOK, out)
+			}},
+		{Method: http.MethodGet, Path: "/competitions/:slug/leaderboard", Tags: []string{tag}, Summary: "Leaderboard",
+			Description: "Best official score per user; ties go to the earlier submission, then the lower id. " +
+				"Each entry carries a 95% bootstrap interval when the metric gives per-unit contributions, and not_significant when its gap to the entry above is not significant.",
+			Response: competitions.Leaderboard{},
+			Query: []httpapi.Param{{Name: "offset", Type: "integer", Description: "entries to skip (default 0)"},
+				{Name: "limit", Type: "integer", Description: "entries to return, 1-1000 (default 100)"}},
+			Handler: func(c *fiber.Ctx) error {
+				offset, limit, err := page(c)
+				if err != nil {
+					return err
+				}
+				out, err := h.svc.Leaderboard(c.UserContext(), viewer(c), slug(c), offset, limit)
+				if err != nil {
+					return problem(err)
+				}
+				return httpapi.OK(c, http.StatusOK, out)
+			}},
+		{Method: http.MethodPost, Path: "/competitions/:slug/submissions", Tags: []string{tag}, Auth: httpapi.AuthUser,
+			Summary:            "Submit a predictions file",
+			Description:        "Multipart field `file`. Validated at once against the holdout's ids and columns (422 lists the problems and does not count toward the cap); 429 with Retry-After when today's cap is used.",
+			RequestContentType: "multipart/form-data", Response: submitResponse{}, Status: http.StatusCreated,
+			Handler: h.submit},
+		{Method: http.MethodGet, Path: "/competitions/:slug/submissions/me", Tags: []string{tag}, Auth: httpapi.AuthUser,
+			Summary: "My submissions to a competition", Response: MySubmissions{},
+			Handler: func(c *fiber.Ctx) error {
+				subs, capN, rem, err := h.svc.MySubmissions(c.UserContext(), viewer(c), slug(c))
+				if err != nil {
+					return problem(err)
+				}
+				return httpapi.OK(c, http.StatusOK, MySubmissions{Submissions: subs, DailyCap: capN, RemainingToday: rem})
+			}},
+		{Method: http.MethodGet, Path: "/submissions/:id", Tags: []string{tag}, Auth: httpapi.AuthUser,
+			Summary: "One of my submissions", Response: competitions.Submission{},
+			Handler: func(c *fiber.Ctx) error {
+				id, err := idParam(c)
+				if err != nil {
+					return err
+				}
+				out, err := h.svc.GetSubmission(c.UserContext(), viewer(c), id)
+				if err != nil {
+					return problem(err)
+				}
+				return httpapi.OK(c, http.StatusOK, out)
+			}},
+		{Method: http.MethodGet, Path: "/datasets", Tags: []string{tag}, Summary: "List datasets",
+			Response: []competitions.Dataset{},
+			Handler: func(c *fiber.Ctx) error {
+				out, err := h.svc.ListDatasets(c.UserContext(), viewer(c))
+				if err != nil {
+					return problem(err)
+				}
+				return httpapi.OK(c, http.StatusOK, out)
+			}},
+		{Method: http.MethodGet, Path: "/datasets/:slug", Tags: []string{tag}, Summary: "Get a dataset and its public files",
+			Response: competitions.Dataset{},
+			Handler: func(c *fiber.Ctx) error {
+				out, err := h.svc.GetDataset(c.UserContext(), viewer(c), slug(c))
+				if err != nil {
+					return problem(err)
+				}
+				for i := range out.Files {
+					out.Files[i].URL = fileURL(out.Slug, out.Files[i].Name)
+				}
+				return httpapi.OK(c, http.StatusOK, out)
+			}},
+		{Method: http.MethodGet, Path: "/datasets/:slug/files/:name", Tags: []string{tag}, Summary: "Download a public file",
+			Description: "Training files, public eval files and the sample submission only; any other name is 404.",
+			Raw:         true, RawContentType: "application/octet-stream",
+			Handler: h.download},
+		{Method: http.MethodPost, Path: "/competitions/:slug/scorers", Tags: []string{tag}, Auth: httpapi.AuthUser,
+			Summary: "Upload a new scorer module (admins and the competition's owner)",
+			Description: "Multipart fields `file` (.wasm), `name`, `version`. The module is validated (ABI, imports, compile, a run on the sample submission) and the report kept; " +
+				"then it becomes current and every submission is rescored. 422 with the failed check otherwise.",
+			RequestContentType: "multipart/form-data", Response: competitions.ScorerUpload{}, Status: http.StatusCreated,
+			Handler: h.uploadScorer},
+		{Method: http.MethodPost, Path: "/admin/submissions/:id/score", Tags: []string{tag, "admin"}, Auth: httpapi.AuthAdmin,
+			Summary:     "Score or rescore one submission now",
+			Description: "Scores with the competition's current scorer and holdout; the new score becomes official atomically. The same scorer and holdout digests reuse the existing score row.",
+			Response:    competitions.Submission{},
+			Handler: func(c *fiber.Ctx) error {
+				id, err := idParam(c)
+				if err != nil {
+					return err
+				}
+				out, err := h.svc.ScoreNow(c.UserContext(), h.w, id)
+				if err != nil {
+					return problem(err)
+				}
+				return httpapi.OK(c, http.StatusOK, out)
+			}},
+		{Method: http.MethodGet, Path: "/admin/submissions/:id", Tags: []string{tag, "admin"}, Auth: httpapi.AuthAdmin,
+			Summary: "A submission with its internal error and every score row", Response: competitions.AdminSubmission{},
+			Handler: func(c *fiber.Ctx) error {
+				id, err := idParam(c)
+				if err != nil {
+					return err
+				}
+				out, err := h.svc.AdminSubmission(c.UserContext(), id)
+				if err != nil {
+					return problem(err)
+				}
+				return httpapi.OK(c, http.StatusOK, out)
+			}},
+		{Method: http.MethodPost, Path: "/admin/competitions/:slug/rescore", Tags: []string{tag, "admin"}, Auth: httpapi.AuthAdmin,
+			Summary:     "Rescore every submission of a competition",
+			Description: "Queues every submission; read progress at GET /admin/competitions/{slug}/rescore/{job_id}.",
+			Request:     RescoreRequest{}, Response: competitions.RescoreJob{}, Status: http.StatusAccepted,
+			Handler: func(c *fiber.Ctx) error {
+				var req RescoreRequest
+				if len(c.Body()) > 0 {
+					if err := httpapi.Decode(c, &req); err != nil {
+						return err
+					}
+				}
+				if req.Reason == "" {
+					req.Reason = "admin request"
+				}
+				out, err := h.svc.RescoreCompetition(c.UserContext(), viewer(c).UserID, slug(c), req.Reason)
+				if err != nil {
+					return problem(err)
+				}
+				return httpapi.OK(c, http.StatusAccepted, out)
+			}},
+		{Method: http.MethodGet, Path: "/admin/competitions/:slug/rescore", Tags: []string{tag, "admin"}, Auth: httpapi.AuthAdmin,
+			Summary: "Recent rescore jobs of a competition", Response: []competitions.RescoreJob{},
+			Handler: func(c *fiber.Ctx) error {
+				out, err := h.svc.RescoreJobs(c.UserContext(), slug(c))
+				if err != nil {
+					return problem(err)
+				}
+				return httpapi.OK(c, http.StatusOK, out)
+			}},
+		{Method: http.MethodGet, Path: "/admin/competitions/:slug/rescore/:job", Tags: []string{tag, "admin"}, Auth: httpapi.AuthAdmin,
+			Summary: "Progress of a rescore job", Response: competitions.RescoreJob{},
+			Handler: func(c *fiber.Ctx) error {
+				id, err := strconv.ParseInt(c.Params("job"), 10, 64)
+				if err != nil || id <= 0 {
+					return httpapi.NotFound("rescore job")
+				}
+				out, err := h.svc.RescoreStatus(c.UserContext(), slug(c), id)
+				if err != nil {
+					return problem(err)
+				}
+				return httpapi.OK(c, http.StatusOK, out)
+			}},
+	}
+}
+
+// RescoreRequest is the optional body of a competition rescore.
+type RescoreRequest struct {
+	Reason string `json:"reason"`
+}
+
+// Validate implements httpapi.Validator.
+func (r RescoreRequest) Validate() []httpapi.FieldError {
+	if len(r.Reason) > 255 {
+		return []httpapi.FieldError{{Field: "reason", Message: "must be at most 255 characters"}}
+	}
+	return nil
+}
+
+func fileURL(slug, name string) string {
+	return httpapi.Prefix + "/datasets/" + slug + "/files/" + name
+}
+
+func idParam(c *fiber.Ctx) (int64, error) {
+	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, httpapi.NotFound("submission")
+	}
+	return id, nil
+}
+
+func page(c *fiber.Ctx) (offset, limit int, err error) {
+	offset, limit = 0, 100
+	var fields []httpapi.FieldError
+	if v := c.Query("offset"); v != "" {
+		if offset, err = strconv.Atoi(v); err != nil || offset < 0 {
+			fields = append(fields, httpapi.FieldError{Field: "offset", Message: "must be a whole number >= 0"})
+		}
+	}
+	if v := c.Query("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > 1000 {
+			fields = append(fields, httpapi.FieldError{Field: "limit", Message: "must be a whole number from 1 to 1000"})
+		}
+	}
+	if len(fields) > 0 {
+		return 0, 0, httpapi.Invalid(fields...)
+	}
+	return offset, limit, nil
+}
+
+// formFile reads the multipart field name, at most limit bytes.
+func formFile(c *fiber.Ctx, name string, limit int64) (string, []byte, error) {
+	fh, err := c.FormFile(name)
+	if err != nil {
+		return "", nil, httpapi.Invalid(httpapi.FieldError{Field: name, Message: "send the file as multipart/form-data field \"" + name + "\""})
+	}
+	if fh.Size > limit {
+		return "", nil, httpapi.Invalid(httpapi.FieldError{Field: name, Message: fmt.Sprintf("must be at most %d bytes", limit)})
+	}
+	f, err := fh.Open()
+	if err != nil {
+		return "", nil, fmt.Errorf("open upload: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return "", nil, fmt.Errorf("read upload: %w", err)
+	}
+	if int64(len(data)) > limit {
+		return "", nil, httpapi.Invalid(httpapi.FieldError{Field: name, Message: fmt.Sprintf("must be at most %d bytes", limit)})
+	}
+	return fh.Filename, data, nil
+}
+
+func (h *handlers) submit(c *fiber.Ctx) error {
+	name, data, err := formFile(c, "file", 1<<30)
+	if err != nil {
+		return err
+	}
+	out, err := h.svc.Submit(c.UserContext(), viewer(c), c.Params("slug"), name, data)
+	if err != nil {
+		return problem(err)
+	}
+	c.Set(fiber.HeaderLocation, httpapi.Prefix+"/submissions/"+strconv.FormatInt(out.Submission.ID, 10))
+	return httpapi.OK(c, http.StatusCreated, out)
+}
+
+func (h *handlers) uploadScorer(c *fiber.Ctx) error {
+	_, wasm, err := formFile(c, "file", competitions.MaxScorerBytes)
+	if err != nil {
+		return err
+	}
+	name, version := strings.TrimSpace(c.FormValue("name")), strings.TrimSpace(c.FormValue("version"))
+	var fields []httpapi.FieldError
+	if name == "" || len(name) > 64 {
+		fields = append(fields, httpapi.FieldError{Field: "name", Message: "must be 1-64 characters"})
+	}
+	if version == "" || len(version) > 64 {
+		fields = append(fields, httpapi.FieldError{Field: "version", Message: "must be 1-64 characters"})
+	}
+	if len(fields) > 0 {
+		return httpapi.Invalid(fields...)
+	}
+	out, err := h.svc.UploadScorer(c.UserContext(), viewer(c), c.Params("slug"), name, version, wasm)
+	if err != nil {
+		return problem(err)
+	}
+	return httpapi.OK(c, http.StatusCreated, out)
+}
+
+func (h *handlers) download(c *fiber.Ctx) error {
+	f, info, err := h.svc.OpenFile(c.UserContext(), viewer(c), c.Params("slug"), c.Params("name"))
+	if err != nil {
+		return problem(err)
+	}
+	c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
+	if !strings.HasSuffix(info.Name, ".csv") {
+		c.Set(fiber.HeaderContentType, "application/octet-stream")
+	}
+	c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+info.Name+`"`)
+	c.Set("X-Content-SHA256", info.SHA256)
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	return c.Status(http.StatusOK).SendStream(f, int(info.SizeBytes))
+}
+
+// problem maps service errors to HTTP problems; anything else stays an
+// internal error (logged, never shown).
+func problem(err error) error {
+	var ie *competitions.InvalidError
+	var ce *competitions.CapError
+	var re *competitions.ScorerRejectedError
+	switch {
+	case errors.Is(err, competitions.ErrNotFound):
+		return httpapi.NotFound("resource")
+	case errors.Is(err, competitions.ErrForbidden):
+		return httpapi.Forbidden("forbidden", "only admins and the competition's owner may do this")
+	case errors.Is(err, competitions.ErrNotOpen):
+		return httpapi.Conflict("not_open", "the competition is not open for submissions yet")
+	case errors.Is(err, competitions.ErrBusy):
+		return httpapi.Conflict("busy", "the submission is being scored right now; try again shortly")
+	case errors.As(err, &ie):
+		fields := make([]httpapi.FieldError, len(ie.Problems))
+		for i, p := range ie.Problems {
+			fields[i] = httpapi.FieldError{Field: "file", Message: p.String()}
+		}
+		return httpapi.Problem(http.StatusUnprocessableEntity, "invalid_submission",
+			"the file is not a valid submission; it did not count toward your daily cap").WithFields(fields...)
+	case errors.As(err, &ce):
+		secs := int((ce.RetryAfter + time.Second - 1) / time.Second)
+		return httpapi.Problem(http.StatusTooManyRequests, "daily_cap_reached",
+			fmt.Sprintf("daily submission cap of %d reached for this competition; it resets at 00:00 UTC, in %d seconds", ce.Cap, secs)).
+			WithHeader("Retry-After", strconv.Itoa(secs))
+	case errors.As(err, &re):
+		var fields []httpapi.FieldError
+		for _, ch := range re.Report.Checks {
+			if !ch.OK {
+				fields = append(fields, httpapi.FieldError{Field: "file", Message: "check " + ch.Name + " failed: " + ch.Detail})
+			}
+		}
+		return httpapi.Problem(http.StatusUnprocessableEntity, "scorer_rejected", "the scorer module failed validation").WithFields(fields...)
+	}
+	return err
+}
