@@ -215,9 +215,13 @@ func EncodeInput(in *Input) ([]byte, error) {
 			pos = align8(pos)
 			le.PutUint32(d[12:], uint32(pos))
 			le.PutUint32(d[16:], uint32(4*len(c.Offsets)))
-			for _, o := range c.Offsets {
-				le.PutUint32(buf[pos:], uint32(o))
-				pos += 4
+			if littleEndian {
+				pos += copy(buf[pos:], unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(c.Offsets))), 4*len(c.Offsets)))
+			} else {
+				for _, o := range c.Offsets {
+					le.PutUint32(buf[pos:], uint32(o))
+					pos += 4
+				}
 			}
 		}
 		pos = align8(pos)
@@ -225,15 +229,9 @@ func EncodeInput(in *Input) ([]byte, error) {
 		le.PutUint32(d[24:], uint32(bufLen(c)))
 		switch c.Type {
 		case Int64:
-			for _, v := range c.Int64 {
-				le.PutUint64(buf[pos:], uint64(v))
-				pos += 8
-			}
+			pos += putInt64s(buf[pos:], c.Int64)
 		case Float64, ListFloat64:
-			for _, v := range c.Float64 {
-				le.PutUint64(buf[pos:], math.Float64bits(v))
-				pos += 8
-			}
+			pos += putFloat64s(buf[pos:], c.Float64)
 		case Utf8:
 			pos += copy(buf[pos:], c.Data)
 		}
@@ -325,6 +323,30 @@ func slice(buf []byte, off, n uint32, align uint32) ([]byte, error) {
 		return nil, fmt.Errorf("range %d+%d outside buffer of %d bytes", off, n, len(buf))
 	}
 	return buf[off : off+n : off+n], nil
+}
+
+// putInt64s writes v little-endian at the start of dst and returns the
+// number of bytes written.
+func putInt64s(dst []byte, v []int64) int {
+	if littleEndian {
+		return copy(dst, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 8*len(v)))
+	}
+	for i, x := range v {
+		le.PutUint64(dst[8*i:], uint64(x))
+	}
+	return 8 * len(v)
+}
+
+// putFloat64s writes v little-endian at the start of dst and returns the
+// number of bytes written.
+func putFloat64s(dst []byte, v []float64) int {
+	if littleEndian {
+		return copy(dst, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 8*len(v)))
+	}
+	for i, x := range v {
+		le.PutUint64(dst[8*i:], math.Float64bits(x))
+	}
+	return 8 * len(v)
 }
 
 func aligned(b []byte, a uintptr) bool {
@@ -431,11 +453,7 @@ func EncodeResult(r *Result, units int) ([]byte, error) {
 	le.PutUint64(buf[8:], math.Float64bits(r.Primary))
 	le.PutUint32(buf[16:], uint32(len(r.Secondary)))
 	le.PutUint32(buf[20:], uint32(len(r.PerUnit)))
-	pos := resultHeaderSize
-	for _, v := range r.PerUnit {
-		le.PutUint64(buf[pos:], math.Float64bits(v))
-		pos += 8
-	}
+	pos := resultHeaderSize + putFloat64s(buf[resultHeaderSize:], r.PerUnit)
 	for _, s := range r.Secondary {
 		le.PutUint32(buf[pos:], uint32(len(s.Name)))
 		pos += 4
@@ -535,10 +553,14 @@ func DecodeOutput(buf []byte, units int) (*Result, error) {
 			return nil, malformed("output: per-unit values outside buffer")
 		}
 		r.PerUnit = make([]float64, nper)
-		for i := range r.PerUnit {
-			r.PerUnit[i] = math.Float64frombits(le.Uint64(buf[pos:]))
-			pos += 8
+		if littleEndian {
+			copy(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(r.PerUnit))), 8*len(r.PerUnit)), buf[pos:end])
+		} else {
+			for i := range r.PerUnit {
+				r.PerUnit[i] = math.Float64frombits(le.Uint64(buf[pos+8*uint64(i):]))
+			}
 		}
+		pos = end
 	}
 	if nsec > 0 {
 		r.Secondary = make([]Named, 0, nsec)

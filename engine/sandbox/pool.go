@@ -58,8 +58,8 @@ type Options struct {
 	// Workers is the number of worker processes, hence of concurrent
 	// scorings. Default 1.
 	Workers int
-	// Timeout bounds the module's own run time: one Score (fresh instance
-	// start included), and the trial start in Load. Default 60s.
+	// Timeout bounds the module's own run time in one Score, its start
+	// included. Default 60s.
 	Timeout time.Duration
 	// CompileTimeout bounds compiling a module not yet in the cache (host
 	// work, not the module's). Default 5 minutes.
@@ -133,9 +133,7 @@ func privateDir(dir string) error {
 type Module struct {
 	// Digest is the lowercase hex SHA-256 of the module bytes.
 	Digest string
-	// Minor is the ABI minor version the module reported.
-	Minor int
-	wasm  []byte
+	wasm   []byte
 }
 
 // Pool runs scorings in a fixed set of worker processes. It is safe for
@@ -202,11 +200,14 @@ func (p *Pool) Close() error {
 }
 
 // Load checks that wasm is a scorer ABI v1 module the sandbox accepts
-// (imports only from AllowedImports, the exports and memory of
-// docs/scorer-abi.md, a minor version this host supports, a start function
-// that returns) and compiles it, once per digest for the life of the pool
-// (and across processes through the on-disk cache). Refusals are
-// *RejectedError; a module whose start loops or crashes is rejected too.
+// (valid WebAssembly, imports only from AllowedImports, the exports and
+// memory of docs/scorer-abi.md) and compiles it, once per digest for the
+// life of the pool (and across processes through the on-disk cache).
+// Refusals are *RejectedError naming the offending import or export. The
+// module's start function and its minor version are checked at each Score,
+// in the fresh instance the scoring uses. Load may run concurrently with
+// other work, such as parsing the submission: a worker starts the module's
+// first instance as soon as it is compiled.
 func (p *Pool) Load(ctx context.Context, wasm []byte) (*Module, error) {
 	sum := sha256.Sum256(wasm)
 	digest := hex.EncodeToString(sum[:])
@@ -217,11 +218,8 @@ func (p *Pool) Load(ctx context.Context, wasm []byte) (*Module, error) {
 		return m, nil
 	}
 	m = &Module{Digest: digest, wasm: wasm}
-	var minor uint32
 	err := p.do(ctx, func(w *worker, limit func(time.Duration)) error {
-		var err error
-		minor, err = w.load(m, limit)
-		return err
+		return w.compile(m, limit)
 	})
 	if err != nil {
 		var re *runError
@@ -229,21 +227,22 @@ func (p *Pool) Load(ctx context.Context, wasm []byte) (*Module, error) {
 			return nil, &RejectedError{Reason: re.msg}
 		}
 		if errors.Is(err, ErrTimeout) {
-			return nil, &RejectedError{Reason: "module start did not finish within the time limit"}
+			return nil, &RejectedError{Reason: "compiling the module took longer than the limit"}
 		}
 		return nil, err
 	}
-	m.Minor = int(minor)
 	p.mu.Lock()
 	p.modules[digest] = m
 	p.mu.Unlock()
 	return m, nil
 }
 
-// Score runs m on in and returns its validated result. in must pass
-// abi.Input.Validate. Errors: ErrTimeout, ErrMemoryLimit, ErrOutputTooLarge,
-// *TrapError, *abi.GuestError (the module's own verdict), ErrClosed, or the
-// context's error when ctx is cancelled. Whatever the module does, the pool
+// Score runs m on in, in a fresh instance, and returns its validated
+// result. in must pass abi.Input.Validate. Errors: ErrTimeout,
+// ErrMemoryLimit, ErrOutputTooLarge, *TrapError (including a start function
+// that crashes), *RejectedError (the module needs a newer ABI minor),
+// *abi.GuestError (the module's own verdict), ErrClosed, or the context's
+// error when ctx is cancelled. Whatever the module does, the pool
 // stays usable for the next scoring.
 func (p *Pool) Score(ctx context.Context, m *Module, in *abi.Input) (*abi.Result, error) {
 	if m == nil {
@@ -269,6 +268,8 @@ func (p *Pool) Score(ctx context.Context, m *Module, in *abi.Input) (*abi.Result
 				return nil, fmt.Errorf("%w: %s", ErrOutputTooLarge, re.msg)
 			case kindTrap:
 				return nil, &TrapError{Detail: re.msg}
+			case kindRejected:
+				return nil, &RejectedError{Reason: re.msg}
 			}
 			return nil, fmt.Errorf("sandbox: %s", re.msg)
 		}
@@ -475,26 +476,6 @@ func (w *worker) compile(m *Module, limit func(time.Duration)) error {
 	}
 	w.loaded[m.Digest] = true
 	return nil
-}
-
-// load compiles m and starts it once under Timeout, returning its minor.
-func (w *worker) load(m *Module, limit func(time.Duration)) (uint32, error) {
-	if err := w.compile(m, limit); err != nil {
-		return 0, err
-	}
-	limit(w.pool.opts.Timeout)
-	if err := w.send(opStart, m.Digest, nil); err != nil {
-		return 0, w.died(err)
-	}
-	b, err := w.recv()
-	if err != nil {
-		return 0, err
-	}
-	if len(b) != 4 {
-		w.broken.Store(true)
-		return 0, errors.New("bad start answer")
-	}
-	return binary.LittleEndian.Uint32(b), nil
 }
 
 func (w *worker) score(m *Module, input []byte, limit func(time.Duration)) ([]byte, error) {

@@ -90,6 +90,83 @@ type runner struct {
 	cache   wazero.CompilationCache
 	modules map[string]wazero.CompiledModule
 	ctx     context.Context
+	spare   *spare
+}
+
+// spare is a fresh instance made ahead of the next scoring, while the
+// worker would otherwise wait for input. It is still used for exactly one
+// scoring; preparing it early only moves the module's start (for a Go guest,
+// runtime initialisation: ~13 ms) off the scoring's critical path.
+type spare struct {
+	digest string
+	stderr boundedBuffer
+	done   chan struct{} // closed once mod or err is set
+
+	mu        sync.Mutex
+	mod       api.Module
+	err       error
+	abandoned bool
+}
+
+// prepare starts making a spare instance of digest in the background,
+// abandoning any other spare.
+func (r *runner) prepare(digest string) {
+	r.abandonSpare()
+	sp := &spare{digest: digest, done: make(chan struct{})}
+	r.spare = sp
+	go func() {
+		mod, err := r.instantiate(r.ctx, digest, &sp.stderr)
+		sp.mu.Lock()
+		if sp.abandoned {
+			if mod != nil {
+				mod.Close(r.ctx)
+			}
+		} else {
+			sp.mod, sp.err = mod, err
+		}
+		sp.mu.Unlock()
+		close(sp.done)
+	}()
+}
+
+// abandonSpare drops the current spare; its instance is closed when ready.
+// A spare whose start never returns keeps running until the worker is
+// killed, which the pool does at the next scoring's deadline.
+func (r *runner) abandonSpare() {
+	sp := r.spare
+	if sp == nil {
+		return
+	}
+	r.spare = nil
+	sp.mu.Lock()
+	sp.abandoned = true
+	if sp.mod != nil {
+		sp.mod.Close(r.ctx)
+		sp.mod = nil
+	}
+	sp.mu.Unlock()
+}
+
+// take returns a fresh instance of digest for one scoring: the spare when it
+// is of that module (waiting for it to finish starting), else a new one.
+func (r *runner) take(ctx context.Context, digest string) (api.Module, *boundedBuffer, error) {
+	if sp := r.spare; sp != nil && sp.digest == digest {
+		r.spare = nil
+		select {
+		case <-sp.done:
+		case <-ctx.Done():
+			return nil, nil, fail(kindInternal, "waiting for instance: %v", ctx.Err())
+		}
+		sp.mu.Lock()
+		defer sp.mu.Unlock()
+		if sp.err != nil {
+			return nil, nil, sp.err
+		}
+		return sp.mod, &sp.stderr, nil
+	}
+	stderr := &boundedBuffer{}
+	mod, err := r.instantiate(ctx, digest, stderr)
+	return mod, stderr, err
 }
 
 const maxCachedModules = 64
@@ -117,6 +194,7 @@ func newRunner(cfg runnerConfig) (*runner, error) {
 }
 
 func (r *runner) close() {
+	r.abandonSpare()
 	r.rt.Close(r.ctx)
 	if r.cache != nil {
 		r.cache.Close(r.ctx)
@@ -146,32 +224,6 @@ func (r *runner) compile(ctx context.Context, digest string, wasm []byte) error 
 	}
 	r.modules[digest] = cm
 	return nil
-}
-
-// start instantiates a compiled module once, running its start function,
-// and returns the ABI minor version it reports; a module that fails to
-// start or needs a newer minor is kindRejected.
-func (r *runner) start(ctx context.Context, digest string) (uint32, error) {
-	ctx = r.wrap(ctx)
-	var stderr boundedBuffer
-	mod, err := r.instantiate(ctx, digest, &stderr)
-	if err != nil {
-		if re := (*runError)(nil); errors.As(err, &re) && re.kind == kindTrap {
-			return 0, fail(kindRejected, "module failed to start: %s", re.msg)
-		}
-		return 0, err
-	}
-	defer mod.Close(ctx)
-	res, err := mod.ExportedFunction(abi.MinorExport).Call(ctx)
-	if err != nil {
-		return 0, fail(kindRejected, "%s failed: %v", abi.MinorExport, err)
-	}
-	minor := uint32(res[0])
-	if minor > abi.Minor {
-		delete(r.modules, digest)
-		return 0, fail(kindRejected, "module needs scorer ABI %d.%d, this host supports %d.%d", abi.Major, minor, abi.Major, abi.Minor)
-	}
-	return minor, nil
 }
 
 func (r *runner) wrap(ctx context.Context) context.Context {
@@ -284,15 +336,21 @@ func (r *runner) score(ctx context.Context, digest string, n uint32, fill func([
 			}
 		}
 	}()
-	var stderr boundedBuffer
-	mod, err := r.instantiate(ctx, digest, &stderr)
+	mod, stderr, err := r.take(ctx, digest)
 	if err != nil {
 		return err
 	}
 	defer mod.Close(ctx)
-	res, err := mod.ExportedFunction(abi.AllocExport).Call(ctx, uint64(n))
+	res, err := mod.ExportedFunction(abi.MinorExport).Call(ctx)
 	if err != nil {
-		return r.classify(err, mod, &stderr)
+		return r.classify(err, mod, stderr)
+	}
+	if minor := uint32(res[0]); minor > abi.Minor {
+		return fail(kindRejected, "module needs scorer ABI %d.%d, this host supports %d.%d", abi.Major, minor, abi.Major, abi.Minor)
+	}
+	res, err = mod.ExportedFunction(abi.AllocExport).Call(ctx, uint64(n))
+	if err != nil {
+		return r.classify(err, mod, stderr)
 	}
 	ptr := uint32(res[0])
 	if ptr == 0 || ptr%8 != 0 {
@@ -308,7 +366,7 @@ func (r *runner) score(ctx context.Context, digest string, n uint32, fill func([
 	}
 	res, err = mod.ExportedFunction(abi.ScoreExport).Call(ctx, uint64(ptr), uint64(n))
 	if err != nil {
-		return r.classify(err, mod, &stderr)
+		return r.classify(err, mod, stderr)
 	}
 	optr, olen := uint32(res[0]>>32), uint32(res[0])
 	if olen > r.cfg.MaxOutputBytes {

@@ -20,8 +20,7 @@ const (
 // Frame operations, parent to worker.
 const (
 	opCompile byte = 1 // digest + wasm: compile and check; answer empty
-	opStart   byte = 2 // digest: instantiate once; answer the u32 minor
-	opScore   byte = 3 // digest + encoded input; answer the guest output
+	opScore   byte = 2 // digest + encoded input; answer the guest output
 )
 
 const digestLen = 64 // hex sha256
@@ -81,22 +80,8 @@ func serve(cfg runnerConfig, in io.Reader, out io.Writer) error {
 			if err := r.compile(ctx, string(digest[:]), wasm); err != nil {
 				err = writeError(bw, err)
 			} else {
+				r.prepare(string(digest[:]))
 				err = writeFrame(bw, byte(kindOK), nil)
-			}
-			if err != nil {
-				return err
-			}
-		case opStart:
-			if n != 0 {
-				return fmt.Errorf("start frame with %d payload bytes", n)
-			}
-			minor, err := r.start(ctx, string(digest[:]))
-			if err != nil {
-				err = writeError(bw, err)
-			} else {
-				var b [4]byte
-				binary.LittleEndian.PutUint32(b[:], minor)
-				err = writeFrame(bw, byte(kindOK), b[:])
 			}
 			if err != nil {
 				return err
@@ -116,6 +101,7 @@ func serve(cfg runnerConfig, in io.Reader, out io.Writer) error {
 			if readErr != nil {
 				return readErr
 			}
+			r.prepare(string(digest[:]))
 			if err != nil {
 				if _, ok := err.(*runError); !ok {
 					return err // writing the answer failed

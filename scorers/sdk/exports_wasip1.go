@@ -3,6 +3,7 @@
 package sdk
 
 import (
+	"runtime/debug"
 	"unsafe"
 
 	"github.com/medforge/medforge/engine/abi"
@@ -14,6 +15,16 @@ var (
 	inBuf  []uint64
 	outBuf []byte
 )
+
+// An instance lives for one scoring, and the input alone is often tens of
+// megabytes of live heap: collecting at 5x the live heap instead of 2x
+// removes most collections (measured: 1M-row accuracy 25-40 ms -> 11 ms),
+// and the soft limit makes the collector work harder before the sandbox's
+// default 1 GiB cap is reached.
+func init() {
+	debug.SetGCPercent(400)
+	debug.SetMemoryLimit(768 << 20)
+}
 
 //go:wasmexport medforge_abi_v1
 func abiV1() {}

@@ -5,7 +5,9 @@
 #include <string.h>
 
 __attribute__((export_name("medforge_abi_v1"))) void medforge_abi_v1(void) {}
+#ifndef CUSTOM_MINOR
 __attribute__((export_name("medforge_abi_minor"))) int32_t medforge_abi_minor(void) { return 0; }
+#endif
 __attribute__((export_name("medforge_alloc"))) void *medforge_alloc(int32_t n) {
 	return aligned_alloc(8, ((size_t)n + 8) & ~(size_t)7);
 }
