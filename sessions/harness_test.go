@@ -151,8 +151,17 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// removeContainers force-removes every container of this env's instance.
+// removeContainers force-removes every container of this env's instance,
+// twice: a create cancelled on the client side by Close may still complete
+// in the engine a moment later (in production, recovery's orphan sweep
+// removes such a container).
 func (e *env) removeContainers() {
+	e.sweep()
+	time.Sleep(500 * time.Millisecond)
+	e.sweep()
+}
+
+func (e *env) sweep() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cli := docker(e.t)

@@ -252,15 +252,17 @@ func TestPerUserLimitConcurrent(t *testing.T) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	ok, limited := 0, 0
+	var created []int64
 	for range 6 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := e.svc.Create(ctx, sessions.CreateRequest{UserID: uid, Exposure: sessions.External})
+			s, err := e.svc.Create(ctx, sessions.CreateRequest{UserID: uid, Exposure: sessions.External})
 			mu.Lock()
 			defer mu.Unlock()
 			if err == nil {
 				ok++
+				created = append(created, s.ID)
 			} else if errors.Is(err, sessions.ErrLimit) {
 				limited++
 			} else {
@@ -271,6 +273,9 @@ func TestPerUserLimitConcurrent(t *testing.T) {
 	wg.Wait()
 	assert.Equal(t, 2, ok)
 	assert.Equal(t, 4, limited)
+	for _, id := range created {
+		e.waitStatus(id, sessions.StatusRunning, time.Minute)
+	}
 }
 
 // A start that fails (an image that does not exist here) becomes error with

@@ -1,0 +1,157 @@
+package httpsessions_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/medforge/medforge/httpapi"
+	"github.com/medforge/medforge/httpapi/apitest"
+	"github.com/medforge/medforge/sessions"
+	"github.com/medforge/medforge/sessions/dockerrt"
+	"github.com/medforge/medforge/sessions/gpu"
+	"github.com/medforge/medforge/sessions/httpsessions"
+	"github.com/medforge/medforge/sessions/standin"
+	"github.com/medforge/medforge/sessions/workspace"
+	"github.com/medforge/medforge/store/testdb"
+)
+
+// The HTTP contract end to end on the real engine: create (201), current,
+// per-user limit (409), INTERNAL entitlement (403), stop (202, twice),
+// history with the snapshot name, admin GPU list/disable/enable, and the
+// recovery check on /healthz.
+func TestSessionEndpoints(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	require.NoError(t, err)
+	defer cli.Close()
+	image, err := standin.Build(ctx, cli, "")
+	require.NoError(t, err)
+
+	st := testdb.Fresh(t)
+	root := t.TempDir()
+	ws, err := workspace.NewDirectory(filepath.Join(root, "workspaces"))
+	require.NoError(t, err)
+	rt, err := dockerrt.New(dockerrt.Options{ForbiddenDir: filepath.Join(root, "holdouts")})
+	require.NoError(t, err)
+	defer rt.Close()
+	gp, err := gpu.ParseDeclared("0,1")
+	require.NoError(t, err)
+	instance := "http-test-" + time.Now().Format("150405.000")
+	t.Cleanup(func() {
+		list, _ := cli.ContainerList(context.Background(), container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", sessions.LabelInstance+"="+instance))})
+		for _, c := range list {
+			_ = cli.ContainerRemove(context.Background(), c.ID, container.RemoveOptions{Force: true})
+		}
+	})
+	svc, err := sessions.New(sessions.Config{
+		Instance: instance, Packs: map[string]string{"default": image}, TestHoldoutsDir: filepath.Join(root, "holdouts"),
+		PollInterval: 200 * time.Millisecond, StopGrace: time.Second,
+	}, st, gp, ws, rt, nil)
+	require.NoError(t, err)
+	require.NoError(t, svc.Start(ctx))
+	t.Cleanup(svc.Close)
+	env := apitest.New(t, apitest.Options{Store: st, Mount: func(s *httpapi.Server) { httpsessions.Mount(s, svc) }})
+
+	user := testdb.User(t, st, testdb.UserOpts{})
+	admin := testdb.User(t, st, testdb.UserOpts{Admin: true})
+	tok := apitest.Bearer(testdb.APIToken(t, st, user.User))
+	adm := apitest.Bearer(testdb.APIToken(t, st, admin.User))
+
+	var none any
+	env.Do(t, "GET", "/api/v2/external/sessions/current", nil, tok).Data(t, http.StatusOK, &none)
+	assert.Nil(t, none)
+	env.Do(t, "GET", "/api/v2/external/sessions/current", nil).Problem(t, http.StatusUnauthorized, "")
+
+	var created sessions.Session
+	env.Do(t, "POST", "/api/v2/external/sessions", nil, tok).Data(t, http.StatusCreated, &created)
+	assert.Equal(t, sessions.StatusStarting, created.Status)
+	assert.NotEmpty(t, created.Slug)
+	assert.NotZero(t, created.ID)
+
+	env.Do(t, "POST", "/api/v2/external/sessions", nil, tok).Problem(t, http.StatusConflict, "session_limit")
+	env.Do(t, "POST", "/api/v2/internal/sessions", nil, tok).Problem(t, http.StatusForbidden, "")
+	env.Do(t, "POST", "/api/v2/external/sessions", `{"pack":"nope"}`, apitest.Bearer(testdb.APIToken(t, st, testdb.User(t, st, testdb.UserOpts{}).User))).
+		Problem(t, http.StatusUnprocessableEntity, "validation_failed")
+
+	require.Eventually(t, func() bool {
+		var cur sessions.Session
+		env.Do(t, "GET", "/api/v2/external/sessions/current", nil, tok).Data(t, http.StatusOK, &cur)
+		return cur.Status == sessions.StatusRunning
+	}, time.Minute, 100*time.Millisecond)
+
+	var gpus []sessions.GPUState
+	env.Do(t, "GET", "/api/v2/admin/gpus", nil, adm).Data(t, http.StatusOK, &gpus)
+	require.Len(t, gpus, 2)
+	require.NotNil(t, gpus[0].Holder)
+	assert.Equal(t, created.ID, gpus[0].Holder.SessionID)
+	assert.Equal(t, "declared", gpus[0].Provider)
+	env.Do(t, "GET", "/api/v2/admin/gpus", nil, tok).Problem(t, http.StatusForbidden, "")
+	var g sessions.GPUState
+	env.Do(t, "POST", "/api/v2/admin/gpus/1/disable", `{"reason":"fan noise"}`, adm).Data(t, http.StatusOK, &g)
+	assert.False(t, g.Enabled)
+	assert.Equal(t, "fan noise", g.DisabledReason)
+	other := apitest.Bearer(testdb.APIToken(t, st, testdb.User(t, st, testdb.UserOpts{}).User))
+	env.Do(t, "POST", "/api/v2/external/sessions", nil, other).Problem(t, http.StatusServiceUnavailable, "no_gpu_available")
+	env.Do(t, "POST", "/api/v2/admin/gpus/1/enable", nil, adm).Data(t, http.StatusOK, &g)
+	assert.True(t, g.Enabled)
+	env.Do(t, "POST", "/api/v2/admin/gpus/9/enable", nil, adm).Problem(t, http.StatusNotFound, "gpu_not_found")
+
+	stopPath := "/api/v2/external/sessions/" + itoa(created.ID) + "/stop"
+	env.Do(t, "POST", stopPath, nil, other).Problem(t, http.StatusNotFound, "session_not_found")
+	env.Do(t, "POST", "/api/v2/internal/sessions/"+itoa(created.ID)+"/stop", nil, tok).Problem(t, http.StatusForbidden, "")
+	var stopping sessions.Session
+	env.Do(t, "POST", stopPath, nil, tok).Data(t, http.StatusAccepted, &stopping)
+	assert.Contains(t, []sessions.Status{sessions.StatusStopping, sessions.StatusStopped}, stopping.Status)
+	require.Eventually(t, func() bool {
+		var s sessions.Session
+		env.Do(t, "POST", stopPath, nil, tok).Data(t, http.StatusAccepted, &s) // idempotent
+		return s.Status == sessions.StatusStopped
+	}, time.Minute, 100*time.Millisecond)
+
+	var past []sessions.Session
+	env.Do(t, "GET", "/api/v2/sessions", nil, tok).Data(t, http.StatusOK, &past)
+	require.Len(t, past, 1)
+	assert.Contains(t, past[0].Snapshot, "@stop-")
+
+	resp := env.Do(t, "GET", "/healthz", nil)
+	assert.Equal(t, http.StatusOK, resp.Status, string(resp.Body))
+	var health map[string]any
+	require.NoError(t, json.Unmarshal(resp.Body, &health))
+	assert.Contains(t, string(resp.Body), httpsessions.HealthName)
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// /healthz is 503 degraded, naming session recovery, while the Docker
+// engine does not answer (here: a socket nobody listens on). Recovery from
+// it is tested in sessions.TestHealthFollowsDocker.
+func TestHealthzDegradedWithoutDocker(t *testing.T) {
+	st := testdb.Fresh(t)
+	dead := "unix://" + filepath.Join(t.TempDir(), "dead.sock")
+	rt, err := dockerrt.New(dockerrt.Options{Host: dead, CallTimeout: 2 * time.Second})
+	require.NoError(t, err)
+	defer rt.Close()
+	ws, err := workspace.NewDirectory(t.TempDir())
+	require.NoError(t, err)
+	gp, _ := gpu.ParseDeclared("none")
+	svc, err := sessions.New(sessions.Config{Instance: "dead-" + strconv.Itoa(os.Getpid()), Packs: map[string]string{"default": "x"}}, st, gp, ws, rt, nil)
+	require.NoError(t, err)
+	env := apitest.New(t, apitest.Options{Store: st, Mount: func(s *httpapi.Server) { httpsessions.Mount(s, svc) }})
+	resp := env.Do(t, "GET", "/healthz", nil)
+	assert.Equal(t, http.StatusServiceUnavailable, resp.Status)
+	assert.Contains(t, string(resp.Body), "degraded")
+	assert.Contains(t, string(resp.Body), httpsessions.HealthName)
+}
