@@ -1,6 +1,7 @@
 package holdout
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -39,13 +40,24 @@ func ImportCSV(sp spec.Spec, data []byte) (*Holdout, error) {
 	if sp.Layout == spec.BoxRows {
 		return importBoxRows(sp, r, pos, probs)
 	}
-	return importRows(sp, r, pos, probs)
+	return importRows(sp, data, r, pos, probs)
 }
 
-func importRows(sp spec.Spec, r *strictcsv.Reader, pos []int, probs *strictcsv.Problems) (*Holdout, error) {
-	key := abi.Column{Offsets: []int32{0}}
+func importRows(sp spec.Spec, data []byte, r *strictcsv.Reader, pos []int, probs *strictcsv.Problems) (*Holdout, error) {
+	// Size the columns from the line count (an upper bound on the rows) to
+	// avoid regrowing them.
+	lines := bytes.Count(data, []byte{'\n'}) + 1
+	key := abi.Column{Offsets: make([]int32, 1, lines+1), Data: make([]byte, 0, len(data)/(len(sp.Columns)+1))}
 	truth := wantTruth(sp)
-	var rows []int32
+	for c := range truth {
+		switch truth[c].Type {
+		case abi.Int64:
+			truth[c].Int64 = make([]int64, 0, lines)
+		case abi.Float64:
+			truth[c].Float64 = make([]float64, 0, lines)
+		}
+	}
+	units := 0
 	for {
 		f, err := r.Next()
 		if err == io.EOF {
@@ -85,15 +97,17 @@ func importRows(sp spec.Spec, r *strictcsv.Reader, pos []int, probs *strictcsv.P
 			return nil, errors.New("holdout ids exceed 2 GiB")
 		}
 		key.Offsets = append(key.Offsets, int32(len(key.Data)))
-		rows = append(rows, int32(row))
+		units++
 	}
 	if err := probs.Err(); err != nil {
 		return nil, err
 	}
-	if len(rows) == 0 {
+	if units == 0 {
 		return nil, &strictcsv.InvalidError{Problems: []strictcsv.Problem{{Message: "holdout has a header but no rows"}}}
 	}
-	return build(sp, key, truth, func(i int) int { return int(rows[i]) })
+	// No record was skipped (that would be a problem), so unit i is the
+	// (i+2)th record: the header is row 1.
+	return build(sp, key, truth, func(i int) int { return i + 2 })
 }
 
 func importBoxRows(sp spec.Spec, r *strictcsv.Reader, pos []int, probs *strictcsv.Problems) (*Holdout, error) {

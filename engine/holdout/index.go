@@ -54,20 +54,10 @@ func newIndex(offsets []int32, data []byte, maxDup int) (*Index, [][2]int) {
 	n := len(offsets) - 1
 	x := &Index{offsets: offsets, data: data}
 	if x.buildDense(n, maxDup) {
-		dups := x.denseDups(n, maxDup)
-		if len(dups) == 0 && len(x.slots) == n {
-			x.identity = true
-			for i, s := range x.slots {
-				if s != int32(i+1) {
-					x.identity = false
-					break
-				}
-			}
-			if x.identity {
-				x.slots = nil
-			}
+		if x.identity {
+			return x, nil
 		}
-		return x, dups
+		return x, x.denseDups(n, maxDup)
 	}
 	size := 1
 	for size < 2*n+2 {
@@ -107,12 +97,19 @@ func (x *Index) buildDense(n, maxDup int) bool {
 		return false
 	}
 	lo, hi := int64(1<<62), int64(-1<<62)
+	first, _ := canonicalInt(x.id(0))
+	seq := true // ids so far are first, first+1, ...
 	for i := 0; i < n; i++ {
 		v, ok := canonicalInt(x.id(i))
 		if !ok {
 			return false
 		}
+		seq = seq && v == first+int64(i)
 		lo, hi = min(lo, v), max(hi, v)
+	}
+	if seq {
+		x.dense, x.identity, x.base = true, true, first
+		return true
 	}
 	if hi-lo > 4*int64(n)+1024 {
 		return false
