@@ -133,7 +133,9 @@ func privateDir(dir string) error {
 type Module struct {
 	// Digest is the lowercase hex SHA-256 of the module bytes.
 	Digest string
-	wasm   []byte
+	// Minor is the ABI minor version the module reported at Load.
+	Minor int
+	wasm  []byte
 }
 
 // Pool runs scorings in a fixed set of worker processes. It is safe for
@@ -203,11 +205,12 @@ func (p *Pool) Close() error {
 // (valid WebAssembly, imports only from AllowedImports, the exports and
 // memory of docs/scorer-abi.md) and compiles it, once per digest for the
 // life of the pool (and across processes through the on-disk cache).
-// Refusals are *RejectedError naming the offending import or export. The
-// module's start function and its minor version are checked at each Score,
-// in the fresh instance the scoring uses. Load may run concurrently with
-// other work, such as parsing the submission: a worker starts the module's
-// first instance as soon as it is compiled.
+// It then starts one instance (which must return from its start function
+// within Timeout and report a minor version this host supports) and keeps it
+// as the fresh instance of the next scoring, so Load costs no extra start.
+// Refusals are *RejectedError naming the offending import or export, or the
+// failed start. Load may run concurrently with other work, such as parsing
+// the submission.
 func (p *Pool) Load(ctx context.Context, wasm []byte) (*Module, error) {
 	sum := sha256.Sum256(wasm)
 	digest := hex.EncodeToString(sum[:])
@@ -218,8 +221,15 @@ func (p *Pool) Load(ctx context.Context, wasm []byte) (*Module, error) {
 		return m, nil
 	}
 	m = &Module{Digest: digest, wasm: wasm}
+	var minor uint32
 	err := p.do(ctx, func(w *worker, limit func(time.Duration)) error {
-		return w.compile(m, limit)
+		if err := w.compile(m, limit); err != nil {
+			return err
+		}
+		limit(p.opts.Timeout)
+		var err error
+		minor, err = w.start(m)
+		return err
 	})
 	if err != nil {
 		var re *runError
@@ -227,10 +237,11 @@ func (p *Pool) Load(ctx context.Context, wasm []byte) (*Module, error) {
 			return nil, &RejectedError{Reason: re.msg}
 		}
 		if errors.Is(err, ErrTimeout) {
-			return nil, &RejectedError{Reason: "compiling the module took longer than the limit"}
+			return nil, &RejectedError{Reason: "module did not compile and start within the time limit"}
 		}
 		return nil, err
 	}
+	m.Minor = int(minor)
 	p.mu.Lock()
 	p.modules[digest] = m
 	p.mu.Unlock()
@@ -476,6 +487,22 @@ func (w *worker) compile(m *Module, limit func(time.Duration)) error {
 	}
 	w.loaded[m.Digest] = true
 	return nil
+}
+
+// start has the worker start m's next instance and returns its minor.
+func (w *worker) start(m *Module) (uint32, error) {
+	if err := w.send(opStart, m.Digest, nil); err != nil {
+		return 0, w.died(err)
+	}
+	b, err := w.recv()
+	if err != nil {
+		return 0, err
+	}
+	if len(b) != 4 {
+		w.broken.Store(true)
+		return 0, errors.New("bad start answer")
+	}
+	return binary.LittleEndian.Uint32(b), nil
 }
 
 func (w *worker) score(m *Module, input []byte, limit func(time.Duration)) ([]byte, error) {

@@ -88,8 +88,8 @@ func TestScoreBuiltinGoAndC(t *testing.T) {
 	p := newPool(t, 1)
 	for _, name := range []string{scorers.Accuracy, scorers.AccuracyC} {
 		m := load(t, p, scorertest.Build(t, name))
-		if len(m.Digest) != 64 {
-			t.Fatalf("%s: digest %q", name, m.Digest)
+		if len(m.Digest) != 64 || m.Minor != 0 {
+			t.Fatalf("%s: digest %q minor %d", name, m.Digest, m.Minor)
 		}
 		res, err := p.Score(testContext(t), m, titanic())
 		if err != nil {
@@ -115,6 +115,9 @@ func TestLoadRejects(t *testing.T) {
 		{name: "Go file read needs path_open", module: "goreadfile", want: "wasi_snapshot_preview1.path_open"},
 		{name: "no ABI marker", module: "nomarker", want: "does not export medforge_abi_v1"},
 		{name: "not wasm", wasm: []byte("#!/bin/sh\ncat /etc/passwd\n"), want: "invalid module"},
+		{name: "start never returns", module: "startloop", want: "time limit"},
+		{name: "start traps", module: "starttrap", want: "failed to start"},
+		{name: "newer minor", module: "newminor", want: "needs scorer ABI 1.99"},
 	}
 	p := newPool(t, 1)
 	acc := load(t, p, scorertest.Build(t, scorers.Accuracy))
@@ -144,9 +147,6 @@ func TestHostileModules(t *testing.T) {
 		check func(error) bool
 	}{
 		{"loop", func(err error) bool { return errors.Is(err, sandbox.ErrTimeout) }},
-		{"startloop", func(err error) bool { return errors.Is(err, sandbox.ErrTimeout) }},
-		{"starttrap", func(err error) bool { var te *sandbox.TrapError; return errors.As(err, &te) }},
-		{"newminor", func(err error) bool { var re *sandbox.RejectedError; return errors.As(err, &re) }},
 		{"bomb", func(err error) bool { return errors.Is(err, sandbox.ErrMemoryLimit) }},
 		{"gobomb", func(err error) bool { return errors.Is(err, sandbox.ErrMemoryLimit) }},
 		{"trap", func(err error) bool { var te *sandbox.TrapError; return errors.As(err, &te) }},

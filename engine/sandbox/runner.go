@@ -147,6 +147,36 @@ func (r *runner) abandonSpare() {
 	sp.mu.Unlock()
 }
 
+// start waits for the spare instance of digest to finish starting (making
+// one if needed) and returns the ABI minor version it reports. The instance
+// stays the spare for the next scoring. A start that fails or a minor this
+// host does not support is kindRejected.
+func (r *runner) start(ctx context.Context, digest string) (uint32, error) {
+	if sp := r.spare; sp == nil || sp.digest != digest {
+		r.prepare(digest)
+	}
+	sp := r.spare
+	<-sp.done
+	sp.mu.Lock()
+	mod, err := sp.mod, sp.err
+	sp.mu.Unlock()
+	if err != nil {
+		r.spare = nil
+		return 0, fail(kindRejected, "module failed to start: %v", err)
+	}
+	res, err := mod.ExportedFunction(abi.MinorExport).Call(r.wrap(ctx))
+	if err != nil {
+		r.abandonSpare()
+		return 0, fail(kindRejected, "%s failed: %v", abi.MinorExport, err)
+	}
+	minor := uint32(res[0])
+	if minor > abi.Minor {
+		r.abandonSpare()
+		return 0, fail(kindRejected, "module needs scorer ABI %d.%d, this host supports %d.%d", abi.Major, minor, abi.Major, abi.Minor)
+	}
+	return minor, nil
+}
+
 // take returns a fresh instance of digest for one scoring: the spare when it
 // is of that module (waiting for it to finish starting), else a new one.
 func (r *runner) take(ctx context.Context, digest string) (api.Module, *boundedBuffer, error) {

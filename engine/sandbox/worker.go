@@ -20,7 +20,8 @@ const (
 // Frame operations, parent to worker.
 const (
 	opCompile byte = 1 // digest + wasm: compile and check; answer empty
-	opScore   byte = 2 // digest + encoded input; answer the guest output
+	opStart   byte = 2 // digest: start the next instance; answer the u32 minor
+	opScore   byte = 3 // digest + encoded input; answer the guest output
 )
 
 const digestLen = 64 // hex sha256
@@ -82,6 +83,21 @@ func serve(cfg runnerConfig, in io.Reader, out io.Writer) error {
 			} else {
 				r.prepare(string(digest[:]))
 				err = writeFrame(bw, byte(kindOK), nil)
+			}
+			if err != nil {
+				return err
+			}
+		case opStart:
+			if n != 0 {
+				return fmt.Errorf("start frame with %d payload bytes", n)
+			}
+			minor, err := r.start(ctx, string(digest[:]))
+			if err != nil {
+				err = writeError(bw, err)
+			} else {
+				var b [4]byte
+				binary.LittleEndian.PutUint32(b[:], minor)
+				err = writeFrame(bw, byte(kindOK), b[:])
 			}
 			if err != nil {
 				return err
