@@ -91,7 +91,7 @@ func runSeed(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	admin, err := ensureAdmin(ctx, id, *email, password)
+	admin, err := ensureAdmin(ctx, st, id, *email, password)
 	if err != nil {
 		return fmt.Errorf("local admin: %w", err)
 	}
@@ -127,8 +127,9 @@ func adminPassword(path string) (string, error) {
 }
 
 // ensureAdmin creates the admin or makes an existing account an admin with
-// this password.
-func ensureAdmin(ctx context.Context, id *identity.Service, email, password string) (identity.User, error) {
+// this password. An admin that is already as wanted is left alone (its
+// browser sessions survive a re-run of make run).
+func ensureAdmin(ctx context.Context, st store.Store, id *identity.Service, email, password string) (identity.User, error) {
 	u, err := id.CreateUser(ctx, identity.NewUser{
 		Email: email, Password: password, DisplayName: "Local admin", Role: identity.RoleAdmin,
 		CanUseInternal: true, MaxConcurrentSessions: 1,
@@ -139,8 +140,13 @@ func ensureAdmin(ctx context.Context, id *identity.Service, email, password stri
 	if !errors.Is(err, identity.ErrEmailTaken) {
 		return u, err
 	}
-	if u, err = id.GetUserByEmail(ctx, email); err != nil {
-		return u, err
+	row, err := st.GetUserByEmail(ctx, identity.NormalizeEmail(email))
+	if err != nil {
+		return u, fmt.Errorf("look up %s: %w", email, err)
+	}
+	u = identity.UserFromRow(row)
+	if ok, _ := identity.VerifyPassword(password, row.PasswordHash); ok && u.IsAdmin() && u.CanUseInternal {
+		return u, nil
 	}
 	if u, err = id.SetAccess(ctx, u.ID, identity.Access{Role: identity.RoleAdmin, CanUseInternal: true, MaxConcurrentSessions: u.MaxConcurrentSessions}); err != nil {
 		return u, err
