@@ -187,6 +187,7 @@ func (r *Reconciler) reconcile(ctx context.Context, row db.Session, cs []Contain
 		if _, err := s.st.RequestSessionStop(ctx, db.RequestSessionStopParams{ID: row.ID, StopReason: reason}); err != nil {
 			return fmt.Errorf("request stop: %w", err)
 		}
+		s.changed(row, StatusStopping)
 		fresh, err := s.st.GetSession(ctx, row.ID)
 		if err != nil {
 			return err
@@ -204,7 +205,10 @@ func (r *Reconciler) reconcile(ctx context.Context, row db.Session, cs []Contain
 		if running && len(cs) == 1 && s.ready(ctx, cs[0].ID) == nil {
 			// Started by a process that died before recording it.
 			_, _ = s.st.SetSessionContainer(ctx, db.SetSessionContainerParams{ID: row.ID, ContainerID: cs[0].ID})
-			_, err := s.st.MarkSessionRunning(ctx, row.ID)
+			n, err := s.st.MarkSessionRunning(ctx, row.ID)
+			if err == nil && n == 1 {
+				s.changed(row, StatusRunning)
+			}
 			return err
 		}
 		// Give a young start its time: a container exists and the IDE may
@@ -222,7 +226,10 @@ func (r *Reconciler) reconcile(ctx context.Context, row db.Session, cs []Contain
 				return err
 			}
 		}
-		_, err := s.st.FailStartingSession(ctx, db.FailStartingSessionParams{ID: row.ID, ErrorReason: reason})
+		n, err := s.st.FailStartingSession(ctx, db.FailStartingSessionParams{ID: row.ID, ErrorReason: reason})
+		if err == nil && n == 1 {
+			s.changed(row, StatusError)
+		}
 		return err
 	}
 	return nil
@@ -285,6 +292,7 @@ func (r *Reconciler) finalize(ctx context.Context, row db.Session, cs []Containe
 	if _, err := s.st.FinishSessionStop(ctx, row.ID); err != nil {
 		return fmt.Errorf("mark stopped: %w", err)
 	}
+	s.changed(row, StatusStopped)
 	s.log.Info("session stopped", "session", row.ID, "slug", row.Slug, "snapshot", row.Snapshot, "reason", row.StopReason)
 	return nil
 }

@@ -108,6 +108,9 @@ type Service struct {
 	kick chan struct{}
 	rec  *Reconciler
 
+	lmu       sync.Mutex
+	listeners []func(Change) // see OnChange
+
 	// hook, when set by tests, is called at named points of the stop
 	// finalization; a non-nil error aborts it there as a crash would.
 	hook func(step string, sessionID int64) error
@@ -398,6 +401,7 @@ func (s *Service) launch(r db.Session) {
 	if err == nil {
 		n, merr := s.st.MarkSessionRunning(ctx, r.ID)
 		if merr == nil && n == 1 {
+			s.changed(r, StatusRunning)
 			s.log.Info("session running", "session", r.ID, "slug", r.Slug, "gpu", r.GpuID, "took", time.Since(start).Round(time.Millisecond))
 			return
 		}
@@ -423,8 +427,10 @@ func (s *Service) launch(r db.Session) {
 			s.log.Error("remove failed session container", "session", r.ID, "err", rerr)
 		}
 	}
-	if _, ferr := s.st.FailStartingSession(fctx, db.FailStartingSessionParams{ID: r.ID, ErrorReason: startReason(err)}); ferr != nil {
+	if n, ferr := s.st.FailStartingSession(fctx, db.FailStartingSessionParams{ID: r.ID, ErrorReason: startReason(err)}); ferr != nil {
 		s.log.Error("mark session error", "session", r.ID, "err", ferr)
+	} else if n == 1 {
+		s.changed(r, StatusError)
 	}
 	s.Kick() // a stop requested meanwhile, or an orphan, is recovery's
 }
@@ -561,6 +567,7 @@ func (s *Service) Stop(ctx context.Context, id, userID int64, reason string) (Se
 		if _, err := s.st.RequestSessionStop(ctx, db.RequestSessionStopParams{ID: id, StopReason: reason}); err != nil {
 			return Session{}, fmt.Errorf("request stop: %w", err)
 		}
+		s.changed(db.Session{ID: cur.ID, Slug: cur.Slug, UserID: cur.UserID, Exposure: db.SessionsExposure(cur.Exposure)}, StatusStopping)
 		s.Kick()
 		if cur, err = s.Get(ctx, id, userID); err != nil {
 			return Session{}, err
