@@ -45,6 +45,17 @@ domain=${MEDFORGE_DOMAIN:-localhost}
 admin_email="admin@medforge.$domain"
 admin_pw=$(cat "$MEDFORGE_RUN_DIR/admin-password")
 
+# Sessions: without MEDFORGE_PACK_IMAGE, build and use the stand-in IDE
+# (nothing can be pulled here); without NVIDIA, declare two GPUs.
+if [ -z "${MEDFORGE_PACK_IMAGE:-}" ] && docker info >/dev/null 2>&1; then
+  MEDFORGE_PACK_IMAGE=$("$bin" standin-image) && export MEDFORGE_PACK_IMAGE
+  echo "run.sh: no MEDFORGE_PACK_IMAGE: sessions use the stand-in IDE $MEDFORGE_PACK_IMAGE (HTTP + websocket echo, not code-server)" >&2
+fi
+if [ -z "${MEDFORGE_GPUS:-}" ] && ! [ -e /dev/nvidiactl ]; then
+  export MEDFORGE_GPUS=0,1
+  echo "run.sh: no NVIDIA GPU: sessions use the declared list MEDFORGE_GPUS=$MEDFORGE_GPUS (no device attached)" >&2
+fi
+
 mkdir -p "$MEDFORGE_RUN_DIR"
 "$bin" serve >>"$MEDFORGE_RUN_DIR/serve.log" 2>&1 &
 serve_pid=$!

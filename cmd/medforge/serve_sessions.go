@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/medforge/medforge/competitions"
+	"github.com/medforge/medforge/config"
+	"github.com/medforge/medforge/sessions"
+	"github.com/medforge/medforge/sessions/dockerrt"
+	"github.com/medforge/medforge/sessions/gpu"
+	"github.com/medforge/medforge/sessions/httpsessions"
+	"github.com/medforge/medforge/sessions/standin"
+	"github.com/medforge/medforge/sessions/workspace"
+	"github.com/medforge/medforge/store"
+)
+
+func init() {
+	onServe("sessions", func(ctx context.Context, env *serveEnv) error {
+		svc, err := newSessions(ctx, env.Config, env.Store, env.Logger)
+		if err != nil || svc == nil {
+			return err
+		}
+		httpsessions.Mount(env.Server, svc)
+		env.Go("session-runtime", func(ctx context.Context) error {
+			<-ctx.Done()
+			svc.Close()
+			return nil
+		})
+		return nil
+	})
+}
+
+// newSessions builds and starts the session runtime from the environment
+// (sessions.Env). In auto mode a host without Docker, or without a pack
+// image and a source tree to build the stand-in from, runs without
+// sessions (nil, nil) and says why.
+func newSessions(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logger) (*sessions.Service, error) {
+	set, err := sessions.LoadSettings(nil)
+	if err != nil {
+		return nil, fmt.Errorf("session settings: %w", err)
+	}
+	if set.Mode == "off" {
+		log.Info("sessions are off (MEDFORGE_SESSIONS=off)")
+		return nil, nil
+	}
+	skip := func(err error) (*sessions.Service, error) {
+		if set.Mode == "on" {
+			return nil, err
+		}
+		log.Warn("sessions disabled (MEDFORGE_SESSIONS=auto); set MEDFORGE_SESSIONS=on to make this fatal", "reason", err.Error())
+		return nil, nil
+	}
+	roots, err := competitions.RootsFromEnv(nil, cfg.RunDir)
+	if err != nil {
+		return nil, fmt.Errorf("data roots: %w", err)
+	}
+	rt, err := dockerrt.New(dockerrt.Options{Host: set.DockerHost, ForbiddenDir: roots.Holdouts})
+	if err != nil {
+		return skip(err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err = rt.Ping(pctx)
+	cancel()
+	if err != nil {
+		rt.Close()
+		return skip(fmt.Errorf("the Docker engine does not answer: %w", err))
+	}
+	image := set.PackImage
+	switch {
+	case image == "" && !cfg.Local():
+		rt.Close()
+		return skip(errors.New("MEDFORGE_PACK_IMAGE is required outside local runs (a digest-pinned image@sha256:...)"))
+	case image == "":
+		bctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		image, err = standin.Build(bctx, rt.Client(), "")
+		cancel()
+		if err != nil {
+			rt.Close()
+			return skip(fmt.Errorf("no MEDFORGE_PACK_IMAGE and the stand-in IDE could not be built: %w", err))
+		}
+		log.Warn("no MEDFORGE_PACK_IMAGE: sessions run the stand-in IDE (HTTP + websocket echo), not code-server", "image", image)
+	case !cfg.Local() && !sessions.DigestPinned(image):
+		rt.Close()
+		return nil, fmt.Errorf("MEDFORGE_PACK_IMAGE=%q must be digest-pinned (image@sha256:...) outside local runs", image)
+	}
+	set.Config.Packs = map[string]string{"default": image}
+	for k, v := range set.Packs {
+		set.Config.Packs[k] = v
+	}
+	set.Config.TrainingDataRoot = roots.TrainingData
+	set.Config.PublicEvalDataRoot = roots.PublicEval
+	set.Config.TestHoldoutsDir = roots.Holdouts
+
+	gp, err := gpuProvider(ctx, set.GPUs, log)
+	if err != nil {
+		rt.Close()
+		return nil, err
+	}
+	ws, err := workspaceProvider(set, cfg)
+	if err != nil {
+		rt.Close()
+		return nil, err
+	}
+	log.Info("session runtime", "gpus", gp.Kind(), "workspaces", ws.Kind(), "image", image, "instance", set.Config.Instance)
+	svc, err := sessions.New(set.Config, st, gp, ws, rt, log)
+	if err != nil {
+		rt.Close()
+		return nil, err
+	}
+	if err := svc.Start(ctx); err != nil {
+		svc.Close()
+		rt.Close()
+		return nil, err
+	}
+	return svc, nil
+}
+
+// gpuProvider: a declared list when MEDFORGE_GPUS says so, else NVML, else
+// (no NVIDIA library) no GPU at all, with a message saying how to declare.
+func gpuProvider(ctx context.Context, spec string, log *slog.Logger) (sessions.GPUProvider, error) {
+	if spec != "" {
+		return gpu.ParseDeclared(spec)
+	}
+	n, err := gpu.OpenNVML(log)
+	if errors.Is(err, gpu.ErrNoNVML) {
+		log.Warn("no GPU provider: sessions will answer no_gpu_available", "reason", err.Error())
+		return gpu.ParseDeclared("none")
+	}
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		if err := n.WatchXIDs(ctx); err != nil {
+			log.Warn("XID events unavailable; the health gate checks pages, row remaps and processes only", "err", err.Error())
+		}
+	}()
+	return n, nil
+}
+
+func workspaceProvider(set sessions.Settings, cfg config.Config) (sessions.WorkspaceProvider, error) {
+	kind, arg, _ := strings.Cut(set.Workspaces, ":")
+	switch kind {
+	case "zfs":
+		return workspace.NewZFS(arg, set.Quota)
+	case "dir":
+		return workspace.NewDirectory(arg)
+	case "":
+		if _, err := exec.LookPath("zfs"); err == nil {
+			if z, err := workspace.NewZFS("", set.Quota); err == nil {
+				return z, nil
+			}
+		}
+		return workspace.NewDirectory(filepath.Join(cfg.RunDir, "workspaces"))
+	}
+	return nil, fmt.Errorf("MEDFORGE_WORKSPACES=%q: want zfs:<dataset> or dir:<path>", set.Workspaces)
+}
