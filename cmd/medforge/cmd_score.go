@@ -49,6 +49,13 @@ func runScore(ctx context.Context, args []string) error {
 	if !ok {
 		return withExit(2, fmt.Errorf("unknown competition %q (built-in: %v)", *slug, spec.BuiltinSlugs()))
 	}
+	// MEDFORGE_TRACE=1 prints phase times on stderr (for benchmarks).
+	t0 := time.Now()
+	trace := func(what string) {
+		if os.Getenv("MEDFORGE_TRACE") == "1" {
+			fmt.Fprintf(os.Stderr, "trace %-16s %8.2f ms\n", what, float64(time.Since(t0).Microseconds())/1000)
+		}
+	}
 
 	// Start the sandbox and load the module while the files are parsed.
 	type loaded struct {
@@ -80,6 +87,7 @@ func runScore(ctx context.Context, args []string) error {
 			if err != nil {
 				return fmt.Errorf("load scorer %s: %w", path, err)
 			}
+			trace("module loaded")
 			return nil
 		}()
 		lc <- l
@@ -96,12 +104,14 @@ func runScore(ctx context.Context, args []string) error {
 		if p := waitPool().pool; p != nil {
 			p.Close()
 		}
+		trace("pool closed")
 	}()
 
 	h, err := holdout.ReadFile(sp, *holdoutPath)
 	if err != nil {
 		return err
 	}
+	trace("holdout read")
 	data, err := readSubmission(*subPath)
 	if err != nil {
 		if ie, ok := engine.InvalidSubmission(err); ok {
@@ -109,9 +119,11 @@ func runScore(ctx context.Context, args []string) error {
 		}
 		return withExit(2, err)
 	}
+	trace("submission read")
 	if err := waitPool().err; err != nil {
 		return err
 	}
+	trace("sandbox ready")
 	sc := &engine.Scorer{Pool: l.pool}
 	res, err := sc.ScoreBytes(ctx, sp, h, data, l.mod)
 	if err != nil {
@@ -125,6 +137,7 @@ func runScore(ctx context.Context, args []string) error {
 		}
 		return err
 	}
+	trace("scored")
 	enc := json.NewEncoder(os.Stdout)
 	return enc.Encode(res)
 }
