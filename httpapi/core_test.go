@@ -89,6 +89,9 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	if len(missing) > 0 || len(extra) > 0 {
 		t.Fatalf("OpenAPI disagrees with routes:\n  served but undocumented: %v\n  documented but not served: %v", missing, extra)
 	}
+	if undoc, phantom := env.Server.RouteMismatch(); len(undoc)+len(phantom) > 0 {
+		t.Fatalf("RouteMismatch: undocumented %v, phantom %v", undoc, phantom)
+	}
 	for _, want := range []string{"GET /healthz", "GET /metrics", "POST /api/v2/auth/login", "GET /api/v2/me", "DELETE /api/v2/me/tokens/{id}", "GET /api/v2/things/{slug}/parts/{id}"} {
 		if !inDoc[want] {
 			t.Errorf("document lacks %s", want)

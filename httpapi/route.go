@@ -3,6 +3,7 @@ package httpapi
 import (
 	"fmt"
 	"net/http"
+	"sort"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -125,4 +126,34 @@ func pathParams(pattern string) []string {
 		}
 	}
 	return out
+}
+
+// RouteMismatch compares the routes Fiber serves with the OpenAPI document:
+// undocumented lists "METHOD /path" served without an operation (a route
+// added around Handle), phantom lists operations nothing serves. Both are
+// empty when the document is true. HEAD routes are ignored.
+func (s *Server) RouteMismatch() (undocumented, phantom []string) {
+	documented := map[string]bool{}
+	for _, r := range s.Routes() {
+		documented[r.Method+" "+OpenAPIPath(r.Path)] = true
+	}
+	served := map[string]bool{}
+	for _, r := range s.app.GetRoutes(true) {
+		if r.Method == http.MethodHead {
+			continue
+		}
+		k := r.Method + " " + OpenAPIPath(r.Path)
+		served[k] = true
+		if !documented[k] {
+			undocumented = append(undocumented, k)
+		}
+	}
+	for k := range documented {
+		if !served[k] {
+			phantom = append(phantom, k)
+		}
+	}
+	sort.Strings(undocumented)
+	sort.Strings(phantom)
+	return undocumented, phantom
 }

@@ -160,10 +160,16 @@ func readPassword(r io.Reader) (string, error) {
 	return line, nil
 }
 
+// randomPassword is 144 random bits, URL-safe, never starting with '-' or
+// '_' (so it is not mistaken for a flag when pasted).
 func randomPassword() string {
-	b := make([]byte, 18)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
+	for {
+		b := make([]byte, 18)
+		_, _ = rand.Read(b)
+		if s := base64.RawURLEncoding.EncodeToString(b); s[0] != '-' && s[0] != '_' {
+			return s
+		}
+	}
 }
 
 // cliAudit records a host-side admin action (no actor user).

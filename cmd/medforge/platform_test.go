@@ -233,6 +233,9 @@ func TestSeedServeHealthzAndShutdown(t *testing.T) {
 	for l := range logs {
 		sawAccess = sawAccess || strings.Contains(l, `"msg":"http request"`) && strings.Contains(l, `"request_id"`)
 		sawStopped = sawStopped || strings.Contains(l, `"msg":"stopped"`)
+		if strings.Contains(l, "openapi mismatch") {
+			t.Errorf("serve's routes disagree with its OpenAPI document (add routes with httpapi.Server.Handle): %s", l)
+		}
 	}
 	if !sawStopped {
 		t.Error("no 'stopped' log line after SIGTERM")

@@ -36,8 +36,8 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'exit 0' INT
+trap 'exit 0' TERM
 
 "$bin" migrate up
 "$bin" seed
