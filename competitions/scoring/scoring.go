@@ -156,18 +156,19 @@ func (e *Engine) Score(ctx context.Context, h competitions.Holdout, m competitio
 	return nil, err
 }
 
-// Check loads m in the sandbox: ABI marker and minor version, imports,
-// exports, compilation and start.
+// Check loads m in the sandbox: ABI marker, imports, exports and
+// compilation.
 func (e *Engine) Check(ctx context.Context, m competitions.ScorerModule) (string, error) {
-	mod, err := e.pool.Load(ctx, m.Wasm)
-	if err != nil {
+	if _, err := e.pool.Load(ctx, m.Wasm); err != nil {
 		var re *sandbox.RejectedError
 		if errors.As(err, &re) {
 			return "", &competitions.ScorerError{Public: true, Message: re.Reason, Detail: re.Reason}
 		}
 		return "", err
 	}
-	return fmt.Sprintf("%d.%d", abi.Major, mod.Minor), nil
+	// The minor version and the start function are checked when the module
+	// runs (the sample-submission check of the validation report).
+	return fmt.Sprintf("%d", abi.Major), nil
 }
 
 var version = func() string {
