@@ -256,6 +256,28 @@ func (p *originPolicy) Allowed(origin string) bool {
 	return p.hosts[host]
 }
 
+// cors lets MedForge's own pages on sibling hosts (medforge.<domain> calling
+// api.medforge.<domain>) use the API with credentials, and answers their
+// preflight requests. Other origins get no CORS headers, so browsers keep
+// them from reading responses.
+func (s *Server) cors(c *fiber.Ctx) error {
+	origin := c.Get(fiber.HeaderOrigin)
+	if origin == "" || !s.origins.Allowed(origin) {
+		return c.Next()
+	}
+	c.Set(fiber.HeaderAccessControlAllowOrigin, origin)
+	c.Set(fiber.HeaderAccessControlAllowCredentials, "true")
+	c.Set(fiber.HeaderAccessControlExposeHeaders, HeaderRequestID+", Retry-After")
+	c.Vary(fiber.HeaderOrigin)
+	if c.Method() == http.MethodOptions && c.Get(fiber.HeaderAccessControlRequestMethod) != "" {
+		c.Set(fiber.HeaderAccessControlAllowMethods, "GET, POST, PUT, PATCH, DELETE")
+		c.Set(fiber.HeaderAccessControlAllowHeaders, "Content-Type, Authorization, X-Request-ID")
+		c.Set(fiber.HeaderAccessControlMaxAge, "600")
+		return c.SendStatus(http.StatusNoContent)
+	}
+	return c.Next()
+}
+
 func stateChanging(method string) bool {
 	switch method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:

@@ -72,6 +72,13 @@ func (s *Server) HandleRoot(r Route) {
 	if r.Status == 0 {
 		r.Status = http.StatusOK
 	}
+	// The prefix gates apply whatever the route says; say so in the document.
+	lower := strings.ToLower(r.Path)
+	if strings.HasPrefix(lower, Prefix+"/admin") && r.Auth != AuthAdmin {
+		r.Auth = AuthAdmin
+	} else if strings.HasPrefix(lower, Prefix+"/internal") && r.Auth < AuthInternal {
+		r.Auth = AuthInternal
+	}
 	s.mu.Lock()
 	for _, old := range s.routes {
 		if old.Method == r.Method && old.Path == r.Path {

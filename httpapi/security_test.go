@@ -277,3 +277,23 @@ func dumpContains(ctx context.Context, t *testing.T, db *sql.DB, secrets map[str
 		t.Fatal("scanned no values")
 	}
 }
+
+func TestCORSOnlyForOwnOrigins(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t, apitest.Options{})
+	pre := env.Do(t, "OPTIONS", "/api/v2/me/tokens", nil, apitest.Origin("http://medforge.localhost:8000"),
+		apitest.Header("Access-Control-Request-Method", "POST"))
+	if pre.Status != 204 || pre.Header.Get("Access-Control-Allow-Origin") != "http://medforge.localhost:8000" ||
+		pre.Header.Get("Access-Control-Allow-Credentials") != "true" {
+		t.Fatalf("preflight from own origin: %d %v", pre.Status, pre.Header)
+	}
+	evil := env.Do(t, "OPTIONS", "/api/v2/me/tokens", nil, apitest.Origin("https://evil.example"),
+		apitest.Header("Access-Control-Request-Method", "POST"))
+	if evil.Header.Get("Access-Control-Allow-Origin") != "" || evil.Header.Get("Access-Control-Allow-Credentials") != "" {
+		t.Fatalf("CORS granted to a foreign origin: %v", evil.Header)
+	}
+	get := env.Do(t, "GET", "/api/v2/me", nil, apitest.Origin("http://api.medforge.localhost:8000"))
+	if get.Header.Get("Access-Control-Allow-Origin") != "http://api.medforge.localhost:8000" {
+		t.Fatalf("no CORS header on a simple request: %v", get.Header)
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"sync"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -99,7 +98,7 @@ func New(d Deps) (*Server, error) {
 			return jsonMarshal(v)
 		},
 	})
-	s.app.Use(s.requestID, s.observe, s.recover, s.deadline)
+	s.app.Use(s.requestID, s.observe, s.recover, s.deadline, s.cors)
 	s.app.Use(s.authenticate, s.checkOrigin)
 	s.app.Use(Prefix+"/admin", s.gate(AuthAdmin))
 	s.app.Use(Prefix+"/internal", s.gate(AuthInternal))
@@ -175,5 +174,3 @@ func NewLogger(level string) *slog.Logger {
 	_ = l.UnmarshalText([]byte(level))
 	return slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: l}))
 }
-
-var _ = time.Second
