@@ -253,8 +253,8 @@ func (r *Reconciler) finalize(ctx context.Context, row db.Session, cs []Containe
 	if err := s.at("stopped", row.ID); err != nil {
 		return err
 	}
+	snap := row.Snapshot
 	if row.Workspace != "" {
-		snap := row.Snapshot
 		if snap == "" {
 			name := row.Workspace + "@stop-" + strconv.FormatInt(time.Now().UnixMilli(), 10)
 			if _, err := s.st.RecordSessionSnapshot(ctx, db.RecordSessionSnapshotParams{ID: row.ID, Snapshot: name}); err != nil {
@@ -293,7 +293,7 @@ func (r *Reconciler) finalize(ctx context.Context, row db.Session, cs []Containe
 		return fmt.Errorf("mark stopped: %w", err)
 	}
 	s.changed(row, StatusStopped)
-	s.log.Info("session stopped", "session", row.ID, "slug", row.Slug, "snapshot", row.Snapshot, "reason", row.StopReason)
+	s.log.Info("session stopped", "session", row.ID, "slug", row.Slug, "snapshot", snap, "reason", row.StopReason)
 	return nil
 }
 

@@ -248,15 +248,42 @@ type CreateRequest struct {
 // once the IDE answers, or error with a reason. It returns ErrLimit,
 // ErrNoGPU, ErrInternalNotAllowed or ErrUnknownPack for refusals.
 func (s *Service) Create(ctx context.Context, req CreateRequest) (Session, error) {
+	row, err := s.allocate(ctx, req)
+	if err != nil {
+		return Session{}, err
+	}
+	s.mu.Lock()
+	s.launching[row.ID] = true
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.launch(row)
+	}()
+	return fromRow(row), nil
+}
+
+// AllocateOnly runs Create's allocation transaction alone and returns the
+// starting session without launching anything; recovery fails it after the
+// start grace. Benchmarks and tests of the allocation invariant use it.
+func (s *Service) AllocateOnly(ctx context.Context, req CreateRequest) (Session, error) {
+	row, err := s.allocate(ctx, req)
+	if err != nil {
+		return Session{}, err
+	}
+	return fromRow(row), nil
+}
+
+func (s *Service) allocate(ctx context.Context, req CreateRequest) (db.Session, error) {
 	if !req.Exposure.Valid() {
-		return Session{}, fmt.Errorf("invalid exposure %q", req.Exposure)
+		return db.Session{}, fmt.Errorf("invalid exposure %q", req.Exposure)
 	}
 	if req.Pack == "" {
 		req.Pack = "default"
 	}
 	image, ok := s.cfg.Packs[req.Pack]
 	if !ok {
-		return Session{}, ErrUnknownPack
+		return db.Session{}, ErrUnknownPack
 	}
 	var row db.Session
 	err := s.st.InTx(ctx, func(tx store.Store) error {
@@ -303,18 +330,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (Session, error
 		row, err = tx.GetSession(ctx, id)
 		return err
 	})
-	if err != nil {
-		return Session{}, err
-	}
-	s.mu.Lock()
-	s.launching[row.ID] = true
-	s.mu.Unlock()
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.launch(row)
-	}()
-	return fromRow(row), nil
+	return row, err
 }
 
 // newSlug is 10 lowercase base32 characters (50 bits), valid in a DNS label.
