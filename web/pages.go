@@ -294,4 +294,3 @@ func (ui *UI) adminCompetition(c *fiber.Ctx, v *view) error {
 	}
 	return ui.render(c, "admin_competition", v)
 }
-
