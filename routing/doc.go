@@ -1,0 +1,30 @@
+// Package routing decides who reaches which session IDE. It owns the
+// session-proxy endpoint, GET /api/v2/auth/session-proxy, which Caddy calls
+// through forward_auth for every request and websocket to a session host
+// s-<slug>.<external|internal>.medforge.<domain>: 401 without a valid
+// session cookie, 404 for an unknown or not running session (or a host
+// whose exposure is not the session's), 403 for a user who is neither the
+// owner nor an admin (and, on internal hosts, lacks can_use_internal), and
+// 200 with X-Upstream: <container address>:8080 for the owner of a running
+// session. X-Upstream is set on 200 and on nothing else.
+//
+// The endpoint is the hot path of every IDE request, so it answers from
+// memory: a Table of running sessions kept by the session runtime's change
+// events (sessions.Service.OnChange) and a periodic resync from the
+// database, and identity's credential cache (invalidated on logout). It
+// never queries the database per request. Last activity, which idle
+// culling measures, is marked in memory and written in batches.
+//
+// It must never:
+//   - take an upstream from the client: the upstream comes only from the
+//     Table, which comes only from the session runtime and the database;
+//   - answer 2xx without X-Upstream, or set X-Upstream on anything else;
+//   - route a session that is not running (starting, stopping and ended
+//     sessions are 404), or route on a host whose exposure differs from the
+//     session's;
+//   - log cookie values or tokens.
+//
+// The Caddy side (deploy/caddy) strips any client X-Upstream, calls the
+// endpoint, fails closed with 502 when no upstream came back and blocks the
+// endpoint's path on session hosts; docs/routing.md records the design.
+package routing
