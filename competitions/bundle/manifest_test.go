@@ -1,0 +1,102 @@
+package bundle
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+const good = `{
+  "slug": "titanic-survival",
+  "title": "Titanic",
+  "description": "d",
+  "exposure": "EXTERNAL",
+  "metric": "accuracy",
+  "direction": "maximize",
+  "daily_cap": 20,
+  "id_column": "PassengerId",
+  "columns": [{"name": "Survived", "type": "int", "min": 0, "max": 1}]
+}`
+
+func TestParseManifest(t *testing.T) {
+	m, err := ParseManifest([]byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sp := m.Spec(); sp.Validate() != nil || !sp.HigherIsBetter || sp.Layout != "rows" || m.ScorerVersion != "1" {
+		t.Fatalf("spec %+v", sp)
+	}
+	edit := func(old, new string) string { return strings.Replace(good, old, new, 1) }
+	tests := []struct {
+		name  string
+		json  string
+		field string
+	}{
+		{"empty", "", "(file)"},
+		{"not an object", "[]", "(file)"},
+		{"syntax", "{", "(file)"},
+		{"trailing data", good + "{}", "(file)"},
+		{"unknown field", edit(`"title"`, `"titel": "x", "title"`), "titel"},
+		{"wrong type", edit(`"daily_cap": 20`, `"daily_cap": "20"`), "daily_cap"},
+		{"bad slug", edit(`"titanic-survival"`, `"Titanic Survival"`), "slug"},
+		{"slug traversal", edit(`"titanic-survival"`, `"../etc"`), "slug"},
+		{"no title", edit(`"Titanic"`, `"  "`), "title"},
+		{"bad exposure", edit(`"EXTERNAL"`, `"PUBLIC"`), "exposure"},
+		{"bad direction", edit(`"maximize"`, `"up"`), "direction"},
+		{"zero cap", edit(`"daily_cap": 20`, `"daily_cap": 0`), "daily_cap"},
+		{"huge cap", edit(`"daily_cap": 20`, `"daily_cap": 1000000`), "daily_cap"},
+		{"no metric", edit(`"metric": "accuracy",`, ``), "metric"},
+		{"scorer path", edit(`"metric": "accuracy",`, `"scorer": "../x.wasm",`), "scorer"},
+		{"no id", edit(`"PassengerId"`, `""`), "id_column"},
+		{"no columns", edit(`[{"name": "Survived", "type": "int", "min": 0, "max": 1}]`, `[]`), "columns"},
+		{"bad column type", edit(`"type": "int"`, `"type": "text"`), "columns[0].type"},
+		{"min above max", edit(`"min": 0, "max": 1`, `"min": 2, "max": 1`), "columns[0].min"},
+		{"unnamed column", edit(`"name": "Survived"`, `"name": ""`), "columns[0].name"},
+		{"bad layout", edit(`"columns"`, `"layout": "grid", "columns"`), "layout"},
+		{"boxes in rows layout", edit(`"type": "int", "min": 0, "max": 1`, `"type": "boxes"`), "columns"},
+		{"holdout path", edit(`"columns"`, `"holdout": "/etc/shadow", "columns"`), "holdout"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := ParseManifest([]byte(tc.json))
+			var me *ManifestError
+			if !errors.As(err, &me) {
+				t.Fatalf("got %v, want *ManifestError", err)
+			}
+			for _, f := range me.Fields {
+				if f.Field == tc.field {
+					return
+				}
+			}
+			t.Fatalf("error %q does not name field %q", err, tc.field)
+		})
+	}
+}
+
+func FuzzParseManifest(f *testing.F) {
+	f.Add([]byte(good))
+	f.Add([]byte(`{"slug":"a","columns":[{"name":"x","type":"boxes"}],"layout":"box-rows"}`))
+	f.Add([]byte(`{"slug":"a","daily_cap":-1,"direction":"minimize"}`))
+	f.Add([]byte("\xff\xfe{}"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := ParseManifest(data)
+		if err != nil {
+			var me *ManifestError
+			if !errors.As(err, &me) || len(me.Fields) == 0 {
+				t.Fatalf("error %v is not a *ManifestError naming a field", err)
+			}
+			return
+		}
+		// Whatever parses is a usable, safe manifest.
+		if err := m.Spec().Validate(); err != nil {
+			t.Fatalf("accepted manifest has an invalid spec: %v", err)
+		}
+		if !slugRE.MatchString(m.Slug) || strings.Contains(m.Scorer, "/") || strings.Contains(m.Holdout, "/") {
+			t.Fatalf("accepted unsafe names: %+v", m)
+		}
+		if m.DailyCap < 1 || m.DailyCap > 10000 {
+			t.Fatalf("accepted cap %d", m.DailyCap)
+		}
+	})
+}
