@@ -28,6 +28,9 @@ import (
 var standinImage string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(runChild())
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err == nil {
@@ -46,6 +49,7 @@ func TestMain(m *testing.M) {
 type env struct {
 	t        *testing.T
 	st       store.Store
+	dsn      string
 	svc      *sessions.Service
 	rt       *dockerrt.Docker
 	ws       *workspace.Directory
@@ -78,7 +82,8 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if o.gpus == "" {
 		o.gpus = "0,1,2,3"
 	}
-	e := &env{t: t, st: testdb.Fresh(t), instance: "test-" + randHex(4), root: t.TempDir()}
+	e := &env{t: t, instance: "test-" + randHex(4), root: t.TempDir()}
+	e.st, e.dsn = testdb.FreshNamed(t, true)
 	for _, d := range []string{"training", "public-eval", "holdouts"} {
 		if err := os.MkdirAll(filepath.Join(e.root, d), 0o755); err != nil {
 			t.Fatal(err)
