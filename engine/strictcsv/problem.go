@@ -2,6 +2,8 @@ package strictcsv
 
 import (
 	"fmt"
+	"math"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -98,6 +100,18 @@ func (ps *Problems) Len() int { return len(ps.list) }
 
 // Full reports whether the cap is reached, so a caller may stop looking.
 func (ps *Problems) Full() bool { return len(ps.list) >= ps.max }
+
+// SortByRow orders the problems by row, stably, with problems about the
+// whole file (row 0) last.
+func (ps *Problems) SortByRow() {
+	key := func(p Problem) int {
+		if p.Row == 0 {
+			return math.MaxInt
+		}
+		return p.Row
+	}
+	sort.SliceStable(ps.list, func(i, j int) bool { return key(ps.list[i]) < key(ps.list[j]) })
+}
 
 // Stop records that the search stopped at the cap, so the error says there
 // may be more problems.

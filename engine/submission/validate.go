@@ -1,7 +1,9 @@
 package submission
 
 import (
+	"bytes"
 	"fmt"
+	"math"
 	"io"
 	"strings"
 
@@ -76,82 +78,87 @@ func Validate(sp spec.Spec, h *holdout.Holdout, data []byte, lim Limits) (*abi.I
 	if !ok || probs.Len() > 0 {
 		return nil, probs.Err()
 	}
-	n := h.Units()
-	v := &validator{sp: sp, h: h, idx: h.Index(), r: r, probs: probs, pos: pos, firstRow: make([]int32, n)}
-	v.preds = make([]abi.Column, len(sp.Columns))
-	for c, col := range sp.Columns {
-		p := &v.preds[c]
-		p.Name, p.Role = col.Name, abi.Prediction
-		switch col.Type {
-		case spec.Int:
-			p.Type, p.Int64 = abi.Int64, make([]int64, n)
-		case spec.Float:
-			p.Type, p.Float64 = abi.Float64, make([]float64, n)
-		case spec.Boxes:
-			p.Type = abi.ListFloat64
-			v.boxStart, v.boxLen = make([]int32, n), make([]int32, n)
-		}
-	}
-	rows, err := v.run()
-	if err != nil {
+	v := &validator{sp: sp, h: h, idx: h.Index(), r: r, probs: probs, pos: pos, lines: bytes.Count(data, []byte{'\n'}) + 1}
+	if err := v.run(); err != nil {
 		return nil, err
 	}
-	if rows == 0 {
-		probs.Add(strictcsv.Problem{Message: fmt.Sprintf("submission has a header but no rows; it needs one row per %s of the test set (%d rows)", sp.ID, n)})
+	if len(v.ents) == 0 && probs.Len() == 0 {
+		probs.Add(strictcsv.Problem{Message: fmt.Sprintf("submission has a header but no rows; it needs one row per %s of the test set (%d rows)", sp.ID, h.Units())})
 		return nil, probs.Err()
 	}
-	v.missing()
+	preds := v.align()
+	probs.SortByRow()
 	if err := probs.Err(); err != nil {
 		return nil, err
 	}
-	in := &abi.Input{Units: n, Columns: make([]abi.Column, 0, 1+len(h.Truth())+len(v.preds))}
+	in := &abi.Input{Units: h.Units(), Columns: make([]abi.Column, 0, 1+len(h.Truth())+len(preds))}
 	in.Columns = append(in.Columns, h.Key())
 	in.Columns = append(in.Columns, h.Truth()...)
-	for c := range v.preds {
-		if v.preds[c].Type == abi.ListFloat64 {
-			v.alignBoxes(&v.preds[c])
-		}
-		in.Columns = append(in.Columns, v.preds[c])
-	}
+	in.Columns = append(in.Columns, preds...)
 	return in, nil
 }
 
+// entry is one accepted record of pass 1: its unit, its index k among the
+// accepted records (negative, ^k, when a value was invalid: the unit is
+// present but unusable), and its first column's value as bits.
+type entry struct {
+	u int32
+	k int32
+	v uint64
+}
+
+// validator checks in two passes so that any row order is fast: pass 1
+// reads the file sequentially into entries in file order; pass 2 puts the
+// entries in holdout order (at once when the file already is, else with a
+// stable radix sort, which touches memory sequentially where a scatter by
+// unit would miss the cache on every row) and then finds duplicates,
+// missing units and the aligned predictions in one sequential walk.
 type validator struct {
-	sp       spec.Spec
-	h        *holdout.Holdout
-	idx      *holdout.Index
-	r        *strictcsv.Reader
-	probs    *strictcsv.Problems
-	pos      []int
-	firstRow []int32 // per unit: the row that gave it, 0 while missing
-	preds    []abi.Column
-	// Boxes, in submission order: unit u's numbers are
-	// boxBuf[boxStart[u] : boxStart[u]+boxLen[u]].
+	sp    spec.Spec
+	h     *holdout.Holdout
+	idx   *holdout.Index
+	r     *strictcsv.Reader
+	probs *strictcsv.Problems
+	pos   []int
+	lines int // upper bound on the rows, to size buffers
+
+	ents []entry
+	rows []int32 // per accepted record k: its row number
+	// more holds the values of columns after the first, per k.
+	more [][]uint64
+	// Boxes per k: boxBuf[boxStart[k] : boxStart[k]+boxLen[k]].
 	boxBuf           []float64
 	boxStart, boxLen []int32
 }
 
-func (v *validator) run() (rows int, err error) {
+func (v *validator) run() error {
 	sp, pos := v.sp, v.pos
 	idPos := pos[0]
 	keys := v.h.Key()
-	next := 0 // the unit after the last one matched: most files follow holdout order
+	n := v.h.Units()
+	v.ents = make([]entry, 0, min(v.lines, n+1))
+	v.rows = make([]int32, 0, min(v.lines, n+1))
+	v.more = make([][]uint64, len(sp.Columns))
+	next, seq := 0, true // the unit after the last one matched: most files follow holdout order
 	for {
 		f, err := v.r.Next()
 		if err == io.EOF {
-			return rows, nil
+			return nil
 		}
 		if err != nil {
-			return rows, err
+			return err
 		}
-		rows++
 		row := v.r.Row()
 		id := f[idPos]
 		u, ok := next, false
-		if next < len(v.firstRow) && string(keys.Data[keys.Offsets[next]:keys.Offsets[next+1]]) == string(id) {
+		// Try the unit after the previous one only while the file follows
+		// holdout order: in a shuffled file the guess would cost two cache
+		// misses per row.
+		if seq && next < n && string(keys.Data[keys.Offsets[next]:keys.Offsets[next+1]]) == string(id) {
 			ok = true
 		} else {
 			u, ok = v.idx.Lookup(id)
+			seq = ok && u == next
 		}
 		if !ok {
 			msg := "unknown id: not in the test set"
@@ -161,42 +168,180 @@ func (v *validator) run() (rows int, err error) {
 			v.probs.Add(strictcsv.Problem{Row: row, Column: sp.ID, Value: strictcsv.Show(id), Message: msg})
 			continue
 		}
-		if fr := v.firstRow[u]; fr != 0 {
-			v.probs.Add(strictcsv.Problem{Row: row, Column: sp.ID, Value: strictcsv.Show(id), Message: fmt.Sprintf("duplicate id, first given at row %d", fr)})
-			continue
-		}
-		v.firstRow[u] = int32(row)
 		next = u + 1
+		k := int32(len(v.ents))
+		e := entry{u: int32(u), k: k}
 		for c := range sp.Columns {
 			col := &sp.Columns[c]
 			val := f[pos[c+1]]
+			var bits uint64
 			switch col.Type {
 			case spec.Int:
 				x, ok := strictcsv.ParseInt(val)
 				if !ok || x < col.Min || x > col.Max {
 					v.probs.Add(strictcsv.Problem{Row: row, Column: col.Name, Value: strictcsv.Show(val), Message: intRule(col)})
-					continue
+					e.k = ^k
 				}
-				v.preds[c].Int64[u] = x
+				bits = uint64(x)
 			case spec.Float:
 				x, ok := strictcsv.ParseFloat(val)
 				if !ok {
 					v.probs.Add(strictcsv.Problem{Row: row, Column: col.Name, Value: strictcsv.Show(val), Message: "must be a finite decimal number"})
-					continue
+					e.k = ^k
 				}
-				v.preds[c].Float64[u] = x
+				bits = math.Float64bits(x)
 			case spec.Boxes:
 				start := len(v.boxBuf)
 				var msg string
 				v.boxBuf, msg = ParsePredictionString(val, v.boxBuf)
 				if msg != "" {
 					v.probs.Add(strictcsv.Problem{Row: row, Column: col.Name, Value: strictcsv.Show(val), Message: msg})
-					continue
+					e.k = ^k
 				}
-				v.boxStart[u], v.boxLen[u] = int32(start), int32(len(v.boxBuf)-start)
+				v.boxStart = append(v.boxStart, int32(start))
+				v.boxLen = append(v.boxLen, int32(len(v.boxBuf)-start))
+			}
+			if c == 0 {
+				e.v = bits
+			} else {
+				v.more[c] = append(v.more[c], bits)
+			}
+		}
+		v.ents = append(v.ents, e)
+		v.rows = append(v.rows, int32(row))
+	}
+}
+
+// align orders the entries by unit, reports duplicate and missing units,
+// and returns the prediction columns in holdout order.
+func (v *validator) align() []abi.Column {
+	n := v.h.Units()
+	ents := v.ents
+	inOrder := len(ents) == n
+	for i := 0; inOrder && i < len(ents); i++ {
+		inOrder = ents[i].u == int32(i)
+	}
+	if !inOrder {
+		ents = sortByUnit(ents, n)
+	}
+	preds := make([]abi.Column, len(v.sp.Columns))
+	for c, col := range v.sp.Columns {
+		p := &preds[c]
+		p.Name, p.Role = col.Name, abi.Prediction
+		switch col.Type {
+		case spec.Int:
+			p.Type, p.Int64 = abi.Int64, make([]int64, n)
+		case spec.Float:
+			p.Type, p.Float64 = abi.Float64, make([]float64, n)
+		case spec.Boxes:
+			p.Type, p.Offsets = abi.ListFloat64, make([]int32, n+1)
+			p.Float64 = make([]float64, 0, len(v.boxBuf))
+		}
+	}
+	missing := 0
+	var examples []string
+	miss := func(u int) {
+		missing++
+		if len(examples) < missingExamples {
+			examples = append(examples, strictcsv.Show(v.h.ID(u)))
+		}
+	}
+	want := 0 // next unit expected
+	prevK := int32(0)
+	for _, e := range ents {
+		u := int(e.u)
+		if u < want { // u == want-1: a duplicate of the previous entry
+			k := e.k
+			if k < 0 {
+				k = ^k
+			}
+			v.probs.Add(strictcsv.Problem{Row: int(v.rows[k]), Column: v.sp.ID, Value: strictcsv.Show(v.h.ID(u)),
+				Message: fmt.Sprintf("duplicate id, first given at row %d", v.rows[prevK])})
+			continue
+		}
+		for ; want < u; want++ {
+			v.fillEmpty(preds, want)
+			miss(want)
+		}
+		want = u + 1
+		k := e.k
+		if k < 0 { // invalid value, already reported
+			prevK = ^k
+			v.fillEmpty(preds, u)
+			continue
+		}
+		prevK = k
+		for c := range preds {
+			p := &preds[c]
+			bits := e.v
+			if c > 0 {
+				bits = v.more[c][k]
+			}
+			switch p.Type {
+			case abi.Int64:
+				p.Int64[u] = int64(bits)
+			case abi.Float64:
+				p.Float64[u] = math.Float64frombits(bits)
+			case abi.ListFloat64:
+				s := v.boxStart[k]
+				p.Float64 = append(p.Float64, v.boxBuf[s:s+v.boxLen[k]]...)
+				p.Offsets[u+1] = int32(len(p.Float64))
 			}
 		}
 	}
+	for ; want < n; want++ {
+		v.fillEmpty(preds, want)
+		miss(want)
+	}
+	if missing > 0 {
+		// Rows rejected for other problems leave their ids missing too;
+		// say so rather than mislead.
+		note := ""
+		if v.probs.Len() > 0 {
+			note = " (rows with other problems count as missing)"
+		}
+		v.probs.Add(strictcsv.Problem{Column: v.sp.ID, Message: fmt.Sprintf("%d ids of the test set are missing%s, e.g. %s", missing, note, strings.Join(examples, ", "))})
+	}
+	return preds
+}
+
+// fillEmpty closes unit u's list offsets when it has no usable prediction
+// (only reached when the submission is invalid anyway).
+func (v *validator) fillEmpty(preds []abi.Column, u int) {
+	for c := range preds {
+		if p := &preds[c]; p.Type == abi.ListFloat64 {
+			p.Offsets[u+1] = int32(len(p.Float64))
+		}
+	}
+}
+
+// sortByUnit returns ents stably sorted by unit: an LSD radix sort on
+// 11-bit digits of the unit, so each pass reads sequentially and writes to
+// 2048 sequential streams.
+func sortByUnit(ents []entry, units int) []entry {
+	const bits = 11
+	const buckets = 1 << bits
+	tmp := make([]entry, len(ents))
+	var count [buckets]int
+	for shift := 0; units>>shift > 0 || shift == 0; shift += bits {
+		count = [buckets]int{}
+		for i := range ents {
+			count[(ents[i].u>>shift)&(buckets-1)]++
+		}
+		sum := 0
+		for b := range count {
+			c := count[b]
+			count[b] = sum
+			sum += c
+		}
+		for i := range ents {
+			b := (ents[i].u >> shift) & (buckets - 1)
+			tmp[count[b]] = ents[i]
+			count[b]++
+		}
+		ents, tmp = tmp, ents
+	}
+	return ents
 }
 
 func intRule(c *spec.Column) string {
@@ -204,40 +349,4 @@ func intRule(c *spec.Column) string {
 		return "must be 0 or 1"
 	}
 	return fmt.Sprintf("must be an integer from %d to %d", c.Min, c.Max)
-}
-
-// missing reports the holdout ids the submission lacks: their count and the
-// first few in holdout order.
-func (v *validator) missing() {
-	count := 0
-	var ex []string
-	for u, fr := range v.firstRow {
-		if fr == 0 {
-			count++
-			if len(ex) < missingExamples {
-				ex = append(ex, strictcsv.Show(v.h.ID(u)))
-			}
-		}
-	}
-	if count == 0 {
-		return
-	}
-	// When rows were rejected for other problems their ids count as
-	// missing too; say so rather than mislead.
-	note := ""
-	if v.probs.Len() > 0 {
-		note = " (rows with other problems count as missing)"
-	}
-	v.probs.Add(strictcsv.Problem{Column: v.sp.ID, Message: fmt.Sprintf("%d ids of the test set are missing%s, e.g. %s", count, note, strings.Join(ex, ", "))})
-}
-
-func (v *validator) alignBoxes(c *abi.Column) {
-	n := len(v.boxStart)
-	c.Offsets = make([]int32, n+1)
-	c.Float64 = make([]float64, 0, len(v.boxBuf))
-	for u := 0; u < n; u++ {
-		s := v.boxStart[u]
-		c.Float64 = append(c.Float64, v.boxBuf[s:s+v.boxLen[u]]...)
-		c.Offsets[u+1] = int32(len(c.Float64))
-	}
 }
