@@ -3,8 +3,8 @@ package submission
 import (
 	"bytes"
 	"fmt"
-	"math"
 	"io"
+	"math"
 	"strings"
 
 	"github.com/medforge/medforge/engine/abi"
