@@ -295,3 +295,20 @@ func TestFailedStartFreesGPU(t *testing.T) {
 	require.NoError(t, err, "the GPU is free again")
 	assert.Equal(t, 0, s2.GPUID)
 }
+
+// A stop requested while the session is still starting ends in stopped,
+// with no container left behind and the GPU free.
+func TestStopWhileStarting(t *testing.T) {
+	e := newEnv(t, envOpts{gpus: "0"})
+	ctx := ctxT(t, time.Minute)
+	uid := e.user(testdb.UserOpts{})
+	s, err := e.svc.Create(ctx, sessions.CreateRequest{UserID: uid, Exposure: sessions.External})
+	require.NoError(t, err)
+	got, err := e.svc.Stop(ctx, s.ID, uid, sessions.StopUser)
+	require.NoError(t, err)
+	assert.Equal(t, sessions.StatusStopping, got.Status)
+	e.waitStatus(s.ID, sessions.StatusStopped, 30*time.Second)
+	require.Eventually(t, func() bool { return len(e.containers(ctx)) == 0 }, 10*time.Second, 100*time.Millisecond)
+	_, err = e.svc.AllocateOnly(ctx, sessions.CreateRequest{UserID: e.user(testdb.UserOpts{}), Exposure: sessions.External})
+	require.NoError(t, err, "GPU 0 is free again")
+}

@@ -194,6 +194,15 @@ func (r *Reconciler) reconcile(ctx context.Context, row db.Session, cs []Contain
 		}
 		return r.finalize(ctx, fresh, cs)
 	case StatusStopping:
+		s.mu.Lock()
+		inFlight := s.launching[row.ID]
+		s.mu.Unlock()
+		if inFlight {
+			// Stopped while starting: let the launch finish first, or its
+			// container would appear after the GPU was released. The
+			// launch kicks recovery when it is done.
+			return nil
+		}
 		return r.finalize(ctx, row, cs)
 	case StatusStarting:
 		s.mu.Lock()

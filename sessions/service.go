@@ -406,6 +406,9 @@ func (s *Service) launch(r db.Session) {
 		s.mu.Lock()
 		delete(s.launching, r.ID)
 		s.mu.Unlock()
+		// A stop requested while starting, or an orphan left by a failed
+		// start, is recovery's to finish now that the launch is over.
+		s.Kick()
 	}()
 	ctx, cancel := context.WithTimeout(s.bg, s.cfg.StartTimeout)
 	defer cancel()
@@ -422,10 +425,7 @@ func (s *Service) launch(r db.Session) {
 			return
 		}
 		if merr == nil {
-			// The user asked to stop while it was starting: recovery
-			// finalizes it.
-			s.Kick()
-			return
+			return // stopped while starting: recovery finalizes it
 		}
 		err = merr
 	}

@@ -1,0 +1,143 @@
+package dockerrt_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/network"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/medforge/medforge/sessions"
+	"github.com/medforge/medforge/sessions/dockerrt"
+	"github.com/medforge/medforge/sessions/standin"
+)
+
+func rnd() string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// The contract's networks exist after EnsureNetworks (twice: idempotent),
+// with the fixed external subnet, the internal one without egress, and the
+// host INPUT guard on the internal bridge.
+func TestEnsureNetworks(t *testing.T) {
+	ctx := ctxT(t)
+	d, err := dockerrt.New(dockerrt.Options{})
+	require.NoError(t, err)
+	defer d.Close()
+	require.NoError(t, d.EnsureNetworks(ctx))
+	require.NoError(t, d.EnsureNetworks(ctx))
+	ext, err := d.Client().NetworkInspect(ctx, dockerrt.ExternalNetwork, network.InspectOptions{})
+	require.NoError(t, err)
+	assert.False(t, ext.Internal)
+	require.NotEmpty(t, ext.IPAM.Config)
+	assert.Equal(t, dockerrt.ExternalSubnet, ext.IPAM.Config[0].Subnet)
+	in, err := d.Client().NetworkInspect(ctx, dockerrt.InternalNetwork, network.InspectOptions{})
+	require.NoError(t, err)
+	assert.True(t, in.Internal)
+	out, err := exec.CommandContext(ctx, "iptables", "-w", "5", "-S", "INPUT").CombinedOutput()
+	require.NoError(t, err, string(out))
+	bridge := in.Options["com.docker.network.bridge.name"]
+	if bridge == "" {
+		bridge = "br-" + in.ID[:12]
+	}
+	assert.Contains(t, string(out), "-i "+bridge+" -j "+dockerrt.InputChain)
+}
+
+// A network that should be internal but exists with egress is an error,
+// never silently used.
+func TestEnsureNetworksRefusesNonInternal(t *testing.T) {
+	ctx := ctxT(t)
+	name := "mf-test-net-" + rnd()
+	d, err := dockerrt.New(dockerrt.Options{Networks: []dockerrt.NetworkSpec{{Name: name, Internal: true}}})
+	require.NoError(t, err)
+	defer d.Close()
+	_, err = d.Client().NetworkCreate(ctx, name, network.CreateOptions{Driver: "bridge"})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = d.Client().NetworkRemove(context.Background(), name) })
+	err = d.EnsureNetworks(ctx)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "not internal")
+}
+
+func TestStartRefusesAndMissingIsNotAnError(t *testing.T) {
+	ctx := ctxT(t)
+	holdouts := t.TempDir()
+	d, err := dockerrt.New(dockerrt.Options{ForbiddenDir: holdouts})
+	require.NoError(t, err)
+	defer d.Close()
+	image, err := standin.Build(ctx, d.Client(), "")
+	require.NoError(t, err)
+	instance := "rt-test-" + rnd()
+	base := sessions.ContainerSpec{Image: image, Network: dockerrt.ExternalNetwork, User: "1000:1000",
+		Labels: map[string]string{sessions.LabelManaged: "true", sessions.LabelInstance: instance}}
+	require.NoError(t, d.EnsureNetworks(ctx))
+
+	tests := []struct {
+		name string
+		edit func(*sessions.ContainerSpec)
+		want string
+	}{
+		{name: "holdouts mounted", want: "TEST_HOLDOUTS_DIR", edit: func(s *sessions.ContainerSpec) {
+			s.Mounts = []sessions.Mount{{Source: filepath.Join(holdouts, "titanic"), Target: "/data/x", ReadOnly: true}}
+		}},
+		{name: "no managed label", want: "medforge.managed", edit: func(s *sessions.ContainerSpec) {
+			s.Labels = map[string]string{sessions.LabelInstance: instance}
+		}},
+		{name: "no network", want: "network", edit: func(s *sessions.ContainerSpec) { s.Network = "" }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := base
+			spec.Name = "mf-session-rt" + rnd()
+			tc.edit(&spec)
+			_, err := d.Start(ctx, spec)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+	list, err := d.List(ctx, map[string]string{sessions.LabelInstance: instance})
+	require.NoError(t, err)
+	assert.Empty(t, list, "nothing was created")
+
+	spec := base
+	spec.Name = "mf-session-rt" + rnd()
+	id, err := d.Start(ctx, spec)
+	require.NoError(t, err)
+	list, err = d.List(ctx, map[string]string{sessions.LabelInstance: instance})
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	assert.True(t, list[0].Running)
+	assert.Equal(t, spec.Name, list[0].Name)
+	addr, err := d.Address(ctx, id)
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(addr, "172.30.0."), addr)
+	require.NoError(t, d.Stop(ctx, id, time.Second))
+	require.NoError(t, d.Stop(ctx, id, time.Second), "stopping a stopped container")
+	require.NoError(t, d.Remove(ctx, id))
+	require.NoError(t, d.Remove(ctx, id), "removing a missing container")
+	require.NoError(t, d.Stop(ctx, id, time.Second), "stopping a missing container")
+}
+
+// A dead engine address is reported as ErrRuntimeUnavailable.
+func TestPingDeadSocket(t *testing.T) {
+	d, err := dockerrt.New(dockerrt.Options{Host: "unix://" + filepath.Join(t.TempDir(), "none.sock"), CallTimeout: 2 * time.Second})
+	require.NoError(t, err)
+	defer d.Close()
+	err = d.Ping(ctxT(t))
+	assert.ErrorIs(t, err, sessions.ErrRuntimeUnavailable)
+}
