@@ -1,0 +1,178 @@
+package routing_test
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/medforge/medforge/identity"
+	"github.com/medforge/medforge/routing"
+	"github.com/medforge/medforge/sessions"
+	"github.com/medforge/medforge/store"
+	"github.com/medforge/medforge/store/db"
+	"github.com/medforge/medforge/store/testdb"
+)
+
+// addressBook resolves slugs from a map and can hold a lookup until
+// released, to interleave events with a resync. It stands in for Docker's
+// inspect only to control timing; the table's database side is real.
+type addressBook struct {
+	mu    sync.Mutex
+	addrs map[string]string
+	hold  map[string]chan struct{}
+	asked chan string
+}
+
+func (a *addressBook) Upstream(ctx context.Context, slug string) (string, error) {
+	a.mu.Lock()
+	h := a.hold[slug]
+	a.mu.Unlock()
+	if h != nil {
+		a.asked <- slug
+		select {
+		case <-h:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.addrs[slug], nil
+}
+
+// runningRow inserts a running session row for a new user.
+func runningRow(t *testing.T, st store.Store, gpuID int32, slug string) db.Session {
+	t.Helper()
+	ctx := ctxT(t, 30*time.Second)
+	if err := st.UpsertGPU(ctx, db.UpsertGPUParams{ID: gpuID, Provider: "declared"}); err != nil {
+		t.Fatal(err)
+	}
+	u := testdb.User(t, st, testdb.UserOpts{})
+	id, err := st.InsertSession(ctx, db.InsertSessionParams{Slug: slug, UserID: u.ID, Exposure: db.SessionsExposureExternal, Pack: "default", Image: "x", GpuID: gpuID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.MarkSessionRunning(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	r, err := st.GetSession(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func change(r db.Session, st sessions.Status) sessions.Change {
+	return sessions.Change{ID: r.ID, Slug: r.Slug, UserID: r.UserID, Exposure: sessions.Exposure(r.Exposure), Status: st}
+}
+
+// An event newer than a resync's database read wins over the read.
+func TestResyncNeverRevivesAStoppedRoute(t *testing.T) {
+	t.Parallel()
+	st := testdb.Fresh(t)
+	a := runningRow(t, st, 0, testdb.Unique("a"))
+	b := runningRow(t, st, 1, testdb.Unique("b"))
+	book := &addressBook{addrs: map[string]string{a.Slug: "10.0.0.1:8080", b.Slug: "10.0.0.2:8080"}, hold: map[string]chan struct{}{}, asked: make(chan string, 1)}
+	tab, err := routing.NewTable(routing.Options{Store: st, Resolver: book})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab.Apply(change(a, sessions.StatusRunning))
+	if r, ok := tab.Lookup(a.Slug); !ok || r.Upstream != "10.0.0.1:8080" {
+		t.Fatalf("route of a: %+v %v", r, ok)
+	}
+	release := make(chan struct{})
+	book.mu.Lock()
+	book.hold[b.Slug] = release
+	book.mu.Unlock()
+	done := make(chan error, 1)
+	go func() { done <- tab.Resync(ctxT(t, 30*time.Second)) }()
+	<-book.asked // the resync has read the database (a and b running) and resolves b
+	tab.Apply(change(a, sessions.StatusStopping))
+	if _, ok := tab.Lookup(a.Slug); ok {
+		t.Fatalf("a stopping session kept its route")
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tab.Lookup(a.Slug); ok {
+		t.Fatalf("the resync revived the route of a stopping session")
+	}
+	if r, ok := tab.Lookup(b.Slug); !ok || r.Upstream != "10.0.0.2:8080" || r.UserID != b.UserID {
+		t.Fatalf("route of b: %+v %v", r, ok)
+	}
+	// A later resync reads the database afresh: a is still running there
+	// (no runtime finalized it in this test), so the read is the truth.
+	if err := tab.Resync(ctxT(t, 30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tab.Lookup(a.Slug); !ok {
+		t.Fatalf("a fresh resync did not take the database's word")
+	}
+	// A session gone from the database loses its route on resync.
+	if _, err := st.RequestSessionStop(ctxT(t, 30*time.Second), db.RequestSessionStopParams{ID: b.ID, StopReason: "user"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tab.Resync(ctxT(t, 30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tab.Lookup(b.Slug); ok || tab.Len() != 1 || !tab.Synced() {
+		t.Fatalf("b kept its route after it stopped in the database (len %d)", tab.Len())
+	}
+}
+
+func TestDecide(t *testing.T) {
+	t.Parallel()
+	st := testdb.Fresh(t)
+	ext := runningRow(t, st, 0, "extslug")
+	book := &addressBook{addrs: map[string]string{ext.Slug: "172.30.0.9:8080", "intslug": "172.30.1.9:8080"}}
+	tab, err := routing.NewTable(routing.Options{Store: st, Resolver: book})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab.Apply(change(ext, sessions.StatusRunning))
+	tab.Apply(sessions.Change{ID: 999, Slug: "intslug", UserID: ext.UserID, Exposure: sessions.Internal, Status: sessions.StatusRunning})
+	owner := &identity.Principal{User: identity.User{ID: ext.UserID}, Method: identity.AuthCookie}
+	ownerInt := &identity.Principal{User: identity.User{ID: ext.UserID, CanUseInternal: true}, Method: identity.AuthCookie}
+	other := &identity.Principal{User: identity.User{ID: ext.UserID + 1000}, Method: identity.AuthCookie}
+	admin := &identity.Principal{User: identity.User{ID: ext.UserID + 2000, Role: identity.RoleAdmin}, Method: identity.AuthCookie}
+	token := &identity.Principal{User: identity.User{ID: ext.UserID}, Method: identity.AuthToken}
+	const d = "example.org"
+	host := "s-extslug.external.medforge.example.org"
+	ihost := "s-intslug.internal.medforge.example.org"
+	tests := []struct {
+		name   string
+		host   string
+		p      *identity.Principal
+		status int
+	}{
+		{"anonymous", host, nil, http.StatusUnauthorized},
+		{"api token", host, token, http.StatusUnauthorized},
+		{"anonymous on a bad host", "evil.example", nil, http.StatusUnauthorized},
+		{"owner", host, owner, http.StatusOK},
+		{"admin", host, admin, http.StatusOK},
+		{"other", host, other, http.StatusForbidden},
+		{"bad host", "medforge.example.org", owner, http.StatusNotFound},
+		{"unknown", "s-nope.external.medforge.example.org", owner, http.StatusNotFound},
+		{"exposure mismatch", "s-extslug.internal.medforge.example.org", ownerInt, http.StatusNotFound},
+		{"internal owner entitled", ihost, ownerInt, http.StatusOK},
+		{"internal owner not entitled", ihost, owner, http.StatusForbidden},
+		{"internal admin not entitled", ihost, admin, http.StatusForbidden},
+		{"internal other entitled", ihost, &identity.Principal{User: identity.User{ID: 5, CanUseInternal: true}, Method: identity.AuthCookie}, http.StatusForbidden},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got := tab.Decide(tc.host, d, tc.p)
+			if got.Status != tc.status {
+				t.Fatalf("status %d (%s), want %d", got.Status, got.Code, tc.status)
+			}
+			if (got.Upstream != "") != (got.Status == http.StatusOK) {
+				t.Fatalf("upstream %q with status %d", got.Upstream, got.Status)
+			}
+		})
+	}
+}
