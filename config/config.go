@@ -103,7 +103,8 @@ func Load(lookup Lookup, fs *flag.FlagSet, args []string) (Config, []string, err
 				continue
 			}
 			env := s.Env
-			fs.Func(s.Flag, s.Doc+" (env "+env+")", func(v string) error { raw[env] = v; return nil })
+			usage := strings.ReplaceAll(s.Doc, "`", "'") + " (env " + env + ", default " + strconv.Quote(s.Default) + ")"
+			fs.Func(s.Flag, usage, func(v string) error { raw[env] = v; return nil })
 		}
 		if err := fs.Parse(args); err != nil {
 			return Config{}, nil, err

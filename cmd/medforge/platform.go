@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -18,6 +19,9 @@ import (
 // with a message naming it.
 func loadConfig(fs *flag.FlagSet, args []string) (config.Config, []string, error) {
 	cfg, rest, err := config.Load(os.LookupEnv, fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return cfg, rest, withExit(0, errors.New("")) // usage already printed
+	}
 	if err != nil {
 		return cfg, rest, withExit(2, err)
 	}
