@@ -1,6 +1,8 @@
 package sessions_test
 
 import (
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,5 +74,25 @@ func TestDigestPinned(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			assert.Equal(t, tc.want, sessions.DigestPinned(tc.image))
 		})
+	}
+}
+
+// docs/sessions.md documents every session setting.
+func TestSettingsDocumented(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../docs/sessions.md")
+	require.NoError(t, err)
+	doc := string(b)
+	for _, e := range sessions.Env {
+		name := e.Name
+		for _, suffix := range []string{"_MEMORY", "_PIDS", "_MAX_LIFETIME"} {
+			// Documented on the line of their sibling (`_CPUS` / `_MEMORY` / `_PIDS`).
+			if strings.HasSuffix(name, suffix) && strings.Contains(doc, "`"+suffix+"`") {
+				name = ""
+			}
+		}
+		if name != "" {
+			assert.Contains(t, doc, "`"+name+"`", "docs/sessions.md lacks %s", name)
+		}
 	}
 }

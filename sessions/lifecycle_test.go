@@ -90,6 +90,13 @@ func TestLifecycle(t *testing.T) {
 	assert.Equal(t, "ping", string(msg))
 	ws.Close()
 
+	bySlug, err := e.svc.BySlug(ctx, s.Slug)
+	require.NoError(t, err)
+	up, ok := sessions.Upstream(bySlug)
+	assert.True(t, ok)
+	assert.Equal(t, "mf-session-"+s.Slug+":8080", up)
+	require.NoError(t, e.svc.Touch(ctx, s.ID))
+
 	// The workspace is the session's own folder, owned by the IDE's user.
 	wsDir := filepath.Join(e.ws.Root(), itoa(uid), itoa(s.ID))
 	st, err := os.Stat(wsDir)

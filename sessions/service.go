@@ -669,3 +669,26 @@ func (s *Service) SetGPUEnabled(ctx context.Context, id int, enabled bool, reaso
 	}
 	return GPUState{}, ErrGPUNotFound
 }
+
+// BySlug returns a session by its slug (the routing layer's key: hosts are
+// s-<slug>.<exposure>.medforge.<domain>), or ErrNotFound.
+func (s *Service) BySlug(ctx context.Context, slug string) (Session, error) {
+	r, err := s.st.GetSessionBySlug(ctx, slug)
+	if err != nil {
+		if store.IsNotFound(err) {
+			return Session{}, ErrNotFound
+		}
+		return Session{}, fmt.Errorf("session %q: %w", slug, err)
+	}
+	return fromRow(r), nil
+}
+
+// Upstream is the address the session proxy forwards to: the container's
+// name on its exposure's network and the IDE port. Only a running session
+// has one.
+func Upstream(sess Session) (string, bool) {
+	if sess.Status != StatusRunning {
+		return "", false
+	}
+	return sess.ContainerName + ":8080", true
+}

@@ -126,6 +126,13 @@ func TestSessionEndpoints(t *testing.T) {
 	require.Len(t, past, 1)
 	assert.Contains(t, past[0].Snapshot, "@stop-")
 
+	doc := env.Do(t, "GET", "/api/v2/openapi.json", nil)
+	require.Equal(t, http.StatusOK, doc.Status)
+	for _, p := range []string{"/api/v2/external/sessions/current", "/api/v2/internal/sessions", "/api/v2/external/sessions/{id}/stop",
+		"/api/v2/sessions", "/api/v2/admin/gpus", "/api/v2/admin/gpus/{id}/disable"} {
+		assert.Contains(t, string(doc.Body), `"`+p+`"`, "OpenAPI documents %s", p)
+	}
+
 	resp := env.Do(t, "GET", "/healthz", nil)
 	assert.Equal(t, http.StatusOK, resp.Status, string(resp.Body))
 	var health map[string]any
