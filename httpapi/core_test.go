@@ -212,10 +212,13 @@ func TestHealthAndMetrics(t *testing.T) {
 	}
 
 	env.Do(t, "GET", "/api/v2/me", nil)
+	env.Do(t, "GET", "/api/v2/admin/users", nil)
 	m := env.Do(t, "GET", "/metrics", nil)
 	for _, want := range []string{
 		`medforge_http_requests_total{method="GET",route="/api/v2/me",status="401"}`,
 		`medforge_http_request_duration_seconds_bucket{method="GET",route="/healthz",status="503"`,
+		`medforge_http_requests_total{method="GET",route="/api/v2/admin/*",status="401"}`,
+		"medforge_auth_cache_hits_total", "medforge_auth_cache_entries",
 	} {
 		if !strings.Contains(string(m.Body), want) {
 			t.Errorf("/metrics lacks %s", want)

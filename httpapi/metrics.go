@@ -5,11 +5,34 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/medforge/medforge/identity"
 )
 
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+}
+
+// registerIdentityMetrics exposes the credential cache's effectiveness.
+func registerIdentityMetrics(reg prometheus.Registerer, id *identity.Service) error {
+	cs := []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "medforge_auth_cache_hits_total", Help: "Cookie/token lookups answered from memory.",
+		}, func() float64 { h, _ := id.CacheStats(); return float64(h) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "medforge_auth_cache_misses_total", Help: "Cookie/token lookups that read the database.",
+		}, func() float64 { _, m := id.CacheStats(); return float64(m) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "medforge_auth_cache_entries", Help: "Credentials cached in memory.",
+		}, func() float64 { return float64(id.CachedCredentials()) }),
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {

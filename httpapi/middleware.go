@@ -192,9 +192,11 @@ func (a Auth) allow(p *identity.Principal) error {
 }
 
 // gate enforces a on every path under a prefix, whatever the route says.
-func (s *Server) gate(a Auth) fiber.Handler {
+// Refused requests are labelled label in metrics and logs.
+func (s *Server) gate(a Auth, label string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		if err := a.allow(CurrentPrincipal(c)); err != nil {
+			c.Locals(localRoute, label)
 			return err
 		}
 		return c.Next()

@@ -79,6 +79,9 @@ func New(d Deps) (*Server, error) {
 	if s.metrics, err = newHTTPMetrics(s.reg); err != nil {
 		return nil, err
 	}
+	if err = registerIdentityMetrics(s.reg, d.Identity); err != nil {
+		return nil, err
+	}
 	if s.proxies, err = parseProxies(d.Config.TrustedProxies); err != nil {
 		return nil, err
 	}
@@ -100,8 +103,8 @@ func New(d Deps) (*Server, error) {
 	})
 	s.app.Use(s.requestID, s.observe, s.recover, s.deadline, s.cors)
 	s.app.Use(s.authenticate, s.checkOrigin)
-	s.app.Use(Prefix+"/admin", s.gate(AuthAdmin))
-	s.app.Use(Prefix+"/internal", s.gate(AuthInternal))
+	s.app.Use(Prefix+"/admin", s.gate(AuthAdmin, Prefix+"/admin/*"))
+	s.app.Use(Prefix+"/internal", s.gate(AuthInternal, Prefix+"/internal/*"))
 	s.mountCore()
 	s.mountIdentity()
 	s.mountAdmin()

@@ -8,6 +8,7 @@ import (
 	"net/mail"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -136,6 +137,8 @@ type Service struct {
 	cache   *authCache
 	hashSem chan struct{}
 	dummy   string // hash verified for unknown emails, so timing does not reveal them
+
+	hits, misses atomic.Uint64
 }
 
 // touchEvery is how often last_seen_at / last_used_at are written for a
@@ -437,9 +440,11 @@ func (s *Service) authenticate(ctx context.Context, token string, m AuthMethod) 
 			return Principal{}, ErrUnauthenticated
 		}
 		if now.Sub(e.fetchedAt) < s.opt.CacheTTL {
+			s.hits.Add(1)
 			return e.principal, nil
 		}
 	}
+	s.misses.Add(1)
 	epoch := s.cache.currentEpoch()
 	e := &cacheEntry{fetchedAt: now}
 	var lastTouch time.Time
@@ -495,6 +500,10 @@ func (s *Service) touch(ctx context.Context, p Principal, now time.Time) {
 // InvalidateUser drops every cached credential of a user, so the next
 // request reads the user's role and entitlements from the database.
 func (s *Service) InvalidateUser(id int64) { s.cache.invalidateUser(id) }
+
+// CacheStats counts credential lookups answered from memory (hits) and from
+// the database (misses) since start.
+func (s *Service) CacheStats() (hits, misses uint64) { return s.hits.Load(), s.misses.Load() }
 
 // CachedCredentials is the number of cached credential lookups (for tests
 // and metrics).
