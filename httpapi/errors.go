@@ -171,9 +171,16 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	p := toProblem(err)
 	rid := RequestID(c)
 	if rid == "" {
+		// Refused by the HTTP layer before any middleware ran (for example
+		// a body over the limit): still give it an id, a log line and a count.
 		rid = newRequestID()
 		c.Locals(localRequestID, rid)
 		c.Set(HeaderRequestID, rid)
+		defer func() {
+			s.metrics.observe(c.Method(), "unmatched", p.Status, 0)
+			s.log.InfoContext(c.UserContext(), "http request", "request_id", rid, "method", c.Method(),
+				"path", c.Path(), "route", "unmatched", "status", p.Status, "ip", s.ClientIP(c))
+		}()
 	}
 	if p.Cause != nil || p.Status >= 500 {
 		lvl := s.log.ErrorContext
