@@ -28,6 +28,10 @@ func init() {
 			return err
 		}
 		httpsessions.Mount(env.Server, svc)
+		if err := startRouting(ctx, env, svc); err != nil {
+			svc.Close()
+			return err
+		}
 		env.Go("session-runtime", func(ctx context.Context) error {
 			<-ctx.Done()
 			svc.Close()

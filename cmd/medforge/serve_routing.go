@@ -1,0 +1,39 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/medforge/medforge/routing"
+	"github.com/medforge/medforge/sessions"
+)
+
+// startRouting mounts the session-proxy endpoint (Caddy's forward_auth
+// target) over an in-memory route table that svc's change events and a
+// periodic resync keep exact, and writes routed sessions' activity in
+// batches until shutdown. The sessions serve hook calls it once svc runs.
+func startRouting(ctx context.Context, env *serveEnv, svc *sessions.Service) error {
+	opt, err := routing.LoadOptions(nil)
+	if err != nil {
+		return fmt.Errorf("routing settings: %w", err)
+	}
+	opt.Store, opt.Resolver, opt.Logger = env.Store, svc, env.Logger
+	t, err := routing.NewTable(opt)
+	if err != nil {
+		return err
+	}
+	if err := t.RegisterMetrics(env.Server.Metrics()); err != nil {
+		return err
+	}
+	svc.OnChange(t.Apply) // before the first resync: no change falls between
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = t.Resync(rctx)
+	cancel()
+	if err != nil {
+		env.Logger.Warn("routing table: first resync incomplete; it is retried", "err", err.Error())
+	}
+	t.Mount(env.Server)
+	env.Go("routing-table", func(ctx context.Context) error { t.Run(ctx); return nil })
+	return nil
+}
