@@ -92,7 +92,7 @@ func BenchmarkMetric1M(b *testing.B) {
 				defer cancel()
 				for b.Loop() {
 					b.StopTimer()
-					mod, err := r.instantiate(ctx, d, &boundedBuffer{})
+					mod, err := r.instantiate(ctx, r.modules[d], &boundedBuffer{})
 					if err != nil {
 						b.Fatal(err)
 					}

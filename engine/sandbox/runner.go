@@ -114,8 +114,13 @@ func (r *runner) prepare(digest string) {
 	r.abandonSpare()
 	sp := &spare{digest: digest, done: make(chan struct{})}
 	r.spare = sp
+	cm, ok := r.modules[digest] // read here: r.modules belongs to the serve loop
 	go func() {
-		mod, err := r.instantiate(r.ctx, digest, &sp.stderr)
+		var mod api.Module
+		err := fail(kindInternal, "module %s is not loaded in this worker", digest)
+		if ok {
+			mod, err = r.instantiate(r.ctx, cm, &sp.stderr)
+		}
 		sp.mu.Lock()
 		if sp.abandoned {
 			if mod != nil {
@@ -194,12 +199,16 @@ func (r *runner) take(ctx context.Context, digest string) (api.Module, *boundedB
 		}
 		return sp.mod, &sp.stderr, nil
 	}
+	cm, ok := r.modules[digest]
+	if !ok {
+		return nil, nil, fail(kindInternal, "module %s is not loaded in this worker", digest)
+	}
 	stderr := &boundedBuffer{}
-	mod, err := r.instantiate(ctx, digest, stderr)
+	mod, err := r.instantiate(ctx, cm, stderr)
 	return mod, stderr, err
 }
 
-const maxCachedModules = 64
+const maxCachedModules = 16
 
 func newRunner(cfg runnerConfig) (*runner, error) {
 	ctx := experimental.WithMemoryAllocator(context.Background(), mmapAllocator{})
@@ -247,6 +256,7 @@ func (r *runner) compile(ctx context.Context, digest string, wasm []byte) error 
 		return err
 	}
 	if len(r.modules) >= maxCachedModules {
+		r.abandonSpare()
 		for d, m := range r.modules {
 			m.Close(ctx)
 			delete(r.modules, d)
@@ -334,11 +344,7 @@ var allowedList = sync.OnceValue(func() string {
 // instantiate makes a fresh instance of a loaded module, running its
 // _initialize start function. The instance sees no files, arguments or
 // environment; its stdout is discarded and its stderr kept in stderr.
-func (r *runner) instantiate(ctx context.Context, digest string, stderr *boundedBuffer) (api.Module, error) {
-	cm, ok := r.modules[digest]
-	if !ok {
-		return nil, fail(kindInternal, "module %s is not loaded in this worker", digest)
-	}
+func (r *runner) instantiate(ctx context.Context, cm wazero.CompiledModule, stderr *boundedBuffer) (api.Module, error) {
 	cfg := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions("_initialize").

@@ -4,7 +4,7 @@
 // (cifar-100-classification) and MapIoU (rsna-pneumonia-detection, the exact
 // rule of Kaggle's community reference).
 //
-// It owns arithmetic only. It never reads files, never touches the sandbox
-// and never imports fmt or os, so that modules built from it need no WASI
-// import beyond the sandbox's allowlist.
+// It owns arithmetic only. It never reads files or the environment and
+// never touches the sandbox, so the same code runs natively and inside a
+// module that the sandbox's import allowlist accepts.
 package metrics

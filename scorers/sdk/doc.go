@@ -8,8 +8,8 @@
 // //go:wasmexport when built for wasip1; on the host, Run executes the very
 // same decode-score-encode path so metrics are testable natively.
 //
-// It owns the guest side of the ABI only. It never imports fmt or os
-// (either would pull WASI imports the sandbox refuses), and it never lets a
-// metric's panic or non-public error text become a participant-visible
-// message.
+// It owns the guest side of the ABI only. It never touches files or the
+// environment (os file functions import path_open, which the sandbox
+// refuses at load), and it never lets a metric's panic or non-public error
+// text become a participant-visible message.
 package sdk
