@@ -5,6 +5,12 @@
 // It never talks HTTP and never touches the database: the competitions
 // service and the CLI call it. Holdout contents never leave it except as
 // the aggregate numbers a scorer returns.
+//
+// The package itself holds Scorer, which joins the parts: engine/spec
+// (what a competition's files look like), engine/strictcsv (byte-level CSV
+// rules), engine/submission (participant-facing rules and alignment),
+// engine/holdout (Arrow holdouts) and engine/sandbox (running modules).
+// engine/synth generates synthetic data sets. See docs/scoring.md.
 package engine
 
 // Version identifies the scoring engine in every score row it produces, so a
