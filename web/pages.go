@@ -16,16 +16,16 @@ import (
 
 func (ui *UI) routes() []route {
 	return []route{
-		{"/", ui.home},
-		{"/login", ui.login},
-		{"/signup", ui.signup},
-		{"/account", ui.account},
-		{"/competitions/:slug", ui.competition},
-		{"/sessions", ui.sessions},
-		{"/admin", ui.admin},
-		{"/admin/users", ui.adminUsers},
-		{"/admin/gpus", ui.adminGPUs},
-		{"/admin/competitions/:slug", ui.adminCompetition},
+		{"/", "competitions", ui.home},
+		{"/login", "sign in", ui.login},
+		{"/signup", "create an account", ui.signup},
+		{"/account", "account and API tokens", ui.account},
+		{"/competitions/:slug", "a competition (?partial=live for its live fragment)", ui.competition},
+		{"/sessions", "GPU sessions (?partial=live for the live fragment)", ui.sessions},
+		{"/admin", "administration", ui.admin},
+		{"/admin/users", "users and entitlements", ui.adminUsers},
+		{"/admin/gpus", "GPUs", ui.adminGPUs},
+		{"/admin/competitions/:slug", "manage a competition (?partial=live for rescore progress)", ui.adminCompetition},
 	}
 }
 

@@ -49,9 +49,14 @@ func Mount(srv *httpapi.Server) (*UI, error) {
 	if err != nil {
 		return nil, err
 	}
-	app.Get("/static/*", ui.static(sub))
+	// Pages go through HandleRoot so they carry route labels in metrics and
+	// logs and stay listed in the OpenAPI document (as text/html), which
+	// serve checks against what Fiber answers.
+	srv.HandleRoot(httpapi.Route{Method: http.MethodGet, Path: "/static/*", Tags: []string{"web"},
+		Summary: "Web UI assets (CSS, JavaScript)", Raw: true, RawContentType: "text/css", Handler: ui.static(sub)})
 	for _, p := range ui.routes() {
-		app.Get(p.path, ui.page(p.fn))
+		srv.HandleRoot(httpapi.Route{Method: http.MethodGet, Path: p.path, Tags: []string{"web"},
+			Summary: "Web page: " + p.summary, Raw: true, RawContentType: "text/html", Handler: ui.page(p.fn)})
 	}
 	app.Use(ui.notFound)
 	return ui, nil
@@ -59,8 +64,9 @@ func Mount(srv *httpapi.Server) (*UI, error) {
 
 // route is one page: a GET path and the handler that renders it.
 type route struct {
-	path string
-	fn   func(c *fiber.Ctx, v *view) error
+	path    string
+	summary string
+	fn      func(c *fiber.Ctx, v *view) error
 }
 
 // view is what every page template receives.
