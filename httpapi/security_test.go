@@ -297,3 +297,41 @@ func TestCORSOnlyForOwnOrigins(t *testing.T) {
 		t.Fatalf("no CORS header on a simple request: %v", get.Header)
 	}
 }
+
+// X-Forwarded-For is believed only from a trusted proxy: spoofing it from a
+// direct connection must not buy extra login attempts.
+func TestClientIPAndSpoofedForwardedFor(t *testing.T) {
+	t.Parallel()
+	const perIP = 6
+	tune := func(c *config.Config) { c.LoginMaxAttempts, c.LoginMaxAttemptsPerIP = 5, perIP }
+	attempt := func(env *apitest.Env, xff string) int {
+		return env.Do(t, "POST", "/api/v2/auth/login",
+			map[string]string{"email": testdb.Unique("ip") + "@example.org", "password": "wrong-password"},
+			apitest.Header("X-Forwarded-For", xff)).Status
+	}
+
+	direct := apitest.New(t, apitest.Options{Config: tune})
+	got := map[int]int{}
+	for i := range perIP + 4 {
+		got[attempt(direct, fmt.Sprintf("203.0.113.%d", i))]++
+	}
+	if got[401] != perIP || got[429] != 4 {
+		t.Fatalf("spoofed X-Forwarded-For changed the per-IP budget: %v", got)
+	}
+
+	proxied := apitest.New(t, apitest.Options{Config: func(c *config.Config) {
+		tune(c)
+		c.TrustedProxies = []string{"127.0.0.1"}
+	}})
+	got = map[int]int{}
+	for i := range perIP + 4 {
+		// Right-most untrusted entry is the client; the left one is spoofable.
+		got[attempt(proxied, fmt.Sprintf("198.51.100.%d, 203.0.113.7", i))]++
+	}
+	if got[401] != perIP || got[429] != 4 {
+		t.Fatalf("behind a trusted proxy, one client IP: %v", got)
+	}
+	if s := attempt(proxied, "203.0.113.8"); s != 401 {
+		t.Fatalf("another client behind the proxy was throttled: %d", s)
+	}
+}

@@ -183,3 +183,21 @@ func TestCreateUserValidation(t *testing.T) {
 		t.Fatalf("validation: %v", err)
 	}
 }
+
+func TestSignupThrottledPerIP(t *testing.T) {
+	t.Parallel()
+	ctx := testdb.Ctx(t, time.Minute)
+	s := newService(t, func(o *identity.Options) { o.LoginMaxAttempts, o.LoginMaxAttemptsPerIP = 2, 3 })
+	for i := range 3 {
+		if _, err := s.Signup(ctx, testdb.Unique("su")+"@example.org", "long-enough-password", "", "10.9.9.9"); err != nil {
+			t.Fatalf("signup %d: %v", i, err)
+		}
+	}
+	var te *identity.ThrottledError
+	if _, err := s.Signup(ctx, testdb.Unique("su")+"@example.org", "long-enough-password", "", "10.9.9.9"); !errors.As(err, &te) {
+		t.Fatalf("4th signup from one IP: %v", err)
+	}
+	if created, err := s.Signup(ctx, testdb.Unique("su")+"@example.org", "long-enough-password", "", "10.9.9.10"); err != nil || !created {
+		t.Fatalf("other IP: %v %v", created, err)
+	}
+}
