@@ -5,7 +5,6 @@ import (
 	"hash/fnv"
 	"math"
 	"math/bits"
-	"math/rand/v2"
 	"slices"
 )
 
@@ -14,7 +13,7 @@ const BootstrapResamples = 1000
 
 // Bootstrap returns the 95% percentile bootstrap interval of the mean of
 // perUnit (NaN units are left out), drawing BootstrapResamples resamples from
-// a PCG generator seeded by seed. The same inputs always give the same
+// a SplitMix64 generator seeded by seed. The same inputs always give the same
 // interval. ok is false when fewer than two units remain.
 func Bootstrap(perUnit []float64, seed uint64) (lo, hi float64, ok bool) {
 	vals := make([]float64, 0, len(perUnit))
@@ -27,14 +26,21 @@ func Bootstrap(perUnit []float64, seed uint64) (lo, hi float64, ok bool) {
 	if n < 2 {
 		return 0, 0, false
 	}
-	rng := rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)
+	// SplitMix64: a small, fast, well-mixed generator; the stream is fixed
+	// by the seed, so the interval is reproducible across versions of Go.
+	state := seed
 	means := make([]float64, BootstrapResamples)
 	un := uint64(n)
 	for b := range means {
 		var sum float64
 		for range n {
+			state += 0x9e3779b97f4a7c15
+			z := state
+			z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+			z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+			z ^= z >> 31
 			// Lemire's multiply-shift: an index in [0, n) from 64 random bits.
-			hi, _ := bits.Mul64(rng.Uint64(), un)
+			hi, _ := bits.Mul64(z, un)
 			sum += vals[hi]
 		}
 		means[b] = sum / float64(n)

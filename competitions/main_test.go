@@ -32,7 +32,7 @@ var (
 )
 
 // realEngine is the production engine on a sandbox pool shared by the tests.
-func realEngine(t *testing.T) *scoring.Engine {
+func realEngine(t testing.TB) *scoring.Engine {
 	t.Helper()
 	poolOnce.Do(func() { pool, poolErr = sandbox.New(sandbox.Options{Workers: 2}) })
 	if poolErr != nil {
@@ -47,7 +47,7 @@ var (
 )
 
 // builtScorers returns a directory holding the built-in modules.
-func builtScorers(t *testing.T) string {
+func builtScorers(t testing.TB) string {
 	t.Helper()
 	scorersOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "medforge-comp-scorers-")
@@ -91,7 +91,7 @@ type env struct {
 	b    *competitions.Bundle
 }
 
-func ctxT(t *testing.T, d time.Duration) context.Context {
+func ctxT(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
@@ -106,7 +106,15 @@ type setupOpts struct {
 
 // setup installs a fresh synthetic competition (unique slug) in the
 // package's shared database.
-func setup(t *testing.T, o setupOpts) *env {
+func setup(t *testing.T, o setupOpts) *env { return setupTB(t, o) }
+
+func setupB(b *testing.B) *env { return setupTB(b, setupOpts{cap: 10000}) }
+
+func (e *env) userB(tb testing.TB) int64 {
+	return testdb.User(tb, e.st, testdb.UserOpts{DisplayName: "bench"}).ID
+}
+
+func setupTB(t testing.TB, o setupOpts) *env {
 	t.Helper()
 	if o.metric == "" {
 		o.metric = "accuracy"

@@ -32,6 +32,7 @@ type Engine struct {
 	mu       sync.Mutex
 	holdouts map[string]*entry
 	order    []string
+	modules  map[string]*sandbox.Module // by the digest competitions recorded
 }
 
 type entry struct {
@@ -47,7 +48,7 @@ const maxCached = 16
 
 // New returns an Engine scoring in pool with the given submission limits.
 func New(pool *sandbox.Pool, limits submission.Limits) *Engine {
-	return &Engine{pool: pool, limits: limits, holdouts: map[string]*entry{}}
+	return &Engine{pool: pool, limits: limits, holdouts: map[string]*entry{}, modules: map[string]*sandbox.Module{}}
 }
 
 // holdout returns the prepared holdout h, loading it once per digest.
@@ -127,7 +128,7 @@ func (e *Engine) Score(ctx context.Context, h competitions.Holdout, m competitio
 	if err != nil {
 		return nil, err
 	}
-	mod, err := e.pool.Load(ctx, m.Wasm)
+	mod, err := e.module(ctx, m)
 	if err != nil {
 		var re *sandbox.RejectedError
 		if errors.As(err, &re) {
@@ -154,6 +155,30 @@ func (e *Engine) Score(ctx context.Context, h competitions.Holdout, m competitio
 		return nil, &competitions.ScorerError{Message: "scorer crashed", Detail: te.Detail}
 	}
 	return nil, err
+}
+
+// module loads m once per digest: the pool hashes the bytes on every Load,
+// which for a multi-megabyte module costs more than a titanic scoring.
+func (e *Engine) module(ctx context.Context, m competitions.ScorerModule) (*sandbox.Module, error) {
+	e.mu.Lock()
+	mod := e.modules[m.Digest]
+	e.mu.Unlock()
+	if mod != nil && m.Digest != "" {
+		return mod, nil
+	}
+	mod, err := e.pool.Load(ctx, m.Wasm)
+	if err != nil {
+		return nil, err
+	}
+	if m.Digest == mod.Digest {
+		e.mu.Lock()
+		if len(e.modules) >= maxCached {
+			clear(e.modules)
+		}
+		e.modules[m.Digest] = mod
+		e.mu.Unlock()
+	}
+	return mod, nil
 }
 
 // Check loads m in the sandbox: ABI marker, imports, exports and

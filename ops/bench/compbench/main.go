@@ -1,0 +1,389 @@
+// Command compbench measures the competitions path of a running MedForge
+// binary end to end over real HTTP: accepted submission -> official score
+// visible (p50/p99 with concurrent competitors), sustained scored
+// submissions per second, and leaderboard read latency on a large board.
+// ops/bench/bench-competitions.sh runs it; it is not part of the product.
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/medforge/medforge/engine/synth"
+	"github.com/medforge/medforge/identity"
+	"github.com/medforge/medforge/store"
+	"github.com/medforge/medforge/store/db"
+)
+
+var (
+	bin          = flag.String("bin", "bin/medforge", "medforge binary")
+	dsn          = flag.String("dsn", "", "database DSN (the bench database; reset first)")
+	port         = flag.Int("port", 18191, "port for medforge serve")
+	competitors  = flag.Int("competitors", 50, "concurrent competitors")
+	perUser      = flag.Int("per-user", 10, "submissions per competitor in the latency run")
+	burst        = flag.Int("burst", 2000, "submissions queued for the throughput run")
+	boardUsers   = flag.Int("board-users", 10000, "users on the large leaderboard")
+	boardSubs    = flag.Int("board-submissions", 100000, "submissions on the large leaderboard")
+	boardSeconds = flag.Duration("board-duration", 10*time.Second, "leaderboard read duration")
+	workDir      = flag.String("work", ".run/bench/competitions", "scratch directory")
+)
+
+func die(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "compbench: "+format+"\n", a...)
+	os.Exit(1)
+}
+
+func main() {
+	flag.Parse()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	if err := store.EnsureDatabase(ctx, *dsn); err != nil {
+		die("%v", err)
+	}
+	pool, err := store.Open(ctx, *dsn)
+	if err != nil {
+		die("%v", err)
+	}
+	st := store.New(pool)
+	// Fresh schema each run.
+	cfg, _ := store.ParseDSN(*dsn)
+	if _, err := pool.ExecContext(ctx, "DROP DATABASE "+store.QuoteIdent(cfg.DBName)); err != nil {
+		die("reset: %v", err)
+	}
+	pool.Close()
+	if err := store.EnsureDatabase(ctx, *dsn); err != nil {
+		die("%v", err)
+	}
+	if pool, err = store.Open(ctx, *dsn); err != nil {
+		die("%v", err)
+	}
+	st = store.New(pool)
+	if _, err := store.Migrate(ctx, pool, nil); err != nil {
+		die("%v", err)
+	}
+	os.RemoveAll(*workDir)
+	env := append(os.Environ(), "MEDFORGE_DSN="+*dsn, fmt.Sprintf("MEDFORGE_LISTEN=127.0.0.1:%d", *port),
+		"MEDFORGE_RUN_DIR="+filepath.Join(*workDir, "run"), "MEDFORGE_LOG_LEVEL=error")
+	// A titanic-size competition with a cap that does not get in the way.
+	slug := "bench-titanic"
+	bdir := filepath.Join(*workDir, "bundle")
+	files, _ := synth.Generate("titanic-survival", 1, 418)
+	writeBundle(bdir, slug, files)
+	run(env, *bin, "competition", "import", bdir)
+	tokens := makeUsers(ctx, st, *competitors)
+
+	srv := exec.Command(*bin, "serve")
+	srv.Env = env
+	logf, _ := os.Create(filepath.Join(*workDir, "serve.log"))
+	srv.Stdout, srv.Stderr = logf, logf
+	if err := srv.Start(); err != nil {
+		die("serve: %v", err)
+	}
+	defer func() { srv.Process.Signal(os.Interrupt); srv.Wait() }()
+	base := fmt.Sprintf("http://127.0.0.1:%d/api/v2", *port)
+	waitHealthy(base)
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+
+	// Warm-up: compile and cache the module and holdout.
+	id := submit(client, base, slug, tokens[0], files.SampleSubmission)
+	waitScored(client, base, tokens[0], id)
+
+	// 1. Latency: each competitor submits, waits for its official score, repeats.
+	var mu sync.Mutex
+	var lat []time.Duration
+	var wg sync.WaitGroup
+	start := time.Now()
+	for u := range *competitors {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range *perUser {
+				file := files.Submission(uint64(u*1000+i), synth.SubmissionOptions{Noise: 0.3, Shuffle: true})
+				t0 := time.Now()
+				id := submit(client, base, slug, tokens[u], file)
+				t1 := time.Now()
+				waitScored(client, base, tokens[u], id)
+				d := time.Since(t1)
+				_ = t0
+				mu.Lock()
+				lat = append(lat, d)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	slices.Sort(lat)
+	fmt.Printf("accepted -> official score visible (%d competitors x %d titanic-size submissions, polling every 2 ms):\n", *competitors, *perUser)
+	fmt.Printf("  p50 %7.1f ms   p99 %7.1f ms   max %7.1f ms   (goal p50 <= 200 ms, p99 <= 1000 ms)\n",
+		ms(pct(lat, .5)), ms(pct(lat, .99)), ms(lat[len(lat)-1]))
+	fmt.Printf("  closed-loop throughput %.0f scored/s\n", float64(len(lat))/elapsed.Seconds())
+
+	// 2. Throughput: queue a burst, time until the queue drains.
+	var queued atomic.Int64
+	qstart := time.Now()
+	sem := make(chan struct{}, *competitors)
+	for i := range *burst {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			submit(client, base, slug, tokens[i%len(tokens)], files.Submission(uint64(900000+i), synth.SubmissionOptions{Noise: 0.2}))
+			queued.Add(1)
+		}()
+	}
+	wg.Wait()
+	accepted := time.Since(qstart)
+	for {
+		var pending int
+		pool.QueryRowContext(ctx, "SELECT COUNT(*) FROM submissions WHERE pending > 0").Scan(&pending)
+		if pending == 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	drained := time.Since(qstart)
+	var first, last time.Time
+	pool.QueryRowContext(ctx, "SELECT MIN(scored_at), MAX(scored_at) FROM submissions WHERE id > ?", id+int64(len(lat))).Scan(&first, &last)
+	fmt.Printf("sustained scoring (%d submissions uploaded by %d clients while the embedded worker scores):\n", *burst, *competitors)
+	fmt.Printf("  %7.0f scored/s end to end (uploads took %.1f s, all scored after %.1f s)   (goal >= 100/s)\n",
+		float64(*burst)/drained.Seconds(), accepted.Seconds(), drained.Seconds())
+
+	// 3. Leaderboard reads on a large board.
+	bigSlug := "bench-board"
+	bdir2 := filepath.Join(*workDir, "bundle2")
+	writeBundle(bdir2, bigSlug, files)
+	run(env, *bin, "competition", "import", bdir2)
+	fillBoard(ctx, pool, bigSlug, *boardUsers, *boardSubs)
+	get(client, base+"/competitions/"+bigSlug+"/leaderboard") // builds the board once
+	var rlat []time.Duration
+	stop := time.Now().Add(*boardSeconds)
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			for time.Now().Before(stop) {
+				t0 := time.Now()
+				get(client, base+"/competitions/"+bigSlug+"/leaderboard")
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			rlat = append(rlat, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	slices.Sort(rlat)
+	fmt.Printf("leaderboard read (%d users, %d submissions, first page of 100, 16 clients, %s):\n", *boardUsers, *boardSubs, *boardSeconds)
+	fmt.Printf("  p50 %6.2f ms   p99 %6.2f ms   %7.0f req/s   (goal p99 <= 20 ms)\n",
+		ms(pct(rlat, .5)), ms(pct(rlat, .99)), float64(len(rlat))/boardSeconds.Seconds())
+	t0 := time.Now()
+	pool.ExecContext(ctx, "UPDATE competitions SET leaderboard_version = leaderboard_version + 1 WHERE slug = ?", bigSlug)
+	get(client, base+"/competitions/"+bigSlug+"/leaderboard")
+	fmt.Printf("  rebuild after an official-score change: %.1f ms\n", ms(time.Since(t0)))
+	fmt.Printf("  (load average now: %s; %d cores shared with other work)\n", loadavg(), numCPU())
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func pct(xs []time.Duration, p float64) time.Duration {
+	if len(xs) == 0 {
+		return 0
+	}
+	i := int(p * float64(len(xs)-1))
+	return xs[i]
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func numCPU() int {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	return max(1, strings.Count(string(b), "processor\t:"))
+}
+
+func run(env []string, name string, args ...string) {
+	cmd := exec.Command(name, args...)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		die("%s %v: %v\n%s", name, args, err, out)
+	}
+}
+
+func writeBundle(dir, slug string, f *synth.Files) {
+	os.MkdirAll(filepath.Join(dir, "public"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "training"), 0o755)
+	manifest := fmt.Sprintf(`{"slug": %q, "title": "Bench", "description": "benchmark", "metric": "accuracy",
+  "direction": "maximize", "daily_cap": 10000, "id_column": "PassengerId",
+  "columns": [{"name": "Survived", "type": "int", "min": 0, "max": 1}]}`, slug)
+	os.WriteFile(filepath.Join(dir, "competition.json"), []byte(manifest), 0o644)
+	os.WriteFile(filepath.Join(dir, "holdout.csv"), f.Holdout, 0o644)
+	os.WriteFile(filepath.Join(dir, "public", "sample_submission.csv"), f.SampleSubmission, 0o644)
+	os.WriteFile(filepath.Join(dir, "training", "train.csv"), f.Train, 0o644)
+}
+
+func makeUsers(ctx context.Context, st store.Store, n int) []string {
+	id, err := identity.NewService(st, identity.Options{Params: identity.TestParams})
+	if err != nil {
+		die("%v", err)
+	}
+	var toks []string
+	for i := range n {
+		uid, err := st.CreateUser(ctx, db.CreateUserParams{Email: fmt.Sprintf("bench%d@example.org", i), PasswordHash: "x",
+			Role: db.UsersRoleUser, MaxConcurrentSessions: 1, DisplayName: fmt.Sprintf("competitor %d", i)})
+		if err != nil {
+			die("user: %v", err)
+		}
+		_, tok, err := id.CreateToken(ctx, uid, "bench", time.Hour)
+		if err != nil {
+			die("token: %v", err)
+		}
+		toks = append(toks, tok)
+	}
+	return toks
+}
+
+func waitHealthy(base string) {
+	for range 300 {
+		resp, err := http.Get(strings.TrimSuffix(base, "/api/v2") + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	die("serve did not become healthy; see %s/serve.log", *workDir)
+}
+
+func submit(c *http.Client, base, slug, token string, file []byte) int64 {
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	fw, _ := mw.CreateFormFile("file", "submission.csv")
+	fw.Write(file)
+	mw.Close()
+	req, _ := http.NewRequest(http.MethodPost, base+"/competitions/"+slug+"/submissions", &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := c.Do(req)
+	if err != nil {
+		die("submit: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 201 {
+		die("submit: %d %s", resp.StatusCode, b)
+	}
+	var env struct {
+		Data struct {
+			Submission struct{ ID int64 }
+		}
+	}
+	json.Unmarshal(b, &env)
+	return env.Data.Submission.ID
+}
+
+func waitScored(c *http.Client, base, token string, id int64) {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/submissions/%d", base, id), nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := c.Do(req)
+		if err != nil {
+			die("poll: %v", err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if bytes.Contains(b, []byte(`"status":"scored"`)) {
+			return
+		}
+		if bytes.Contains(b, []byte(`"status":"failed"`)) {
+			die("submission %d failed: %s", id, b)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	die("submission %d not scored within 60s", id)
+}
+
+func get(c *http.Client, url string) {
+	resp, err := c.Get(url)
+	if err != nil {
+		die("get: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		die("get %s: %d", url, resp.StatusCode)
+	}
+}
+
+// fillBoard inserts users and scored submissions straight into the tables
+// (in batches), as a busy competition would have them.
+func fillBoard(ctx context.Context, pool *sql.DB, slug string, users, subs int) {
+	var compID int64
+	if err := pool.QueryRowContext(ctx, "SELECT id FROM competitions WHERE slug = ?", slug).Scan(&compID); err != nil {
+		die("board: %v", err)
+	}
+	var firstUser int64
+	const batch = 1000
+	for i := 0; i < users; i += batch {
+		var sb strings.Builder
+		sb.WriteString("INSERT INTO users (email, password_hash, display_name) VALUES ")
+		for j := i; j < min(i+batch, users); j++ {
+			if j > i {
+				sb.WriteByte(',')
+			}
+			fmt.Fprintf(&sb, "('board%d@example.org','x','player %d')", j, j)
+		}
+		res, err := pool.ExecContext(ctx, sb.String())
+		if err != nil {
+			die("board users: %v", err)
+		}
+		if i == 0 {
+			firstUser, _ = res.LastInsertId()
+		}
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < subs; i += batch {
+		var sb strings.Builder
+		sb.WriteString("INSERT INTO submissions (competition_id, user_id, filename, artifact_sha256, artifact_path, size_bytes, row_count, status, internal_error, pending, primary_score, ci_low, ci_high, created_at, scored_at) VALUES ")
+		for j := i; j < min(i+batch, subs); j++ {
+			if j > i {
+				sb.WriteByte(',')
+			}
+			score := float64((j*7919)%1000) / 1000
+			at := t0.Add(time.Duration(j) * time.Second).Format("2006-01-02 15:04:05")
+			fmt.Fprintf(&sb, "(%d,%d,'s.csv','%064d','x',1,418,'scored','',0,%g,%g,%g,'%s','%s')",
+				compID, firstUser+int64(j%users), j, score, score-0.02, score+0.02, at, at)
+		}
+		if _, err := pool.ExecContext(ctx, sb.String()); err != nil {
+			die("board submissions: %v", err)
+		}
+	}
+	pool.ExecContext(ctx, "UPDATE competitions SET leaderboard_version = leaderboard_version + 1 WHERE id = ?", compID)
+}
