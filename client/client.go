@@ -1,0 +1,302 @@
+// Package client is a small Go client for the MedForge competitor API
+// (/api/v2), used by the `medforge submit`, `submissions` and `leaderboard`
+// commands. It authenticates with a personal API token (Authorization:
+// Bearer), decodes the {data, meta} envelope and turns problem+json answers
+// into *Error values that keep the status, the stable code and the field
+// problems.
+//
+// It holds no state beyond its configuration and never reads a cookie.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Client calls one MedForge API. The zero value is not usable; set BaseURL.
+type Client struct {
+	// BaseURL is the server root, e.g. https://api.medforge.example.org
+	// (no /api/v2).
+	BaseURL string
+	// Token is a personal API token (mfp_...); empty sends no credentials.
+	Token string
+	// HTTP is the client to use; http.DefaultClient when nil.
+	HTTP *http.Client
+	// UserAgent is sent with every request.
+	UserAgent string
+}
+
+// FieldError is one problem with a request field (for a submission: a
+// row or column problem of the file).
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// Error is an API error answer (application/problem+json).
+type Error struct {
+	Status    int          `json:"status"`
+	Code      string       `json:"code"`
+	Detail    string       `json:"detail"`
+	RequestID string       `json:"request_id"`
+	Errors    []FieldError `json:"errors,omitempty"`
+	// RetryAfter is the Retry-After header, when the server sent one.
+	RetryAfter time.Duration `json:"-"`
+}
+
+func (e *Error) Error() string {
+	s := fmt.Sprintf("%s (HTTP %d %s)", e.Detail, e.Status, e.Code)
+	if e.Detail == "" {
+		s = fmt.Sprintf("HTTP %d %s", e.Status, e.Code)
+	}
+	return s
+}
+
+// StatusOf is the HTTP status of an *Error in err's chain, or 0.
+func StatusOf(err error) int {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Status
+	}
+	return 0
+}
+
+// Submission is one submitted file and its scoring state.
+type Submission struct {
+	ID           int64      `json:"id"`
+	Competition  string     `json:"competition"`
+	Filename     string     `json:"filename"`
+	SHA256       string     `json:"sha256"`
+	SizeBytes    int64      `json:"size_bytes"`
+	RowCount     int        `json:"row_count"`
+	Status       string     `json:"status"` // queued | scoring | scored | failed
+	Error        string     `json:"error,omitempty"`
+	PrimaryScore *float64   `json:"primary_score"`
+	CILow        *float64   `json:"ci_low,omitempty"`
+	CIHigh       *float64   `json:"ci_high,omitempty"`
+	Rescoring    bool       `json:"rescoring,omitempty"`
+	CreatedAt    time.Time  `json:"created_at"`
+	ScoredAt     *time.Time `json:"scored_at,omitempty"`
+}
+
+// Done reports whether scoring ended (scored or failed) and no rescoring
+// is pending.
+func (s Submission) Done() bool {
+	return (s.Status == "scored" || s.Status == "failed") && !s.Rescoring
+}
+
+// SubmitResult is the answer to a submission.
+type SubmitResult struct {
+	Submission     Submission `json:"submission"`
+	DailyCap       int        `json:"daily_cap"`
+	RemainingToday int        `json:"remaining_today"`
+}
+
+// MySubmissions is the caller's submissions to one competition, newest
+// first, with today's cap.
+type MySubmissions struct {
+	Submissions    []Submission `json:"submissions"`
+	DailyCap       int          `json:"daily_cap"`
+	RemainingToday int          `json:"remaining_today"`
+}
+
+// Entry is one leaderboard row.
+type Entry struct {
+	Rank           int       `json:"rank"`
+	DisplayName    string    `json:"display_name"`
+	Score          float64   `json:"score"`
+	CILow          *float64  `json:"ci_low,omitempty"`
+	CIHigh         *float64  `json:"ci_high,omitempty"`
+	SubmissionID   int64     `json:"submission_id"`
+	Submissions    int       `json:"submission_count"`
+	LastSubmission time.Time `json:"last_submission_at"`
+	NotSignificant bool      `json:"not_significant"`
+}
+
+// Leaderboard is a competition's ranking.
+type Leaderboard struct {
+	Competition    string  `json:"competition"`
+	HigherIsBetter bool    `json:"higher_is_better"`
+	Version        int64   `json:"version"`
+	Total          int     `json:"total"`
+	Entries        []Entry `json:"entries"`
+}
+
+// Progress is called as an upload proceeds with the bytes sent so far and
+// the total.
+type Progress func(sent, total int64)
+
+func (c *Client) httpClient() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	return http.DefaultClient
+}
+
+func (c *Client) url(path string) string {
+	return strings.TrimRight(c.BaseURL, "/") + "/api/v2" + path
+}
+
+func (c *Client) do(req *http.Request, out any) error {
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	req.Header.Set("Accept", "application/json")
+	if c.UserAgent != "" {
+		req.Header.Set("User-Agent", c.UserAgent)
+	}
+	res, err := c.httpClient().Do(req)
+	if err != nil {
+		return &NetworkError{Err: err}
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, 64<<20))
+	if err != nil {
+		return &NetworkError{Err: err}
+	}
+	if res.StatusCode >= 300 {
+		e := &Error{Status: res.StatusCode}
+		if jerr := json.Unmarshal(body, e); jerr != nil || e.Code == "" {
+			e.Code = "http_" + strconv.Itoa(res.StatusCode)
+			e.Detail = strings.TrimSpace(http.StatusText(res.StatusCode))
+		}
+		e.Status = res.StatusCode
+		if ra := res.Header.Get("Retry-After"); ra != "" {
+			if secs, err := strconv.Atoi(ra); err == nil {
+				e.RetryAfter = time.Duration(secs) * time.Second
+			}
+		}
+		return e
+	}
+	if out == nil {
+		return nil
+	}
+	env := struct {
+		Data any `json:"data"`
+	}{Data: out}
+	if err := json.Unmarshal(body, &env); err != nil {
+		return fmt.Errorf("decode %s %s: %w", req.Method, req.URL.Path, err)
+	}
+	return nil
+}
+
+// NetworkError means the server could not be reached or the connection
+// broke; no answer was read.
+type NetworkError struct{ Err error }
+
+func (e *NetworkError) Error() string { return "cannot reach the MedForge API: " + e.Err.Error() }
+func (e *NetworkError) Unwrap() error { return e.Err }
+
+func (c *Client) get(ctx context.Context, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url(path), nil)
+	if err != nil {
+		return err
+	}
+	return c.do(req, out)
+}
+
+// Submit uploads the file at path to competition slug as multipart field
+// "file", streaming it and reporting progress (when not nil).
+func (c *Client) Submit(ctx context.Context, slug, path string, progress Progress) (SubmitResult, error) {
+	var out SubmitResult
+	f, err := os.Open(path)
+	if err != nil {
+		return out, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return out, err
+	}
+	if st.IsDir() {
+		return out, fmt.Errorf("%s is a directory", path)
+	}
+	// The multipart framing is small and known up front, so the body is
+	// streamed with an exact Content-Length.
+	var head bytes.Buffer
+	mw := multipart.NewWriter(&head)
+	if _, err := mw.CreateFormFile("file", filepath.Base(path)); err != nil {
+		return out, err
+	}
+	headLen := head.Len()
+	if err := mw.Close(); err != nil {
+		return out, err
+	}
+	tailBytes := append([]byte(nil), head.Bytes()[headLen:]...)
+	headBytes := head.Bytes()[:headLen]
+	total := int64(len(headBytes)) + st.Size() + int64(len(tailBytes))
+	body := io.MultiReader(bytes.NewReader(headBytes), &progressReader{r: f, total: st.Size(), fn: progress}, bytes.NewReader(tailBytes))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url("/competitions/"+url.PathEscape(slug)+"/submissions"), body)
+	if err != nil {
+		return out, err
+	}
+	req.ContentLength = total
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	err = c.do(req, &out)
+	return out, err
+}
+
+type progressReader struct {
+	r     io.Reader
+	sent  int64
+	total int64
+	fn    Progress
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.sent += int64(n)
+	if p.fn != nil && (n > 0 || err == io.EOF) {
+		p.fn(p.sent, p.total)
+	}
+	return n, err
+}
+
+// Submission reads one of the caller's submissions.
+func (c *Client) Submission(ctx context.Context, id int64) (Submission, error) {
+	var out Submission
+	err := c.get(ctx, "/submissions/"+strconv.FormatInt(id, 10), &out)
+	return out, err
+}
+
+// WaitScored polls submission id every interval until scoring ended (or
+// ctx ends) and returns its last state.
+func (c *Client) WaitScored(ctx context.Context, id int64, interval time.Duration) (Submission, error) {
+	for {
+		s, err := c.Submission(ctx, id)
+		if err != nil || s.Done() {
+			return s, err
+		}
+		select {
+		case <-ctx.Done():
+			return s, ctx.Err()
+		case <-time.After(interval):
+		}
+	}
+}
+
+// MySubmissions lists the caller's submissions to competition slug.
+func (c *Client) MySubmissions(ctx context.Context, slug string) (MySubmissions, error) {
+	var out MySubmissions
+	err := c.get(ctx, "/competitions/"+url.PathEscape(slug)+"/submissions/me", &out)
+	return out, err
+}
+
+// Leaderboard reads up to limit entries (1-1000) of competition slug.
+func (c *Client) Leaderboard(ctx context.Context, slug string, limit int) (Leaderboard, error) {
+	var out Leaderboard
+	err := c.get(ctx, "/competitions/"+url.PathEscape(slug)+"/leaderboard?limit="+strconv.Itoa(limit), &out)
+	return out, err
+}
