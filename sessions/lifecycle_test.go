@@ -92,9 +92,10 @@ func TestLifecycle(t *testing.T) {
 
 	bySlug, err := e.svc.BySlug(ctx, s.Slug)
 	require.NoError(t, err)
-	up, ok := sessions.Upstream(bySlug)
-	assert.True(t, ok)
-	assert.Equal(t, "mf-session-"+s.Slug+":8080", up)
+	assert.Equal(t, s.ID, bySlug.ID)
+	up, err := e.svc.Upstream(ctx, s.Slug)
+	require.NoError(t, err)
+	assert.Equal(t, addr, up)
 	require.NoError(t, e.svc.Touch(ctx, s.ID))
 
 	// The workspace is the session's own folder, owned by the IDE's user.

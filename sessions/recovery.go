@@ -184,10 +184,13 @@ func (r *Reconciler) reconcile(ctx context.Context, row db.Session, cs []Contain
 			return nil
 		}
 		s.log.Info("stopping session", "session", row.ID, "reason", reason)
-		if _, err := s.st.RequestSessionStop(ctx, db.RequestSessionStopParams{ID: row.ID, StopReason: reason}); err != nil {
+		n, err := s.st.RequestSessionStop(ctx, db.RequestSessionStopParams{ID: row.ID, StopReason: reason})
+		if err != nil {
 			return fmt.Errorf("request stop: %w", err)
 		}
-		s.changed(row, StatusStopping)
+		if n == 1 {
+			s.changed(row, StatusStopping)
+		}
 		fresh, err := s.st.GetSession(ctx, row.ID)
 		if err != nil {
 			return err
@@ -298,10 +301,13 @@ func (r *Reconciler) finalize(ctx context.Context, row db.Session, cs []Containe
 		return err
 	}
 	r.gate(ctx, int(row.GpuID))
-	if _, err := s.st.FinishSessionStop(ctx, row.ID); err != nil {
+	n, err := s.st.FinishSessionStop(ctx, row.ID)
+	if err != nil {
 		return fmt.Errorf("mark stopped: %w", err)
 	}
-	s.changed(row, StatusStopped)
+	if n == 1 {
+		s.changed(row, StatusStopped)
+	}
 	s.log.Info("session stopped", "session", row.ID, "slug", row.Slug, "snapshot", snap, "reason", row.StopReason)
 	return nil
 }

@@ -580,10 +580,13 @@ func (s *Service) Stop(ctx context.Context, id, userID int64, reason string) (Se
 		return Session{}, err
 	}
 	if cur.Status == StatusStarting || cur.Status == StatusRunning {
-		if _, err := s.st.RequestSessionStop(ctx, db.RequestSessionStopParams{ID: id, StopReason: reason}); err != nil {
+		n, err := s.st.RequestSessionStop(ctx, db.RequestSessionStopParams{ID: id, StopReason: reason})
+		if err != nil {
 			return Session{}, fmt.Errorf("request stop: %w", err)
 		}
-		s.changed(db.Session{ID: cur.ID, Slug: cur.Slug, UserID: cur.UserID, Exposure: db.SessionsExposure(cur.Exposure)}, StatusStopping)
+		if n == 1 {
+			s.changed(db.Session{ID: cur.ID, Slug: cur.Slug, UserID: cur.UserID, Exposure: db.SessionsExposure(cur.Exposure)}, StatusStopping)
+		}
 		s.Kick()
 		if cur, err = s.Get(ctx, id, userID); err != nil {
 			return Session{}, err
@@ -681,14 +684,4 @@ func (s *Service) BySlug(ctx context.Context, slug string) (Session, error) {
 		return Session{}, fmt.Errorf("session %q: %w", slug, err)
 	}
 	return fromRow(r), nil
-}
-
-// Upstream is the address the session proxy forwards to: the container's
-// name on its exposure's network and the IDE port. Only a running session
-// has one.
-func Upstream(sess Session) (string, bool) {
-	if sess.Status != StatusRunning {
-		return "", false
-	}
-	return sess.ContainerName + ":8080", true
 }
