@@ -320,3 +320,29 @@ func TestStopWhileStarting(t *testing.T) {
 	_, err = e.svc.AllocateOnly(ctx, sessions.CreateRequest{UserID: e.user(testdb.UserOpts{}), Exposure: sessions.External})
 	require.NoError(t, err, "GPU 0 is free again")
 }
+
+// Change events: each committed transition is published once, in order.
+func TestChangeEvents(t *testing.T) {
+	e := newEnv(t, envOpts{gpus: "0"})
+	ctx := ctxT(t, time.Minute)
+	var mu sync.Mutex
+	var got []sessions.Status
+	e.svc.OnChange(func(c sessions.Change) {
+		mu.Lock()
+		got = append(got, c.Status)
+		mu.Unlock()
+	})
+	uid := e.user(testdb.UserOpts{})
+	s, err := e.svc.Create(ctx, sessions.CreateRequest{UserID: uid, Exposure: sessions.External})
+	require.NoError(t, err)
+	e.waitStatus(s.ID, sessions.StatusRunning, time.Minute)
+	_, err = e.svc.Stop(ctx, s.ID, uid, sessions.StopUser)
+	require.NoError(t, err)
+	_, err = e.svc.Stop(ctx, s.ID, uid, sessions.StopUser) // no second event
+	require.NoError(t, err)
+	e.waitStatus(s.ID, sessions.StatusStopped, time.Minute)
+	require.NoError(t, e.svc.Reconciler().Pass(ctx))
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []sessions.Status{sessions.StatusRunning, sessions.StatusStopping, sessions.StatusStopped}, got)
+}
