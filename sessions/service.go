@@ -158,16 +158,19 @@ func (s *Service) at(step string, id int64) error {
 	return s.hook(step, id)
 }
 
-// Start syncs the GPU inventory, creates the session networks and runs the
-// first recovery pass synchronously, then keeps the recovery loop running
-// until Close. A failed first pass is logged, not returned: the loop retries
-// with backoff and /healthz shows degraded meanwhile.
+// Start syncs the GPU inventory, creates the session networks (an error if
+// it cannot) and runs the first recovery pass synchronously, then keeps the
+// recovery loop running until Close. A failed first pass is logged, not
+// returned: the loop retries with backoff and /healthz shows degraded
+// meanwhile.
 func (s *Service) Start(ctx context.Context) error {
 	if err := s.SyncGPUs(ctx); err != nil {
 		return err
 	}
 	if err := s.rt.EnsureNetworks(ctx); err != nil {
-		s.log.Error("create session networks", "err", err)
+		// Without its networks (or the internal network's host guard) no
+		// session may start: an internal session could reach the host.
+		return fmt.Errorf("session networks: %w", err)
 	}
 	if err := s.rec.Pass(ctx); err != nil {
 		s.log.Error("first recovery pass failed", "err", err)

@@ -121,7 +121,7 @@ func newSessions(ctx context.Context, cfg config.Config, st store.Store, log *sl
 	if err := svc.Start(ctx); err != nil {
 		svc.Close()
 		rt.Close()
-		return nil, err
+		return skip(err)
 	}
 	return svc, nil
 }
