@@ -258,7 +258,7 @@ type progressReader struct {
 func (p *progressReader) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
 	p.sent += int64(n)
-	if p.fn != nil && (n > 0 || err == io.EOF) {
+	if p.fn != nil && n > 0 {
 		p.fn(p.sent, p.total)
 	}
 	return n, err

@@ -69,6 +69,11 @@ func runLeaderboard(ctx context.Context, args []string) error {
 	if len(lb.Entries) < lb.Total {
 		fmt.Fprintf(c.stdout, "(%d of %d shown; --limit for more)\n", len(lb.Entries), lb.Total)
 	}
-	fmt.Fprintln(c.stdout, "~ : not significantly different from the entry above.")
+	for _, e := range lb.Entries {
+		if e.NotSignificant {
+			fmt.Fprintln(c.stdout, "~ : not significantly different from the entry above.")
+			break
+		}
+	}
 	return nil
 }

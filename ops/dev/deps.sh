@@ -15,6 +15,7 @@ need=(
   python3-sklearn:/usr/lib/python3/dist-packages/sklearn
   caddy:/usr/bin/caddy
   wrk:/usr/bin/wrk
+  chromium:/usr/bin/chromium
   curl:/usr/bin/curl
   time:/usr/bin/time
 )
