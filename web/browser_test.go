@@ -211,7 +211,7 @@ func TestBrowserJourney(t *testing.T) {
 		chromedp.Reload(),
 		chromedp.WaitVisible(chromedp.CSS(`#leaderboard`)))
 	shot(t, ctx, "04-competition-phone")
-	step(t, ctx, "back to desktop size", 10*time.Second, chromedp.EmulateReset())
+	step(t, ctx, "back to desktop size", 10*time.Second, chromedp.EmulateViewport(1280, 900))
 
 	step(t, ctx, "create an API token", 30*time.Second,
 		chromedp.Navigate(s.URL+"/account"),
