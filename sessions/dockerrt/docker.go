@@ -7,6 +7,7 @@ import (
 	"net"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -73,6 +74,8 @@ func DefaultNetworks() []NetworkSpec {
 type Docker struct {
 	cli  *client.Client
 	opts Options
+
+	ncpu atomic.Int64 // the engine's CPU count, once known
 }
 
 var _ sessions.Runtime = (*Docker)(nil)
@@ -188,7 +191,8 @@ func (d *Docker) ensureNetwork(ctx context.Context, n NetworkSpec) error {
 }
 
 // Start creates and starts the container. The spec is validated against
-// ForbiddenDir first. When the start fails the container is removed.
+// ForbiddenDir first; a CPU limit above the host's CPU count is capped to
+// it. When the start fails the container is removed.
 func (d *Docker) Start(ctx context.Context, spec sessions.ContainerSpec) (string, error) {
 	if err := spec.Validate(d.opts.ForbiddenDir); err != nil {
 		return "", err
@@ -198,6 +202,7 @@ func (d *Docker) Start(ctx context.Context, spec sessions.ContainerSpec) (string
 	}
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
+	spec.NanoCPUs = d.clampCPUs(ctx, spec.NanoCPUs)
 	init := true
 	pids := spec.PidsLimit
 	hc := &container.HostConfig{
@@ -251,6 +256,27 @@ func (d *Docker) Start(ctx context.Context, spec sessions.ContainerSpec) (string
 		return "", unavailable(fmt.Errorf("start container %s: %w", spec.Name, err))
 	}
 	return created.ID, nil
+}
+
+// clampCPUs caps a CPU limit at the engine's CPU count: Docker refuses a
+// limit above it, and a limit equal to it means "all of this host".
+func (d *Docker) clampCPUs(ctx context.Context, nano int64) int64 {
+	if nano <= 0 {
+		return nano
+	}
+	n := d.ncpu.Load()
+	if n == 0 {
+		info, err := d.cli.Info(ctx)
+		if err != nil || info.NCPU <= 0 {
+			return nano
+		}
+		n = int64(info.NCPU)
+		d.ncpu.Store(n)
+	}
+	if max := n * 1e9; nano > max {
+		return max
+	}
+	return nano
 }
 
 // Address is <ip>:8080 on the container's first network.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -116,8 +117,12 @@ func TestStartRefusesAndMissingIsNotAnError(t *testing.T) {
 
 	spec := base
 	spec.Name = "mf-session-rt" + rnd()
+	spec.NanoCPUs = 4096 * 1e9 // more CPUs than any host: capped, not refused
 	id, err := d.Start(ctx, spec)
 	require.NoError(t, err)
+	info, err := d.Client().ContainerInspect(ctx, id)
+	require.NoError(t, err)
+	assert.Equal(t, int64(runtime.NumCPU())*1e9, info.HostConfig.NanoCPUs)
 	list, err = d.List(ctx, map[string]string{sessions.LabelInstance: instance})
 	require.NoError(t, err)
 	require.Len(t, list, 1)
