@@ -279,3 +279,25 @@ func TestInvalidSubmissionNeverRunsModule(t *testing.T) {
 	require.False(t, public)
 	require.NotContains(t, msg, "time")
 }
+
+// TestValidateThenRun checks the two-step API: validation needs no pool,
+// and Run scores what Validate accepted.
+func TestValidateThenRun(t *testing.T) {
+	t.Parallel()
+	sp, _ := spec.Builtin(spec.CIFAR)
+	h, err := holdout.ImportCSV(sp, []byte("image_id,label\na,1\nb,2\n"))
+	require.NoError(t, err)
+	v, err := (&engine.Scorer{}).Validate(sp, h, []byte("image_id,label\nb,2\na,5\n"))
+	require.NoError(t, err)
+	require.Equal(t, 2, v.Units())
+	_, err = (&engine.Scorer{}).Validate(sp, h, []byte("image_id,label\nb,2\n"))
+	_, invalid := engine.InvalidSubmission(err)
+	require.True(t, invalid)
+	_, err = (&engine.Scorer{}).Run(ctxT(t, time.Minute), v, nil)
+	require.Error(t, err)
+	sc, m := scorer(t, sp)
+	res, err := sc.Run(ctxT(t, time.Minute), v, m)
+	require.NoError(t, err)
+	require.Equal(t, 0.5, res.PrimaryScore)
+	require.Equal(t, map[string]float64{"correct": 1}, res.Secondary)
+}

@@ -40,8 +40,8 @@ type Result struct {
 	ScorerDigest  string    `json:"scorer_digest"`
 	HoldoutDigest string    `json:"holdout_digest"`
 	EngineVersion string    `json:"engine_version"`
-	// DurationMS is the time of Score itself (validation, alignment and the
-	// sandboxed run), in milliseconds.
+	// DurationMS is the time of validation, alignment and the sandboxed
+	// run, in milliseconds (for Score, including reading the reader).
 	DurationMS float64 `json:"duration_ms"`
 	// ValidateMS and MetricMS split DurationMS.
 	ValidateMS float64 `json:"validate_ms"`
@@ -98,19 +98,57 @@ func (s *Scorer) ScoreBytes(ctx context.Context, sp spec.Spec, h *holdout.Holdou
 }
 
 func (s *Scorer) score(ctx context.Context, sp spec.Spec, h *holdout.Holdout, data []byte, m *sandbox.Module, start time.Time) (*Result, error) {
-	if s.Pool == nil || m == nil {
-		return nil, errors.New("engine: scorer has no sandbox pool or module")
+	v, err := s.validate(sp, h, data, start)
+	if err != nil {
+		return nil, err
 	}
+	return s.Run(ctx, v, m)
+}
+
+// Validated is a submission that passed validation, aligned to its
+// holdout and ready to run. It holds no reference to the submission's
+// bytes.
+type Validated struct {
+	spec     spec.Spec
+	holdout  *holdout.Holdout
+	input    *abi.Input
+	start    time.Time
+	validate time.Duration
+}
+
+// Units is the number of aligned units (the holdout's).
+func (v *Validated) Units() int { return v.input.Units }
+
+// Validate checks a submission in memory against sp and h without running
+// anything (Pool may be nil): the intake of a service can reject an invalid
+// file at once, and the CLI validates while the sandbox starts. Errors are
+// as for Score's validation. data must not be modified during the call.
+func (s *Scorer) Validate(sp spec.Spec, h *holdout.Holdout, data []byte) (*Validated, error) {
+	return s.validate(sp, h, data, time.Now())
+}
+
+func (s *Scorer) validate(sp spec.Spec, h *holdout.Holdout, data []byte, start time.Time) (*Validated, error) {
 	in, err := submission.Validate(sp, h, data, s.Limits)
 	if err != nil {
 		return nil, err
 	}
-	validated := time.Now()
-	res, err := s.Pool.Score(ctx, m, in)
+	return &Validated{spec: sp, holdout: h, input: in, start: start, validate: time.Since(start)}, nil
+}
+
+// Run scores a validated submission with m in s.Pool. Its Result's
+// DurationMS counts from the start of validation, excluding any wait
+// between Validate and Run. Errors are as for Score's run.
+func (s *Scorer) Run(ctx context.Context, v *Validated, m *sandbox.Module) (*Result, error) {
+	if s.Pool == nil || m == nil {
+		return nil, errors.New("engine: scorer has no sandbox pool or module")
+	}
+	sp := v.spec
+	ran := time.Now()
+	res, err := s.Pool.Score(ctx, m, v.input)
 	if err != nil {
 		return nil, fmt.Errorf("run scorer %s: %w", sp.Metric, err)
 	}
-	done := time.Now()
+	metric := time.Since(ran)
 	if math.IsNaN(res.Primary) || math.IsInf(res.Primary, 0) {
 		return nil, fmt.Errorf("run scorer %s: primary score is %v, not a finite number", sp.Metric, res.Primary)
 	}
@@ -118,14 +156,14 @@ func (s *Scorer) score(ctx context.Context, sp spec.Spec, h *holdout.Holdout, da
 		Competition:    sp.Slug,
 		PrimaryScore:   res.Primary,
 		HigherIsBetter: sp.HigherIsBetter,
-		Rows:           in.Units,
+		Rows:           v.input.Units,
 		PerUnit:        res.PerUnit,
 		ScorerDigest:   "sha256:" + m.Digest,
-		HoldoutDigest:  h.Digest(),
+		HoldoutDigest:  v.holdout.Digest(),
 		EngineVersion:  Version,
-		DurationMS:     ms(done.Sub(start)),
-		ValidateMS:     ms(validated.Sub(start)),
-		MetricMS:       ms(done.Sub(validated)),
+		DurationMS:     ms(v.validate + metric),
+		ValidateMS:     ms(v.validate),
+		MetricMS:       ms(metric),
 	}
 	if len(res.Secondary) > 0 {
 		out.Secondary = make(map[string]float64, len(res.Secondary))

@@ -120,17 +120,24 @@ func runScore(ctx context.Context, args []string) error {
 		return withExit(2, err)
 	}
 	trace("submission read")
-	if err := waitPool().err; err != nil {
-		return err
-	}
-	trace("sandbox ready")
-	sc := &engine.Scorer{Pool: l.pool}
-	res, err := sc.ScoreBytes(ctx, sp, h, data, l.mod)
+	// Validate while the sandbox may still be starting.
+	sc := &engine.Scorer{}
+	v, err := sc.Validate(sp, h, data)
 	if err != nil {
 		if ie, ok := engine.InvalidSubmission(err); ok {
 			fmt.Fprint(os.Stderr, ie.Lines())
 			return withExit(2, fmt.Errorf("invalid submission %s", *subPath))
 		}
+		return err
+	}
+	trace("validated")
+	if err := waitPool().err; err != nil {
+		return err
+	}
+	trace("sandbox ready")
+	sc.Pool = l.pool
+	res, err := sc.Run(ctx, v, l.mod)
+	if err != nil {
 		var ge *abi.GuestError
 		if errors.As(err, &ge) && ge.Public {
 			return withExit(2, fmt.Errorf("submission rejected by the scorer: %s", ge.Message))
