@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"unicode/utf8"
 	"unsafe"
@@ -192,51 +193,123 @@ func bufLen(c *Column) int {
 // fails only when in.Validate fails or the result would exceed 4 GiB. Every
 // buffer in the result starts at an offset that is a multiple of 8.
 func EncodeInput(in *Input) ([]byte, error) {
-	n, err := EncodedInputSize(in)
+	segs, n, err := inputSegments(in)
 	if err != nil {
 		return nil, err
 	}
-	buf := make([]byte, n)
-	copy(buf, inputMagic)
-	le.PutUint16(buf[4:], Major)
-	le.PutUint16(buf[6:], Minor)
-	le.PutUint32(buf[8:], uint32(in.Units))
-	le.PutUint32(buf[12:], uint32(len(in.Columns)))
-	pos := inputHeaderSize + columnDescSize*len(in.Columns)
+	buf := make([]byte, 0, n)
+	for _, s := range segs {
+		buf = append(buf, s...)
+	}
+	return buf, nil
+}
+
+// WriteInput writes exactly the bytes of EncodeInput(in) to w without
+// building them in memory first: column buffers go to w as they are (on a
+// little-endian machine). It returns the byte count written.
+func WriteInput(w io.Writer, in *Input) (int64, error) {
+	segs, _, err := inputSegments(in)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, s := range segs {
+		k, err := w.Write(s)
+		n += int64(k)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+var zeros [8]byte
+
+// inputSegments lays out the wire form of in as a list of byte slices:
+// a freshly built header and descriptor table, then names, padding and
+// column buffers (aliasing in's slices on little-endian machines).
+func inputSegments(in *Input) ([][]byte, int, error) {
+	n, err := EncodedInputSize(in)
+	if err != nil {
+		return nil, 0, err
+	}
+	head := make([]byte, inputHeaderSize+columnDescSize*len(in.Columns))
+	copy(head, inputMagic)
+	le.PutUint16(head[4:], Major)
+	le.PutUint16(head[6:], Minor)
+	le.PutUint32(head[8:], uint32(in.Units))
+	le.PutUint32(head[12:], uint32(len(in.Columns)))
+	segs := make([][]byte, 0, 1+6*len(in.Columns))
+	segs = append(segs, head)
+	pos := len(head)
+	add := func(b []byte) {
+		if pad := align8(pos) - pos; pad > 0 {
+			segs = append(segs, zeros[:pad])
+			pos += pad
+		}
+		if len(b) > 0 {
+			segs = append(segs, b)
+			pos += len(b)
+		}
+	}
 	for i := range in.Columns {
 		c := &in.Columns[i]
-		d := buf[inputHeaderSize+columnDescSize*i:]
+		d := head[inputHeaderSize+columnDescSize*i:]
 		d[0], d[1] = byte(c.Type), byte(c.Role)
-		pos = align8(pos)
-		le.PutUint32(d[4:], uint32(pos))
+		le.PutUint32(d[4:], uint32(align8(pos)))
 		le.PutUint32(d[8:], uint32(len(c.Name)))
-		pos += copy(buf[pos:], c.Name)
+		add([]byte(c.Name))
 		if c.Offsets != nil {
-			pos = align8(pos)
-			le.PutUint32(d[12:], uint32(pos))
+			le.PutUint32(d[12:], uint32(align8(pos)))
 			le.PutUint32(d[16:], uint32(4*len(c.Offsets)))
-			if littleEndian {
-				pos += copy(buf[pos:], unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(c.Offsets))), 4*len(c.Offsets)))
-			} else {
-				for _, o := range c.Offsets {
-					le.PutUint32(buf[pos:], uint32(o))
-					pos += 4
-				}
-			}
+			add(int32Bytes(c.Offsets))
 		}
-		pos = align8(pos)
-		le.PutUint32(d[20:], uint32(pos))
+		le.PutUint32(d[20:], uint32(align8(pos)))
 		le.PutUint32(d[24:], uint32(bufLen(c)))
 		switch c.Type {
 		case Int64:
-			pos += putInt64s(buf[pos:], c.Int64)
+			add(int64Bytes(c.Int64))
 		case Float64, ListFloat64:
-			pos += putFloat64s(buf[pos:], c.Float64)
+			add(float64Bytes(c.Float64))
 		case Utf8:
-			pos += copy(buf[pos:], c.Data)
+			add(c.Data)
 		}
 	}
-	return buf, nil
+	if pos != n {
+		return nil, 0, fmt.Errorf("input: laid out %d bytes, expected %d", pos, n)
+	}
+	return segs, n, nil
+}
+
+// int64Bytes, float64Bytes and int32Bytes return v's little-endian bytes,
+// aliasing v when the machine is little-endian.
+func int64Bytes(v []int64) []byte {
+	if littleEndian {
+		return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 8*len(v))
+	}
+	b := make([]byte, 8*len(v))
+	putInt64s(b, v)
+	return b
+}
+
+func float64Bytes(v []float64) []byte {
+	if littleEndian {
+		return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 8*len(v))
+	}
+	b := make([]byte, 8*len(v))
+	putFloat64s(b, v)
+	return b
+}
+
+func int32Bytes(v []int32) []byte {
+	if littleEndian {
+		return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v))
+	}
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		le.PutUint32(b[4*i:], uint32(x))
+	}
+	return b
 }
 
 // DecodeInput parses an ABI v1 input buffer. On success the result passes
@@ -329,7 +402,7 @@ func slice(buf []byte, off, n uint32, align uint32) ([]byte, error) {
 // number of bytes written.
 func putInt64s(dst []byte, v []int64) int {
 	if littleEndian {
-		return copy(dst, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 8*len(v)))
+		return copy(dst, int64Bytes(v))
 	}
 	for i, x := range v {
 		le.PutUint64(dst[8*i:], uint64(x))
@@ -341,7 +414,7 @@ func putInt64s(dst []byte, v []int64) int {
 // number of bytes written.
 func putFloat64s(dst []byte, v []float64) int {
 	if littleEndian {
-		return copy(dst, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 8*len(v)))
+		return copy(dst, float64Bytes(v))
 	}
 	for i, x := range v {
 		le.PutUint64(dst[8*i:], math.Float64bits(x))

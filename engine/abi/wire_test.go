@@ -48,6 +48,10 @@ func TestInputRoundTrip(t *testing.T) {
 			if n, _ := EncodedInputSize(tt.in); n != len(buf) {
 				t.Fatalf("EncodedInputSize %d, encoded %d", n, len(buf))
 			}
+			var w bytes.Buffer
+			if n, err := WriteInput(&w, tt.in); err != nil || n != int64(len(buf)) || !bytes.Equal(w.Bytes(), buf) {
+				t.Fatalf("WriteInput wrote %d bytes (%v), not EncodeInput's %d", n, err, len(buf))
+			}
 			got, err := DecodeInput(buf)
 			if err != nil {
 				t.Fatal(err)

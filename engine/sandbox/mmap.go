@@ -22,9 +22,7 @@ func (mmapAllocator) Allocate(_, max uint64) experimental.LinearMemory {
 	if err != nil {
 		return &mmapMemory{}
 	}
-	// Transparent huge pages cut the page faults of a guest touching tens
-	// of megabytes (input, per-unit values, output) by a factor of 512.
-	_ = syscall.Madvise(buf, syscall.MADV_HUGEPAGE)
+	adviseHuge(buf)
 	return &mmapMemory{buf: buf}
 }
 
