@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"io/fs"
 	"unicode/utf8"
 )
 
@@ -25,6 +26,15 @@ func ReadAll(r io.Reader, maxBytes int64) ([]byte, error) {
 		return io.ReadAll(r)
 	}
 	var buf bytes.Buffer
+	// A file says its size: refuse it unread, or read it in one buffer.
+	if f, ok := r.(interface{ Stat() (fs.FileInfo, error) }); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			if fi.Size() > maxBytes {
+				return nil, tooLarge(maxBytes)
+			}
+			buf.Grow(int(fi.Size()) + bytes.MinRead)
+		}
+	}
 	n, err := buf.ReadFrom(io.LimitReader(r, maxBytes+1))
 	if err != nil {
 		return nil, err

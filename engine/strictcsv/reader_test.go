@@ -5,6 +5,8 @@ import (
 	"encoding/csv"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -125,6 +127,24 @@ func TestReadAllLimit(t *testing.T) {
 	b, err := strictcsv.ReadAll(strings.NewReader("01234"), 5)
 	require.NoError(t, err)
 	require.Equal(t, "01234", string(b))
+
+	path := filepath.Join(t.TempDir(), "f.csv")
+	require.NoError(t, os.WriteFile(path, []byte("0123456789"), 0o600))
+	for _, tc := range []struct {
+		max int64
+		ok  bool
+	}{{5, false}, {10, true}, {0, true}} {
+		f, err := os.Open(path)
+		require.NoError(t, err)
+		b, err := strictcsv.ReadAll(f, tc.max)
+		f.Close()
+		if tc.ok {
+			require.NoError(t, err)
+			require.Equal(t, "0123456789", string(b))
+		} else {
+			require.ErrorAs(t, err, &ie)
+		}
+	}
 }
 
 func TestParseNumbers(t *testing.T) {
