@@ -26,7 +26,8 @@ import (
 //  4. times out starting sessions, or resumes them after a restart;
 //  5. stops and removes orphan containers (no active row).
 //
-// Passes never run concurrently. The loop repeats them every PollInterval,
+// Passes never run concurrently; within a pass each session is handled by
+// one goroutine (up to 8 sessions at once). The loop repeats them every PollInterval,
 // backing off exponentially up to BackoffMax while they fail.
 type Reconciler struct {
 	s  *Service
@@ -136,32 +137,58 @@ func (r *Reconciler) Pass(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("read database clock: %w", err)
 	}
-	var errs []error
+	// Sessions are reconciled in parallel (each by exactly one goroutine of
+	// this pass, and passes never overlap), so one slow stop grace does not
+	// hold up the others.
+	var (
+		emu  sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, passParallelism)
+	)
+	fail := func(err error) {
+		emu.Lock()
+		errs = append(errs, err)
+		emu.Unlock()
+	}
 	active := map[int64]bool{}
 	for _, row := range rows {
 		active[row.ID] = true
-		cs := bySession[row.ID]
-		if err := r.reconcile(ctx, row, cs, now); err != nil {
-			errs = append(errs, fmt.Errorf("session %d: %w", row.ID, err))
-		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := r.reconcile(ctx, row, bySession[row.ID], now); err != nil {
+				fail(fmt.Errorf("session %d: %w", row.ID, err))
+			}
+		}()
 	}
 	for id, cs := range bySession {
 		if active[id] {
 			continue
 		}
 		for _, c := range cs {
-			s.log.Warn("removing orphan session container", "container", c.Name, "session_label", c.Labels[LabelSession])
-			if err := s.rt.Stop(ctx, c.ID, s.cfg.StopGrace); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			if err := s.rt.Remove(ctx, c.ID); err != nil {
-				errs = append(errs, err)
-			}
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				s.log.Warn("removing orphan session container", "container", c.Name, "session_label", c.Labels[LabelSession])
+				if err := s.rt.Stop(ctx, c.ID, s.cfg.StopGrace); err != nil {
+					fail(err)
+					return
+				}
+				if err := s.rt.Remove(ctx, c.ID); err != nil {
+					fail(err)
+				}
+			}()
 		}
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
+
+// passParallelism bounds the sessions one pass reconciles at once.
+const passParallelism = 8
 
 func (r *Reconciler) reconcile(ctx context.Context, row db.Session, cs []Container, now time.Time) error {
 	s := r.s
