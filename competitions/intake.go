@@ -188,6 +188,34 @@ func (s *Service) MySubmissions(ctx context.Context, v Viewer, slug string) ([]S
 	return out, int(c.DailyCap), max(0, int(c.DailyCap)-int(used)), nil
 }
 
+// WaitSubmission is GetSubmission that, while the submission is queued or
+// being (re)scored, waits up to wait for its outcome. A worker in this
+// process wakes the waiter at once; work finished by another process is
+// seen within a quarter second.
+func (s *Service) WaitSubmission(ctx context.Context, v Viewer, id int64, wait time.Duration) (Submission, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		ch := s.done.Wait(id)
+		sub, err := s.GetSubmission(ctx, v, id)
+		if err != nil || (sub.Status != "queued" && sub.Status != "scoring" && !sub.Rescoring) {
+			return sub, err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return sub, nil
+		}
+		t := time.NewTimer(min(left, 250*time.Millisecond))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return sub, nil
+		case <-ch:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
 // GetSubmission returns one of v's submissions (admins: anyone's).
 func (s *Service) GetSubmission(ctx context.Context, v Viewer, id int64) (Submission, error) {
 	r, err := s.st.GetSubmission(ctx, id)

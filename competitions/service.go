@@ -65,17 +65,21 @@ type Deps struct {
 
 // Service is the competitions capability. It is safe for concurrent use.
 type Service struct {
-	st      store.Store
-	eng     Engine
-	roots   Roots
-	log     *slog.Logger
-	now     func() time.Time
-	maxLen  int
-	wake    *notifier
-	boards  *boardCache
-	mu      sync.Mutex
-	wasm    map[string][]byte // scorer bytes by digest
-	metrics serviceMetrics
+	st     store.Store
+	eng    Engine
+	roots  Roots
+	log    *slog.Logger
+	now    func() time.Time
+	maxLen int
+	wake   *notifier // new work queued in this process
+	done   *waiters  // submissions finished in this process
+	boards *boardCache
+	mu     sync.Mutex
+	wasm   map[string][]byte // scorer bytes by digest
+	// Immutable rows, cached by id.
+	holdouts map[int64]db.HoldoutVersion
+	scorers  map[int64]db.ScorerModule
+	metrics  serviceMetrics
 }
 
 // New builds a Service. It creates the roots when missing.
@@ -90,7 +94,7 @@ func New(d Deps) (*Service, error) {
 		return nil, fmt.Errorf("competitions: %w", err)
 	}
 	s := &Service{st: d.Store, eng: d.Engine, roots: d.Roots, log: d.Logger, now: d.Now,
-		maxLen: d.MaxSubmissionBytes, wake: newNotifier(), boards: newBoardCache(), wasm: map[string][]byte{}}
+		maxLen: d.MaxSubmissionBytes, wake: newNotifier(), done: newWaiters(), holdouts: map[int64]db.HoldoutVersion{}, scorers: map[int64]db.ScorerModule{}, boards: newBoardCache(), wasm: map[string][]byte{}}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -219,9 +223,17 @@ func (s *Service) holdoutOf(ctx context.Context, c db.Competition) (Holdout, err
 }
 
 func (s *Service) holdoutByID(ctx context.Context, c db.Competition, id int64) (Holdout, error) {
-	h, err := s.st.GetHoldoutVersion(ctx, id)
-	if err != nil {
-		return Holdout{}, fmt.Errorf("holdout %d of %s: %w", id, c.Slug, err)
+	s.mu.Lock()
+	h, ok := s.holdouts[id]
+	s.mu.Unlock()
+	if !ok {
+		var err error
+		if h, err = s.st.GetHoldoutVersion(ctx, id); err != nil {
+			return Holdout{}, fmt.Errorf("holdout %d of %s: %w", id, c.Slug, err)
+		}
+		s.mu.Lock()
+		s.holdouts[id] = h
+		s.mu.Unlock()
 	}
 	p, err := resolve(s.roots.Holdouts, h.Path)
 	if err != nil {
@@ -239,10 +251,19 @@ func (s *Service) scorerOf(ctx context.Context, c db.Competition) (ScorerModule,
 	if !c.CurrentScorerID.Valid {
 		return ScorerModule{}, ErrNotOpen
 	}
-	row, err := s.st.GetScorerModule(ctx, c.CurrentScorerID.Int64)
-	if err != nil {
-		return ScorerModule{}, fmt.Errorf("scorer of %s: %w", c.Slug, err)
+	s.mu.Lock()
+	row, ok := s.scorers[c.CurrentScorerID.Int64]
+	s.mu.Unlock()
+	if !ok {
+		var err error
+		if row, err = s.st.GetScorerModule(ctx, c.CurrentScorerID.Int64); err != nil {
+			return ScorerModule{}, fmt.Errorf("scorer of %s: %w", c.Slug, err)
+		}
+		s.mu.Lock()
+		s.scorers[row.ID] = row
+		s.mu.Unlock()
 	}
+	var err error
 	s.mu.Lock()
 	wasm, ok := s.wasm[row.Digest]
 	s.mu.Unlock()

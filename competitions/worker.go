@@ -234,12 +234,16 @@ func (w *Worker) process(ctx context.Context, cl *claimed) error {
 	if err := errors.Join(herr, merr); err != nil {
 		return w.retryLater(ctx, cl, err)
 	}
-	if existing, err := s.st.GetSubmissionScoreByDigests(ctx, db.GetSubmissionScoreByDigestsParams{
-		SubmissionID: cl.sub.ID, ScorerDigest: m.Digest, HoldoutDigest: h.Digest,
-	}); err == nil {
-		return w.finish(ctx, cl, c, [2]int64{m.ID, h.ID}, &existing, nil)
-	} else if !store.IsNotFound(err) {
-		return w.retryLater(ctx, cl, err)
+	// A score with these digests can exist only when the submission was
+	// scored before (a rescoring, or a retry); then it is reused unrun.
+	if cl.sub.Pending != pendingNew || cl.sub.Attempts > 1 {
+		if existing, err := s.st.GetSubmissionScoreByDigests(ctx, db.GetSubmissionScoreByDigestsParams{
+			SubmissionID: cl.sub.ID, ScorerDigest: m.Digest, HoldoutDigest: h.Digest,
+		}); err == nil {
+			return w.finish(ctx, cl, c, [2]int64{m.ID, h.ID}, &existing, nil)
+		} else if !store.IsNotFound(err) {
+			return w.retryLater(ctx, cl, err)
+		}
 	}
 	file, err := readBlob(s.roots.Submissions, cl.sub.ArtifactPath, cl.sub.ArtifactSha256)
 	if err != nil {
@@ -347,17 +351,21 @@ func (w *Worker) finish(ctx context.Context, cl *claimed, c db.Competition, used
 		}
 		sc := existing
 		if sc == nil {
-			got, err := tx.GetSubmissionScoreByDigests(ctx, db.GetSubmissionScoreByDigestsParams{
-				SubmissionID: row.SubmissionID, ScorerDigest: row.ScorerDigest, HoldoutDigest: row.HoldoutDigest,
-			})
-			if store.IsNotFound(err) {
-				id, err := tx.InsertSubmissionScore(ctx, *row)
-				if err != nil {
-					return fmt.Errorf("insert score of submission %d: %w", cl.sub.ID, err)
+			// The unique (submission, scorer, holdout) key makes a second
+			// row with the same digests impossible; reuse the first.
+			got := db.SubmissionScore{PrimaryScore: row.PrimaryScore, CiLow: row.CiLow, CiHigh: row.CiHigh}
+			id, err := tx.InsertSubmissionScore(ctx, *row)
+			switch {
+			case store.IsDuplicate(err):
+				if got, err = tx.GetSubmissionScoreByDigests(ctx, db.GetSubmissionScoreByDigestsParams{
+					SubmissionID: row.SubmissionID, ScorerDigest: row.ScorerDigest, HoldoutDigest: row.HoldoutDigest,
+				}); err != nil {
+					return fmt.Errorf("find score of submission %d: %w", cl.sub.ID, err)
 				}
-				got = db.SubmissionScore{ID: id, PrimaryScore: row.PrimaryScore, CiLow: row.CiLow, CiHigh: row.CiHigh}
-			} else if err != nil {
-				return fmt.Errorf("find score of submission %d: %w", cl.sub.ID, err)
+			case err != nil:
+				return fmt.Errorf("insert score of submission %d: %w", cl.sub.ID, err)
+			default:
+				got.ID = id
 			}
 			sc = &got
 		}
@@ -397,6 +405,7 @@ func (w *Worker) finish(ctx context.Context, cl *claimed, c db.Competition, used
 	if err != nil {
 		return err
 	}
+	s.done.Done(cl.sub.ID)
 	if cl.sub.Pending == pendingNew {
 		s.observeLatency(scoredAt.Sub(cl.sub.CreatedAt))
 	}
@@ -408,6 +417,7 @@ func (w *Worker) finish(ctx context.Context, cl *claimed, c db.Competition, used
 func (w *Worker) fail(ctx context.Context, cl *claimed, c db.Competition, public, internal string) error {
 	s := w.s
 	s.log.Warn("submission scoring failed", "submission_id", cl.sub.ID, "competition", c.Slug, "detail", internal)
+	defer s.done.Done(cl.sub.ID)
 	return s.st.InTx(ctx, func(tx store.Store) error {
 		cur, err := tx.LockSubmission(ctx, cl.sub.ID)
 		if err != nil {

@@ -38,7 +38,7 @@ func runWorker(ctx context.Context, args []string) error {
 		return err
 	}
 	defer rt.Close()
-	w := rt.svc.NewWorker(competitions.WorkerOptions{Concurrency: rt.workers, Poll: rt.poll})
-	log.Info("scoring worker started", "concurrency", rt.workers, "poll", rt.poll.String())
+	w := rt.svc.NewWorker(competitions.WorkerOptions{Concurrency: 2 * rt.workers, Poll: rt.poll})
+	log.Info("scoring worker started", "concurrency", 2*rt.workers, "poll", rt.poll.String())
 	return w.Run(ctx)
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
+	_ "net/http/pprof" // served only on MEDFORGE_COMPETITIONS_PPROF_ADDR
 	"os"
 	"strconv"
 
@@ -12,6 +14,10 @@ import (
 
 func init() {
 	onServe("competitions", func(ctx context.Context, env *serveEnv) error {
+		if addr := os.Getenv("MEDFORGE_COMPETITIONS_PPROF_ADDR"); addr != "" {
+			// Profiling for benchmarks; never set in production.
+			go func() { _ = http.ListenAndServe(addr, nil) }()
+		}
 		rt, err := newCompetitions(env.Config, env.Store, env.Logger)
 		if err != nil {
 			return err
@@ -26,7 +32,9 @@ func init() {
 		var w *competitions.Worker
 		if embedded {
 			rep := env.Health.Reporter("scoring_worker", 0)
-			w = rt.svc.NewWorker(competitions.WorkerOptions{Concurrency: rt.workers, Poll: rt.poll, Health: rep.Report})
+			// Twice the sandbox workers: a loop's database round trips overlap
+			// another loop's scoring.
+			w = rt.svc.NewWorker(competitions.WorkerOptions{Concurrency: 2 * rt.workers, Poll: rt.poll, Health: rep.Report})
 			rep.OK()
 			env.Go("scoring-worker", func(ctx context.Context) error {
 				defer rt.Close()

@@ -126,12 +126,20 @@ func (h *handlers) routes() []httpapi.Route {
 			}},
 		{Method: http.MethodGet, Path: "/submissions/:id", Tags: []string{tag}, Auth: httpapi.AuthUser,
 			Summary: "One of my submissions", Response: competitions.Submission{},
+			Query: []httpapi.Param{{Name: "wait", Type: "string",
+				Description: "a duration up to 20s (e.g. 5s): while the submission is queued or scoring, wait that long for its score"}},
 			Handler: func(c *fiber.Ctx) error {
 				id, err := idParam(c)
 				if err != nil {
 					return err
 				}
-				out, err := h.svc.GetSubmission(c.UserContext(), viewer(c), id)
+				var wait time.Duration
+				if v := c.Query("wait"); v != "" {
+					if wait, err = time.ParseDuration(v); err != nil || wait < 0 || wait > 20*time.Second {
+						return httpapi.Invalid(httpapi.FieldError{Field: "wait", Message: "must be a duration from 0s to 20s"})
+					}
+				}
+				out, err := h.svc.WaitSubmission(c.UserContext(), viewer(c), id, wait)
 				if err != nil {
 					return problem(err)
 				}
