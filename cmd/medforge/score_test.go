@@ -101,6 +101,11 @@ func TestScoreCommand(t *testing.T) {
 	require.True(t, strings.HasPrefix(fromCSV.ScorerDigest, "sha256:"))
 	require.Equal(t, "medforge-engine/1", fromCSV.EngineVersion)
 	require.Equal(t, 1.0, *parse(score(hold, perfect)).Primary)
+	// An author's module via --scorer: the C build of accuracy agrees.
+	fromC := parse(runCLI(t, "score", "--competition", spec.Titanic, "--holdout", hold, "--submission", sub, "--cache-dir", cache,
+		"--scorer", scorertest.Build(t, "accuracy-c")))
+	require.Equal(t, *fromCSV.Primary, *fromC.Primary)
+	require.NotEqual(t, fromCSV.ScorerDigest, fromC.ScorerDigest)
 
 	tests := []struct {
 		name   string
