@@ -22,7 +22,9 @@ import (
 	"github.com/medforge/medforge/sessions/standin"
 )
 
-func imageRemoveOptions() image.RemoveOptions { return image.RemoveOptions{Force: true, PruneChildren: true} }
+func imageRemoveOptions() image.RemoveOptions {
+	return image.RemoveOptions{Force: true, PruneChildren: true}
+}
 
 func randHex(n int) string {
 	b := make([]byte, n)
