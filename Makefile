@@ -8,6 +8,9 @@ export MEDFORGE_RUN_DIR := $(RUN_DIR)
 # Scorer modules built from source; never committed.
 SCORERS_DIR ?= $(CURDIR)/bin/scorers
 export MEDFORGE_SCORERS_DIR := $(SCORERS_DIR)
+# go-nvml's cgo preamble calls NVML functions NVIDIA marked deprecated; the
+# warnings say nothing about MedForge, so they are not printed on every build.
+export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
 .PHONY: build deps db db-stop gen gen-check lint test bench run scorers clean
 
