@@ -91,6 +91,19 @@ func failAt(t *testing.T, ctx context.Context, name string, err error) {
 	t.Fatalf("%s: %v\nat %s\n%s", name, err, loc, body)
 }
 
+// checkLabels fails when a visible form control on the current page has no
+// accessible name (a <label>, aria-label or aria-labelledby).
+func checkLabels(t *testing.T, ctx context.Context, page string) {
+	t.Helper()
+	js := `Array.from(document.querySelectorAll('input:not([type=hidden]), select, textarea, button')).filter(function (el) {
+		if (el.tagName === 'BUTTON') { return !el.textContent.trim() && !el.getAttribute('aria-label'); }
+		return !(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby');
+	}).map(function (el) { return el.outerHTML.slice(0, 120); })`
+	if bad := value(t, ctx, "unlabelled controls", chromedp.Evaluate[[]string](js)); len(bad) > 0 {
+		t.Errorf("%s: controls without an accessible name:\n%s", page, strings.Join(bad, "\n"))
+	}
+}
+
 // navigateRetry navigates, retrying when Chromium aborts the load with
 // ERR_NETWORK_CHANGED: starting a session container adds network
 // interfaces on this host, which Chromium takes for a network change.
@@ -226,6 +239,7 @@ func TestBrowserJourney(t *testing.T) {
 	}
 	subID := value(t, ctx, "scored submission id", chromedp.AttributeValue(chromedp.CSS(`#my-submissions tr[data-status="scored"]`), "data-id")).Value
 	shot(t, ctx, "03-competition-scored")
+	checkLabels(t, ctx, "competition")
 
 	step(t, ctx, "phone-sized competition page", 30*time.Second,
 		chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile),
@@ -245,6 +259,7 @@ func TestBrowserJourney(t *testing.T) {
 		t.Fatalf("token shown: %q", token)
 	}
 	shot(t, ctx, "05-token-created")
+	checkLabels(t, ctx, "account")
 
 	sessionsStep(t, ctx, s)
 
@@ -265,6 +280,7 @@ func TestBrowserJourney(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#rescore-jobs tr[data-job]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#rescore-jobs tr[data-state="finished"]`)))
 	shot(t, ctx, "07-admin-rescore-finished")
+	checkLabels(t, ctx, "admin competition")
 
 	scorers := os.Getenv("MEDFORGE_SCORERS_DIR")
 	if scorers == "" {
@@ -294,6 +310,7 @@ func TestBrowserJourney(t *testing.T) {
 		chromedp.Navigate(s.URL+"/admin/users"),
 		chromedp.WaitVisible(chromedp.CSS(`#users`)))
 	shot(t, ctx, "08-admin-users")
+	checkLabels(t, ctx, "admin users")
 	step(t, ctx, "admin GPUs page", 30*time.Second,
 		chromedp.Navigate(s.URL+"/admin/gpus"),
 		chromedp.WaitVisible(chromedp.CSS(`main h1`)))
@@ -314,7 +331,7 @@ func sessionsStep(t *testing.T, ctx context.Context, s *stack) {
 	t.Helper()
 	step(t, ctx, "sessions page", 30*time.Second,
 		chromedp.Navigate(s.URL+"/sessions"),
-		chromedp.WaitVisible(chromedp.CSS(`#launch-h`)))
+		chromedp.WaitVisible(chromedp.CSS(`#launch-h, #sessions-unavailable`)))
 	if !s.served(t, "/api/v2/external/sessions") {
 		shot(t, ctx, "06-sessions-unavailable")
 		t.Log("GAP: the session runtime is not mounted on this server (no Docker?); launching was not tested")
@@ -329,6 +346,7 @@ func sessionsStep(t *testing.T, ctx context.Context, s *stack) {
 	}
 	ide := value(t, ctx, "read IDE link", chromedp.AttributeValue(chromedp.CSS(`.session[data-status="running"] a.button`), "href")).Value
 	shot(t, ctx, "06-session-running")
+	checkLabels(t, ctx, "sessions")
 	if !strings.Contains(ide, ".external.medforge.localhost") {
 		t.Fatalf("IDE link %q", ide)
 	}

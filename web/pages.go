@@ -157,7 +157,9 @@ func (ui *UI) competition(c *fiber.Ctx, v *view) error {
 
 // sessionsData is the sessions page.
 type sessionsData struct {
-	Internal bool
+	// Available is false when this server runs without the session runtime.
+	Available bool
+	Internal  bool
 	Current  []sessionView
 	Past     []sessionView
 	// Pending is true while a session is starting or stopping.
@@ -176,9 +178,11 @@ func (ui *UI) sessions(c *fiber.Ctx, v *view) error {
 	}
 	d := sessionsData{Internal: v.User.CanUseInternal}
 	var all []sessions.Session
-	if _, err := optional(ui.get(c, "/api/v2/sessions?limit=50", &all)); err != nil {
+	ok, err := optional(ui.get(c, "/api/v2/sessions?limit=50", &all))
+	if err != nil {
 		return err
 	}
+	d.Available = ok
 	cfg := ui.srv.Config()
 	for _, s := range all {
 		sv := sessionView{Session: s}

@@ -47,7 +47,7 @@ func TestPages(t *testing.T) {
 		{name: "account needs sign-in", path: "/account", status: 303, location: "/login?next=%2Faccount"},
 		{name: "account lists tokens", path: "/account", opts: []apitest.ReqOpt{userCookie}, status: 200, want: []string{"Create a token", "You have no tokens"}},
 		{name: "sessions needs sign-in", path: "/sessions", status: 303, location: "/login?next=%2Fsessions"},
-		{name: "sessions without the runtime", path: "/sessions", opts: []apitest.ReqOpt{userCookie}, status: 200, want: []string{"Launch EXTERNAL session", "INTERNAL sessions need the internal entitlement"}},
+		{name: "sessions without the runtime", path: "/sessions", opts: []apitest.ReqOpt{userCookie}, status: 200, want: []string{"GPU sessions are not available on this server"}},
 		{name: "admin forbidden to users", path: "/admin", opts: []apitest.ReqOpt{userCookie}, status: 403, want: []string{"Not allowed", "this page is for administrators"}},
 		{name: "admin users", path: "/admin/users", opts: []apitest.ReqOpt{adminCookie}, status: 200, want: []string{user.Email, `data-method="PATCH"`}},
 		{name: "admin GPUs without the runtime", path: "/admin/gpus", opts: []apitest.ReqOpt{adminCookie}, status: 200, want: []string{"session runtime is not running"}},
