@@ -160,8 +160,8 @@ type sessionsData struct {
 	// Available is false when this server runs without the session runtime.
 	Available bool
 	Internal  bool
-	Current  []sessionView
-	Past     []sessionView
+	Current   []sessionView
+	Past      []sessionView
 	// Pending is true while a session is starting or stopping.
 	Pending  bool
 	Announce string
