@@ -115,7 +115,16 @@ func backoff(n int, max time.Duration) time.Duration {
 func (r *Reconciler) Pass(ctx context.Context) (err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	defer func() { r.record(err) }()
+	began := time.Now()
+	defer func() {
+		r.record(err)
+		if m := r.s.metrics(); m != nil {
+			m.passSecs.Observe(time.Since(began).Seconds())
+			if err != nil {
+				m.passFails.Inc()
+			}
+		}
+	}()
 	s := r.s
 	containers, err := s.rt.List(ctx, map[string]string{LabelInstance: s.cfg.Instance})
 	if err != nil {
@@ -179,6 +188,10 @@ func (r *Reconciler) Pass(ctx context.Context) (err error) {
 				}
 				if err := s.rt.Remove(ctx, c.ID); err != nil {
 					fail(err)
+					return
+				}
+				if m := s.metrics(); m != nil {
+					m.orphans.Inc()
 				}
 			}()
 		}
@@ -334,6 +347,9 @@ func (r *Reconciler) finalize(ctx context.Context, row db.Session, cs []Containe
 	}
 	if n == 1 {
 		s.changed(row, StatusStopped)
+		if m := s.metrics(); m != nil {
+			m.stopped.WithLabelValues(row.StopReason).Inc()
+		}
 	}
 	s.log.Info("session stopped", "session", row.ID, "slug", row.Slug, "snapshot", snap, "reason", row.StopReason)
 	return nil
@@ -355,6 +371,9 @@ func (r *Reconciler) gate(ctx context.Context, gpuID int) {
 		return
 	}
 	s.log.Error("GPU failed the health gate; disabling it", "gpu", gpuID, "reason", h.Reason)
+	if m := s.metrics(); m != nil {
+		m.gpuGated.Inc()
+	}
 	if _, err := s.st.SetGPUEnabled(ctx, db.SetGPUEnabledParams{ID: int32(gpuID), Enabled: false, DisabledReason: h.Reason}); err != nil {
 		s.log.Error("disable GPU", "gpu", gpuID, "err", err)
 	}

@@ -104,6 +104,7 @@ type Service struct {
 	mu        sync.Mutex
 	launching map[int64]bool // sessions whose start is in flight here
 	gpuByID   map[int]GPU
+	m         *metrics // nil until RegisterMetrics
 
 	kick chan struct{}
 	rec  *Reconciler
@@ -252,6 +253,16 @@ type CreateRequest struct {
 // ErrNoGPU, ErrInternalNotAllowed or ErrUnknownPack for refusals.
 func (s *Service) Create(ctx context.Context, req CreateRequest) (Session, error) {
 	row, err := s.allocate(ctx, req)
+	if m := s.metrics(); m != nil {
+		switch {
+		case err == nil:
+			m.created.WithLabelValues(string(req.Exposure)).Inc()
+		case errors.Is(err, ErrLimit):
+			m.refused.WithLabelValues("limit").Inc()
+		case errors.Is(err, ErrNoGPU):
+			m.refused.WithLabelValues("no_gpu").Inc()
+		}
+	}
 	if err != nil {
 		return Session{}, err
 	}
@@ -424,6 +435,9 @@ func (s *Service) launch(r db.Session) {
 		n, merr := s.st.MarkSessionRunning(ctx, r.ID)
 		if merr == nil && n == 1 {
 			s.changed(r, StatusRunning)
+			if m := s.metrics(); m != nil {
+				m.startSecs.Observe(time.Since(start).Seconds())
+			}
 			s.log.Info("session running", "session", r.ID, "slug", r.Slug, "gpu", r.GpuID, "took", time.Since(start).Round(time.Millisecond))
 			return
 		}
@@ -450,6 +464,9 @@ func (s *Service) launch(r db.Session) {
 		s.log.Error("mark session error", "session", r.ID, "err", ferr)
 	} else if n == 1 {
 		s.changed(r, StatusError)
+		if m := s.metrics(); m != nil {
+			m.failed.Inc()
+		}
 	}
 	s.Kick() // a stop requested meanwhile, or an orphan, is recovery's
 }

@@ -27,7 +27,10 @@ func init() {
 		if err != nil || svc == nil {
 			return err
 		}
-		httpsessions.Mount(env.Server, svc)
+		if err := httpsessions.Mount(env.Server, svc); err != nil {
+			svc.Close()
+			return err
+		}
 		if err := startRouting(ctx, env, svc); err != nil {
 			svc.Close()
 			return err

@@ -17,6 +17,7 @@ package httpsessions
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -31,15 +32,19 @@ const tag = "sessions"
 // HealthName is the /healthz subsystem of session recovery.
 const HealthName = "session_recovery"
 
-// Mount registers every session route on srv and session recovery's health
-// on its /healthz registry (503 degraded while Docker is unreachable or
-// recovery keeps failing).
-func Mount(srv *httpapi.Server, svc *sessions.Service) {
+// Mount registers every session route on srv, the runtime's metrics on its
+// registry and session recovery's health on its /healthz registry (503
+// degraded while Docker is unreachable or recovery keeps failing).
+func Mount(srv *httpapi.Server, svc *sessions.Service) error {
+	if err := svc.RegisterMetrics(srv.Metrics()); err != nil {
+		return fmt.Errorf("session metrics: %w", err)
+	}
 	srv.Health().Register(HealthName, svc.Reconciler().Health)
 	h := &handlers{svc: svc}
 	for _, r := range h.routes() {
 		srv.Handle(r)
 	}
+	return nil
 }
 
 type handlers struct{ svc *sessions.Service }

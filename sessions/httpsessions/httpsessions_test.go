@@ -63,7 +63,7 @@ func TestSessionEndpoints(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, svc.Start(ctx))
 	t.Cleanup(svc.Close)
-	env := apitest.New(t, apitest.Options{Store: st, Mount: func(s *httpapi.Server) { httpsessions.Mount(s, svc) }})
+	env := apitest.New(t, apitest.Options{Store: st, Mount: func(s *httpapi.Server) { require.NoError(t, httpsessions.Mount(s, svc)) }})
 
 	user := testdb.User(t, st, testdb.UserOpts{})
 	admin := testdb.User(t, st, testdb.UserOpts{Admin: true})
@@ -133,6 +133,11 @@ func TestSessionEndpoints(t *testing.T) {
 		assert.Contains(t, string(doc.Body), `"`+p+`"`, "OpenAPI documents %s", p)
 	}
 
+	metrics := env.Do(t, "GET", "/metrics", nil)
+	assert.Contains(t, string(metrics.Body), `medforge_sessions_created_total{exposure="external"} 1`)
+	assert.Contains(t, string(metrics.Body), `medforge_sessions_refused_total{reason="limit"} 1`)
+	assert.Contains(t, string(metrics.Body), `medforge_sessions_stopped_total{reason="user"} 1`)
+
 	resp := env.Do(t, "GET", "/healthz", nil)
 	assert.Equal(t, http.StatusOK, resp.Status, string(resp.Body))
 	var health map[string]any
@@ -156,7 +161,7 @@ func TestHealthzDegradedWithoutDocker(t *testing.T) {
 	gp, _ := gpu.ParseDeclared("none")
 	svc, err := sessions.New(sessions.Config{Instance: "dead-" + strconv.Itoa(os.Getpid()), Packs: map[string]string{"default": "x"}}, st, gp, ws, rt, nil)
 	require.NoError(t, err)
-	env := apitest.New(t, apitest.Options{Store: st, Mount: func(s *httpapi.Server) { httpsessions.Mount(s, svc) }})
+	env := apitest.New(t, apitest.Options{Store: st, Mount: func(s *httpapi.Server) { require.NoError(t, httpsessions.Mount(s, svc)) }})
 	resp := env.Do(t, "GET", "/healthz", nil)
 	assert.Equal(t, http.StatusServiceUnavailable, resp.Status)
 	assert.Contains(t, string(resp.Body), "degraded")
