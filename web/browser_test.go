@@ -311,6 +311,12 @@ func TestBrowserJourney(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#users`)))
 	shot(t, ctx, "08-admin-users")
 	checkLabels(t, ctx, "admin users")
+	formID := value(t, ctx, "user row", chromedp.Evaluate[string](fmt.Sprintf(
+		`Array.from(document.querySelectorAll('#users tr')).find(function (r) { return r.textContent.indexOf(%q) >= 0; }).querySelector('form').id`, email)))
+	step(t, ctx, "admin grants the INTERNAL entitlement", 30*time.Second,
+		chromedp.Click(chromedp.CSS(`#`+formID+` input[name=can_use_internal]`)),
+		chromedp.Click(chromedp.CSS(`#`+formID+` button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#`+formID+` .form-ok:not(:empty)`)))
 	step(t, ctx, "admin GPUs page", 30*time.Second,
 		chromedp.Navigate(s.URL+"/admin/gpus"),
 		chromedp.WaitVisible(chromedp.CSS(`main h1`)))
@@ -323,6 +329,19 @@ func TestBrowserJourney(t *testing.T) {
 		t.Fatalf("error page heading %q", heading)
 	}
 	shot(t, ctx, "10-error-not-found")
+
+	if s.served(t, "/api/v2/internal/sessions") {
+		step(t, ctx, "the competitor now sees the INTERNAL launch", 30*time.Second,
+			chromedp.Click(chromedp.CSS(`.who button`)),
+			chromedp.WaitVisible(chromedp.CSS(`a[href="/signup"]`)),
+			chromedp.Navigate(s.URL+"/sessions"),
+			chromedp.WaitVisible(chromedp.CSS(`#login-email`)),
+			chromedp.SendKeys(chromedp.CSS(`#login-email`), email),
+			chromedp.SendKeys(chromedp.CSS(`#login-password`), "correct horse battery staple"),
+			chromedp.Click(chromedp.CSS(`#login button[type=submit]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#launch-internal button`)))
+		shot(t, ctx, "11-sessions-internal-entitled")
+	}
 }
 
 // sessionsStep launches an EXTERNAL session, watches it run, opens its IDE
@@ -371,7 +390,7 @@ func sessionsStep(t *testing.T, ctx context.Context, s *stack) {
 		chromedp.Click(chromedp.CSS(`.session form button.danger`)),
 		chromedp.WaitVisible(chromedp.CSS(`#past-sessions`)))
 	past := value(t, ctx, "read past", chromedp.Text(chromedp.CSS(`#past-sessions`)))
-	if !strings.Contains(past, "stopped") && !strings.Contains(past, "error") {
+	if !strings.Contains(past, "stopped") || !strings.Contains(past, "@stop-") {
 		t.Fatalf("past sessions:\n%s", past)
 	}
 	shot(t, ctx, "06c-sessions-past")
