@@ -1,11 +1,3 @@
-// Package client is a small Go client for the MedForge competitor API
-// (/api/v2), used by the `medforge submit`, `submissions` and `leaderboard`
-// commands. It authenticates with a personal API token (Authorization:
-// Bearer), decodes the {data, meta} envelope and turns problem+json answers
-// into *Error values that keep the status, the stable code and the field
-// problems.
-//
-// It holds no state beyond its configuration and never reads a cookie.
 package client
 
 import (
