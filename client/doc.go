@@ -5,6 +5,7 @@
 // into *Error values that keep the status, the stable code and the field
 // problems.
 //
-// It holds no state beyond its configuration, never talks to the database, never stores a token itself
-// (the caller passes one from Config) and never sends a cookie.
+// It holds no state beyond its configuration, never talks to the
+// database, never stores a token itself (the caller passes one from
+// Config) and never sends a cookie.
 package client
