@@ -56,14 +56,14 @@ type Bundle struct {
 
 // InstallResult says what Install changed.
 type InstallResult struct {
-	Competition    Competition
-	Created        bool
-	HoldoutChanged bool
-	ScorerChanged  bool
+	Competition    Competition `json:"competition"`
+	Created        bool        `json:"created"`
+	HoldoutChanged bool        `json:"holdout_changed"`
+	ScorerChanged  bool        `json:"scorer_changed"`
 	// Rescore is set when an existing competition got a new holdout or
 	// scorer and every submission was queued for rescoring.
-	Rescore *RescoreJob
-	Report  ValidationReport
+	Rescore *RescoreJob      `json:"rescore,omitempty"`
+	Report  ValidationReport `json:"validation_report"`
 }
 
 var fileNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)

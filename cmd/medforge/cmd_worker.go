@@ -5,8 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-
-	"github.com/medforge/medforge/competitions"
 )
 
 func init() {
@@ -38,7 +36,8 @@ func runWorker(ctx context.Context, args []string) error {
 		return err
 	}
 	defer rt.Close()
-	w := rt.svc.NewWorker(competitions.WorkerOptions{Concurrency: 2 * rt.workers, Poll: rt.poll})
-	log.Info("scoring worker started", "concurrency", 2*rt.workers, "poll", rt.poll.String())
+	opts := rt.workerOptions()
+	w := rt.svc.NewWorker(opts)
+	log.Info("scoring worker started", "concurrency", opts.Concurrency, "poll", opts.Poll.String(), "lease", opts.Lease.String())
 	return w.Run(ctx)
 }

@@ -22,6 +22,7 @@ const (
 	envEmbeddedWorker = "MEDFORGE_EMBEDDED_WORKER" // serve runs a scoring worker (default true)
 	envScoringTimeout = "MEDFORGE_SCORING_TIMEOUT" // one scoring's time limit (default 60s)
 	envWorkerPoll     = "MEDFORGE_WORKER_POLL"     // idle poll interval across processes (default 250ms)
+	envWorkerLease    = "MEDFORGE_WORKER_LEASE"    // a claim's lease, renewed every third of it (default 2m)
 )
 
 func envInt(key string, def, min int) (int, error) {
@@ -54,6 +55,14 @@ type compRuntime struct {
 	pool    *sandbox.Pool
 	workers int
 	poll    time.Duration
+	lease   time.Duration
+}
+
+// workerOptions are the options of this process's scoring worker: twice
+// the sandbox workers as loops, so one loop's database round trips overlap
+// another's scoring.
+func (r *compRuntime) workerOptions() competitions.WorkerOptions {
+	return competitions.WorkerOptions{Concurrency: 2 * r.workers, Poll: r.poll, Lease: r.lease}
 }
 
 func (r *compRuntime) Close() { r.pool.Close() }
@@ -76,6 +85,10 @@ func newCompetitions(cfg config.Config, st store.Store, log *slog.Logger) (*comp
 	if err != nil {
 		return nil, withExit(2, err)
 	}
+	lease, err := envDuration(envWorkerLease, 2*time.Minute)
+	if err != nil {
+		return nil, withExit(2, err)
+	}
 	pool, err := sandbox.New(sandbox.Options{Workers: workers, Timeout: timeout})
 	if err != nil {
 		return nil, fmt.Errorf("scoring sandbox: %w", err)
@@ -85,7 +98,7 @@ func newCompetitions(cfg config.Config, st store.Store, log *slog.Logger) (*comp
 		pool.Close()
 		return nil, err
 	}
-	return &compRuntime{svc: svc, pool: pool, workers: workers, poll: poll}, nil
+	return &compRuntime{svc: svc, pool: pool, workers: workers, poll: poll, lease: lease}, nil
 }
 
 // builtinScorersDir is where the built-in scorer modules are.

@@ -32,9 +32,9 @@ func init() {
 		var w *competitions.Worker
 		if embedded {
 			rep := env.Health.Reporter("scoring_worker", 0)
-			// Twice the sandbox workers: a loop's database round trips overlap
-			// another loop's scoring.
-			w = rt.svc.NewWorker(competitions.WorkerOptions{Concurrency: 2 * rt.workers, Poll: rt.poll, Health: rep.Report})
+			opts := rt.workerOptions()
+			opts.Health = rep.Report
+			w = rt.svc.NewWorker(opts)
 			rep.OK()
 			env.Go("scoring-worker", func(ctx context.Context) error {
 				defer rt.Close()
