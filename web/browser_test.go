@@ -320,7 +320,21 @@ func TestBrowserJourney(t *testing.T) {
 	step(t, ctx, "admin GPUs page", 30*time.Second,
 		chromedp.Navigate(s.URL+"/admin/gpus"),
 		chromedp.WaitVisible(chromedp.CSS(`main h1`)))
-	shot(t, ctx, "09-admin-gpus")
+	if s.served(t, "/api/v2/admin/gpus") {
+		step(t, ctx, "admin disables and re-enables a GPU", 30*time.Second,
+			chromedp.SendKeys(chromedp.CSS(`#reason-0`), "fan noise"),
+			chromedp.Click(chromedp.CSS(`#gpus form button.danger`)),
+			chromedp.WaitVisible(chromedp.CSS(`#gpus .status-stopped`)))
+		if row := value(t, ctx, "gpu row", chromedp.Text(chromedp.CSS(`#gpus tbody tr`))); !strings.Contains(row, "fan noise") {
+			t.Fatalf("disabled GPU row: %q", row)
+		}
+		shot(t, ctx, "09-admin-gpus")
+		step(t, ctx, "re-enable", 30*time.Second,
+			chromedp.Click(chromedp.CSS(`#gpus form button`)),
+			chromedp.WaitVisible(chromedp.CSS(`#gpus .status-running`)))
+	} else {
+		shot(t, ctx, "09-admin-gpus")
+	}
 
 	step(t, ctx, "unknown page says what to do", 30*time.Second,
 		chromedp.Navigate(s.URL+"/competitions/no-such-competition"))
