@@ -14,6 +14,9 @@ need=(
   python3-pandas:/usr/lib/python3/dist-packages/pandas
   python3-sklearn:/usr/lib/python3/dist-packages/sklearn
   caddy:/usr/bin/caddy
+  docker-compose:/usr/bin/docker-compose
+  iptables:/usr/sbin/iptables
+  openssl:/usr/bin/openssl
   wrk:/usr/bin/wrk
   chromium:/usr/bin/chromium
   curl:/usr/bin/curl

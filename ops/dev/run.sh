@@ -24,8 +24,13 @@ if ! { [ -S "$sock" ] && mariadb-admin --socket="$sock" -uroot ping >/dev/null 2
 fi
 
 serve_pid=
+caddy_pid=
 cleanup() {
   trap - EXIT INT TERM
+  if [ -n "$caddy_pid" ] && kill -0 "$caddy_pid" 2>/dev/null; then
+    kill -TERM "$caddy_pid" 2>/dev/null || true
+    wait "$caddy_pid" 2>/dev/null || true
+  fi
   if [ -n "$serve_pid" ] && kill -0 "$serve_pid" 2>/dev/null; then
     kill -TERM "$serve_pid" 2>/dev/null || true
     wait "$serve_pid" 2>/dev/null || true
@@ -70,6 +75,29 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
+# Caddy in front, as in production but on plain HTTP (deploy/caddy/
+# Caddyfile.local): the site, the API and session hosts on one port.
+caddy_port=${MEDFORGE_CADDY_PORT:-8080}
+if command -v caddy >/dev/null; then
+  MEDFORGE_CADDY_PORT=$caddy_port MEDFORGE_CADDY_BIND=${MEDFORGE_CADDY_BIND:-127.0.0.1} MEDFORGE_DOMAIN=$domain \
+    MEDFORGE_API_UPSTREAM=127.0.0.1:$port MEDFORGE_WEB_UPSTREAM=127.0.0.1:$port \
+    HOME=$MEDFORGE_RUN_DIR XDG_DATA_HOME=$MEDFORGE_RUN_DIR/caddy XDG_CONFIG_HOME=$MEDFORGE_RUN_DIR/caddy \
+    caddy run --adapter caddyfile --config deploy/caddy/Caddyfile.local >>"$MEDFORGE_RUN_DIR/caddy.log" 2>&1 &
+  caddy_pid=$!
+  for _ in $(seq 1 50); do
+    curl -s -o /dev/null "http://127.0.0.1:$caddy_port/" && break
+    if ! kill -0 "$caddy_pid" 2>/dev/null; then
+      echo "run.sh: caddy exited (is port $caddy_port taken? set MEDFORGE_CADDY_PORT); last log lines:" >&2
+      tail -5 "$MEDFORGE_RUN_DIR/caddy.log" >&2
+      caddy_pid=
+      break
+    fi
+    sleep 0.1
+  done
+else
+  echo "run.sh: caddy is missing (ops/dev/deps.sh installs it): no session routing, only http://$listen" >&2
+fi
+
 cat <<MSG
 
 MedForge is running on http://$listen  (logs: $MEDFORGE_RUN_DIR/serve.log)
@@ -87,6 +115,12 @@ MedForge is running on http://$listen  (logs: $MEDFORGE_RUN_DIR/serve.log)
     curl -b .run/cookies http://api.medforge.$domain:$port/api/v2/me
 
   More accounts: $bin user create --email you@example.org [--admin] [--internal]
+
+  Through Caddy (logs: $MEDFORGE_RUN_DIR/caddy.log; cookie domain .medforge.$domain):
+    sign in at   http://medforge.$domain:$caddy_port
+    API          http://api.medforge.$domain:$caddy_port/api/v2/me
+    a session    http://s-<slug>.external.medforge.$domain:$caddy_port  (slug from
+                 POST /api/v2/external/sessions, once it is running)
 
 Press Ctrl-C to stop (this also stops the private MariaDB if run.sh started it).
 MSG
