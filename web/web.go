@@ -79,6 +79,9 @@ type view struct {
 	Path string
 	// Signup is whether open sign-up is on.
 	Signup bool
+	// Surface is "EXTERNAL" or "INTERNAL" on external./internal.medforge
+	// hosts, "" on the main site.
+	Surface string
 	Data   any
 	// Partial names a fragment template to render alone (live updates).
 	Partial string
@@ -137,6 +140,17 @@ func (ui *UI) sessionHostGuard(c *fiber.Ctx) error {
 	return c.Next()
 }
 
+// surface names the exposure surface a web host belongs to.
+func surface(host string) string {
+	switch {
+	case strings.HasPrefix(host, "external.medforge."):
+		return "EXTERNAL"
+	case strings.HasPrefix(host, "internal.medforge."):
+		return "INTERNAL"
+	}
+	return ""
+}
+
 func isAPIPath(p string) bool {
 	return strings.HasPrefix(p, httpapi.Prefix+"/") || p == httpapi.Prefix || p == "/healthz" || p == "/metrics"
 }
@@ -175,7 +189,7 @@ func (ui *UI) notFound(c *fiber.Ctx) error {
 // page carries.
 func (ui *UI) page(fn func(c *fiber.Ctx, v *view) error) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		v := &view{User: httpapi.CurrentUser(c), Path: c.OriginalURL(), Signup: ui.srv.Config().OpenSignup}
+		v := &view{User: httpapi.CurrentUser(c), Path: c.OriginalURL(), Signup: ui.srv.Config().OpenSignup, Surface: surface(c.Hostname())}
 		err := fn(c, v)
 		if err == nil {
 			return nil

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -111,9 +112,10 @@ func TestNoPagesOnSessionHosts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	b, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	if res.StatusCode != 200 {
-		t.Fatalf("external.medforge.localhost: %d", res.StatusCode)
+	if res.StatusCode != 200 || !strings.Contains(string(b), ">EXTERNAL</span>") {
+		t.Fatalf("external.medforge.localhost: %d\n%s", res.StatusCode, b)
 	}
 }
 
