@@ -26,6 +26,10 @@ import (
 
 const tag = "competitions"
 
+// StuckQueueAge is the age of the oldest waiting submission beyond which
+// /healthz reports the scoring queue degraded (no worker is keeping up).
+const StuckQueueAge = 15 * time.Minute
+
 // Mount registers every competitions route on srv, the scoring metrics on
 // its registry and the queue on /healthz. w scores admin "score now"
 // requests synchronously; when nil (no embedded worker) a worker for those
@@ -35,7 +39,10 @@ func Mount(srv *httpapi.Server, svc *competitions.Service, w *competitions.Worke
 		return fmt.Errorf("competitions metrics: %w", err)
 	}
 	srv.Health().Register("scoring_queue", func(ctx context.Context) error {
-		_, err := svc.Queue(ctx)
+		q, err := svc.Queue(ctx)
+		if err == nil && q.OldestAgeSecs > StuckQueueAge.Seconds() {
+			return fmt.Errorf("oldest queued submission waits for %.0fs", q.OldestAgeSecs)
+		}
 		return err
 	})
 	if w == nil {
