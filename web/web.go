@@ -82,7 +82,7 @@ type view struct {
 	// Surface is "EXTERNAL" or "INTERNAL" on external./internal.medforge
 	// hosts, "" on the main site.
 	Surface string
-	Data   any
+	Data    any
 	// Partial names a fragment template to render alone (live updates).
 	Partial string
 }
