@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -229,3 +230,26 @@ func TestRealNVML(t *testing.T) {
 }
 
 var _ sessions.GPUProvider = (*gpu.NVML)(nil)
+
+// MEDFORGE_GPUS is outside input: any string either parses into distinct,
+// sorted, non-negative indexes or is an error naming the variable.
+func FuzzParseDeclared(f *testing.F) {
+	for _, s := range []string{"none", "", "0,1,2,3", " 3, 1 ", "0,0", "-1", "all", "1,,2", "99999999999999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := gpu.ParseDeclared(s)
+		if err != nil {
+			if !strings.Contains(err.Error(), "MEDFORGE_GPUS") {
+				t.Fatalf("error does not name the variable: %v", err)
+			}
+			return
+		}
+		devs, _ := d.Devices(context.Background())
+		for i, g := range devs {
+			if g.Index < 0 || (i > 0 && devs[i-1].Index >= g.Index) {
+				t.Fatalf("%q: indexes not distinct, sorted, non-negative: %v", s, devs)
+			}
+		}
+	})
+}
