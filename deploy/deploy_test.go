@@ -151,3 +151,28 @@ func TestAPIImageBuilds(t *testing.T) {
 		t.Fatalf("medforge version in the image: %v: %s", err, out)
 	}
 }
+
+// TestValidateDeployVocabulary runs the host validator: every line it
+// prints is a claim in the seed's vocabulary, and claims it can check here
+// (the Docker engine, the compose file) come out VERIFIED.
+func TestValidateDeployVocabulary(t *testing.T) {
+	t.Parallel()
+	env := envFile(t, t.TempDir(), map[string]string{})
+	cmd := exec.CommandContext(ctxT(t, 3*time.Minute), filepath.Join(root(t), "ops", "host", "validate-deploy.sh"), env)
+	out, _ := cmd.CombinedOutput()
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) < 10 {
+		t.Fatalf("validate-deploy.sh printed too little:\n%s", out)
+	}
+	for _, l := range lines {
+		w, _, _ := strings.Cut(l, " ")
+		if w != "VERIFIED" && w != "UNVERIFIED" && w != "NOT_IMPLEMENTED" {
+			t.Errorf("line outside the vocabulary: %q", l)
+		}
+	}
+	for _, want := range []string{"VERIFIED Docker engine answers", "VERIFIED compose stack is valid"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -191,6 +194,19 @@ func TestRoutingThroughCaddy(t *testing.T) {
 		_, resp, err = d.DialContext(ctxT(t, 20*time.Second), "ws://"+mineHost+"/ws", hdr)
 		if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("non-owner upgrade: err %v, response %+v", err, resp)
+		}
+	})
+
+	t.Run("validate-routing.sh verifies every claim", func(t *testing.T) {
+		cmd := exec.CommandContext(ctxT(t, 2*time.Minute), filepath.Join(repoRoot(t), "ops", "host", "validate-routing.sh"))
+		cmd.Env = append(os.Environ(), "MEDFORGE_DOMAIN=localhost", "VALIDATE_PORT="+port, "VALIDATE_CONNECT="+s.caddy,
+			"VALIDATE_SLUG="+mine.Slug, "VALIDATE_EXPOSURE=external", "VALIDATE_OWNER_COOKIE="+ownerCookie, "VALIDATE_OTHER_COOKIE="+otherCookie)
+		out, err := cmd.CombinedOutput()
+		if err != nil || strings.Contains(string(out), "UNVERIFIED") || strings.Count(string(out), "VERIFIED") != 9 {
+			t.Fatalf("validate-routing.sh: %v\n%s", err, out)
+		}
+		if strings.Contains(string(out), ownerCookie) || strings.Contains(string(out), otherCookie) {
+			t.Fatalf("validate-routing.sh printed a cookie")
 		}
 	})
 

@@ -35,7 +35,7 @@ func wildcardCert(t *testing.T, domain string) (string, string, *x509.CertPool) 
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "medforge." + domain},
-		DNSNames: []string{"medforge." + domain, "*.medforge." + domain, "*.external.medforge." + domain, "*.internal.medforge." + domain},
+		DNSNames:  []string{"medforge." + domain, "*.medforge." + domain, "*.external.medforge." + domain, "*.internal.medforge." + domain},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true, IsCA: true,
