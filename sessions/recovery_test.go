@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/medforge/medforge/sessions"
+	"github.com/medforge/medforge/sessions/gpu"
 	"github.com/medforge/medforge/store/testdb"
 )
 
@@ -267,3 +269,57 @@ func (p *sockProxy) down() {
 }
 
 var _ = strings.TrimSpace
+
+// flakyWorkspaces wraps the directory provider and fails snapshots while
+// broken is set: a stand-in for a full or failing disk.
+type flakyWorkspaces struct {
+	sessions.WorkspaceProvider
+	broken atomic.Bool
+}
+
+func (f *flakyWorkspaces) Snapshot(ctx context.Context, name, snap string) error {
+	if f.broken.Load() {
+		return errors.New("no space left on device")
+	}
+	return f.WorkspaceProvider.Snapshot(ctx, name, snap)
+}
+
+// Recovery that keeps failing (here: snapshots fail) turns health degraded
+// after UnhealthyAfter passes, retried with backoff; once the cause heals,
+// the stop completes and health is ok again.
+func TestHealthDegradesWhileRecoveryFails(t *testing.T) {
+	e := newEnv(t, envOpts{noStart: true, cfg: func(c *sessions.Config) { c.PollInterval = 100 * time.Millisecond }})
+	flaky := &flakyWorkspaces{WorkspaceProvider: e.ws}
+	svc, err := sessions.New(e.cfg, e.st, mustDeclared(t, "0,1"), flaky, e.rt, nil)
+	require.NoError(t, err)
+	t.Cleanup(svc.Close)
+	ctx := ctxT(t, 2*time.Minute)
+	require.NoError(t, svc.Start(ctx))
+	uid := e.user(testdb.UserOpts{})
+	s, err := svc.Create(ctx, sessions.CreateRequest{UserID: uid, Exposure: sessions.External})
+	require.NoError(t, err)
+	e.svc = svc
+	e.waitStatus(s.ID, sessions.StatusRunning, time.Minute)
+
+	flaky.broken.Store(true)
+	_, err = svc.Stop(ctx, s.ID, uid, sessions.StopUser)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return svc.Reconciler().Health(ctx) != nil }, 30*time.Second, 50*time.Millisecond,
+		"degraded after repeated failures")
+	err = svc.Reconciler().Health(ctx)
+	assert.Contains(t, err.Error(), "no space left on device")
+	got, err := svc.Get(ctx, s.ID, 0)
+	require.NoError(t, err)
+	assert.Equal(t, sessions.StatusStopping, got.Status, "not stopped without its snapshot")
+
+	flaky.broken.Store(false)
+	e.waitStatus(s.ID, sessions.StatusStopped, 30*time.Second)
+	require.Eventually(t, func() bool { return svc.Reconciler().Health(ctx) == nil }, 30*time.Second, 50*time.Millisecond)
+}
+
+func mustDeclared(t *testing.T, spec string) sessions.GPUProvider {
+	t.Helper()
+	d, err := gpu.ParseDeclared(spec)
+	require.NoError(t, err)
+	return d
+}
