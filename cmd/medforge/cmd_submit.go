@@ -22,6 +22,7 @@ func init() {
 func runSubmit(ctx context.Context, args []string) error {
 	c := newCompetitorCmd("submit")
 	slug := c.fs.String("competition", "", "competition slug (required), e.g. titanic-survival")
+	c.fs.StringVar(slug, "c", "", "shorthand for --competition")
 	wait := c.fs.Bool("wait", false, "wait until the submission is scored and print its score")
 	timeout := c.fs.Duration("wait-timeout", 10*time.Minute, "give up waiting after this long (with --wait)")
 	c.fs.Usage = func() {

@@ -172,7 +172,7 @@ func TestCompetitorCLI(t *testing.T) {
 
 	// The second submission uses the cap of 2; the third is refused with
 	// the cap's exit code, and --json puts the problem on stdout.
-	c.ok("", "submit", "--competition", "titanic-survival", good)
+	c.ok("", "submit", "-c", "titanic-survival", good)
 	out, code := c.run("", "submit", "--json", "--competition", "titanic-survival", good)
 	if code != exitCapReached || !strings.Contains(out, `"code": "daily_cap_reached"`) || !strings.Contains(out, "retry after") {
 		t.Fatalf("over the cap: exit %d:\n%s", code, out)
