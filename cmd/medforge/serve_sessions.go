@@ -99,6 +99,10 @@ func newSessions(ctx context.Context, cfg config.Config, st store.Store, log *sl
 	}
 	set.Config.Packs = map[string]string{"default": image}
 	for k, v := range set.Packs {
+		if !cfg.Local() && !sessions.DigestPinned(v) {
+			rt.Close()
+			return nil, fmt.Errorf("MEDFORGE_PACKS: pack %s=%q must be digest-pinned (image@sha256:...) outside local runs", k, v)
+		}
 		set.Config.Packs[k] = v
 	}
 	set.Config.TrainingDataRoot = roots.TrainingData
