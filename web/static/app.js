@@ -28,14 +28,24 @@
     var detail = (p && p.detail) || ("The request failed (HTTP " + status + ").");
     var unplaced = [];
     var firstBad = null;
+    var fileProblems = 0;
+    var up = $(".upload", form);
+    if (up) { up.hidden = true; }
     ((p && p.errors) || []).forEach(function (fe) {
       var input = form.elements[fe.field];
       var slot = document.getElementById(form.id + "-" + fe.field + "-error");
-      if (input && input.setAttribute && slot) {
+      if (input && input.setAttribute && slot && input.type === "file") {
+        // A rejected file can have many row/column problems: list them in
+        // the alert and point there from the field.
+        input.setAttribute("aria-invalid", "true");
+        fileProblems++;
+        slot.textContent = fileProblems === 1 ? "The file has a problem, listed above." : "The file has " + fileProblems + " problems, listed above.";
+        firstBad = firstBad || input;
+        unplaced.push(fe.message);
+      } else if (input && input.setAttribute && slot) {
         input.setAttribute("aria-invalid", "true");
         slot.textContent = slot.textContent ? slot.textContent + " " + fe.message : fe.message;
         firstBad = firstBad || input;
-        unplaced.push(fe.message);
       } else {
         unplaced.push((fe.field ? fe.field + ": " : "") + fe.message);
       }
