@@ -19,7 +19,7 @@ var Env = []struct{ Name, Default, Doc string }{
 	{"MEDFORGE_WORKSPACES", "", "zfs:<parent dataset> or dir:<path>; empty uses ZFS tank/medforge/workspaces when present, else directories under <run dir>/workspaces."},
 	{"MEDFORGE_WORKSPACE_QUOTA", "", "ZFS quota of each workspace (e.g. 50G); empty for none."},
 	{"MEDFORGE_DOCKER_HOST", "", "Docker engine address; empty uses DOCKER_HOST or the default socket."},
-	{"MEDFORGE_SESSION_INSTANCE", "default", "Label value scoping which containers this process manages."},
+	{"MEDFORGE_SESSION_INSTANCE", "", "Label value scoping which containers this process manages; empty uses the database name, so two databases on one host never reconcile each other's containers."},
 	{"MEDFORGE_SESSION_CPUS", "8", "CPUs per session container (0 for no limit)."},
 	{"MEDFORGE_SESSION_MEMORY", "32g", "Memory per session container (bytes, or with k/m/g suffix; 0 for no limit)."},
 	{"MEDFORGE_SESSION_PIDS", "4096", "Process limit per session container (0 for no limit)."},

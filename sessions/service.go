@@ -21,8 +21,9 @@ import (
 // environment variables).
 type Config struct {
 	// Instance scopes reconciliation: only containers labelled with it are
-	// this process's to manage. One host runs one instance ("default");
-	// tests use their own so they never touch each other's containers.
+	// this process's to manage. `medforge serve` uses the database name, so
+	// each database reconciles only its own containers; tests use their
+	// own so they never touch each other's. Empty means "default".
 	Instance string
 	// Packs is the allowlist of pack name -> image; "default" must exist.
 	Packs map[string]string

@@ -105,6 +105,14 @@ func newSessions(ctx context.Context, cfg config.Config, st store.Store, log *sl
 		}
 		set.Config.Packs[k] = v
 	}
+	if set.Config.Instance == "" {
+		// Containers belong to the database holding their rows: a test
+		// database and a dev run on one host never touch each other's.
+		set.Config.Instance = "default"
+		if dc, err := store.ParseDSN(cfg.DSN); err == nil && dc.DBName != "" {
+			set.Config.Instance = dc.DBName
+		}
+	}
 	set.Config.TrainingDataRoot = roots.TrainingData
 	set.Config.PublicEvalDataRoot = roots.PublicEval
 	set.Config.TestHoldoutsDir = roots.Holdouts
