@@ -262,6 +262,7 @@ func (s *Service) Install(ctx context.Context, actor int64, b *Bundle) (InstallR
 			return fmt.Errorf("lock competition: %w", err)
 		}
 		compID = c.ID
+		directionChanged := !res.Created && c.HigherIsBetter != b.Spec.HigherIsBetter
 		if err := tx.UpdateCompetition(ctx, db.UpdateCompetitionParams{ID: c.ID, Title: b.Title, Description: b.Description,
 			Exposure: cexp, Metric: b.Spec.Metric, HigherIsBetter: b.Spec.HigherIsBetter, DailyCap: int32(b.DailyCap),
 			SpecJson: string(specJSON)}); err != nil {
@@ -315,8 +316,10 @@ func (s *Service) Install(ctx context.Context, actor int64, b *Bundle) (InstallR
 		if err := s.audit(ctx, tx, actor, "competition.import", "competition", slug, detail); err != nil {
 			return fmt.Errorf("audit import: %w", err)
 		}
-		if !res.Created && (res.HoldoutChanged || res.ScorerChanged) {
-			reason := "import: new holdout or scorer"
+		if !res.Created && (res.HoldoutChanged || res.ScorerChanged || directionChanged) {
+			// A new direction reuses every score row (same digests) but
+			// recomputes each user's best.
+			reason := "import: new holdout, scorer or direction"
 			job, err := s.queueRescore(ctx, tx, c, actor, reason)
 			if err != nil {
 				return err

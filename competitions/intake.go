@@ -151,6 +151,11 @@ func (s *Service) Submit(ctx context.Context, v Viewer, slug, filename string, f
 		if err != nil {
 			return fmt.Errorf("insert submission: %w", err)
 		}
+		if err := tx.CountLeaderboardSubmission(ctx, db.CountLeaderboardSubmissionParams{
+			CompetitionID: c.ID, UserID: v.UserID, CreatedAt: now,
+		}); err != nil {
+			return fmt.Errorf("count submission on the leaderboard: %w", err)
+		}
 		row, err := tx.GetSubmission(ctx, id)
 		if err != nil {
 			return fmt.Errorf("read submission %d: %w", id, err)

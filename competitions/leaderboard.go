@@ -2,11 +2,13 @@ package competitions
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/medforge/medforge/store"
 	"github.com/medforge/medforge/store/db"
 )
 
@@ -35,6 +37,13 @@ type Leaderboard struct {
 	Version        int64   `json:"version"`
 	Total          int     `json:"total"`
 	Entries        []Entry `json:"entries"`
+
+	pages *pageCache // encoded pages of this version
+}
+
+type pageCache struct {
+	mu sync.Mutex
+	m  map[[2]int][]byte
 }
 
 type boardCache struct {
@@ -89,14 +98,50 @@ func (s *Service) Leaderboard(ctx context.Context, v Viewer, slug string, offset
 	if err != nil {
 		return Leaderboard{}, err
 	}
-	out := *lb
-	offset = min(max(offset, 0), len(out.Entries))
-	end := len(out.Entries)
+	return lb.page(offset, limit), nil
+}
+
+func (lb *Leaderboard) page(offset, limit int) Leaderboard {
+	out := Leaderboard{Competition: lb.Competition, HigherIsBetter: lb.HigherIsBetter, Version: lb.Version, Total: lb.Total}
+	offset = min(max(offset, 0), len(lb.Entries))
+	end := len(lb.Entries)
 	if limit > 0 && offset+limit < end {
 		end = offset + limit
 	}
-	out.Entries = out.Entries[offset:end]
-	return out, nil
+	out.Entries = lb.Entries[offset:end]
+	return out
+}
+
+// LeaderboardJSON is Leaderboard encoded as JSON. Pages are encoded once per
+// board version (the first 32 distinct pages are kept), so a read costs a
+// version check and a copy.
+func (s *Service) LeaderboardJSON(ctx context.Context, v Viewer, slug string, offset, limit int) ([]byte, error) {
+	c, err := s.competition(ctx, v, slug)
+	if err != nil {
+		return nil, err
+	}
+	lb, err := s.board(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	key := [2]int{offset, limit}
+	pc := lb.pages
+	pc.mu.Lock()
+	b, ok := pc.m[key]
+	pc.mu.Unlock()
+	if ok {
+		return b, nil
+	}
+	p := lb.page(offset, limit)
+	if b, err = json.Marshal(&p); err != nil {
+		return nil, fmt.Errorf("encode leaderboard: %w", err)
+	}
+	pc.mu.Lock()
+	if len(pc.m) < 32 {
+		pc.m[key] = b
+	}
+	pc.mu.Unlock()
+	return b, nil
 }
 
 func (s *Service) board(ctx context.Context, c db.Competition) (*Leaderboard, error) {
@@ -119,15 +164,45 @@ func (s *Service) board(ctx context.Context, c db.Competition) (*Leaderboard, er
 	if err != nil {
 		return nil, fmt.Errorf("leaderboard version of %s: %w", c.Slug, err)
 	}
-	rows, err := s.st.CompetitionLeaderboardRows(ctx, c.ID)
+	rows, err := s.st.CompetitionLeaderboardEntries(ctx, c.ID)
 	if err != nil {
 		return nil, fmt.Errorf("leaderboard of %s: %w", c.Slug, err)
 	}
-	lb := &Leaderboard{Competition: c.Slug, HigherIsBetter: c.HigherIsBetter, Version: version}
+	lb := &Leaderboard{Competition: c.Slug, HigherIsBetter: c.HigherIsBetter, Version: version,
+		pages: &pageCache{m: map[[2]int][]byte{}}}
 	lb.Entries = Rank(rows, c.HigherIsBetter)
 	lb.Total = len(lb.Entries)
 	s.boards.put(c.ID, lb)
 	return lb, nil
+}
+
+// updateBest recomputes the user's best official submission on their
+// leaderboard entry, inside the transaction that changed an official score.
+func updateBest(ctx context.Context, tx store.Store, c db.Competition, userID int64) error {
+	key := db.BestUserSubmissionHighParams{CompetitionID: c.ID, UserID: userID}
+	var best db.BestUserSubmissionHighRow
+	var err error
+	if c.HigherIsBetter {
+		best, err = tx.BestUserSubmissionHigh(ctx, key)
+	} else {
+		var low db.BestUserSubmissionLowRow
+		low, err = tx.BestUserSubmissionLow(ctx, db.BestUserSubmissionLowParams(key))
+		best = db.BestUserSubmissionHighRow(low)
+	}
+	p := db.SetLeaderboardBestParams{CompetitionID: c.ID, UserID: userID}
+	switch {
+	case store.IsNotFound(err):
+	case err != nil:
+		return fmt.Errorf("best submission of user %d: %w", userID, err)
+	default:
+		p.BestSubmissionID = sqlNullInt(best.ID)
+		p.BestScore, p.BestCiLow, p.BestCiHigh = best.PrimaryScore, best.CiLow, best.CiHigh
+		p.BestAt = timeArg(best.CreatedAt)
+	}
+	if err := tx.SetLeaderboardBest(ctx, p); err != nil {
+		return fmt.Errorf("set best submission of user %d: %w", userID, err)
+	}
+	return nil
 }
 
 // better reports whether a ranks above b: the better score in the
@@ -144,40 +219,25 @@ func better(aScore float64, aAt time.Time, aID int64, bScore float64, bAt time.T
 	return aID < bID
 }
 
-// Rank reduces submission rows to the best official score per user and
-// orders the entries (see better); ranks are 1..n in that order.
-func Rank(rows []db.CompetitionLeaderboardRowsRow, higher bool) []Entry {
-	byUser := map[int64]*Entry{}
+// Rank orders leaderboard entries (each user's best official submission,
+// see better) and numbers them 1..n; entries without a best are left out.
+func Rank(rows []db.CompetitionLeaderboardEntriesRow, higher bool) []Entry {
+	out := make([]Entry, 0, len(rows))
 	for _, r := range rows {
-		e := byUser[r.UserID]
-		if e == nil {
-			e = &Entry{userID: r.UserID, DisplayName: r.DisplayName, SubmissionID: 0}
-			byUser[r.UserID] = e
-		}
-		e.Submissions++
-		if r.CreatedAt.After(e.LastSubmission) {
-			e.LastSubmission = r.CreatedAt.UTC()
-		}
-		if r.Status != db.SubmissionsStatusScored || !r.PrimaryScore.Valid {
+		if !r.BestSubmissionID.Valid || !r.BestScore.Valid {
 			continue
 		}
-		if e.SubmissionID == 0 || better(r.PrimaryScore.Float64, r.CreatedAt, r.ID, e.Score, e.bestAt, e.SubmissionID, higher) {
-			e.Score, e.bestAt, e.SubmissionID = r.PrimaryScore.Float64, r.CreatedAt, r.ID
-			e.CILow, e.CIHigh = nil, nil
-			if r.CiLow.Valid && r.CiHigh.Valid {
-				lo, hi := r.CiLow.Float64, r.CiHigh.Float64
-				e.CILow, e.CIHigh = &lo, &hi
-			}
+		e := Entry{userID: r.UserID, DisplayName: r.DisplayName, Score: r.BestScore.Float64,
+			SubmissionID: r.BestSubmissionID.Int64, Submissions: int(r.Submissions),
+			LastSubmission: r.LastSubmissionAt.UTC(), bestAt: r.BestAt.Time}
+		if r.BestCiLow.Valid && r.BestCiHigh.Valid {
+			lo, hi := r.BestCiLow.Float64, r.BestCiHigh.Float64
+			e.CILow, e.CIHigh = &lo, &hi
 		}
-	}
-	out := make([]Entry, 0, len(byUser))
-	for _, e := range byUser {
-		if e.SubmissionID != 0 {
-			if e.DisplayName == "" {
-				e.DisplayName = fmt.Sprintf("user-%d", e.userID)
-			}
-			out = append(out, *e)
+		if e.DisplayName == "" {
+			e.DisplayName = fmt.Sprintf("user-%d", e.userID)
 		}
+		out = append(out, e)
 	}
 	slices.SortFunc(out, func(a, b Entry) int {
 		if better(a.Score, a.bestAt, a.SubmissionID, b.Score, b.bestAt, b.SubmissionID, higher) {

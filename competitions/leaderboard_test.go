@@ -10,58 +10,42 @@ import (
 	"time"
 
 	"github.com/medforge/medforge/competitions"
+	"github.com/medforge/medforge/engine/synth"
 	"github.com/medforge/medforge/store/db"
 )
 
-func row(id, user int64, score float64, at int, status db.SubmissionsStatus) db.CompetitionLeaderboardRowsRow {
-	r := db.CompetitionLeaderboardRowsRow{ID: id, UserID: user, Status: status,
-		CreatedAt: time.Date(2026, 1, 1, 0, 0, at, 0, time.UTC), DisplayName: "u"}
-	if status == db.SubmissionsStatusScored {
-		r.PrimaryScore = sql.NullFloat64{Float64: score, Valid: true}
-	}
-	return r
+func entry(sub, user int64, score float64, at int, count int) db.CompetitionLeaderboardEntriesRow {
+	t := time.Date(2026, 1, 1, 0, 0, at, 0, time.UTC)
+	return db.CompetitionLeaderboardEntriesRow{UserID: user, Submissions: int32(count), LastSubmissionAt: t,
+		BestSubmissionID: sql.NullInt64{Int64: sub, Valid: sub > 0}, BestScore: sql.NullFloat64{Float64: score, Valid: sub > 0},
+		BestAt: sql.NullTime{Time: t, Valid: sub > 0}, DisplayName: "u"}
 }
 
 func TestRank(t *testing.T) {
-	scored, failed := db.SubmissionsStatusScored, db.SubmissionsStatusFailed
 	tests := []struct {
 		name   string
 		higher bool
-		rows   []db.CompetitionLeaderboardRowsRow
+		rows   []db.CompetitionLeaderboardEntriesRow
 		want   []int64 // best submission ids in rank order
-		counts []int
 	}{
-		{"best per user, higher is better", true,
-			[]db.CompetitionLeaderboardRowsRow{row(1, 1, .5, 1, scored), row(2, 1, .7, 2, scored), row(3, 2, .6, 3, scored)},
-			[]int64{2, 3}, []int{2, 1}},
-		{"lower is better", false,
-			[]db.CompetitionLeaderboardRowsRow{row(1, 1, .5, 1, scored), row(2, 1, .7, 2, scored), row(3, 2, .6, 3, scored)},
-			[]int64{1, 3}, []int{2, 1}},
-		{"tie goes to the earlier submission", true,
-			[]db.CompetitionLeaderboardRowsRow{row(5, 1, .5, 9, scored), row(6, 2, .5, 3, scored)},
-			[]int64{6, 5}, []int{1, 1}},
-		{"same time: lower id wins", true,
-			[]db.CompetitionLeaderboardRowsRow{row(8, 1, .5, 3, scored), row(7, 2, .5, 3, scored)},
-			[]int64{7, 8}, []int{1, 1}},
-		{"user's own tie keeps the earlier submission", true,
-			[]db.CompetitionLeaderboardRowsRow{row(9, 1, .5, 5, scored), row(4, 1, .5, 5, scored)},
-			[]int64{4}, []int{2}},
-		{"unscored users are absent but counted", true,
-			[]db.CompetitionLeaderboardRowsRow{row(1, 1, 0, 1, failed), row(2, 1, .1, 2, scored), row(3, 2, 0, 3, failed)},
-			[]int64{2}, []int{2}},
+		{"higher is better", true, []db.CompetitionLeaderboardEntriesRow{entry(1, 1, .5, 1, 1), entry(2, 2, .7, 2, 3), entry(3, 3, .6, 3, 1)}, []int64{2, 3, 1}},
+		{"lower is better", false, []db.CompetitionLeaderboardEntriesRow{entry(1, 1, .5, 1, 1), entry(2, 2, .7, 2, 3), entry(3, 3, .6, 3, 1)}, []int64{1, 3, 2}},
+		{"tie goes to the earlier submission", true, []db.CompetitionLeaderboardEntriesRow{entry(5, 1, .5, 9, 1), entry(6, 2, .5, 3, 1)}, []int64{6, 5}},
+		{"same time: lower id wins", true, []db.CompetitionLeaderboardEntriesRow{entry(8, 1, .5, 3, 1), entry(7, 2, .5, 3, 1)}, []int64{7, 8}},
+		{"users without a scored submission are absent", true, []db.CompetitionLeaderboardEntriesRow{entry(0, 1, 0, 1, 4), entry(2, 2, .1, 2, 1)}, []int64{2}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			// Any input order gives the same board.
-			for _, rows := range [][]db.CompetitionLeaderboardRowsRow{tc.rows, reversed(tc.rows)} {
+			for _, rows := range [][]db.CompetitionLeaderboardEntriesRow{tc.rows, reversed(tc.rows)} {
 				got := competitions.Rank(rows, tc.higher)
 				if len(got) != len(tc.want) {
 					t.Fatalf("%d entries, want %d", len(got), len(tc.want))
 				}
 				for i, e := range got {
-					if e.SubmissionID != tc.want[i] || e.Rank != i+1 || e.Submissions != tc.counts[i] {
-						t.Fatalf("entry %d = %+v, want submission %d rank %d count %d", i, e, tc.want[i], i+1, tc.counts[i])
+					if e.SubmissionID != tc.want[i] || e.Rank != i+1 {
+						t.Fatalf("entry %d = %+v, want submission %d rank %d", i, e, tc.want[i], i+1)
 					}
 				}
 			}
@@ -69,12 +53,56 @@ func TestRank(t *testing.T) {
 	}
 }
 
-func reversed(rs []db.CompetitionLeaderboardRowsRow) []db.CompetitionLeaderboardRowsRow {
-	out := make([]db.CompetitionLeaderboardRowsRow, len(rs))
+func reversed(rs []db.CompetitionLeaderboardEntriesRow) []db.CompetitionLeaderboardEntriesRow {
+	out := make([]db.CompetitionLeaderboardEntriesRow, len(rs))
 	for i, r := range rs {
 		out[len(rs)-1-i] = r
 	}
 	return out
+}
+
+func TestLeaderboardBestPerUserAndDirection(t *testing.T) {
+	e := setup(t, setupOpts{})
+	ctx := ctxT(t, 2*time.Minute)
+	f, _ := synth.Generate("titanic-survival", 20260217, 418)
+	a, b := e.user(t, "ann"), e.user(t, "bob")
+	var aIDs []int64
+	for _, noise := range []float64{0.4, 0.05, 0.25} {
+		res, err := e.svc.Submit(ctx, a, e.slug, "a.csv", f.Submission(uint64(noise*100), synth.SubmissionOptions{Noise: noise}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		aIDs = append(aIDs, res.Submission.ID)
+	}
+	res, err := e.svc.Submit(ctx, b, e.slug, "b.csv", f.Submission(9, synth.SubmissionOptions{Noise: 0.15}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bID := res.Submission.ID
+	w := e.svc.NewWorker(competitions.WorkerOptions{})
+	drain(t, ctx, w)
+	lb, err := e.svc.Leaderboard(ctx, a, e.slug, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lb.Entries) != 2 || lb.Entries[0].SubmissionID != aIDs[1] || lb.Entries[0].Submissions != 3 || lb.Entries[1].SubmissionID != bID {
+		t.Fatalf("board %+v", lb.Entries)
+	}
+	// Turn the direction around: every user's best is recomputed.
+	e.b.Spec.HigherIsBetter = false
+	inst, err := e.svc.Install(ctx, 0, e.b)
+	if err != nil || inst.Rescore == nil {
+		t.Fatalf("install: %+v %v", inst, err)
+	}
+	drain(t, ctx, w)
+	assertScoredOnce(t, ctx, e, append(aIDs, bID), 1)
+	lb, err = e.svc.Leaderboard(ctx, a, e.slug, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lb.Entries) != 2 || lb.Entries[0].SubmissionID != aIDs[0] || lb.Entries[1].SubmissionID != bID || lb.HigherIsBetter {
+		t.Fatalf("reversed board %+v", lb.Entries)
+	}
 }
 
 func TestBootstrapDeterministic(t *testing.T) {

@@ -381,6 +381,9 @@ func (w *Worker) finish(ctx context.Context, cl *claimed, c db.Competition, used
 		}); err != nil {
 			return fmt.Errorf("finish submission %d: %w", cl.sub.ID, err)
 		}
+		if err := updateBest(ctx, tx, c, cur.UserID); err != nil {
+			return err
+		}
 		if err := tx.BumpLeaderboardVersion(ctx, c.ID); err != nil {
 			return fmt.Errorf("bump leaderboard of %s: %w", c.Slug, err)
 		}

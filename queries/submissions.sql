@@ -108,9 +108,35 @@ SELECT * FROM submission_scores WHERE submission_id = sqlc.arg(submission_id) OR
 -- name: CountOfficialSubmissionScores :one
 SELECT COUNT(*) FROM submission_scores WHERE submission_id = sqlc.arg(submission_id) AND is_official;
 
--- name: CompetitionLeaderboardRows :many
--- Every submission of a competition with its denormalised official score;
--- the leaderboard reduces them to the best per user in Go.
-SELECT s.id, s.user_id, s.status, s.primary_score, s.ci_low, s.ci_high, s.created_at, u.display_name
-FROM submissions s JOIN users u ON u.id = s.user_id
-WHERE s.competition_id = sqlc.arg(competition_id);
+-- name: CountLeaderboardSubmission :exec
+-- Counts an accepted submission on the user's leaderboard entry. Runs in the
+-- accepting transaction, after the daily-count row lock that serializes the
+-- user's uploads to the competition.
+INSERT INTO leaderboard_entries (competition_id, user_id, submissions, last_submission_at)
+VALUES (sqlc.arg(competition_id), sqlc.arg(user_id), 1, sqlc.arg(created_at))
+ON DUPLICATE KEY UPDATE submissions = submissions + 1,
+                        last_submission_at = GREATEST(last_submission_at, VALUES(last_submission_at));
+
+-- name: BestUserSubmissionHigh :one
+SELECT id, primary_score, ci_low, ci_high, created_at FROM submissions
+WHERE competition_id = sqlc.arg(competition_id) AND user_id = sqlc.arg(user_id) AND status = 'scored'
+  AND primary_score IS NOT NULL
+ORDER BY primary_score DESC, created_at, id LIMIT 1;
+
+-- name: BestUserSubmissionLow :one
+SELECT id, primary_score, ci_low, ci_high, created_at FROM submissions
+WHERE competition_id = sqlc.arg(competition_id) AND user_id = sqlc.arg(user_id) AND status = 'scored'
+  AND primary_score IS NOT NULL
+ORDER BY primary_score ASC, created_at, id LIMIT 1;
+
+-- name: SetLeaderboardBest :exec
+UPDATE leaderboard_entries
+SET best_submission_id = sqlc.narg(best_submission_id), best_score = sqlc.narg(best_score),
+    best_ci_low = sqlc.narg(best_ci_low), best_ci_high = sqlc.narg(best_ci_high), best_at = sqlc.narg(best_at)
+WHERE competition_id = sqlc.arg(competition_id) AND user_id = sqlc.arg(user_id);
+
+-- name: CompetitionLeaderboardEntries :many
+SELECT e.user_id, e.submissions, e.last_submission_at, e.best_submission_id, e.best_score, e.best_ci_low,
+       e.best_ci_high, e.best_at, u.display_name
+FROM leaderboard_entries e JOIN users u ON u.id = e.user_id
+WHERE e.competition_id = sqlc.arg(competition_id) AND e.best_submission_id IS NOT NULL;

@@ -10,6 +10,7 @@ package httpcomp
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -111,11 +112,11 @@ func (h *handlers) routes() []httpapi.Route {
 				if err != nil {
 					return err
 				}
-				out, err := h.svc.Leaderboard(c.UserContext(), viewer(c), slug(c), offset, limit)
+				out, err := h.svc.LeaderboardJSON(c.UserContext(), viewer(c), slug(c), offset, limit)
 				if err != nil {
 					return problem(err)
 				}
-				return httpapi.OK(c, http.StatusOK, out)
+				return httpapi.OK(c, http.StatusOK, json.RawMessage(out))
 			}},
 		{Method: http.MethodPost, Path: "/competitions/:slug/submissions", Tags: []string{tag}, Auth: httpapi.AuthUser,
 			Summary:            "Submit a predictions file",

@@ -698,6 +698,18 @@ type HoldoutVersion struct {
 	CreatedAt     time.Time
 }
 
+type LeaderboardEntry struct {
+	CompetitionID    int64
+	UserID           int64
+	Submissions      int32
+	LastSubmissionAt time.Time
+	BestSubmissionID sql.NullInt64
+	BestScore        sql.NullFloat64
+	BestCiLow        sql.NullFloat64
+	BestCiHigh       sql.NullFloat64
+	BestAt           sql.NullTime
+}
+
 type RescoreJob struct {
 	ID            int64
 	CompetitionID int64

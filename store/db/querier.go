@@ -12,16 +12,20 @@ import (
 type Querier interface {
 	// Counts one finished submission; the job finishes with its last one.
 	AdvanceRescoreJob(ctx context.Context, arg AdvanceRescoreJobParams) error
+	BestUserSubmissionHigh(ctx context.Context, arg BestUserSubmissionHighParams) (BestUserSubmissionHighRow, error)
+	BestUserSubmissionLow(ctx context.Context, arg BestUserSubmissionLowParams) (BestUserSubmissionLowRow, error)
 	// Counts one more accepted submission unless the cap is reached (0 rows);
 	// the row lock it takes serializes the user's concurrent uploads until commit.
 	BumpDailyCount(ctx context.Context, arg BumpDailyCountParams) (int64, error)
 	BumpLeaderboardVersion(ctx context.Context, id int64) error
 	ClearOfficialSubmissionScore(ctx context.Context, submissionID int64) error
-	// Every submission of a competition with its denormalised official score;
-	// the leaderboard reduces them to the best per user in Go.
-	CompetitionLeaderboardRows(ctx context.Context, competitionID int64) ([]CompetitionLeaderboardRowsRow, error)
+	CompetitionLeaderboardEntries(ctx context.Context, competitionID int64) ([]CompetitionLeaderboardEntriesRow, error)
 	CountActiveSessionsByUser(ctx context.Context, userID int64) (int64, error)
 	CountAdmins(ctx context.Context) (int64, error)
+	// Counts an accepted submission on the user's leaderboard entry. Runs in the
+	// accepting transaction, after the daily-count row lock that serializes the
+	// user's uploads to the competition.
+	CountLeaderboardSubmission(ctx context.Context, arg CountLeaderboardSubmissionParams) error
 	CountOfficialSubmissionScores(ctx context.Context, submissionID int64) (int64, error)
 	CreateAPIToken(ctx context.Context, arg CreateAPITokenParams) (int64, error)
 	CreateAuthSession(ctx context.Context, arg CreateAuthSessionParams) (int64, error)
@@ -134,6 +138,7 @@ type Querier interface {
 	SetCompetitionHoldout(ctx context.Context, arg SetCompetitionHoldoutParams) error
 	SetCompetitionScorer(ctx context.Context, arg SetCompetitionScorerParams) error
 	SetGPUEnabled(ctx context.Context, arg SetGPUEnabledParams) (int64, error)
+	SetLeaderboardBest(ctx context.Context, arg SetLeaderboardBestParams) error
 	SetOfficialSubmissionScore(ctx context.Context, id int64) error
 	SetRescoreJobTotal(ctx context.Context, arg SetRescoreJobTotalParams) error
 	SetSessionContainer(ctx context.Context, arg SetSessionContainerParams) (int64, error)

@@ -11,6 +11,72 @@ import (
 	"time"
 )
 
+const bestUserSubmissionHigh = `-- name: BestUserSubmissionHigh :one
+SELECT id, primary_score, ci_low, ci_high, created_at FROM submissions
+WHERE competition_id = ? AND user_id = ? AND status = 'scored'
+  AND primary_score IS NOT NULL
+ORDER BY primary_score DESC, created_at, id LIMIT 1
+`
+
+type BestUserSubmissionHighParams struct {
+	CompetitionID int64
+	UserID        int64
+}
+
+type BestUserSubmissionHighRow struct {
+	ID           int64
+	PrimaryScore sql.NullFloat64
+	CiLow        sql.NullFloat64
+	CiHigh       sql.NullFloat64
+	CreatedAt    time.Time
+}
+
+func (q *Queries) BestUserSubmissionHigh(ctx context.Context, arg BestUserSubmissionHighParams) (BestUserSubmissionHighRow, error) {
+	row := q.db.QueryRowContext(ctx, bestUserSubmissionHigh, arg.CompetitionID, arg.UserID)
+	var i BestUserSubmissionHighRow
+	err := row.Scan(
+		&i.ID,
+		&i.PrimaryScore,
+		&i.CiLow,
+		&i.CiHigh,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const bestUserSubmissionLow = `-- name: BestUserSubmissionLow :one
+SELECT id, primary_score, ci_low, ci_high, created_at FROM submissions
+WHERE competition_id = ? AND user_id = ? AND status = 'scored'
+  AND primary_score IS NOT NULL
+ORDER BY primary_score ASC, created_at, id LIMIT 1
+`
+
+type BestUserSubmissionLowParams struct {
+	CompetitionID int64
+	UserID        int64
+}
+
+type BestUserSubmissionLowRow struct {
+	ID           int64
+	PrimaryScore sql.NullFloat64
+	CiLow        sql.NullFloat64
+	CiHigh       sql.NullFloat64
+	CreatedAt    time.Time
+}
+
+func (q *Queries) BestUserSubmissionLow(ctx context.Context, arg BestUserSubmissionLowParams) (BestUserSubmissionLowRow, error) {
+	row := q.db.QueryRowContext(ctx, bestUserSubmissionLow, arg.CompetitionID, arg.UserID)
+	var i BestUserSubmissionLowRow
+	err := row.Scan(
+		&i.ID,
+		&i.PrimaryScore,
+		&i.CiLow,
+		&i.CiHigh,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
 const bumpDailyCount = `-- name: BumpDailyCount :execrows
 UPDATE submission_daily_counts SET accepted = accepted + 1
 WHERE competition_id = ? AND user_id = ? AND day = ?
@@ -48,42 +114,43 @@ func (q *Queries) ClearOfficialSubmissionScore(ctx context.Context, submissionID
 	return err
 }
 
-const competitionLeaderboardRows = `-- name: CompetitionLeaderboardRows :many
-SELECT s.id, s.user_id, s.status, s.primary_score, s.ci_low, s.ci_high, s.created_at, u.display_name
-FROM submissions s JOIN users u ON u.id = s.user_id
-WHERE s.competition_id = ?
+const competitionLeaderboardEntries = `-- name: CompetitionLeaderboardEntries :many
+SELECT e.user_id, e.submissions, e.last_submission_at, e.best_submission_id, e.best_score, e.best_ci_low,
+       e.best_ci_high, e.best_at, u.display_name
+FROM leaderboard_entries e JOIN users u ON u.id = e.user_id
+WHERE e.competition_id = ? AND e.best_submission_id IS NOT NULL
 `
 
-type CompetitionLeaderboardRowsRow struct {
-	ID           int64
-	UserID       int64
-	Status       SubmissionsStatus
-	PrimaryScore sql.NullFloat64
-	CiLow        sql.NullFloat64
-	CiHigh       sql.NullFloat64
-	CreatedAt    time.Time
-	DisplayName  string
+type CompetitionLeaderboardEntriesRow struct {
+	UserID           int64
+	Submissions      int32
+	LastSubmissionAt time.Time
+	BestSubmissionID sql.NullInt64
+	BestScore        sql.NullFloat64
+	BestCiLow        sql.NullFloat64
+	BestCiHigh       sql.NullFloat64
+	BestAt           sql.NullTime
+	DisplayName      string
 }
 
-// Every submission of a competition with its denormalised official score;
-// the leaderboard reduces them to the best per user in Go.
-func (q *Queries) CompetitionLeaderboardRows(ctx context.Context, competitionID int64) ([]CompetitionLeaderboardRowsRow, error) {
-	rows, err := q.db.QueryContext(ctx, competitionLeaderboardRows, competitionID)
+func (q *Queries) CompetitionLeaderboardEntries(ctx context.Context, competitionID int64) ([]CompetitionLeaderboardEntriesRow, error) {
+	rows, err := q.db.QueryContext(ctx, competitionLeaderboardEntries, competitionID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []CompetitionLeaderboardRowsRow{}
+	items := []CompetitionLeaderboardEntriesRow{}
 	for rows.Next() {
-		var i CompetitionLeaderboardRowsRow
+		var i CompetitionLeaderboardEntriesRow
 		if err := rows.Scan(
-			&i.ID,
 			&i.UserID,
-			&i.Status,
-			&i.PrimaryScore,
-			&i.CiLow,
-			&i.CiHigh,
-			&i.CreatedAt,
+			&i.Submissions,
+			&i.LastSubmissionAt,
+			&i.BestSubmissionID,
+			&i.BestScore,
+			&i.BestCiLow,
+			&i.BestCiHigh,
+			&i.BestAt,
 			&i.DisplayName,
 		); err != nil {
 			return nil, err
@@ -97,6 +164,27 @@ func (q *Queries) CompetitionLeaderboardRows(ctx context.Context, competitionID 
 		return nil, err
 	}
 	return items, nil
+}
+
+const countLeaderboardSubmission = `-- name: CountLeaderboardSubmission :exec
+INSERT INTO leaderboard_entries (competition_id, user_id, submissions, last_submission_at)
+VALUES (?, ?, 1, ?)
+ON DUPLICATE KEY UPDATE submissions = submissions + 1,
+                        last_submission_at = GREATEST(last_submission_at, VALUES(last_submission_at))
+`
+
+type CountLeaderboardSubmissionParams struct {
+	CompetitionID int64
+	UserID        int64
+	CreatedAt     time.Time
+}
+
+// Counts an accepted submission on the user's leaderboard entry. Runs in the
+// accepting transaction, after the daily-count row lock that serializes the
+// user's uploads to the competition.
+func (q *Queries) CountLeaderboardSubmission(ctx context.Context, arg CountLeaderboardSubmissionParams) error {
+	_, err := q.db.ExecContext(ctx, countLeaderboardSubmission, arg.CompetitionID, arg.UserID, arg.CreatedAt)
+	return err
 }
 
 const countOfficialSubmissionScores = `-- name: CountOfficialSubmissionScores :one
@@ -607,6 +695,36 @@ func (q *Queries) RequeueSubmission(ctx context.Context, arg RequeueSubmissionPa
 		return 0, err
 	}
 	return result.RowsAffected()
+}
+
+const setLeaderboardBest = `-- name: SetLeaderboardBest :exec
+UPDATE leaderboard_entries
+SET best_submission_id = ?, best_score = ?,
+    best_ci_low = ?, best_ci_high = ?, best_at = ?
+WHERE competition_id = ? AND user_id = ?
+`
+
+type SetLeaderboardBestParams struct {
+	BestSubmissionID sql.NullInt64
+	BestScore        sql.NullFloat64
+	BestCiLow        sql.NullFloat64
+	BestCiHigh       sql.NullFloat64
+	BestAt           sql.NullTime
+	CompetitionID    int64
+	UserID           int64
+}
+
+func (q *Queries) SetLeaderboardBest(ctx context.Context, arg SetLeaderboardBestParams) error {
+	_, err := q.db.ExecContext(ctx, setLeaderboardBest,
+		arg.BestSubmissionID,
+		arg.BestScore,
+		arg.BestCiLow,
+		arg.BestCiHigh,
+		arg.BestAt,
+		arg.CompetitionID,
+		arg.UserID,
+	)
+	return err
 }
 
 const setOfficialSubmissionScore = `-- name: SetOfficialSubmissionScore :exec

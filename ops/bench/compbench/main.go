@@ -200,32 +200,52 @@ func main() {
 	run(env, *bin, "competition", "import", bdir2)
 	fillBoard(ctx, pool, bigSlug, *boardUsers, *boardSubs)
 	get(client, base+"/competitions/"+bigSlug+"/leaderboard") // builds the board once
-	var rlat []time.Duration
-	stop := time.Now().Add(*boardSeconds)
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var mine []time.Duration
-			for time.Now().Before(stop) {
-				t0 := time.Now()
-				get(client, base+"/competitions/"+bigSlug+"/leaderboard")
-				mine = append(mine, time.Since(t0))
-			}
-			mu.Lock()
-			rlat = append(rlat, mine...)
-			mu.Unlock()
-		}()
+	for _, clients := range []int{4, 16} {
+		var rlat []time.Duration
+		stop := time.Now().Add(*boardSeconds)
+		for range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var mine []time.Duration
+				for time.Now().Before(stop) {
+					t0 := time.Now()
+					get(client, base+"/competitions/"+bigSlug+"/leaderboard")
+					mine = append(mine, time.Since(t0))
+				}
+				mu.Lock()
+				rlat = append(rlat, mine...)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		slices.Sort(rlat)
+		fmt.Printf("leaderboard read (%d users, %d submissions, first page of 100, %d clients, %s):\n", *boardUsers, *boardSubs, clients, *boardSeconds)
+		fmt.Printf("  p50 %6.2f ms   p99 %6.2f ms   %7.0f req/s   (goal p99 <= 20 ms)\n",
+			ms(pct(rlat, .5)), ms(pct(rlat, .99)), float64(len(rlat))/boardSeconds.Seconds())
 	}
-	wg.Wait()
-	slices.Sort(rlat)
-	fmt.Printf("leaderboard read (%d users, %d submissions, first page of 100, 16 clients, %s):\n", *boardUsers, *boardSubs, *boardSeconds)
-	fmt.Printf("  p50 %6.2f ms   p99 %6.2f ms   %7.0f req/s   (goal p99 <= 20 ms)\n",
-		ms(pct(rlat, .5)), ms(pct(rlat, .99)), float64(len(rlat))/boardSeconds.Seconds())
 	t0 := time.Now()
 	pool.ExecContext(ctx, "UPDATE competitions SET leaderboard_version = leaderboard_version + 1 WHERE slug = ?", bigSlug)
 	get(client, base+"/competitions/"+bigSlug+"/leaderboard")
 	fmt.Printf("  rebuild after an official-score change: %.1f ms\n", ms(time.Since(t0)))
+	var top struct {
+		Data struct {
+			Total   int
+			Entries []struct {
+				Score       float64
+				Submissions int `json:"submission_count"`
+			}
+		}
+	}
+	resp, err := client.Get(base + "/competitions/" + bigSlug + "/leaderboard?limit=1")
+	if err != nil {
+		die("%v", err)
+	}
+	json.NewDecoder(resp.Body).Decode(&top)
+	resp.Body.Close()
+	if top.Data.Total != min(*boardUsers, *boardSubs) || len(top.Data.Entries) != 1 || top.Data.Entries[0].Score != 0.999 {
+		die("large board is wrong: %+v", top.Data)
+	}
 	fmt.Printf("  (load average now: %s; %d cores shared with other work)\n", loadavg(), numCPU())
 }
 
@@ -411,6 +431,22 @@ func fillBoard(ctx context.Context, pool *sql.DB, slug string, users, subs int) 
 		if _, err := pool.ExecContext(ctx, sb.String()); err != nil {
 			die("board submissions: %v", err)
 		}
+	}
+	// The same backfill as migration 00011.
+	if _, err := pool.ExecContext(ctx, `INSERT INTO leaderboard_entries (competition_id, user_id, submissions, last_submission_at)
+		SELECT competition_id, user_id, COUNT(*), MAX(created_at) FROM submissions WHERE competition_id = ? GROUP BY competition_id, user_id`, compID); err != nil {
+		die("board entries: %v", err)
+	}
+	if _, err := pool.ExecContext(ctx, `UPDATE leaderboard_entries e
+		JOIN (SELECT s.id, s.competition_id, s.user_id, s.primary_score, s.ci_low, s.ci_high, s.created_at,
+		             ROW_NUMBER() OVER (PARTITION BY s.competition_id, s.user_id
+		                                ORDER BY IF(c.higher_is_better, -s.primary_score, s.primary_score), s.created_at, s.id) AS rn
+		      FROM submissions s JOIN competitions c ON c.id = s.competition_id
+		      WHERE s.status = 'scored' AND s.primary_score IS NOT NULL AND s.competition_id = ?) b
+		  ON b.competition_id = e.competition_id AND b.user_id = e.user_id AND b.rn = 1
+		SET e.best_submission_id = b.id, e.best_score = b.primary_score, e.best_ci_low = b.ci_low,
+		    e.best_ci_high = b.ci_high, e.best_at = b.created_at`, compID); err != nil {
+		die("board best: %v", err)
 	}
 	pool.ExecContext(ctx, "UPDATE competitions SET leaderboard_version = leaderboard_version + 1 WHERE id = ?", compID)
 }
