@@ -30,6 +30,7 @@ const (
 	localRequestID = "medforge.request_id"
 	localRoute     = "medforge.route"
 	localPrincipal = "medforge.principal"
+	localQuiet     = "medforge.quiet"
 )
 
 func newRequestID() string { return uuid.NewString() }
@@ -85,6 +86,9 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	}
 	method := c.Method()
 	s.metrics.observe(method, route, status, dur)
+	if q, _ := c.Locals(localQuiet).(bool); q && status < http.StatusInternalServerError {
+		return nil
+	}
 	attrs := []any{
 		"request_id", RequestID(c), "method", method, "path", c.Path(), "route", route,
 		"status", status, "duration_ms", float64(dur.Microseconds()) / 1000, "bytes", len(c.Response().Body()),

@@ -40,6 +40,10 @@ type Route struct {
 	// proxies); RawContentType documents its media type.
 	Raw            bool
 	RawContentType string
+	// Quiet routes are counted in /metrics but get no access-log line
+	// unless they answer 5xx: hot paths called for every proxied request
+	// (the session proxy), whose volume would drown the log.
+	Quiet bool
 	// Handler serves the request. It returns errors (see Problem); it
 	// writes success bodies with OK, OKMeta or NoContent.
 	Handler fiber.Handler
@@ -89,9 +93,12 @@ func (s *Server) HandleRoot(r Route) {
 	s.routes = append(s.routes, r)
 	s.doc = nil
 	s.mu.Unlock()
-	pattern, auth := r.Path, r.Auth
+	pattern, auth, quiet := r.Path, r.Auth, r.Quiet
 	mark := func(c *fiber.Ctx) error {
 		c.Locals(localRoute, pattern)
+		if quiet {
+			c.Locals(localQuiet, true)
+		}
 		if err := auth.allow(CurrentPrincipal(c)); err != nil {
 			return err
 		}

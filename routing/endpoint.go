@@ -84,6 +84,9 @@ func (t *Table) Mount(s *httpapi.Server) {
 			"403 for another user, or an internal host without can_use_internal; 404 for an unknown or not running session or an exposure mismatch. " +
 			"X-Upstream is never set on anything but 200. Answered from memory.",
 		Raw: true, RawContentType: "text/plain",
+		// Called for every IDE request: counted in /metrics, not
+		// access-logged (Caddy's access log records the requests).
+		Quiet: true,
 		Handler: func(c *fiber.Ctx) error {
 			d := t.Decide(string(c.Request().Host()), domain, httpapi.CurrentPrincipal(c))
 			if counters != nil {
