@@ -3,10 +3,13 @@ package httpsessions_test
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -147,23 +150,91 @@ func TestSessionEndpoints(t *testing.T) {
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
-// /healthz is 503 degraded, naming session recovery, while the Docker
-// engine does not answer (here: a socket nobody listens on). Recovery from
-// it is tested in sessions.TestHealthFollowsDocker.
-func TestHealthzDegradedWithoutDocker(t *testing.T) {
+// /healthz follows the Docker engine: the runtime talks to it through a
+// socket the test can cut; /healthz is 503 degraded, naming session
+// recovery, while the engine does not answer, and 200 again once it does,
+// without a restart.
+func TestHealthzFollowsDocker(t *testing.T) {
 	st := testdb.Fresh(t)
-	dead := "unix://" + filepath.Join(t.TempDir(), "dead.sock")
-	rt, err := dockerrt.New(dockerrt.Options{Host: dead, CallTimeout: 2 * time.Second})
+	sock := filepath.Join(t.TempDir(), "docker.sock")
+	p := &sockProxy{path: sock, target: "/var/run/docker.sock"}
+	require.NoError(t, p.up())
+	t.Cleanup(p.down)
+	rt, err := dockerrt.New(dockerrt.Options{Host: "unix://" + sock, CallTimeout: 2 * time.Second})
 	require.NoError(t, err)
 	defer rt.Close()
 	ws, err := workspace.NewDirectory(t.TempDir())
 	require.NoError(t, err)
 	gp, _ := gpu.ParseDeclared("none")
-	svc, err := sessions.New(sessions.Config{Instance: "dead-" + strconv.Itoa(os.Getpid()), Packs: map[string]string{"default": "x"}}, st, gp, ws, rt, nil)
+	svc, err := sessions.New(sessions.Config{Instance: "healthz-" + strconv.Itoa(os.Getpid()), Packs: map[string]string{"default": "x"},
+		PollInterval: 100 * time.Millisecond, BackoffMax: time.Second}, st, gp, ws, rt, nil)
 	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, svc.Start(ctx))
+	t.Cleanup(svc.Close)
 	env := apitest.New(t, apitest.Options{Store: st, Mount: func(s *httpapi.Server) { require.NoError(t, httpsessions.Mount(s, svc)) }})
+	assert.Equal(t, http.StatusOK, env.Do(t, "GET", "/healthz", nil).Status)
+
+	p.down()
 	resp := env.Do(t, "GET", "/healthz", nil)
 	assert.Equal(t, http.StatusServiceUnavailable, resp.Status)
 	assert.Contains(t, string(resp.Body), "degraded")
 	assert.Contains(t, string(resp.Body), httpsessions.HealthName)
+
+	require.NoError(t, p.up())
+	require.Eventually(t, func() bool { return env.Do(t, "GET", "/healthz", nil).Status == http.StatusOK },
+		30*time.Second, 100*time.Millisecond, "healthy again once Docker answers")
+}
+
+// sockProxy forwards a unix socket to another; down closes the listener
+// and every open connection, up listens again on the same path.
+type sockProxy struct {
+	path, target string
+	mu           sync.Mutex
+	ln           net.Listener
+	conns        []net.Conn
+}
+
+func (p *sockProxy) up() error {
+	_ = os.Remove(p.path)
+	ln, err := net.Listen("unix", p.path)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("unix", p.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, u)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(u, c); u.Close() }()
+			go func() { _, _ = io.Copy(c, u); c.Close() }()
+		}
+	}()
+	return nil
+}
+
+func (p *sockProxy) down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
 }
