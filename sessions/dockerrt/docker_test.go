@@ -146,3 +146,26 @@ func TestPingDeadSocket(t *testing.T) {
 	err = d.Ping(ctxT(t))
 	assert.ErrorIs(t, err, sessions.ErrRuntimeUnavailable)
 }
+
+// A GPU by UUID reaches the engine as an nvidia device request: on this
+// host without the NVIDIA runtime the engine refuses exactly that, and the
+// failed start leaves no container behind.
+func TestGPUDeviceRequestReachesEngine(t *testing.T) {
+	ctx := ctxT(t)
+	d, err := dockerrt.New(dockerrt.Options{})
+	require.NoError(t, err)
+	defer d.Close()
+	image, err := standin.Build(ctx, d.Client(), "")
+	require.NoError(t, err)
+	require.NoError(t, d.EnsureNetworks(ctx))
+	instance := "rt-gpu-" + rnd()
+	_, err = d.Start(ctx, sessions.ContainerSpec{Name: "mf-session-gpu" + rnd(), Image: image, Network: dockerrt.ExternalNetwork,
+		Labels: map[string]string{sessions.LabelManaged: "true", sessions.LabelInstance: instance}, GPUUUID: "GPU-12345678-aaaa"})
+	if err == nil {
+		t.Skip("this engine has the NVIDIA runtime; the lifecycle tests cover it")
+	}
+	assert.Contains(t, err.Error(), "nvidia")
+	list, err := d.List(ctx, map[string]string{sessions.LabelInstance: instance})
+	require.NoError(t, err)
+	assert.Empty(t, list)
+}
