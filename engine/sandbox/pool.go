@@ -319,16 +319,21 @@ func (p *Pool) do(ctx context.Context, f func(w *worker, limit func(time.Duratio
 		return d
 	}
 	var timedOut atomic.Bool
+	cur := w // w may be replaced below; the timer must only ever kill this one
 	timer := time.AfterFunc(clamp(p.opts.Timeout), func() {
 		timedOut.Store(true)
-		w.kill()
+		cur.kill()
 	})
 	limit := func(d time.Duration) { timer.Reset(clamp(d)) }
 	stop := context.AfterFunc(ctx, w.kill)
-	err := f(w, limit)
+	err := w.greet()
+	if err == nil {
+		err = f(w, limit)
+	}
 	timer.Stop()
 	stop()
 	if w.broken.Load() || err != nil && !isRunError(err) {
+		greeted := w.greeted
 		w.kill()
 		if nw, serr := p.spawn(); serr == nil {
 			w = nw
@@ -338,6 +343,8 @@ func (p *Pool) do(ctx context.Context, f func(w *worker, limit func(time.Duratio
 			go p.respawnLater()
 		}
 		switch {
+		case !greeted && !timedOut.Load() && ctx.Err() == nil:
+			err = fmt.Errorf("sandbox: worker %s did not start (it must call sandbox.MaybeRunWorker first thing): %v", p.opts.Executable, err)
 		case timedOut.Load():
 			if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				err = ErrTimeout
@@ -386,6 +393,7 @@ type worker struct {
 	out     *bufio.Reader
 	stderr  *lockedWriter
 	loaded  map[string]bool
+	greeted bool
 	broken  atomic.Bool
 	once    sync.Once
 }
@@ -492,6 +500,26 @@ func (w *worker) died(err error) error {
 		return fmt.Errorf("%v (worker stderr: %s)", err, s)
 	}
 	return err
+}
+
+// greet reads the worker's hello frame the first time the worker is used.
+func (w *worker) greet() error {
+	if w.greeted {
+		return nil
+	}
+	want := make([]byte, 5+len(hello))
+	binary.LittleEndian.PutUint32(want[1:], uint32(len(hello)))
+	copy(want[5:], hello)
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(w.out, got); err != nil {
+		return w.died(err)
+	}
+	if string(got) != string(want) {
+		w.broken.Store(true)
+		return fmt.Errorf("unexpected output %q instead of the sandbox handshake", got)
+	}
+	w.greeted = true
+	return nil
 }
 
 // compile makes sure the worker holds m compiled, under CompileTimeout.

@@ -261,3 +261,16 @@ func TestInvalidInputRefused(t *testing.T) {
 		t.Fatalf("Score() = %v, want an input error", err)
 	}
 }
+
+func TestExecutableWithoutWorkerEntry(t *testing.T) {
+	t.Parallel()
+	p, err := sandbox.New(sandbox.Options{CacheDir: sandbox.SharedTestCacheDir(), Executable: "/bin/echo", Timeout: testTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	_, err = p.Load(testContext(t), []byte("\x00asm\x01\x00\x00\x00"))
+	if err == nil || !strings.Contains(err.Error(), "MaybeRunWorker") {
+		t.Fatalf("Load() = %v, want an error naming MaybeRunWorker", err)
+	}
+}

@@ -26,6 +26,10 @@ const (
 
 const digestLen = 64 // hex sha256
 
+// hello is the first frame a worker sends, so the pool can tell a worker from
+// a binary that forgot to call MaybeRunWorker.
+const hello = "medforge-sandbox-worker/1"
+
 // MaybeRunWorker turns the process into a sandbox worker and never returns
 // when it was started as one by a Pool; otherwise it returns at once and
 // does nothing. Call it first thing in main (and in TestMain of any test
@@ -57,6 +61,12 @@ func serve(cfg runnerConfig, in io.Reader, out io.Writer) error {
 	defer r.close()
 	br := bufio.NewReaderSize(in, 1<<16)
 	bw := bufio.NewWriterSize(out, 1<<16)
+	if err := writeFrame(bw, byte(kindOK), []byte(hello)); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
 	ctx := context.Background()
 	var hdr [5]byte
 	for {
