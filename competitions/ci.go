@@ -26,6 +26,10 @@ func Bootstrap(perUnit []float64, seed uint64) (lo, hi float64, ok bool) {
 	if n < 2 {
 		return 0, 0, false
 	}
+	if a, b, two := twoValued(vals); two {
+		lo, hi = bootstrapBinary(vals, a, b, seed)
+		return lo, hi, true
+	}
 	// SplitMix64: a small, fast, well-mixed generator; the stream is fixed
 	// by the seed, so the interval is reproducible across versions of Go.
 	state := seed
@@ -72,4 +76,75 @@ func bootstrapSeed(artifact, scorer, holdout string) uint64 {
 		h.Write([]byte(s))
 	}
 	return h.Sum64()
+}
+
+// twoValued reports whether vals hold at most two distinct values, a < b
+// (a == b when there is one).
+func twoValued(vals []float64) (a, b float64, ok bool) {
+	a, b = vals[0], vals[0]
+	for _, v := range vals[1:] {
+		switch {
+		case v == a || v == b:
+		case a == b && v < a:
+			a = v
+		case a == b:
+			b = v
+		default:
+			return 0, 0, false
+		}
+	}
+	return a, b, true
+}
+
+// bootstrapBinary is Bootstrap for per-unit values that take two values a
+// and b (accuracy-like metrics: 0 or 1 per row). The mean of a resample of
+// n units is a + (b-a)·X/n with X ~ Binomial(n, share of b), so each
+// resample is drawn exactly by inverting that distribution's CDF: O(log n)
+// instead of O(n), with the same distribution as resampling units.
+func bootstrapBinary(vals []float64, a, b float64, seed uint64) (lo, hi float64) {
+	n := len(vals)
+	if a == b {
+		return a, a
+	}
+	nb := 0
+	for _, v := range vals {
+		if v == b {
+			nb++
+		}
+	}
+	p := float64(nb) / float64(n)
+	cdf := binomialCDF(n, p)
+	state := seed
+	means := make([]float64, BootstrapResamples)
+	for i := range means {
+		state += 0x9e3779b97f4a7c15
+		z := state
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+		z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+		z ^= z >> 31
+		u := float64(z>>11) / (1 << 53)
+		k, _ := slices.BinarySearch(cdf, u)
+		k = min(k, n)
+		means[i] = a + (b-a)*float64(k)/float64(n)
+	}
+	slices.Sort(means)
+	return percentile(means, 0.025), percentile(means, 0.975)
+}
+
+// binomialCDF returns P(X <= k) for k = 0..n, X ~ Binomial(n, p), 0 < p < 1.
+func binomialCDF(n int, p float64) []float64 {
+	cdf := make([]float64, n+1)
+	lgN, _ := math.Lgamma(float64(n + 1))
+	lp, lq := math.Log(p), math.Log1p(-p)
+	var sum float64
+	for k := 0; k <= n; k++ {
+		lk, _ := math.Lgamma(float64(k + 1))
+		lnk, _ := math.Lgamma(float64(n - k + 1))
+		sum += math.Exp(lgN - lk - lnk + float64(k)*lp + float64(n-k)*lq)
+		cdf[k] = sum
+	}
+	for k := range cdf {
+		cdf[k] /= sum // exact to rounding; the last entry is 1
+	}
+	return cdf
 }

@@ -130,6 +130,16 @@ func TestBootstrapDeterministic(t *testing.T) {
 	if !(lo1 < mean && mean < hi1) || hi1-lo1 > 0.15 || hi1-lo1 < 0.03 {
 		t.Fatalf("interval [%v,%v] around mean %v is implausible", lo1, hi1, mean)
 	}
+	// Continuous contributions take the resampling path.
+	cont := make([]float64, 300)
+	for i := range cont {
+		cont[i] = float64(i%7) / 7
+	}
+	clo, chi, ok := competitions.Bootstrap(cont, 9)
+	clo2, chi2, _ := competitions.Bootstrap(cont, 9)
+	if !ok || clo != clo2 || chi != chi2 || !(clo < 3.0/7 && 3.0/7 < chi) {
+		t.Fatalf("continuous interval [%v,%v] / [%v,%v]", clo, chi, clo2, chi2)
+	}
 	if _, _, ok := competitions.Bootstrap([]float64{1}, 1); ok {
 		t.Fatal("one unit gave an interval")
 	}
@@ -237,5 +247,28 @@ func TestScorerUploadValidation(t *testing.T) {
 	stranger := e.user(t, "stranger")
 	if _, err := e.svc.UploadScorer(ctx, stranger, e.slug, "x", "1", []byte("\x00asm")); !errors.Is(err, competitions.ErrForbidden) {
 		t.Fatalf("non-owner upload: %v", err)
+	}
+}
+
+func TestBootstrapBinaryMatchesResampling(t *testing.T) {
+	// The binomial shortcut gives the interval resampling would.
+	per := make([]float64, 418)
+	for i := range per {
+		if i%5 < 3 {
+			per[i] = 1
+		}
+	}
+	lo, hi, ok := competitions.Bootstrap(per, 7)
+	// At n = 418 the bootstrap interval of a proportion is close to the
+	// normal approximation.
+	mean, sd := 0.6, math.Sqrt(0.6*0.4/418)
+	if !ok || math.Abs(lo-(mean-1.96*sd)) > 0.01 || math.Abs(hi-(mean+1.96*sd)) > 0.01 {
+		t.Fatalf("interval [%v,%v], want about [%v,%v]", lo, hi, mean-1.96*sd, mean+1.96*sd)
+	}
+	if lo2, hi2, _ := competitions.Bootstrap(per, 7); lo2 != lo || hi2 != hi {
+		t.Fatal("not deterministic")
+	}
+	if lo, hi, _ := competitions.Bootstrap(make([]float64, 10), 1); lo != 0 || hi != 0 {
+		t.Fatalf("constant data: [%v,%v]", lo, hi)
 	}
 }
