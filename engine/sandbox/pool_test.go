@@ -274,3 +274,23 @@ func TestExecutableWithoutWorkerEntry(t *testing.T) {
 		t.Fatalf("Load() = %v, want an error naming MaybeRunWorker", err)
 	}
 }
+
+func TestClocksAndRandomAreDeterministic(t *testing.T) {
+	t.Parallel()
+	p := newPool(t, 2)
+	m := load(t, p, hostile(t, "clock"))
+	first, err := p.Score(testContext(t), m, titanic())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		time.Sleep(20 * time.Millisecond)
+		again, err := p.Score(testContext(t), m, titanic())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again.Primary != first.Primary {
+			t.Fatalf("guest saw %v then %v: clocks or randomness leak", first.Primary, again.Primary)
+		}
+	}
+}
