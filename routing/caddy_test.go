@@ -197,6 +197,32 @@ func TestRoutingThroughCaddy(t *testing.T) {
 		}
 	})
 
+	t.Run("endpoint answers 200 with X-Upstream and no body", func(t *testing.T) {
+		// An empty body keeps Caddy's keep-alive connection to the API:
+		// forward_auth closes a 2xx body without reading it.
+		res := s.api.Do(t, "GET", "/api/v2/auth/session-proxy", nil, func(r *http.Request) {
+			r.Host = mineHost
+			r.AddCookie(&http.Cookie{Name: httpapi.CookieName, Value: ownerCookie})
+		})
+		if res.Status != 200 || res.Header.Get(routing.HeaderUpstream) != mineRoute.Upstream || len(res.Body) != 0 || res.Header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("status %d, upstream %q, body %q, headers %v", res.Status, res.Header.Get(routing.HeaderUpstream), res.Body, res.Header)
+		}
+		for _, c := range []struct {
+			cookie string
+			status int
+		}{{"", 401}, {otherCookie, 403}} {
+			res := s.api.Do(t, "GET", "/api/v2/auth/session-proxy", nil, func(r *http.Request) {
+				r.Host = mineHost
+				if c.cookie != "" {
+					r.AddCookie(&http.Cookie{Name: httpapi.CookieName, Value: c.cookie})
+				}
+			})
+			if res.Status != c.status || res.Header.Get(routing.HeaderUpstream) != "" || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/problem+json") {
+				t.Fatalf("status %d (want %d), headers %v", res.Status, c.status, res.Header)
+			}
+		}
+	})
+
 	t.Run("validate-routing.sh verifies every claim", func(t *testing.T) {
 		cmd := exec.CommandContext(ctxT(t, 2*time.Minute), filepath.Join(repoRoot(t), "ops", "host", "validate-routing.sh"))
 		cmd.Env = append(os.Environ(), "MEDFORGE_DOMAIN=localhost", "VALIDATE_PORT="+port, "VALIDATE_CONNECT="+s.caddy,

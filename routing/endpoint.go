@@ -98,7 +98,10 @@ func (t *Table) Mount(s *httpapi.Server) {
 			}
 			d.Route.mark()
 			c.Set(HeaderUpstream, d.Upstream)
-			return c.SendStatus(http.StatusOK)
+			// No body: Caddy's forward_auth closes a 2xx body unread, and an
+			// unread body costs the keep-alive connection to the API.
+			c.Status(http.StatusOK)
+			return nil
 		},
 	})
 }

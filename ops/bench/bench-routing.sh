@@ -17,8 +17,8 @@ root=$PWD
 bin=${MEDFORGE_BIN:-$root/bin/medforge}
 run=${MEDFORGE_RUN_DIR:-$root/.run}
 duration=${BENCH_DURATION:-10s}
-conns=${BENCH_CONNECTIONS:-64}
-lat_conns=${BENCH_LATENCY_CONNECTIONS:-8}
+conns=${BENCH_CONNECTIONS:-16}
+lat_conns=${BENCH_LATENCY_CONNECTIONS:-4}
 threads=${BENCH_THREADS:-2}
 api_port=${BENCH_PORT:-18281}
 caddy_port=$((api_port + 1))
@@ -91,6 +91,7 @@ figures() {
     END {print rps, avg, p50, p99}'
 }
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 out=$(wrk -t"$threads" -c"$conns" -d"$duration" --latency -H "Host: $host" -H "Cookie: medforge_session=$cookie" \
   "http://127.0.0.1:$api_port/api/v2/auth/session-proxy")
 read -r rps _ _ p99 < <(figures "$out")
@@ -129,7 +130,7 @@ for _ in $(seq 1 "$rounds"); do
   read -r r a _ q < <(figures "$out"); sb=$(awk -v x="$sb" -v y="$a" 'BEGIN{print x+y}'); qb=$(awk -v x="$qb" -v y="$q" 'BEGIN{print x+y}'); rb=$(awk -v x="$rb" -v y="$r" 'BEGIN{print x+y}')
 done
 
-printf 'Session routing (wrk on loopback, %s cores, log level %s)\n' "$(nproc)" "$MEDFORGE_LOG_LEVEL"
+printf 'Session routing (wrk on loopback, %s cores, load average %s before / %s after)\n' "$(nproc)" "$load_before" "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '  session-proxy endpoint (%s conns, %s): %10.0f req/s   p99 %6.2f ms   goals >= 20000 req/s, p99 <= 2 ms\n' "$conns" "$duration" "$rps" "$p99"
 awk -v n="$rounds" -v sa="$sa" -v sb="$sb" -v qa="$qa" -v qb="$qb" -v ra="$ra" -v rb="$rb" -v c="$lat_conns" 'BEGIN {
   printf "  IDE through Caddy + forward_auth (%d conns): mean %6.3f ms   p99 %6.3f ms   %8.0f req/s\n", c, sa/n, qa/n, ra/n
