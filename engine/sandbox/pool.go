@@ -146,6 +146,7 @@ type Pool struct {
 	config string
 	idle   chan *worker
 	closed atomic.Bool
+	done   chan struct{} // closed by Close
 
 	mu      sync.Mutex
 	all     map[*worker]bool
@@ -170,6 +171,7 @@ func New(opts Options) (*Pool, error) {
 		opts:    opts,
 		config:  string(cfg),
 		idle:    make(chan *worker, opts.Workers),
+		done:    make(chan struct{}),
 		all:     map[*worker]bool{},
 		modules: map[string]*Module{},
 	}
@@ -189,6 +191,7 @@ func (p *Pool) Close() error {
 	if p.closed.Swap(true) {
 		return nil
 	}
+	close(p.done)
 	p.mu.Lock()
 	ws := make([]*worker, 0, len(p.all))
 	for w := range p.all {
@@ -309,6 +312,8 @@ func (p *Pool) do(ctx context.Context, f func(w *worker, limit func(time.Duratio
 	var w *worker
 	select {
 	case w = <-p.idle:
+	case <-p.done:
+		return ErrClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	}

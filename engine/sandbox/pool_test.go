@@ -240,6 +240,30 @@ func TestClosedPool(t *testing.T) {
 	}
 }
 
+func TestCloseWakesWaiters(t *testing.T) {
+	t.Parallel()
+	p := newPool(t, 1)
+	loop := load(t, p, hostile(t, "loop"))
+	acc := load(t, p, scorertest.Build(t, scorers.AccuracyC))
+	go p.Score(testContext(t), loop, titanic()) // holds the only worker
+	time.Sleep(200 * time.Millisecond)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := p.Score(testContext(t), acc, titanic()) // waits for it
+		errc <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	p.Close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, sandbox.ErrClosed) {
+			t.Fatalf("waiting Score() = %v, want ErrClosed", err)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("Close left a waiting Score blocked")
+	}
+}
+
 func TestCacheDirMustBePrivate(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
