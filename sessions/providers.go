@@ -162,3 +162,12 @@ type Runtime interface {
 	// all of match.
 	List(ctx context.Context, match map[string]string) ([]Container, error)
 }
+
+// ExitWatcher is implemented by runtimes that can report container exits as
+// they happen. The Service then runs a recovery pass at once when a session
+// container dies or disappears, instead of at the next poll.
+type ExitWatcher interface {
+	// WatchExits calls fn for each exit of a container whose labels include
+	// match, until ctx ends (nil) or the stream breaks (an error).
+	WatchExits(ctx context.Context, match map[string]string, fn func()) error
+}

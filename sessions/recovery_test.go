@@ -323,3 +323,20 @@ func mustDeclared(t *testing.T, spec string) sessions.GPUProvider {
 	require.NoError(t, err)
 	return d
 }
+
+// With the poll loop effectively off, a container that dies is noticed
+// through Docker's event stream: its session is finalized within seconds.
+func TestContainerExitNoticedWithoutPolling(t *testing.T) {
+	e := newEnv(t, envOpts{cfg: func(c *sessions.Config) { c.PollInterval = time.Hour }})
+	ctx := ctxT(t, 2*time.Minute)
+	uid := e.user(testdb.UserOpts{})
+	s, err := e.svc.Create(ctx, sessions.CreateRequest{UserID: uid, Exposure: sessions.External})
+	require.NoError(t, err)
+	e.waitStatus(s.ID, sessions.StatusRunning, time.Minute)
+	cs := e.containers(ctx)
+	require.Len(t, cs, 1)
+	require.NoError(t, docker(t).ContainerKill(ctx, cs[0].ID, "KILL"))
+	got := e.waitStatus(s.ID, sessions.StatusStopped, 30*time.Second) // the poll would take an hour
+	assert.Equal(t, sessions.StopContainerLost, got.StopReason)
+	assert.NotEmpty(t, got.Snapshot)
+}

@@ -182,7 +182,36 @@ func (s *Service) Start(ctx context.Context) error {
 		defer s.wg.Done()
 		s.rec.Loop(s.bg)
 	}()
+	if w, ok := s.rt.(ExitWatcher); ok {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.watchExits(w)
+		}()
+	}
 	return nil
+}
+
+// watchExits kicks recovery whenever one of this instance's containers
+// exits, re-subscribing (after a pause) when the event stream breaks; the
+// poll loop remains the safety net.
+func (s *Service) watchExits(w ExitWatcher) {
+	for s.bg.Err() == nil {
+		err := w.WatchExits(s.bg, map[string]string{LabelInstance: s.cfg.Instance}, func() {
+			// The engine may publish the event a moment before its
+			// container list shows the new state: look now and again
+			// shortly after.
+			s.Kick()
+			time.AfterFunc(time.Second, s.Kick)
+		})
+		if err != nil {
+			s.log.Debug("container event stream broke; polling meanwhile", "err", err)
+		}
+		select {
+		case <-s.bg.Done():
+		case <-time.After(2 * time.Second):
+		}
+	}
 }
 
 // Close stops the recovery loop and waits for in-flight starts to finish.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
@@ -78,7 +79,10 @@ type Docker struct {
 	ncpu atomic.Int64 // the engine's CPU count, once known
 }
 
-var _ sessions.Runtime = (*Docker)(nil)
+var (
+	_ sessions.Runtime     = (*Docker)(nil)
+	_ sessions.ExitWatcher = (*Docker)(nil)
+)
 
 // New connects lazily to the engine (nothing is dialled until the first
 // call) and negotiates the API version on first use.
@@ -352,4 +356,34 @@ func (d *Docker) List(ctx context.Context, match map[string]string) ([]sessions.
 		out = append(out, sessions.Container{ID: c.ID, Name: name, Labels: c.Labels, Running: c.State == "running"})
 	}
 	return out, nil
+}
+
+// WatchExits calls fn each time a container carrying every label of match
+// (and medforge.managed) dies or is destroyed, until ctx ends or the event
+// stream breaks (the error says why; callers re-subscribe). It lets
+// recovery finalize a vanished session at once instead of at the next poll.
+func (d *Docker) WatchExits(ctx context.Context, match map[string]string, fn func()) error {
+	args := filters.NewArgs(
+		filters.Arg("type", "container"),
+		filters.Arg("event", "die"),
+		filters.Arg("event", "destroy"),
+		filters.Arg("label", sessions.LabelManaged+"=true"),
+	)
+	for k, v := range match {
+		args.Add("label", k+"="+v)
+	}
+	msgs, errs := d.cli.Events(ctx, events.ListOptions{Filters: args})
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-errs:
+			if ctx.Err() != nil {
+				return nil
+			}
+			return unavailable(fmt.Errorf("docker events: %w", err))
+		case <-msgs:
+			fn()
+		}
+	}
 }
