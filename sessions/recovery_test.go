@@ -165,8 +165,8 @@ func TestCulling(t *testing.T) {
 		cfg    func(*sessions.Config)
 		reason string
 	}{
-		{name: "idle", cfg: func(c *sessions.Config) { c.IdleTimeout = 500 * time.Millisecond }, reason: sessions.StopIdle},
-		{name: "max lifetime", cfg: func(c *sessions.Config) { c.MaxLifetime = 500 * time.Millisecond }, reason: sessions.StopMaxLifetime},
+		{name: "idle", cfg: func(c *sessions.Config) { c.IdleTimeout = 2 * time.Second }, reason: sessions.StopIdle},
+		{name: "max lifetime", cfg: func(c *sessions.Config) { c.MaxLifetime = 2 * time.Second }, reason: sessions.StopMaxLifetime},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -177,9 +177,13 @@ func TestCulling(t *testing.T) {
 			s, err := e.svc.Create(ctx, sessions.CreateRequest{UserID: uid, Exposure: sessions.External})
 			require.NoError(t, err)
 			e.waitStatus(s.ID, sessions.StatusRunning, time.Minute)
-			time.Sleep(time.Second)
 			require.NoError(t, e.svc.Reconciler().Pass(ctx))
 			got, err := e.svc.Get(ctx, s.ID, 0)
+			require.NoError(t, err)
+			require.Equal(t, sessions.StatusRunning, got.Status, "not culled before its time")
+			time.Sleep(2500 * time.Millisecond)
+			require.NoError(t, e.svc.Reconciler().Pass(ctx))
+			got, err = e.svc.Get(ctx, s.ID, 0)
 			require.NoError(t, err)
 			assert.Equal(t, sessions.StatusStopped, got.Status)
 			assert.Equal(t, tc.reason, got.StopReason)

@@ -330,6 +330,22 @@ func (s *Service) allocate(ctx context.Context, req CreateRequest) (db.Session, 
 		return db.Session{}, ErrUnknownPack
 	}
 	var row db.Session
+	var err error
+	// InTx already retries deadlock victims; under a burst of creates a
+	// transaction can lose several times in a row, so allocation gives it
+	// a few more rounds before reporting an internal error.
+	for round := 0; round < 4; round++ {
+		err = s.allocateTx(ctx, req, image, &row)
+		if !(store.IsDeadlock(err) || store.IsLockWaitTimeout(err)) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(time.Duration(round+1) * 20 * time.Millisecond)
+	}
+	return row, err
+}
+
+func (s *Service) allocateTx(ctx context.Context, req CreateRequest, image string, out *db.Session) error {
+	var row db.Session
 	err := s.st.InTx(ctx, func(tx store.Store) error {
 		u, err := tx.LockUser(ctx, req.UserID)
 		if err != nil {
@@ -374,7 +390,10 @@ func (s *Service) allocate(ctx context.Context, req CreateRequest) (db.Session, 
 		row, err = tx.GetSession(ctx, id)
 		return err
 	})
-	return row, err
+	if err == nil {
+		*out = row
+	}
+	return err
 }
 
 // newSlug is 10 lowercase base32 characters (50 bits), valid in a DNS label.
