@@ -3,9 +3,11 @@ package competitions_test
 import (
 	"database/sql"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -270,5 +272,55 @@ func TestBootstrapBinaryMatchesResampling(t *testing.T) {
 	}
 	if lo, hi, _ := competitions.Bootstrap(make([]float64, 10), 1); lo != 0 || hi != 0 {
 		t.Fatalf("constant data: [%v,%v]", lo, hi)
+	}
+}
+
+func TestConcurrentSwitchesKeepTheTrueBest(t *testing.T) {
+	// One user, many submissions scored by racing workers: the entry's best
+	// must be the true best whatever order the switches commit in.
+	e := setup(t, setupOpts{cap: 100})
+	ctx := ctxT(t, 3*time.Minute)
+	f, _ := synth.Generate("titanic-survival", 20260217, 418)
+	u := e.user(t, "prolific")
+	for i := range 24 {
+		if _, err := e.svc.Submit(ctx, u, e.slug, "s.csv", f.Submission(uint64(i), synth.SubmissionOptions{Noise: float64(i%12) / 24})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range 4 {
+		w := e.svc.NewWorker(competitions.WorkerOptions{Name: fmt.Sprint("w", i)})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				did, err := w.RunOnce(ctx)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if !did {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	subs, _, _, err := e.svc.MySubmissions(ctx, u, e.slug)
+	if err != nil {
+		t.Fatal(err)
+	}
+	best := subs[0]
+	for _, s := range subs {
+		if *s.PrimaryScore > *best.PrimaryScore || *s.PrimaryScore == *best.PrimaryScore && s.ID < best.ID {
+			best = s
+		}
+	}
+	lb, err := e.svc.Leaderboard(ctx, u, e.slug, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lb.Entries) != 1 || lb.Entries[0].SubmissionID != best.ID || lb.Entries[0].Submissions != 24 {
+		t.Fatalf("entry %+v, want best submission %d (%v)", lb.Entries, best.ID, *best.PrimaryScore)
 	}
 }

@@ -342,6 +342,14 @@ func (w *Worker) finish(ctx context.Context, cl *claimed, c db.Competition, used
 	s := w.s
 	scoredAt := s.now().UTC()
 	err := s.st.InTx(ctx, func(tx store.Store) error {
+		// First statement: the user's leaderboard entry lock, so this
+		// transaction's reads start after any concurrent switch of the same
+		// user's scores has committed (see updateBest).
+		if _, err := tx.LockLeaderboardEntry(ctx, db.LockLeaderboardEntryParams{
+			CompetitionID: c.ID, UserID: cl.sub.UserID,
+		}); err != nil && !store.IsNotFound(err) {
+			return fmt.Errorf("lock leaderboard entry: %w", err)
+		}
 		cur, err := tx.LockSubmission(ctx, cl.sub.ID)
 		if err != nil {
 			return fmt.Errorf("lock submission %d: %w", cl.sub.ID, err)

@@ -140,3 +140,9 @@ SELECT e.user_id, e.submissions, e.last_submission_at, e.best_submission_id, e.b
        e.best_ci_high, e.best_at, u.display_name
 FROM leaderboard_entries e JOIN users u ON u.id = e.user_id
 WHERE e.competition_id = sqlc.arg(competition_id) AND e.best_submission_id IS NOT NULL;
+
+-- name: LockLeaderboardEntry :one
+-- Serializes the official-score switches of one user's submissions, so the
+-- best recomputed after the switch sees every earlier switch.
+SELECT submissions FROM leaderboard_entries
+WHERE competition_id = sqlc.arg(competition_id) AND user_id = sqlc.arg(user_id) FOR UPDATE;

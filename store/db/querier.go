@@ -106,6 +106,9 @@ type Querier interface {
 	ListUsersUpdatedSince(ctx context.Context, since time.Time) ([]ListUsersUpdatedSinceRow, error)
 	// Serializes imports, scorer switches and rescore requests of one competition.
 	LockCompetition(ctx context.Context, id int64) (Competition, error)
+	// Serializes the official-score switches of one user's submissions, so the
+	// best recomputed after the switch sees every earlier switch.
+	LockLeaderboardEntry(ctx context.Context, arg LockLeaderboardEntryParams) (int32, error)
 	LockSubmission(ctx context.Context, id int64) (Submission, error)
 	// Takes the row lock on a user for the rest of the transaction (per-user
 	// invariants such as the session concurrency limit serialize on it).

@@ -591,6 +591,25 @@ func (q *Queries) ListUserSubmissions(ctx context.Context, arg ListUserSubmissio
 	return items, nil
 }
 
+const lockLeaderboardEntry = `-- name: LockLeaderboardEntry :one
+SELECT submissions FROM leaderboard_entries
+WHERE competition_id = ? AND user_id = ? FOR UPDATE
+`
+
+type LockLeaderboardEntryParams struct {
+	CompetitionID int64
+	UserID        int64
+}
+
+// Serializes the official-score switches of one user's submissions, so the
+// best recomputed after the switch sees every earlier switch.
+func (q *Queries) LockLeaderboardEntry(ctx context.Context, arg LockLeaderboardEntryParams) (int32, error) {
+	row := q.db.QueryRowContext(ctx, lockLeaderboardEntry, arg.CompetitionID, arg.UserID)
+	var submissions int32
+	err := row.Scan(&submissions)
+	return submissions, err
+}
+
 const lockSubmission = `-- name: LockSubmission :one
 SELECT id, competition_id, user_id, filename, artifact_sha256, artifact_path, size_bytes, row_count, status, public_error, internal_error, pending, rescore_job_id, attempts, lease_owner, lease_token, lease_until, primary_score, ci_low, ci_high, created_at, scored_at FROM submissions WHERE id = ? FOR UPDATE
 `
