@@ -91,10 +91,19 @@ figures() {
     END {print rps, avg, p50, p99}'
 }
 
+# CPU the API spends per answer (user+system ticks of the serve process over
+# the run): unlike req/s and p99, it does not depend on what else the
+# machine is running.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+serve_pid=${pids[0]}
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+t0=$(cpu_ticks "$serve_pid")
 out=$(wrk -t"$threads" -c"$conns" -d"$duration" --latency -H "Host: $host" -H "Cookie: medforge_session=$cookie" \
   "http://127.0.0.1:$api_port/api/v2/auth/session-proxy")
 read -r rps _ _ p99 < <(figures "$out")
+t1=$(cpu_ticks "$serve_pid")
+nreq=$(echo "$out" | awk '/requests in/ {print $1}')
+cpu_us=$(awk -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" -v n="$nreq" 'BEGIN { printf "%.1f", (n > 0 ? t / hz * 1e6 / n : 0) }')
 
 MEDFORGE_CADDY_PORT=$caddy_port MEDFORGE_CADDY_BIND=127.0.0.1 MEDFORGE_API_UPSTREAM=127.0.0.1:$api_port MEDFORGE_WEB_UPSTREAM=127.0.0.1:$api_port \
   HOME=$work XDG_DATA_HOME=$work/caddy XDG_CONFIG_HOME=$work/caddy \
@@ -132,6 +141,7 @@ done
 
 printf 'Session routing (wrk on loopback, %s cores, load average %s before / %s after)\n' "$(nproc)" "$load_before" "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '  session-proxy endpoint (%s conns, %s): %10.0f req/s   p99 %6.2f ms   goals >= 20000 req/s, p99 <= 2 ms\n' "$conns" "$duration" "$rps" "$p99"
+printf '  API CPU per answer: %s us (so %s cores given to the API alone would answer %.0f req/s)\n' "$cpu_us" "$(nproc)" "$(awk -v u="$cpu_us" -v c="$(nproc)" 'BEGIN { print (u > 0 ? c * 1e6 / u : 0) }')"
 awk -v n="$rounds" -v sa="$sa" -v sb="$sb" -v qa="$qa" -v qb="$qb" -v ra="$ra" -v rb="$rb" -v c="$lat_conns" 'BEGIN {
   printf "  IDE through Caddy + forward_auth (%d conns): mean %6.3f ms   p99 %6.3f ms   %8.0f req/s\n", c, sa/n, qa/n, ra/n
   printf "  reference, Caddy without auth   (%d conns): mean %6.3f ms   p99 %6.3f ms   %8.0f req/s\n", c, sb/n, qb/n, rb/n
