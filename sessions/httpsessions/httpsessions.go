@@ -40,14 +40,17 @@ func Mount(srv *httpapi.Server, svc *sessions.Service) error {
 		return fmt.Errorf("session metrics: %w", err)
 	}
 	srv.Health().Register(HealthName, svc.Reconciler().Health)
-	h := &handlers{svc: svc}
+	h := &handlers{svc: svc, srv: srv}
 	for _, r := range h.routes() {
 		srv.Handle(r)
 	}
 	return nil
 }
 
-type handlers struct{ svc *sessions.Service }
+type handlers struct {
+	svc *sessions.Service
+	srv *httpapi.Server // for audit events
+}
 
 // CreateRequest is the body of POST .../sessions; it may be empty.
 type CreateRequest struct {
@@ -125,6 +128,7 @@ func (h *handlers) routes() []httpapi.Route {
 					if err != nil {
 						return problem(err)
 					}
+					h.srv.Audit(c, "session.create", "session", strconv.FormatInt(s.ID, 10), fmt.Sprintf("exposure=%s pack=%s gpu=%d", exp, s.Pack, s.GPUID))
 					return httpapi.OK(c, http.StatusCreated, s)
 				}},
 			httpapi.Route{Method: http.MethodPost, Path: base + "/:id/stop", Tags: []string{tag}, Auth: e.auth,
@@ -147,6 +151,9 @@ func (h *handlers) routes() []httpapi.Route {
 					s, err := h.svc.Stop(c.UserContext(), id, uid, sessions.StopUser)
 					if err != nil {
 						return problem(err)
+					}
+					if cur.Status == sessions.StatusStarting || cur.Status == sessions.StatusRunning {
+						h.srv.Audit(c, "session.stop", "session", strconv.FormatInt(id, 10), "")
 					}
 					return httpapi.OK(c, http.StatusAccepted, s)
 				}},
@@ -206,6 +213,7 @@ func (h *handlers) routes() []httpapi.Route {
 				if err != nil {
 					return problem(err)
 				}
+				h.srv.Audit(c, "session.admin_stop", "session", strconv.FormatInt(id, 10), fmt.Sprintf("owner=%d", s.UserID))
 				return httpapi.OK(c, http.StatusAccepted, s)
 			}},
 	)
@@ -221,5 +229,10 @@ func (h *handlers) setGPU(c *fiber.Ctx, enabled bool, reason string) error {
 	if err != nil {
 		return problem(err)
 	}
+	action := "gpu.disable"
+	if enabled {
+		action = "gpu.enable"
+	}
+	h.srv.Audit(c, action, "gpu", strconv.Itoa(id), reason)
 	return httpapi.OK(c, http.StatusOK, g)
 }

@@ -124,6 +124,17 @@ func TestSessionEndpoints(t *testing.T) {
 		return s.Status == sessions.StatusStopped
 	}, time.Minute, 100*time.Millisecond)
 
+	var audited []string
+	rows, err := st.DB().QueryContext(ctx, "SELECT action FROM audit_events WHERE target_type IN ('session', 'gpu') ORDER BY id")
+	require.NoError(t, err)
+	for rows.Next() {
+		var a string
+		require.NoError(t, rows.Scan(&a))
+		audited = append(audited, a)
+	}
+	require.NoError(t, rows.Close())
+	assert.Equal(t, []string{"session.create", "gpu.disable", "gpu.enable", "session.stop"}, audited, "one audit event per action, none for repeated stops")
+
 	var past []sessions.Session
 	env.Do(t, "GET", "/api/v2/sessions", nil, tok).Data(t, http.StatusOK, &past)
 	require.Len(t, past, 1)
