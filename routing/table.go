@@ -124,6 +124,9 @@ func (t *Table) set(fn func(m map[string]*Route)) {
 	}
 	fn(m)
 	t.routes.Store(&m)
+	if t.metrics != nil {
+		t.metrics.routes.Set(float64(len(m)))
+	}
 }
 
 func removeID(m map[string]*Route, id int64) {
@@ -227,9 +230,6 @@ func (t *Table) Resync(ctx context.Context) error {
 		}
 	}
 	t.synced.Store(true)
-	if t.metrics != nil {
-		t.metrics.routes.Set(float64(len(*t.routes.Load())))
-	}
 	return errors.Join(errs...)
 }
 
