@@ -236,6 +236,18 @@ func TestRoutingThroughCaddy(t *testing.T) {
 		}
 	})
 
+	t.Run("Caddy's access log has the requests but no credentials", func(t *testing.T) {
+		logs := s.caddyLog.String()
+		if !strings.Contains(logs, `"host":"`+mineHost+`"`) {
+			t.Fatalf("no access log line for %s:\n%.2000s", mineHost, logs)
+		}
+		for _, secret := range []string{ownerCookie, otherCookie, adminCookie} {
+			if strings.Contains(logs, secret) {
+				t.Fatalf("Caddy logged a session cookie")
+			}
+		}
+	})
+
 	t.Run("activity is recorded in batches", func(t *testing.T) {
 		ctx := ctxT(t, 30*time.Second)
 		before, err := s.st.GetSession(ctx, mine.ID)

@@ -73,7 +73,8 @@ func TestCaddyfileFailsClosed(t *testing.T) {
 	gw := &gateway{upstream: strings.TrimPrefix(echo.URL, "http://")}
 	api := httptest.NewServer(gw)
 	t.Cleanup(api.Close)
-	s := &stack{t: t, caddy: startCaddy(t, strings.TrimPrefix(api.URL, "http://"))}
+	addr, _ := startCaddy(t, strings.TrimPrefix(api.URL, "http://"))
+	s := &stack{t: t, caddy: addr}
 	_, port, _ := net.SplitHostPort(s.caddy)
 	host := "s-abc.external.medforge.localhost:" + port
 
@@ -149,7 +150,8 @@ func TestCaddyfileFailsClosed(t *testing.T) {
 		}
 		dead := ln.Addr().String()
 		ln.Close()
-		d := &stack{t: t, caddy: startCaddy(t, dead)}
+		deadAddr, _ := startCaddy(t, dead)
+		d := &stack{t: t, caddy: deadAddr}
 		_, dport, _ := net.SplitHostPort(d.caddy)
 		start := time.Now()
 		r := d.get("s-abc.external.medforge.localhost:"+dport, "/ok", "", map[string]string{"X-Upstream": gw.upstream})

@@ -70,6 +70,7 @@ type stack struct {
 	table    *routing.Table
 	api      *apitest.Env
 	caddy    string // 127.0.0.1:port
+	caddyLog *lockedBuf
 	instance string
 }
 
@@ -136,13 +137,14 @@ func newStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	s.api = apitest.New(t, apitest.Options{Store: s.st, Mount: s.table.Mount})
-	s.caddy = startCaddy(t, strings.TrimPrefix(s.api.URL, "http://"))
+	s.caddy, s.caddyLog = startCaddy(t, strings.TrimPrefix(s.api.URL, "http://"))
 	return s
 }
 
 // startCaddy runs Caddy with the local Caddyfile on a free loopback port,
-// pointed at api, and stops it when the test ends.
-func startCaddy(t testing.TB, api string) string {
+// pointed at api, and stops it when the test ends. It returns the address
+// and Caddy's output (its JSON access log included).
+func startCaddy(t testing.TB, api string) (string, *lockedBuf) {
 	t.Helper()
 	port := freePort(t)
 	cmd := exec.Command("caddy", "run", "--adapter", "caddyfile", "--config", filepath.Join(repoRoot(t), "deploy", "caddy", "Caddyfile.local"))
@@ -175,7 +177,7 @@ func startCaddy(t testing.TB, api string) string {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return addr
+			return addr, logs
 		}
 		select {
 		case <-done:

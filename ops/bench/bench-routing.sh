@@ -125,6 +125,10 @@ cat >"$work/Caddyfile.plain" <<CADDY
 }
 http://:$plain_port {
 	bind 127.0.0.1
+	log {
+		output stdout
+		format json
+	}
 	reverse_proxy $upstream
 }
 CADDY
