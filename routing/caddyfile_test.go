@@ -20,11 +20,14 @@ type gateway struct {
 	upstream string
 	mu       sync.Mutex
 	seen     []http.Header
+	bodies   []int
 }
 
 func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
 	g.mu.Lock()
 	g.seen = append(g.seen, r.Header.Clone())
+	g.bodies = append(g.bodies, len(body))
 	g.mu.Unlock()
 	if r.URL.Path != "/api/v2/auth/session-proxy" {
 		http.NotFound(w, r)
@@ -67,7 +70,8 @@ func TestCaddyfileFailsClosed(t *testing.T) {
 	var hits sync.Map
 	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Store(r.URL.Path, true)
-		_ = json.NewEncoder(w).Encode(map[string]any{"host": r.Host, "header": r.Header})
+		body, _ := io.ReadAll(r.Body)
+		_ = json.NewEncoder(w).Encode(map[string]any{"host": r.Host, "header": r.Header, "method": r.Method, "body_len": len(body)})
 	}))
 	t.Cleanup(echo.Close)
 	gw := &gateway{upstream: strings.TrimPrefix(echo.URL, "http://")}
@@ -112,6 +116,32 @@ func TestCaddyfileFailsClosed(t *testing.T) {
 		}
 		if auth.Get("X-Upstream") != "" || auth.Get("X-Medforge-Upstream") != "" {
 			t.Errorf("client upstream headers reached the auth endpoint: %v", auth)
+		}
+	})
+
+	t.Run("a request body goes to the IDE, not to the auth endpoint", func(t *testing.T) {
+		const n = 256 << 10
+		req, _ := http.NewRequestWithContext(ctxT(t, 30*time.Second), http.MethodPost, "http://"+host+"/ok-upload", strings.NewReader(strings.Repeat("x", n)))
+		resp, err := s.client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var got struct {
+			Method  string
+			BodyLen int `json:"body_len"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("status %d: %v", resp.StatusCode, err)
+		}
+		if got.Method != http.MethodPost || got.BodyLen != n {
+			t.Fatalf("the IDE got %s with %d body bytes, want POST with %d", got.Method, got.BodyLen, n)
+		}
+		gw.mu.Lock()
+		last := gw.bodies[len(gw.bodies)-1]
+		gw.mu.Unlock()
+		if last != 0 {
+			t.Fatalf("the auth endpoint received %d body bytes", last)
 		}
 	})
 
