@@ -74,6 +74,10 @@ type Result struct {
 	// bootstraps confidence intervals from it. NaN marks a unit left out of
 	// the mean.
 	PerUnit []float64
+
+	// wire is set by NewResult: the buffer EncodeResult fills in place,
+	// PerUnit already living at its per-unit offset.
+	wire []byte
 }
 
 // GuestError is a failure reported by the scorer itself.

@@ -322,6 +322,31 @@ func FuzzDecodeInput(f *testing.F) {
 	})
 }
 
+func FuzzDecodeTrustedInput(f *testing.F) {
+	good, _ := EncodeInput(sampleInput())
+	f.Add(good)
+	f.Add([]byte("MFI1"))
+	f.Fuzz(func(t *testing.T, buf []byte) {
+		in, err := DecodeTrustedInput(buf)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error does not wrap ErrMalformed: %v", err)
+			}
+			return
+		}
+		// Whatever it accepts, the strict decoder accepts too or rejects
+		// only for decreasing offsets.
+		if _, err := DecodeInput(buf); err != nil && !strings.Contains(err.Error(), "decrease") {
+			t.Fatalf("trusted decode accepted what the strict one rejects for: %v", err)
+		}
+		for _, c := range in.Columns {
+			if c.Offsets != nil && (c.Offsets[0] != 0 || len(c.Offsets) != in.Units+1) {
+				t.Fatal("offsets not checked at the ends")
+			}
+		}
+	})
+}
+
 func FuzzDecodeOutput(f *testing.F) {
 	good, _ := EncodeResult(&Result{Primary: 0.5, Secondary: []Named{{"n", 1}}, PerUnit: []float64{1, math.NaN()}}, 2)
 	f.Add(good, 2)
@@ -346,4 +371,76 @@ func FuzzDecodeOutput(f *testing.F) {
 			t.Fatalf("decoded result does not encode: %v", err)
 		}
 	})
+}
+
+func TestNewResultEncodesInPlace(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		units   int
+		sec     []Named
+		replace bool
+		inPlace bool
+	}{
+		{"in place", 3, []Named{{"correct", 2}}, false, true},
+		{"no secondary", 5, nil, false, true},
+		{"secondaries overflow the spare room", 2, func() []Named {
+			var out []Named
+			for i := range 40 {
+				out = append(out, Named{Name: strings.Repeat("s", 20) + string(rune('A'+i)), Value: 1})
+			}
+			return out
+		}(), false, false},
+		{"replaced per-unit slice", 2, nil, true, false},
+		{"zero units", 0, nil, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := NewResult(tt.units)
+			for i := range r.PerUnit {
+				r.PerUnit[i] = float64(i) / 2
+			}
+			if tt.replace {
+				r.PerUnit = []float64{7, 8}
+			}
+			r.Primary, r.Secondary = 0.25, tt.sec
+			got, err := EncodeResult(r, tt.units)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain := *r
+			plain.wire = nil
+			want, _ := EncodeResult(&plain, tt.units)
+			if !bytes.Equal(got, want) {
+				t.Fatal("in-place encoding differs from the copying one")
+			}
+			same := len(got) > 0 && r.wire != nil && &got[0] == &r.wire[0]
+			if same != tt.inPlace {
+				t.Fatalf("encoded in place = %v, want %v", same, tt.inPlace)
+			}
+		})
+	}
+}
+
+func TestDecodeTrustedInput(t *testing.T) {
+	t.Parallel()
+	good, _ := EncodeInput(sampleInput())
+	if _, err := DecodeTrustedInput(good); err != nil {
+		t.Fatal(err)
+	}
+	bad := append([]byte(nil), good...)
+	off := le.Uint32(bad[inputHeaderSize+12:])
+	le.PutUint32(bad[off+4:], 4) // offsets 0,4,2,5: decreasing in the middle
+	if _, err := DecodeInput(bad); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("strict decode = %v", err)
+	}
+	if _, err := DecodeTrustedInput(bad); err != nil {
+		t.Fatalf("trusted decode = %v, want it to skip the O(n) check", err)
+	}
+	short := append([]byte(nil), good...)
+	le.PutUint32(short[inputHeaderSize+32+24:], 16) // int64 column too short
+	if _, err := DecodeTrustedInput(short); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("trusted decode of a short buffer = %v", err)
+	}
 }

@@ -5,7 +5,8 @@ package sandbox
 //
 //   BenchmarkMetric1M/*: one medforge_score call on 1M titanic rows (decode,
 //   metric, per-unit output), inside WASM (Go and C guests), with and without
-//   wazero's WithCloseOnContextDone, against the same Go code run natively.
+//   wazero's WithCloseOnContextDone, against the same Go code run natively;
+//   pairs-* alternate native and WASM calls and report the median ratio.
 //   BenchmarkScoring/*: a whole scoring of 418 rows (fresh instance, input
 //   copy, call, output), in-process against through the worker pool.
 //   BenchmarkColdPool: what one `medforge score` process pays for the
@@ -15,6 +16,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -80,6 +82,44 @@ func BenchmarkMetric1M(b *testing.B) {
 		}
 	})
 	for _, g := range []struct{ name, module string }{{"go", scorers.Accuracy}, {"c", scorers.AccuracyC}} {
+		// Alternating pairs: each iteration times the native call and the
+		// WASM call back to back, so both see the same machine load; the
+		// reported ratio is the median of the per-pair ratios.
+		b.Run("pairs-"+g.name, func(b *testing.B) {
+			r := benchRunner(b, false)
+			d := benchLoad(b, r, g.module)
+			ctx, cancel := context.WithTimeout(r.wrap(context.Background()), time.Hour)
+			defer cancel()
+			var ratios []float64
+			for b.Loop() {
+				b.StopTimer()
+				mod, err := r.instantiate(ctx, r.modules[d], &boundedBuffer{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				res, err := mod.ExportedFunction(abi.AllocExport).Call(ctx, uint64(len(buf)))
+				if err != nil {
+					b.Fatal(err)
+				}
+				view, _ := mod.Memory().Read(uint32(res[0]), uint32(len(buf)))
+				copy(view, buf)
+				b.StartTimer()
+				t0 := time.Now()
+				sdk.Run(metrics.AccuracyMetric, buf)
+				t1 := time.Now()
+				out, err := mod.ExportedFunction(abi.ScoreExport).Call(ctx, res[0], uint64(len(buf)))
+				t2 := time.Now()
+				b.StopTimer()
+				if err != nil || uint32(out[0]) < 8<<20 {
+					b.Fatalf("score: %v", err)
+				}
+				ratios = append(ratios, float64(t2.Sub(t1))/float64(t1.Sub(t0)))
+				mod.Close(ctx)
+				b.StartTimer()
+			}
+			slices.Sort(ratios)
+			b.ReportMetric(ratios[len(ratios)/2], "wasm/native")
+		})
 		for _, closeOnDone := range []bool{false, true} {
 			name := "wasm-" + g.name
 			if closeOnDone {

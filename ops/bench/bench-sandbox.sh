@@ -2,7 +2,9 @@
 # Scoring sandbox benchmarks (engine/sandbox/bench_test.go), reported as
 # ratios of medians over COUNT runs (default 5):
 #   - metric time inside WASM vs the same Go code natively, 1M rows
-#     (accuracy: decode, metric, per-unit output); goal <= 3x
+#     (accuracy: decode, metric, per-unit output); goal <= 3x; also as the
+#     median ratio of alternating native/WASM pairs, which a loaded machine
+#     disturbs least
 #   - what wazero's WithCloseOnContextDone(true) would add to that
 #   - per-scoring cost of the worker-process sandbox vs running in-process
 #   - what one short-lived process (`medforge score`) pays for the sandbox
@@ -16,6 +18,7 @@ echo "$raw" | awk '
 /^Benchmark/ {
   name = $1; sub(/-[0-9]+$/, "", name); sub(/^Benchmark/, "", name)
   v[name] = v[name] " " $3
+  for (i = 4; i < NF; i++) if ($(i + 1) == "wasm/native") r[name] = r[name] " " $i
 }
 function median(s,   a, n, i, j, t) {
   n = split(s, a, " ")
@@ -29,6 +32,8 @@ END {
   printf "metric, 1M rows: native Go %.2f | WASM Go %.2f (%.2fx native) | WASM C %.2f (%.2fx native Go)\n",
     m["Metric1M/native-go"]/ms, m["Metric1M/wasm-go"]/ms, m["Metric1M/wasm-go"]/m["Metric1M/native-go"],
     m["Metric1M/wasm-c"]/ms, m["Metric1M/wasm-c"]/m["Metric1M/native-go"]
+  printf "alternating native/WASM pairs, median ratio: Go guest %.2fx, C guest %.2fx (goal <= 3x)\n",
+    median(r["Metric1M/pairs-go"]), median(r["Metric1M/pairs-c"])
   printf "WithCloseOnContextDone(true) would cost: Go guest %.2f ms (%.1fx), C guest %.2f ms (%.1fx)\n",
     m["Metric1M/wasm-go-closeondone"]/ms, m["Metric1M/wasm-go-closeondone"]/m["Metric1M/wasm-go"],
     m["Metric1M/wasm-c-closeondone"]/ms, m["Metric1M/wasm-c-closeondone"]/m["Metric1M/wasm-c"]

@@ -187,13 +187,10 @@ func AccuracyMetric(in abi.Input) (abi.Result, error) {
 	if in.Units == 0 {
 		return abi.Result{}, errors.New("no units to score")
 	}
-	per := make([]float64, in.Units)
-	acc := Accuracy(truth.Int64, pred.Int64, per)
-	return abi.Result{
-		Primary:   acc,
-		Secondary: []abi.Named{{Name: "correct", Value: math.Round(acc * float64(in.Units))}},
-		PerUnit:   per,
-	}, nil
+	res := abi.NewResult(in.Units)
+	res.Primary = Accuracy(truth.Int64, pred.Int64, res.PerUnit)
+	res.Secondary = []abi.Named{{Name: "correct", Value: math.Round(res.Primary * float64(in.Units))}}
+	return *res, nil
 }
 
 // Top1Metric is the cifar-100-classification scorer: top-1 accuracy of one
@@ -223,17 +220,14 @@ func MapIoUMetric(in abi.Input) (abi.Result, error) {
 			return abi.Result{}, errors.New("predicted boxes need 5 numbers each")
 		}
 	}
-	per := make([]float64, in.Units)
-	score := MapIoU(truth.Offsets, truth.Float64, pred.Offsets, pred.Float64, per)
+	res := abi.NewResult(in.Units)
+	res.Primary = MapIoU(truth.Offsets, truth.Float64, pred.Offsets, pred.Float64, res.PerUnit)
 	scored := 0
-	for _, v := range per {
+	for _, v := range res.PerUnit {
 		if !math.IsNaN(v) {
 			scored++
 		}
 	}
-	return abi.Result{
-		Primary:   score,
-		Secondary: []abi.Named{{Name: "images_scored", Value: float64(scored)}},
-		PerUnit:   per,
-	}, nil
+	res.Secondary = []abi.Named{{Name: "images_scored", Value: float64(scored)}}
+	return *res, nil
 }

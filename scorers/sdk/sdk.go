@@ -31,9 +31,11 @@ func Public(msg string) error { return &abi.GuestError{Public: true, Message: ms
 // Run decodes an encoded input, runs m on it and returns the encoded output,
 // exactly as the module's score export does. It never panics: a malformed
 // input, a panic in m or a result that breaks the ABI (for example a NaN
-// primary score) becomes an internal error output.
+// primary score) becomes an internal error output. The input is decoded
+// with abi.DecodeTrustedInput (the host encoded it); return a Result made
+// by abi.NewResult to send per-unit values without a copy.
 func Run(m Metric, input []byte) (out []byte) {
-	in, err := abi.DecodeInput(input)
+	in, err := abi.DecodeTrustedInput(input)
 	if err != nil {
 		return abi.EncodeError(&abi.GuestError{Message: "host sent a malformed input: " + err.Error()})
 	}
