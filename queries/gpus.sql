@@ -4,10 +4,17 @@
 UPDATE gpu_devices SET present = FALSE;
 
 -- name: UpsertGPU :exec
+-- A GPU keeps its enabled flag and reason across syncs, unless the device
+-- at that index is a different one (another UUID): new hardware starts
+-- enabled. uuid is assigned last because MariaDB evaluates the assignments
+-- in order.
 INSERT INTO gpu_devices (id, uuid, name, memory_bytes, provider, present)
 VALUES (sqlc.arg(id), sqlc.arg(uuid), sqlc.arg(name), sqlc.arg(memory_bytes), sqlc.arg(provider), TRUE)
-ON DUPLICATE KEY UPDATE uuid = VALUES(uuid), name = VALUES(name),
-    memory_bytes = VALUES(memory_bytes), provider = VALUES(provider), present = TRUE;
+ON DUPLICATE KEY UPDATE
+    enabled = IF(uuid <> VALUES(uuid), TRUE, enabled),
+    disabled_reason = IF(uuid <> VALUES(uuid), '', disabled_reason),
+    name = VALUES(name), memory_bytes = VALUES(memory_bytes), provider = VALUES(provider), present = TRUE,
+    uuid = VALUES(uuid);
 
 -- name: GetGPU :one
 SELECT * FROM gpu_devices WHERE id = sqlc.arg(id);

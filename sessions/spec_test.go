@@ -10,6 +10,7 @@ import (
 
 	"github.com/medforge/medforge/sessions"
 	"github.com/medforge/medforge/store/db"
+	"github.com/medforge/medforge/store/testdb"
 )
 
 // fakeNVMLGPUs stands in for NVML on this GPU-less host: two GPUs with
@@ -69,4 +70,53 @@ func TestContainerSpec(t *testing.T) {
 			require.NoError(t, spec.Validate(e.cfg.TestHoldoutsDir))
 		})
 	}
+}
+
+// swappableGPUs is a fake NVML inventory whose GPU 1 can be replaced by
+// another device (another UUID), as after a hardware swap.
+type swappableGPUs struct {
+	fakeNVMLGPUs
+	uuid1 string
+}
+
+func (g *swappableGPUs) Devices(context.Context) ([]sessions.GPU, error) {
+	return []sessions.GPU{{Index: 0, UUID: "GPU-aaaa"}, {Index: 1, UUID: g.uuid1}}, nil
+}
+
+// A sync keeps a disabled GPU disabled, marks GPUs that disappeared as not
+// present (and never allocates them), and enables a replaced device.
+func TestSyncGPUs(t *testing.T) {
+	e := newEnv(t, envOpts{noStart: true})
+	ctx := ctxT(t, 30*time.Second)
+	inv := &swappableGPUs{uuid1: "GPU-bbbb"}
+	svc := e.newService(inv)
+	require.NoError(t, svc.SyncGPUs(ctx))
+	_, err := svc.SetGPUEnabled(ctx, 1, false, "row remapping failed")
+	require.NoError(t, err)
+	require.NoError(t, svc.SyncGPUs(ctx))
+	gpus, err := svc.GPUs(ctx)
+	require.NoError(t, err)
+	assert.False(t, gpus[1].Enabled, "a disabled GPU stays disabled across syncs")
+
+	inv.uuid1 = "GPU-cccc"
+	require.NoError(t, svc.SyncGPUs(ctx))
+	gpus, err = svc.GPUs(ctx)
+	require.NoError(t, err)
+	assert.True(t, gpus[1].Enabled, "new hardware at the index starts enabled")
+	assert.Empty(t, gpus[1].DisabledReason)
+	assert.Equal(t, "GPU-cccc", gpus[1].UUID)
+
+	// The declared list shrinks to GPU 0: GPU 1 is kept but not present.
+	decl := e.newService(mustDeclared(t, "0"))
+	require.NoError(t, decl.SyncGPUs(ctx))
+	gpus, err = decl.GPUs(ctx)
+	require.NoError(t, err)
+	require.Len(t, gpus, 2)
+	assert.True(t, gpus[0].Present)
+	assert.False(t, gpus[1].Present)
+	uid := e.user(testdb.UserOpts{MaxConcurrentSessions: 3})
+	_, err = decl.AllocateOnly(ctx, sessions.CreateRequest{UserID: uid, Exposure: sessions.External})
+	require.NoError(t, err)
+	_, err = decl.AllocateOnly(ctx, sessions.CreateRequest{UserID: uid, Exposure: sessions.External})
+	assert.ErrorIs(t, err, sessions.ErrNoGPU, "an absent GPU is never allocated")
 }

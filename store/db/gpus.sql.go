@@ -124,8 +124,11 @@ func (q *Queries) SetGPUEnabled(ctx context.Context, arg SetGPUEnabledParams) (i
 const upsertGPU = `-- name: UpsertGPU :exec
 INSERT INTO gpu_devices (id, uuid, name, memory_bytes, provider, present)
 VALUES (?, ?, ?, ?, ?, TRUE)
-ON DUPLICATE KEY UPDATE uuid = VALUES(uuid), name = VALUES(name),
-    memory_bytes = VALUES(memory_bytes), provider = VALUES(provider), present = TRUE
+ON DUPLICATE KEY UPDATE
+    enabled = IF(uuid <> VALUES(uuid), TRUE, enabled),
+    disabled_reason = IF(uuid <> VALUES(uuid), '', disabled_reason),
+    name = VALUES(name), memory_bytes = VALUES(memory_bytes), provider = VALUES(provider), present = TRUE,
+    uuid = VALUES(uuid)
 `
 
 type UpsertGPUParams struct {
@@ -136,6 +139,10 @@ type UpsertGPUParams struct {
 	Provider    string
 }
 
+// A GPU keeps its enabled flag and reason across syncs, unless the device
+// at that index is a different one (another UUID): new hardware starts
+// enabled. uuid is assigned last because MariaDB evaluates the assignments
+// in order.
 func (q *Queries) UpsertGPU(ctx context.Context, arg UpsertGPUParams) error {
 	_, err := q.db.ExecContext(ctx, upsertGPU,
 		arg.ID,

@@ -158,6 +158,10 @@ type Querier interface {
 	UpdateUserDisplayName(ctx context.Context, arg UpdateUserDisplayNameParams) (int64, error)
 	UpdateUserPassword(ctx context.Context, arg UpdateUserPasswordParams) (int64, error)
 	UpsertDatasetFile(ctx context.Context, arg UpsertDatasetFileParams) error
+	// A GPU keeps its enabled flag and reason across syncs, unless the device
+	// at that index is a different one (another UUID): new hardware starts
+	// enabled. uuid is assigned last because MariaDB evaluates the assignments
+	// in order.
 	UpsertGPU(ctx context.Context, arg UpsertGPUParams) error
 }
 
