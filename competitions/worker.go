@@ -24,7 +24,7 @@ type WorkerOptions struct {
 	Name string
 	// Concurrency is how many submissions it scores at once (default 2).
 	Concurrency int
-	// Lease is how long a claim lasts without renewal (default 2m); a
+	// Lease is how long a claim lasts without renewal (default 30s); a
 	// worker renews it every Lease/3 while it scores. A crashed worker's
 	// submissions are claimable again once their lease passes.
 	Lease time.Duration
@@ -56,7 +56,7 @@ func (s *Service) NewWorker(opts WorkerOptions) *Worker {
 		opts.Concurrency = 2
 	}
 	if opts.Lease <= 0 {
-		opts.Lease = 2 * time.Minute
+		opts.Lease = 30 * time.Second
 	}
 	if opts.Poll <= 0 {
 		opts.Poll = 250 * time.Millisecond
@@ -117,7 +117,20 @@ func (w *Worker) RunOnce(ctx context.Context) (bool, error) {
 	if err != nil || cl == nil {
 		return false, err
 	}
-	return true, w.process(ctx, cl)
+	return true, w.run(ctx, cl)
+}
+
+// run processes a claim; when that fails with the lease still held (a
+// database error while recording the outcome), the lease is released so
+// that the submission is retried now, not when the lease runs out.
+func (w *Worker) run(ctx context.Context, cl *claimed) error {
+	err := w.process(ctx, cl)
+	if err != nil && !errors.Is(err, errLeaseLost) {
+		if rerr := w.release(cl, err); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}
+	return err
 }
 
 // claimed is a leased submission.
@@ -208,7 +221,7 @@ func (s *Service) ScoreNow(ctx context.Context, w *Worker, id int64) (Submission
 	if cl == nil {
 		return Submission{}, ErrBusy
 	}
-	if err := w.process(ctx, cl); err != nil {
+	if err := w.run(ctx, cl); err != nil {
 		return Submission{}, err
 	}
 	return s.GetSubmission(ctx, Viewer{Admin: true, Internal: true}, id)
@@ -341,77 +354,85 @@ func (w *Worker) heartbeat(ctx context.Context, cancel context.CancelFunc, cl *c
 func (w *Worker) finish(ctx context.Context, cl *claimed, c db.Competition, used [2]int64, existing *db.SubmissionScore, row *db.InsertSubmissionScoreParams) error {
 	s := w.s
 	scoredAt := s.now().UTC()
-	err := s.st.InTx(ctx, func(tx store.Store) error {
-		// First statement: the user's leaderboard entry lock, so this
-		// transaction's reads start after any concurrent switch of the same
-		// user's scores has committed (see updateBest).
-		if _, err := tx.LockLeaderboardEntry(ctx, db.LockLeaderboardEntryParams{
-			CompetitionID: c.ID, UserID: cl.sub.UserID,
-		}); err != nil && !store.IsNotFound(err) {
-			return fmt.Errorf("lock leaderboard entry: %w", err)
-		}
-		cur, err := tx.LockSubmission(ctx, cl.sub.ID)
-		if err != nil {
-			return fmt.Errorf("lock submission %d: %w", cl.sub.ID, err)
-		}
-		if cur.LeaseToken != cl.token || cur.Pending == pendingNone {
-			return errLeaseLost
-		}
-		sc := existing
-		if sc == nil {
-			// The unique (submission, scorer, holdout) key makes a second
-			// row with the same digests impossible; reuse the first.
-			got := db.SubmissionScore{PrimaryScore: row.PrimaryScore, CiLow: row.CiLow, CiHigh: row.CiHigh}
-			id, err := tx.InsertSubmissionScore(ctx, *row)
-			switch {
-			case store.IsDuplicate(err):
-				if got, err = tx.GetSubmissionScoreByDigests(ctx, db.GetSubmissionScoreByDigestsParams{
-					SubmissionID: row.SubmissionID, ScorerDigest: row.ScorerDigest, HoldoutDigest: row.HoldoutDigest,
-				}); err != nil {
-					return fmt.Errorf("find score of submission %d: %w", cl.sub.ID, err)
+	err := retryDeadlock(ctx, func() error {
+		return s.st.InTx(ctx, func(tx store.Store) error {
+			// First statement: the user's leaderboard entry lock, so this
+			// transaction's reads start after any concurrent switch of the same
+			// user's scores has committed (see updateBest).
+			if _, err := tx.LockLeaderboardEntry(ctx, db.LockLeaderboardEntryParams{
+				CompetitionID: c.ID, UserID: cl.sub.UserID,
+			}); err != nil && !store.IsNotFound(err) {
+				return fmt.Errorf("lock leaderboard entry: %w", err)
+			}
+			cur, err := tx.LockSubmission(ctx, cl.sub.ID)
+			if err != nil {
+				return fmt.Errorf("lock submission %d: %w", cl.sub.ID, err)
+			}
+			if cur.LeaseToken != cl.token || cur.Pending == pendingNone {
+				return errLeaseLost
+			}
+			if err := tx.ClearOfficialSubmissionScore(ctx, cl.sub.ID); err != nil {
+				return fmt.Errorf("switch official score of submission %d: %w", cl.sub.ID, err)
+			}
+			sc, inserted := existing, false
+			if sc == nil {
+				// The unique (submission, scorer, holdout) key makes a second
+				// row with the same digests impossible; reuse the first.
+				ins := *row
+				ins.IsOfficial = true
+				id, err := tx.InsertSubmissionScore(ctx, ins)
+				switch {
+				case store.IsDuplicate(err):
+					got, err := tx.GetSubmissionScoreByDigests(ctx, db.GetSubmissionScoreByDigestsParams{
+						SubmissionID: row.SubmissionID, ScorerDigest: row.ScorerDigest, HoldoutDigest: row.HoldoutDigest,
+					})
+					if err != nil {
+						return fmt.Errorf("find score of submission %d: %w", cl.sub.ID, err)
+					}
+					sc = &got
+				case err != nil:
+					return fmt.Errorf("insert score of submission %d: %w", cl.sub.ID, err)
+				default:
+					sc, inserted = &db.SubmissionScore{ID: id, PrimaryScore: row.PrimaryScore, CiLow: row.CiLow, CiHigh: row.CiHigh}, true
 				}
-			case err != nil:
-				return fmt.Errorf("insert score of submission %d: %w", cl.sub.ID, err)
-			default:
-				got.ID = id
 			}
-			sc = &got
-		}
-		if err := tx.ClearOfficialSubmissionScore(ctx, cl.sub.ID); err != nil {
-			return fmt.Errorf("switch official score of submission %d: %w", cl.sub.ID, err)
-		}
-		if err := tx.SetOfficialSubmissionScore(ctx, sc.ID); err != nil {
-			return fmt.Errorf("switch official score of submission %d: %w", cl.sub.ID, err)
-		}
-		if err := tx.FinishSubmissionScored(ctx, db.FinishSubmissionScoredParams{
-			ID: cl.sub.ID, PrimaryScore: sqlNullFloat{Float64: sc.PrimaryScore, Valid: true},
-			CiLow: sc.CiLow, CiHigh: sc.CiHigh, ScoredAt: timeArg(scoredAt),
-		}); err != nil {
-			return fmt.Errorf("finish submission %d: %w", cl.sub.ID, err)
-		}
-		if err := updateBest(ctx, tx, c, cur.UserID); err != nil {
-			return err
-		}
-		if err := tx.BumpLeaderboardVersion(ctx, c.ID); err != nil {
-			return fmt.Errorf("bump leaderboard of %s: %w", c.Slug, err)
-		}
-		if cur.RescoreJobID.Valid {
-			if err := tx.AdvanceRescoreJob(ctx, db.AdvanceRescoreJobParams{ID: cur.RescoreJobID.Int64, Done: 1}); err != nil {
-				return fmt.Errorf("advance rescore job: %w", err)
+			if !inserted {
+				if err := tx.SetOfficialSubmissionScore(ctx, sc.ID); err != nil {
+					return fmt.Errorf("switch official score of submission %d: %w", cl.sub.ID, err)
+				}
 			}
-		}
-		// The scorer or holdout changed while this one scored (and the
-		// rescore request skipped it as busy): queue it again.
-		now, err := tx.GetCompetition(ctx, c.ID)
-		if err != nil {
-			return fmt.Errorf("read competition %s: %w", c.Slug, err)
-		}
-		if now.CurrentScorerID.Int64 != used[0] || now.CurrentHoldoutID.Int64 != used[1] {
-			if _, err := tx.RequeueSubmission(ctx, db.RequeueSubmissionParams{ID: cl.sub.ID}); err != nil {
-				return fmt.Errorf("requeue submission %d: %w", cl.sub.ID, err)
+			if err := tx.FinishSubmissionScored(ctx, db.FinishSubmissionScoredParams{
+				ID: cl.sub.ID, PrimaryScore: sqlNullFloat{Float64: sc.PrimaryScore, Valid: true},
+				CiLow: sc.CiLow, CiHigh: sc.CiHigh, ScoredAt: timeArg(scoredAt),
+			}); err != nil {
+				return fmt.Errorf("finish submission %d: %w", cl.sub.ID, err)
 			}
-		}
-		return nil
+			if err := updateBest(ctx, tx, c, cur.UserID); err != nil {
+				return err
+			}
+			if cur.RescoreJobID.Valid {
+				if err := tx.AdvanceRescoreJob(ctx, db.AdvanceRescoreJobParams{ID: cur.RescoreJobID.Int64, Done: 1}); err != nil {
+					return fmt.Errorf("advance rescore job: %w", err)
+				}
+			}
+			// The scorer or holdout changed while this one scored (and the
+			// rescore request skipped it as busy): queue it again.
+			now, err := tx.GetCompetition(ctx, c.ID)
+			if err != nil {
+				return fmt.Errorf("read competition %s: %w", c.Slug, err)
+			}
+			if now.CurrentScorerID.Int64 != used[0] || now.CurrentHoldoutID.Int64 != used[1] {
+				if _, err := tx.RequeueSubmission(ctx, db.RequeueSubmissionParams{ID: cl.sub.ID}); err != nil {
+					return fmt.Errorf("requeue submission %d: %w", cl.sub.ID, err)
+				}
+			}
+			// Last: every switch of this competition serializes on this row
+			// lock, so hold it for as short a time as possible.
+			if err := tx.BumpLeaderboardVersion(ctx, c.ID); err != nil {
+				return fmt.Errorf("bump leaderboard of %s: %w", c.Slug, err)
+			}
+			return nil
+		})
 	})
 	if err != nil {
 		return err
@@ -429,6 +450,10 @@ func (w *Worker) fail(ctx context.Context, cl *claimed, c db.Competition, public
 	s := w.s
 	s.log.Warn("submission scoring failed", "submission_id", cl.sub.ID, "competition", c.Slug, "detail", internal)
 	defer s.done.Done(cl.sub.ID)
+	return retryDeadlock(ctx, func() error { return s.failTx(ctx, cl, c, public, internal) })
+}
+
+func (s *Service) failTx(ctx context.Context, cl *claimed, c db.Competition, public, internal string) error {
 	return s.st.InTx(ctx, func(tx store.Store) error {
 		cur, err := tx.LockSubmission(ctx, cl.sub.ID)
 		if err != nil {

@@ -82,11 +82,13 @@ WHERE competition_id = sqlc.arg(competition_id) AND pending = 0;
 SELECT COUNT(*) AS depth, MIN(created_at) AS oldest FROM submissions WHERE pending > 0;
 
 -- name: InsertSubmissionScore :execlastid
+-- A new official score is inserted as official (after ClearOfficialSubmissionScore):
+-- inserting a unique key takes no shared gap locks, updating one does.
 INSERT INTO submission_scores (submission_id, primary_score, secondary_json, ci_low, ci_high, scorer_digest,
-                               holdout_digest, engine_version, duration_ms)
+                               holdout_digest, engine_version, duration_ms, is_official)
 VALUES (sqlc.arg(submission_id), sqlc.arg(primary_score), sqlc.arg(secondary_json), sqlc.narg(ci_low),
         sqlc.narg(ci_high), sqlc.arg(scorer_digest), sqlc.arg(holdout_digest), sqlc.arg(engine_version),
-        sqlc.arg(duration_ms));
+        sqlc.arg(duration_ms), sqlc.arg(is_official));
 
 -- name: GetSubmissionScoreByDigests :one
 SELECT * FROM submission_scores

@@ -22,7 +22,7 @@ const (
 	envEmbeddedWorker = "MEDFORGE_EMBEDDED_WORKER" // serve runs a scoring worker (default true)
 	envScoringTimeout = "MEDFORGE_SCORING_TIMEOUT" // one scoring's time limit (default 60s)
 	envWorkerPoll     = "MEDFORGE_WORKER_POLL"     // idle poll interval across processes (default 250ms)
-	envWorkerLease    = "MEDFORGE_WORKER_LEASE"    // a claim's lease, renewed every third of it (default 2m)
+	envWorkerLease    = "MEDFORGE_WORKER_LEASE"    // a claim's lease, renewed every third of it (default 30s)
 )
 
 func envInt(key string, def, min int) (int, error) {
@@ -85,7 +85,7 @@ func newCompetitions(cfg config.Config, st store.Store, log *slog.Logger) (*comp
 	if err != nil {
 		return nil, withExit(2, err)
 	}
-	lease, err := envDuration(envWorkerLease, 2*time.Minute)
+	lease, err := envDuration(envWorkerLease, 30*time.Second)
 	if err != nil {
 		return nil, withExit(2, err)
 	}

@@ -81,6 +81,8 @@ type Querier interface {
 	InsertScorerModule(ctx context.Context, arg InsertScorerModuleParams) (int64, error)
 	InsertSession(ctx context.Context, arg InsertSessionParams) (int64, error)
 	InsertSubmission(ctx context.Context, arg InsertSubmissionParams) (int64, error)
+	// A new official score is inserted as official (after ClearOfficialSubmissionScore):
+	// inserting a unique key takes no shared gap locks, updating one does.
 	InsertSubmissionScore(ctx context.Context, arg InsertSubmissionScoreParams) (int64, error)
 	LeaseSubmission(ctx context.Context, arg LeaseSubmissionParams) (int64, error)
 	ListAPITokens(ctx context.Context, userID int64) ([]ListAPITokensRow, error)

@@ -430,10 +430,10 @@ func (q *Queries) InsertSubmission(ctx context.Context, arg InsertSubmissionPara
 
 const insertSubmissionScore = `-- name: InsertSubmissionScore :execlastid
 INSERT INTO submission_scores (submission_id, primary_score, secondary_json, ci_low, ci_high, scorer_digest,
-                               holdout_digest, engine_version, duration_ms)
+                               holdout_digest, engine_version, duration_ms, is_official)
 VALUES (?, ?, ?, ?,
         ?, ?, ?, ?,
-        ?)
+        ?, ?)
 `
 
 type InsertSubmissionScoreParams struct {
@@ -446,8 +446,11 @@ type InsertSubmissionScoreParams struct {
 	HoldoutDigest string
 	EngineVersion string
 	DurationMs    int32
+	IsOfficial    bool
 }
 
+// A new official score is inserted as official (after ClearOfficialSubmissionScore):
+// inserting a unique key takes no shared gap locks, updating one does.
 func (q *Queries) InsertSubmissionScore(ctx context.Context, arg InsertSubmissionScoreParams) (int64, error) {
 	result, err := q.db.ExecContext(ctx, insertSubmissionScore,
 		arg.SubmissionID,
@@ -459,6 +462,7 @@ func (q *Queries) InsertSubmissionScore(ctx context.Context, arg InsertSubmissio
 		arg.HoldoutDigest,
 		arg.EngineVersion,
 		arg.DurationMs,
+		arg.IsOfficial,
 	)
 	if err != nil {
 		return 0, err

@@ -86,7 +86,10 @@ func main() {
 	}
 	os.RemoveAll(*workDir)
 	env := append(os.Environ(), "MEDFORGE_DSN="+*dsn, fmt.Sprintf("MEDFORGE_LISTEN=127.0.0.1:%d", *port),
-		"MEDFORGE_RUN_DIR="+filepath.Join(*workDir, "run"), "MEDFORGE_LOG_LEVEL=error")
+		"MEDFORGE_RUN_DIR="+filepath.Join(*workDir, "run"))
+	if os.Getenv("MEDFORGE_LOG_LEVEL") == "" {
+		env = append(env, "MEDFORGE_LOG_LEVEL=warn")
+	}
 	// A titanic-size competition with a cap that does not get in the way.
 	slug := "bench-titanic"
 	bdir := filepath.Join(*workDir, "bundle")
