@@ -30,6 +30,11 @@ const (
 	ExternalGateway = "172.30.0.1"
 	InternalSubnet  = "172.30.1.0/24"
 	InternalGateway = "172.30.1.1"
+	// Session containers get addresses from the upper half only, so the
+	// fixed addresses at the bottom (.2 Caddy, .3 API) can never be taken
+	// by a session while Caddy or the API is being recreated.
+	ExternalIPRange = "172.30.0.128/25"
+	InternalIPRange = "172.30.1.128/25"
 	// IDEPort is where every pack's IDE listens.
 	IDEPort = "8080"
 )
@@ -39,6 +44,7 @@ type NetworkSpec struct {
 	Name     string
 	Subnet   string // "" lets Docker choose
 	Gateway  string
+	IPRange  string // dynamic addresses come from here; "" is the whole subnet
 	Internal bool   // no egress
 	Bridge   string // host bridge interface name; "" lets Docker choose
 }
@@ -65,8 +71,8 @@ type Options struct {
 // DefaultNetworks are the contract's session networks.
 func DefaultNetworks() []NetworkSpec {
 	return []NetworkSpec{
-		{Name: ExternalNetwork, Subnet: ExternalSubnet, Gateway: ExternalGateway, Bridge: "mf-ext0"},
-		{Name: InternalNetwork, Subnet: InternalSubnet, Gateway: InternalGateway, Internal: true, Bridge: "mf-int0"},
+		{Name: ExternalNetwork, Subnet: ExternalSubnet, Gateway: ExternalGateway, IPRange: ExternalIPRange, Bridge: "mf-ext0"},
+		{Name: InternalNetwork, Subnet: InternalSubnet, Gateway: InternalGateway, IPRange: InternalIPRange, Internal: true, Bridge: "mf-int0"},
 	}
 }
 
@@ -182,7 +188,7 @@ func (d *Docker) ensureNetwork(ctx context.Context, n NetworkSpec) error {
 		opts.Options = map[string]string{"com.docker.network.bridge.name": n.Bridge}
 	}
 	if n.Subnet != "" {
-		opts.IPAM = &network.IPAM{Driver: "default", Config: []network.IPAMConfig{{Subnet: n.Subnet, Gateway: n.Gateway}}}
+		opts.IPAM = &network.IPAM{Driver: "default", Config: []network.IPAMConfig{{Subnet: n.Subnet, Gateway: n.Gateway, IPRange: n.IPRange}}}
 	}
 	if _, err := d.cli.NetworkCreate(ctx, n.Name, opts); err != nil {
 		// Lost a race with another process creating it: fine.

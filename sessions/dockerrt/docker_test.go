@@ -169,3 +169,24 @@ func TestGPUDeviceRequestReachesEngine(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, list)
 }
+
+// A network created here hands out dynamic addresses from its IP range
+// only, keeping the fixed low addresses free.
+func TestNetworkIPRange(t *testing.T) {
+	ctx := ctxT(t)
+	name := "mf-test-range-" + rnd()
+	d, err := dockerrt.New(dockerrt.Options{Networks: []dockerrt.NetworkSpec{{Name: name, Subnet: "10.231.7.0/24", Gateway: "10.231.7.1", IPRange: "10.231.7.128/25"}}})
+	require.NoError(t, err)
+	defer d.Close()
+	require.NoError(t, d.EnsureNetworks(ctx))
+	t.Cleanup(func() { _ = d.Client().NetworkRemove(context.Background(), name) })
+	image, err := standin.Build(ctx, d.Client(), "")
+	require.NoError(t, err)
+	id, err := d.Start(ctx, sessions.ContainerSpec{Name: "mf-session-range" + rnd(), Image: image, Network: name,
+		Labels: map[string]string{sessions.LabelManaged: "true", sessions.LabelInstance: "rt-range-" + rnd()}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = d.Remove(context.Background(), id) })
+	addr, err := d.Address(ctx, id)
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(addr, "10.231.7.128:"), "first dynamic address is the range's first: %s", addr)
+}
