@@ -31,6 +31,7 @@ func TestAccuracy(t *testing.T) {
 		{"all wrong", []int64{0, 1}, []int64{1, 0}, 0, []float64{0, 0}},
 		{"three of four", []int64{0, 1, 0, 1}, []int64{0, 1, 1, 1}, 0.75, []float64{1, 1, 0, 1}},
 		{"labels beyond binary", []int64{99, 0, 42}, []int64{99, 1, 42}, 2.0 / 3, []float64{1, 0, 1}},
+		{"one step and a tail", []int64{1, 2, 3, 4, 5, 6, 7}, []int64{1, 0, 3, 0, 5, 0, 7}, 4.0 / 7, []float64{1, 0, 1, 0, 1, 0, 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
