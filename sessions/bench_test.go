@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -129,4 +128,3 @@ func pct(ds []time.Duration, p int) string {
 	return s[i-1].Round(time.Millisecond).String()
 }
 
-var _ = strings.TrimSpace

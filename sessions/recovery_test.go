@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -272,7 +271,6 @@ func (p *sockProxy) down() {
 	p.conns = nil
 }
 
-var _ = strings.TrimSpace
 
 // flakyWorkspaces wraps the directory provider and fails snapshots while
 // broken is set: a stand-in for a full or failing disk.
