@@ -127,4 +127,3 @@ func pct(ds []time.Duration, p int) string {
 	}
 	return s[i-1].Round(time.Millisecond).String()
 }
-

@@ -271,7 +271,6 @@ func (p *sockProxy) down() {
 	p.conns = nil
 }
 
-
 // flakyWorkspaces wraps the directory provider and fails snapshots while
 // broken is set: a stand-in for a full or failing disk.
 type flakyWorkspaces struct {
