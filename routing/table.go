@@ -139,8 +139,11 @@ func removeID(m map[string]*Route, id int64) {
 
 // Apply takes one change event of the session runtime (register it with
 // sessions.Service.OnChange). A session leaving running loses its route
-// before Apply returns; a session becoming running gets one once its
-// upstream resolves (a failure is logged and the next resync retries).
+// before Apply returns. A session becoming running gets one once the
+// database confirms it is still running (events from different goroutines
+// may arrive out of order: a stop published before a late "running" must
+// win) and its upstream resolves; a failure is logged and the next resync
+// retries.
 func (t *Table) Apply(c sessions.Change) {
 	t.mu.Lock()
 	t.gen++
@@ -154,7 +157,15 @@ func (t *Table) Apply(c sessions.Change) {
 	t.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), t.opt.ResolveTimeout)
 	defer cancel()
-	up, err := t.opt.Resolver.Upstream(ctx, c.Slug)
+	row, err := t.opt.Store.GetSession(ctx, c.ID)
+	if err != nil {
+		t.log.Warn("confirm running session", "session", c.ID, "err", err.Error())
+		return
+	}
+	if sessions.Status(row.Status) != sessions.StatusRunning {
+		return // a stale event: the row moved on
+	}
+	up, err := t.opt.Resolver.Upstream(ctx, row.Slug)
 	if err != nil {
 		t.log.Warn("resolve session upstream", "session", c.ID, "err", err.Error())
 		return
@@ -164,10 +175,11 @@ func (t *Table) Apply(c sessions.Change) {
 	if t.changed[c.ID] != g {
 		return // a newer event decided
 	}
-	r := &Route{ID: c.ID, Slug: c.Slug, UserID: c.UserID, Exposure: c.Exposure, Upstream: up}
+	// Owner, slug and exposure come from the row, not the event.
+	r := &Route{ID: row.ID, Slug: row.Slug, UserID: row.UserID, Exposure: sessions.Exposure(row.Exposure), Upstream: up}
 	t.set(func(m map[string]*Route) {
-		removeID(m, c.ID)
-		m[c.Slug] = r
+		removeID(m, r.ID)
+		m[r.Slug] = r
 	})
 }
 

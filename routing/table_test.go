@@ -44,13 +44,18 @@ func (a *addressBook) Upstream(ctx context.Context, slug string) (string, error)
 
 // runningRow inserts a running session row for a new user.
 func runningRow(t *testing.T, st store.Store, gpuID int32, slug string) db.Session {
+	return runningRowOn(t, st, gpuID, slug, db.SessionsExposureExternal)
+}
+
+// runningRowOn is runningRow on an exposure.
+func runningRowOn(t *testing.T, st store.Store, gpuID int32, slug string, exp db.SessionsExposure) db.Session {
 	t.Helper()
 	ctx := ctxT(t, 30*time.Second)
 	if err := st.UpsertGPU(ctx, db.UpsertGPUParams{ID: gpuID, Provider: "declared"}); err != nil {
 		t.Fatal(err)
 	}
 	u := testdb.User(t, st, testdb.UserOpts{})
-	id, err := st.InsertSession(ctx, db.InsertSessionParams{Slug: slug, UserID: u.ID, Exposure: db.SessionsExposureExternal, Pack: "default", Image: "x", GpuID: gpuID})
+	id, err := st.InsertSession(ctx, db.InsertSessionParams{Slug: slug, UserID: u.ID, Exposure: exp, Pack: "default", Image: "x", GpuID: gpuID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,10 +138,13 @@ func TestDecide(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	intl := runningRowOn(t, st, 1, "intslug", db.SessionsExposureInternal)
 	tab.Apply(change(ext, sessions.StatusRunning))
-	tab.Apply(sessions.Change{ID: 999, Slug: "intslug", UserID: ext.UserID, Exposure: sessions.Internal, Status: sessions.StatusRunning})
+	tab.Apply(change(intl, sessions.StatusRunning))
 	owner := &identity.Principal{User: identity.User{ID: ext.UserID}, Method: identity.AuthCookie}
 	ownerInt := &identity.Principal{User: identity.User{ID: ext.UserID, CanUseInternal: true}, Method: identity.AuthCookie}
+	intOwner := &identity.Principal{User: identity.User{ID: intl.UserID, CanUseInternal: true}, Method: identity.AuthCookie}
+	intOwnerNo := &identity.Principal{User: identity.User{ID: intl.UserID}, Method: identity.AuthCookie}
 	other := &identity.Principal{User: identity.User{ID: ext.UserID + 1000}, Method: identity.AuthCookie}
 	admin := &identity.Principal{User: identity.User{ID: ext.UserID + 2000, Role: identity.RoleAdmin}, Method: identity.AuthCookie}
 	token := &identity.Principal{User: identity.User{ID: ext.UserID}, Method: identity.AuthToken}
@@ -158,8 +166,9 @@ func TestDecide(t *testing.T) {
 		{"bad host", "medforge.example.org", owner, http.StatusNotFound},
 		{"unknown", "s-nope.external.medforge.example.org", owner, http.StatusNotFound},
 		{"exposure mismatch", "s-extslug.internal.medforge.example.org", ownerInt, http.StatusNotFound},
-		{"internal owner entitled", ihost, ownerInt, http.StatusOK},
-		{"internal owner not entitled", ihost, owner, http.StatusForbidden},
+		{"internal owner entitled", ihost, intOwner, http.StatusOK},
+		{"internal owner not entitled", ihost, intOwnerNo, http.StatusForbidden},
+		{"internal other entitled user", ihost, ownerInt, http.StatusForbidden},
 		{"internal admin not entitled", ihost, admin, http.StatusForbidden},
 		{"internal other entitled", ihost, &identity.Principal{User: identity.User{ID: 5, CanUseInternal: true}, Method: identity.AuthCookie}, http.StatusForbidden},
 	}
@@ -174,5 +183,27 @@ func TestDecide(t *testing.T) {
 				t.Fatalf("upstream %q with status %d", got.Upstream, got.Status)
 			}
 		})
+	}
+}
+
+// Events can arrive out of order (the launch goroutine's "running" after
+// the stop's "stopping"): the database decides, and a late "running" for a
+// row that moved on adds no route.
+func TestLateRunningEventAddsNoRoute(t *testing.T) {
+	t.Parallel()
+	st := testdb.Fresh(t)
+	a := runningRow(t, st, 0, testdb.Unique("late"))
+	book := &addressBook{addrs: map[string]string{a.Slug: "10.0.0.7:8080"}}
+	tab, err := routing.NewTable(routing.Options{Store: st, Resolver: book})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.RequestSessionStop(ctxT(t, 30*time.Second), db.RequestSessionStopParams{ID: a.ID, StopReason: "user"}); err != nil {
+		t.Fatal(err)
+	}
+	tab.Apply(change(a, sessions.StatusStopping))
+	tab.Apply(change(a, sessions.StatusRunning)) // late
+	if r, ok := tab.Lookup(a.Slug); ok {
+		t.Fatalf("a late running event routed a stopping session: %+v", r)
 	}
 }
