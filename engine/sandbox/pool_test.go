@@ -318,3 +318,22 @@ func TestClocksAndRandomAreDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// TestNoDataLeaksBetweenScorings: guest memory is recycled inside a worker,
+// so a module must never find what an earlier scoring wrote.
+func TestNoDataLeaksBetweenScorings(t *testing.T) {
+	t.Parallel()
+	p := newPool(t, 1)
+	m := load(t, p, hostile(t, "snoop"))
+	for i := range 4 {
+		res, err := p.Score(testContext(t), m, titanic())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// malloc's own bookkeeping may show up as a few bytes; an earlier
+		// scoring's 0xAB fill would be millions.
+		if res.Primary > 64 {
+			t.Fatalf("scoring %d found %v non-zero bytes left by an earlier scoring", i, res.Primary)
+		}
+	}
+}

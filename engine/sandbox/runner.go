@@ -90,6 +90,7 @@ type runner struct {
 	cache   wazero.CompilationCache
 	modules map[string]wazero.CompiledModule
 	ctx     context.Context
+	alloc   *mmapAllocator
 	spare   *spare
 }
 
@@ -211,12 +212,13 @@ func (r *runner) take(ctx context.Context, digest string) (api.Module, *boundedB
 const maxCachedModules = 16
 
 func newRunner(cfg runnerConfig) (*runner, error) {
-	ctx := experimental.WithMemoryAllocator(context.Background(), mmapAllocator{})
+	alloc := &mmapAllocator{}
+	ctx := experimental.WithMemoryAllocator(context.Background(), alloc)
 	rc := wazero.NewRuntimeConfigCompiler().
 		WithMemoryLimitPages(uint32(cfg.MemoryLimitBytes / 65536)).
 		WithMemoryCapacityFromMax(true).
 		WithCloseOnContextDone(cfg.CloseOnContextDone)
-	r := &runner{cfg: cfg, modules: map[string]wazero.CompiledModule{}, ctx: ctx}
+	r := &runner{cfg: cfg, modules: map[string]wazero.CompiledModule{}, ctx: ctx, alloc: alloc}
 	if cfg.CacheDir != "" {
 		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
 		if err != nil {
@@ -238,6 +240,7 @@ func (r *runner) close() {
 	if r.cache != nil {
 		r.cache.Close(r.ctx)
 	}
+	r.alloc.close()
 }
 
 // compile compiles wasm (or finds it in the cache) and checks its imports
@@ -267,7 +270,7 @@ func (r *runner) compile(ctx context.Context, digest string, wasm []byte) error 
 }
 
 func (r *runner) wrap(ctx context.Context) context.Context {
-	return experimental.WithMemoryAllocator(ctx, mmapAllocator{})
+	return experimental.WithMemoryAllocator(ctx, r.alloc)
 }
 
 // checkModule enforces the import allowlist and the ABI v1 exports.
