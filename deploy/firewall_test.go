@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
@@ -19,7 +21,12 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 
+	"github.com/medforge/medforge/sessions"
+	"github.com/medforge/medforge/sessions/dockerrt"
+	"github.com/medforge/medforge/sessions/gpu"
 	"github.com/medforge/medforge/sessions/standin"
+	"github.com/medforge/medforge/sessions/workspace"
+	"github.com/medforge/medforge/store/testdb"
 )
 
 func imageRemoveOptions() image.RemoveOptions {
@@ -70,7 +77,9 @@ func newFwNet(t *testing.T) *fwNet {
 		n.base = fmt.Sprintf("10.213.%d", 20+x.Int64())
 		_, lastErr = cli.NetworkCreate(ctx, n.name, network.CreateOptions{
 			Driver: "bridge", Options: map[string]string{"com.docker.network.bridge.name": n.bridge},
-			IPAM: &network.IPAM{Config: []network.IPAMConfig{{Subnet: n.subnet(), Gateway: n.ip(1)}}},
+			// Fixed addresses below .128; the session runtime's
+			// containers get theirs from the upper half.
+			IPAM: &network.IPAM{Config: []network.IPAMConfig{{Subnet: n.subnet(), Gateway: n.ip(1), IPRange: n.base + ".128/25"}}},
 		})
 		if lastErr == nil {
 			break
@@ -157,6 +166,68 @@ func (n *fwNet) execDial(id, target string) bool {
 	}
 }
 
+// session starts a real session through the session runtime on the test
+// network and returns its IDE's address (ip:8080); the probes exec in its
+// container.
+func (n *fwNet) session() string {
+	t := n.t
+	t.Helper()
+	ctx := ctxT(t, 2*time.Minute)
+	st := testdb.Fresh(t)
+	ws, err := workspace.NewDirectory(filepath.Join(t.TempDir(), "workspaces"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := dockerrt.New(dockerrt.Options{Networks: []dockerrt.NetworkSpec{{Name: n.name}}, CallTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Close() })
+	gp, err := gpu.ParseDeclared("0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := sessions.New(sessions.Config{
+		Instance: "fwtest-" + randHex(4), Packs: map[string]string{"default": n.image}, ExternalNetwork: n.name,
+		MemoryBytes: 128 << 20, PidsLimit: 128, StartTimeout: time.Minute, StopGrace: time.Second, PollInterval: time.Second,
+	}, st, gp, ws, rt, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Close)
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	u := testdb.User(t, st, testdb.UserOpts{})
+	sess, err := svc.Create(ctx, sessions.CreateRequest{UserID: u.ID, Exposure: sessions.External})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		got, err := svc.Get(ctx, sess.ID, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status == sessions.StatusRunning {
+			break
+		}
+		if !got.Status.Active() {
+			t.Fatalf("session is %s: %s", got.Status, got.ErrorReason)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	addr, err := svc.Upstream(ctx, sess.Slug)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip, _, _ := net.SplitHostPort(addr)
+	if n.byIP == nil {
+		n.byIP = map[string]string{}
+	}
+	n.byIP[ip] = sessions.ContainerName(sess.Slug)
+	return ip
+}
+
 // dial runs a short-lived stand-in at ip on the test network that tries a
 // TCP connection to target; it reports whether the connection opened.
 func (n *fwNet) dial(ip, target string) bool {
@@ -187,7 +258,8 @@ func (n *fwNet) dial(ip, target string) bool {
 }
 
 // TestFirewallEastWest applies ops/network/firewall-setup.sh to a private
-// session network and probes it with real containers: before, everything
+// session network holding a real session (started by the session runtime)
+// and probes it with real containers: before, everything
 // connects; with the rules, only the Caddy address reaches a session's
 // :8080 and sessions reach neither each other, the API, the control
 // network nor host ports; after remove, the network is as before.
@@ -199,8 +271,8 @@ func TestFirewallEastWest(t *testing.T) {
 		t.Fatal("iptables is missing (ops/dev/deps.sh installs it)")
 	}
 	n := newFwNet(t)
-	session, peer, api := n.ip(10), n.ip(11), n.ip(3)
-	n.server(n.name+"-session", n.name, session, ":8080")
+	session := n.session() // a real session, started by the session runtime
+	peer, api := n.ip(11), n.ip(3)
 	n.server(n.name+"-peer", n.name, peer, ":8080")
 	n.server(n.name+"-api", n.name, api, ":8000")
 	n.server(n.name+"-db", n.ctl, n.ctlIP, ":3306")
