@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -102,6 +103,21 @@ func TestComposeConfig(t *testing.T) {
 	// session (sessions are not services; the API refuses such mounts).
 	if strings.Count(out, "/tank/medforge/data/holdouts:/tank/medforge/data/holdouts:ro") != 2 {
 		t.Errorf("holdouts mounted other than read-only into exactly the API and the worker:\n%s", out)
+	}
+
+	// .env.example names every variable the compose file reads.
+	yml, err := os.ReadFile(filepath.Join(root(t), "deploy", "compose", "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile(filepath.Join(root(t), "deploy", "compose", ".env.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`\$\{([A-Z0-9_]+)`).FindAllStringSubmatch(string(yml), -1) {
+		if !regexp.MustCompile(`(?m)^` + m[1] + `=`).Match(example) {
+			t.Errorf(".env.example lacks %s, which docker-compose.yml reads", m[1])
+		}
 	}
 
 	tests := []struct{ name, unset string }{
