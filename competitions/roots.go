@@ -10,7 +10,8 @@ import (
 
 // Roots are the directories competitions reads and writes. TrainingData,
 // PublicEval and Holdouts are the three disjoint data roots of the
-// architecture; Submissions and Scorers are content-addressed stores.
+// architecture; Submissions and Scorers are content-addressed stores. The
+// config package reads them (MEDFORGE_TRAINING_DATA_ROOT, ...).
 type Roots struct {
 	// TrainingData (TRAINING_DATA_ROOT) holds training files, served publicly.
 	TrainingData string
@@ -23,38 +24,6 @@ type Roots struct {
 	Submissions string
 	// Scorers holds scorer modules (.wasm) by SHA-256.
 	Scorers string
-}
-
-// RootEnv maps each root to its environment variable.
-var RootEnv = map[string]string{
-	"training":    "MEDFORGE_TRAINING_DATA_ROOT",
-	"public_eval": "MEDFORGE_PUBLIC_EVAL_DATA_ROOT",
-	"holdouts":    "MEDFORGE_TEST_HOLDOUTS_DIR",
-	"submissions": "MEDFORGE_SUBMISSIONS_DIR",
-	"scorers":     "MEDFORGE_SCORER_STORE_DIR",
-}
-
-// RootsFromEnv reads the roots from the environment (through lookup, nil
-// for os.LookupEnv); a root that is not set defaults to a folder under
-// <runDir>/data. The result is absolute and validated.
-func RootsFromEnv(lookup func(string) (string, bool), runDir string) (Roots, error) {
-	if lookup == nil {
-		lookup = os.LookupEnv
-	}
-	get := func(key, def string) string {
-		if v, ok := lookup(RootEnv[key]); ok && strings.TrimSpace(v) != "" {
-			return strings.TrimSpace(v)
-		}
-		return filepath.Join(runDir, "data", def)
-	}
-	r := Roots{
-		TrainingData: get("training", "training"),
-		PublicEval:   get("public_eval", "public-eval"),
-		Holdouts:     get("holdouts", "test-holdouts"),
-		Submissions:  get("submissions", "submissions"),
-		Scorers:      get("scorers", "scorers"),
-	}
-	return r, r.Validate()
 }
 
 // Under returns roots for a fresh directory tree under dir (tests, dev runs).
@@ -70,9 +39,9 @@ func Under(dir string) Roots {
 
 func (r Roots) named() [][2]string {
 	return [][2]string{
-		{RootEnv["training"], r.TrainingData}, {RootEnv["public_eval"], r.PublicEval},
-		{RootEnv["holdouts"], r.Holdouts}, {RootEnv["submissions"], r.Submissions},
-		{RootEnv["scorers"], r.Scorers},
+		{"training data root", r.TrainingData}, {"public eval data root", r.PublicEval},
+		{"test holdouts dir", r.Holdouts}, {"submissions store", r.Submissions},
+		{"scorer store", r.Scorers},
 	}
 }
 

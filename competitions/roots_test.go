@@ -7,27 +7,26 @@ import (
 	"github.com/medforge/medforge/competitions"
 )
 
+// Roots.Validate repeats config's disjointness rule for callers that build
+// Roots themselves.
 func TestRootsMustBeDisjoint(t *testing.T) {
 	tests := []struct {
 		name string
-		env  map[string]string
+		edit func(r *competitions.Roots)
 		want string // substring of the error, "" for none
 	}{
-		{"defaults under the run dir", nil, ""},
-		{"holdouts inside public eval", map[string]string{
-			"MEDFORGE_PUBLIC_EVAL_DATA_ROOT": "/srv/public", "MEDFORGE_TEST_HOLDOUTS_DIR": "/srv/public/hidden"}, "MEDFORGE_TEST_HOLDOUTS_DIR"},
-		{"training equals holdouts", map[string]string{
-			"MEDFORGE_TRAINING_DATA_ROOT": "/srv/x", "MEDFORGE_TEST_HOLDOUTS_DIR": "/srv/x/"}, "must not be inside or equal"},
-		{"public eval inside training", map[string]string{
-			"MEDFORGE_TRAINING_DATA_ROOT": "/srv/t", "MEDFORGE_PUBLIC_EVAL_DATA_ROOT": "/srv/t/p"}, "MEDFORGE_PUBLIC_EVAL_DATA_ROOT"},
-		{"relative root", map[string]string{"MEDFORGE_TEST_HOLDOUTS_DIR": "holdouts"}, "absolute"},
-		{"siblings with a shared prefix are fine", map[string]string{
-			"MEDFORGE_TRAINING_DATA_ROOT": "/srv/data", "MEDFORGE_TEST_HOLDOUTS_DIR": "/srv/data-hidden"}, ""},
+		{"fresh tree", func(r *competitions.Roots) {}, ""},
+		{"holdouts inside public eval", func(r *competitions.Roots) { r.Holdouts = r.PublicEval + "/hidden" }, "test holdouts dir"},
+		{"training equals holdouts", func(r *competitions.Roots) { r.TrainingData = r.Holdouts + "/" }, "must not be inside or equal"},
+		{"relative root", func(r *competitions.Roots) { r.Holdouts = "holdouts" }, "absolute"},
+		{"siblings with a shared prefix are fine", func(r *competitions.Roots) { r.Holdouts = r.TrainingData + "-hidden" }, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := competitions.RootsFromEnv(func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok }, "/run/medforge")
+			r := competitions.Under("/srv/medforge")
+			tc.edit(&r)
+			err := r.Validate()
 			switch {
 			case tc.want == "" && err != nil:
 				t.Fatalf("unexpected error: %v", err)

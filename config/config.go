@@ -61,6 +61,37 @@ type Config struct {
 	ExtraOrigins []string
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
+
+	// TrainingDataRoot, PublicEvalDataRoot and TestHoldoutsDir are the three
+	// data roots of the competitions (training files, public eval files,
+	// hidden holdouts); SubmissionsDir and ScorerStoreDir are the
+	// content-addressed stores of submitted files and scorer modules. All
+	// are absolute, and none is inside (or equal to) another.
+	TrainingDataRoot   string
+	PublicEvalDataRoot string
+	TestHoldoutsDir    string
+	SubmissionsDir     string
+	ScorerStoreDir     string
+	// ScorersDir holds the built-in scorer modules (<metric>.wasm) used by
+	// seeding and bundle imports; empty means scorers/ next to the medforge
+	// executable (bin/scorers beside bin/medforge).
+	ScorersDir string
+	// ScoringWorkers is the number of sandbox processes, hence of
+	// concurrent scorings per process; ScoringTimeout bounds one scoring and
+	// ScoringMemory (bytes) a scorer module's linear memory.
+	ScoringWorkers int
+	ScoringTimeout time.Duration
+	ScoringMemory  uint64
+	// WorkerPoll is how often an idle worker looks for work submitted
+	// through other processes; WorkerLease is a claim's lease, renewed
+	// every third of it. WorkerPoll is shorter than WorkerLease.
+	WorkerPoll  time.Duration
+	WorkerLease time.Duration
+	// EmbeddedWorker says whether `medforge serve` runs a scoring worker.
+	EmbeddedWorker bool
+	// CompetitionsPprofAddr, when not empty, is where serve exposes
+	// net/http/pprof for benchmarks; never set in production.
+	CompetitionsPprofAddr string
 }
 
 // SiteHost is medforge.<domain>, the web UI's host.
@@ -193,7 +224,47 @@ func (c Config) problems() []problem {
 	default:
 		bad("MEDFORGE_LOG_LEVEL", "must be debug, info, warn or error, got %q", c.LogLevel)
 	}
+	if c.WorkerPoll >= c.WorkerLease && c.WorkerLease > 0 {
+		bad("MEDFORGE_WORKER_POLL", "must be shorter than MEDFORGE_WORKER_LEASE (%s), got %s", c.WorkerLease, c.WorkerPoll)
+	}
+	// The data roots and stores are disjoint: no public root can reach the
+	// holdouts, and no store is served as a public root.
+	roots := c.dataRoots()
+	for i, in := range roots {
+		for j, out := range roots {
+			if i == j || in.path == "" || out.path == "" {
+				continue
+			}
+			switch {
+			case filepath.Clean(in.path) == filepath.Clean(out.path):
+				if i > j { // report an equal pair once, by the later setting
+					bad(in.env, "must not be the same folder as %s (%s): the data roots and stores must be disjoint", out.env, out.path)
+				}
+			case within(out.path, in.path):
+				bad(in.env, "must not be inside %s (%s): the data roots and stores must be disjoint", out.env, out.path)
+			}
+		}
+	}
 	return errs
+}
+
+type namedRoot struct{ env, path string }
+
+// dataRoots lists the competitions' data roots and stores by setting.
+func (c Config) dataRoots() []namedRoot {
+	return []namedRoot{
+		{"MEDFORGE_TRAINING_DATA_ROOT", c.TrainingDataRoot},
+		{"MEDFORGE_PUBLIC_EVAL_DATA_ROOT", c.PublicEvalDataRoot},
+		{"MEDFORGE_TEST_HOLDOUTS_DIR", c.TestHoldoutsDir},
+		{"MEDFORGE_SUBMISSIONS_DIR", c.SubmissionsDir},
+		{"MEDFORGE_SCORER_STORE_DIR", c.ScorerStoreDir},
+	}
+}
+
+// within reports whether p is inside parent (lexically; equal is not inside).
+func within(parent, p string) bool {
+	parent, p = filepath.Clean(parent), filepath.Clean(p)
+	return p != parent && strings.HasPrefix(p, strings.TrimSuffix(parent, string(filepath.Separator))+string(filepath.Separator))
 }
 
 // DefaultRunDir is the run folder of a development checkout: $MEDFORGE_RUN_DIR
@@ -234,6 +305,47 @@ func parseDuration(v string) (time.Duration, error) {
 		return 0, errors.New("must be positive")
 	}
 	return d, nil
+}
+
+// dataRoot parses a data root or store into the field of c that field
+// picks: empty means <run dir>/data/<def> (MEDFORGE_RUN_DIR comes earlier in
+// Settings), otherwise an absolute path, since the same path is mounted
+// into containers.
+func dataRoot(field func(c *Config) *string, def string) func(c *Config, v string) error {
+	return func(c *Config, v string) error {
+		dst := field(c)
+		switch {
+		case v == "":
+			*dst = filepath.Join(c.RunDir, "data", def)
+		case !filepath.IsAbs(v):
+			return errors.New("must be an absolute path")
+		default:
+			*dst = filepath.Clean(v)
+		}
+		return nil
+	}
+}
+
+// parseBytes reads a size in bytes, with an optional k, m or g suffix
+// (powers of 1024).
+func parseBytes(v string) (uint64, error) {
+	mult := uint64(1)
+	switch strings.ToLower(v[len(v)-min(1, len(v)):]) {
+	case "k":
+		mult = 1 << 10
+	case "m":
+		mult = 1 << 20
+	case "g":
+		mult = 1 << 30
+	}
+	if mult > 1 {
+		v = v[:len(v)-1]
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil || n > (1<<62)/mult {
+		return 0, errors.New("must be a size in bytes, optionally with a k, m or g suffix, such as 1g")
+	}
+	return n * mult, nil
 }
 
 func parseList(v string) []string {

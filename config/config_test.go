@@ -61,6 +61,14 @@ func TestBadSettingsNameTheVariable(t *testing.T) {
 		{"proxy", map[string]string{"MEDFORGE_TRUSTED_PROXIES": "10.0.0.0/99"}, "MEDFORGE_TRUSTED_PROXIES"},
 		{"log level", map[string]string{"MEDFORGE_LOG_LEVEL": "loud"}, "MEDFORGE_LOG_LEVEL"},
 		{"body limit", map[string]string{"MEDFORGE_BODY_LIMIT": "10"}, "MEDFORGE_BODY_LIMIT"},
+		{"relative data root", map[string]string{"MEDFORGE_TEST_HOLDOUTS_DIR": "holdouts"}, "MEDFORGE_TEST_HOLDOUTS_DIR=\"holdouts\": must be an absolute path"},
+		{"scoring workers", map[string]string{"MEDFORGE_SCORING_WORKERS": "0"}, "MEDFORGE_SCORING_WORKERS"},
+		{"scoring timeout", map[string]string{"MEDFORGE_SCORING_TIMEOUT": "soon"}, "MEDFORGE_SCORING_TIMEOUT"},
+		{"scoring memory unit", map[string]string{"MEDFORGE_SCORING_MEMORY": "lots"}, "MEDFORGE_SCORING_MEMORY"},
+		{"scoring memory too large", map[string]string{"MEDFORGE_SCORING_MEMORY": "5g"}, "MEDFORGE_SCORING_MEMORY"},
+		{"embedded worker", map[string]string{"MEDFORGE_EMBEDDED_WORKER": "sometimes"}, "MEDFORGE_EMBEDDED_WORKER"},
+		{"poll not below lease", map[string]string{"MEDFORGE_WORKER_POLL": "30s", "MEDFORGE_WORKER_LEASE": "10s"}, "MEDFORGE_WORKER_POLL: must be shorter than MEDFORGE_WORKER_LEASE"},
+		{"lease", map[string]string{"MEDFORGE_WORKER_LEASE": "0s"}, "MEDFORGE_WORKER_LEASE"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -68,6 +76,80 @@ func TestBadSettingsNameTheVariable(t *testing.T) {
 			_, _, err := Load(env(tc.env), nil, nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want one naming %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestCompetitionsSettings(t *testing.T) {
+	t.Parallel()
+	c, _, err := Load(env(map[string]string{"MEDFORGE_RUN_DIR": "/run/mf"}), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TrainingDataRoot != "/run/mf/data/training" || c.PublicEvalDataRoot != "/run/mf/data/public-eval" ||
+		c.TestHoldoutsDir != "/run/mf/data/test-holdouts" || c.SubmissionsDir != "/run/mf/data/submissions" ||
+		c.ScorerStoreDir != "/run/mf/data/scorers" || c.ScorersDir != "" {
+		t.Fatalf("default roots = %+v", c)
+	}
+	if c.ScoringWorkers != 2 || c.ScoringTimeout != time.Minute || c.ScoringMemory != 1<<30 ||
+		c.WorkerPoll != 250*time.Millisecond || c.WorkerLease != 30*time.Second || !c.EmbeddedWorker {
+		t.Fatalf("default scoring settings = %+v", c)
+	}
+	c, _, err = Load(env(map[string]string{"MEDFORGE_SCORING_MEMORY": "256m", "MEDFORGE_EMBEDDED_WORKER": "false",
+		"MEDFORGE_TRAINING_DATA_ROOT": "/srv/data/training/"}), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ScoringMemory != 256<<20 || c.EmbeddedWorker || c.TrainingDataRoot != "/srv/data/training" {
+		t.Fatalf("got %+v", c)
+	}
+}
+
+// The data roots and stores must be disjoint, and the error names the
+// setting that is inside (or equal to) another.
+func TestDataRootsMustBeDisjoint(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string // substring of the error, "" for none
+	}{
+		{name: "defaults under the run dir", env: nil},
+		{name: "holdouts inside public eval", env: map[string]string{
+			"MEDFORGE_PUBLIC_EVAL_DATA_ROOT": "/srv/public", "MEDFORGE_TEST_HOLDOUTS_DIR": "/srv/public/hidden"},
+			want: "MEDFORGE_TEST_HOLDOUTS_DIR: must not be inside MEDFORGE_PUBLIC_EVAL_DATA_ROOT (/srv/public)"},
+		{name: "training equals holdouts", env: map[string]string{
+			"MEDFORGE_TRAINING_DATA_ROOT": "/srv/x", "MEDFORGE_TEST_HOLDOUTS_DIR": "/srv/x/"},
+			want: "MEDFORGE_TEST_HOLDOUTS_DIR: must not be the same folder as MEDFORGE_TRAINING_DATA_ROOT"},
+		{name: "public eval inside training", env: map[string]string{
+			"MEDFORGE_TRAINING_DATA_ROOT": "/srv/t", "MEDFORGE_PUBLIC_EVAL_DATA_ROOT": "/srv/t/p"},
+			want: "MEDFORGE_PUBLIC_EVAL_DATA_ROOT: must not be inside MEDFORGE_TRAINING_DATA_ROOT"},
+		{name: "training inside the holdouts", env: map[string]string{
+			"MEDFORGE_TEST_HOLDOUTS_DIR": "/srv/h", "MEDFORGE_TRAINING_DATA_ROOT": "/srv/h/t"},
+			want: "MEDFORGE_TRAINING_DATA_ROOT: must not be inside MEDFORGE_TEST_HOLDOUTS_DIR"},
+		{name: "submissions store inside a public root", env: map[string]string{
+			"MEDFORGE_TRAINING_DATA_ROOT": "/srv/t", "MEDFORGE_SUBMISSIONS_DIR": "/srv/t/subs"},
+			want: "MEDFORGE_SUBMISSIONS_DIR: must not be inside MEDFORGE_TRAINING_DATA_ROOT"},
+		{name: "default roots inside an explicit public root", env: map[string]string{
+			"MEDFORGE_RUN_DIR": "/srv/run", "MEDFORGE_PUBLIC_EVAL_DATA_ROOT": "/srv/run"},
+			want: "MEDFORGE_TEST_HOLDOUTS_DIR: must not be inside MEDFORGE_PUBLIC_EVAL_DATA_ROOT"},
+		{name: "siblings with a shared prefix are fine", env: map[string]string{
+			"MEDFORGE_TRAINING_DATA_ROOT": "/srv/data", "MEDFORGE_TEST_HOLDOUTS_DIR": "/srv/data-hidden"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			m := map[string]string{"MEDFORGE_RUN_DIR": "/run/medforge"}
+			for k, v := range tc.env {
+				m[k] = v
+			}
+			_, _, err := Load(env(m), nil, nil)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
 			}
 		})
 	}

@@ -108,4 +108,63 @@ var Settings = []Setting{
 	{Env: "MEDFORGE_LOG_LEVEL", Flag: "log-level", Default: "info",
 		Doc:   "Log level: debug, info, warn or error.",
 		apply: func(c *Config, v string) error { c.LogLevel = strings.ToLower(v); return nil }},
+	// Competitions (docs/competitions.md). The data root defaults use
+	// MEDFORGE_RUN_DIR, set above.
+	{Env: "MEDFORGE_TRAINING_DATA_ROOT", Default: "",
+		Doc:   "Training files, served publicly and mounted read-only into sessions (absolute path). Empty means <run dir>/data/training.",
+		apply: dataRoot(func(c *Config) *string { return &c.TrainingDataRoot }, "training")},
+	{Env: "MEDFORGE_PUBLIC_EVAL_DATA_ROOT", Default: "",
+		Doc:   "Public eval files and sample submissions, served publicly and mounted read-only into sessions (absolute path). Empty means <run dir>/data/public-eval.",
+		apply: dataRoot(func(c *Config) *string { return &c.PublicEvalDataRoot }, "public-eval")},
+	{Env: "MEDFORGE_TEST_HOLDOUTS_DIR", Default: "",
+		Doc:   "Hidden holdouts, read only by the scoring engine, never served or mounted (absolute path). Empty means <run dir>/data/test-holdouts. The data roots and stores must be disjoint.",
+		apply: dataRoot(func(c *Config) *string { return &c.TestHoldoutsDir }, "test-holdouts")},
+	{Env: "MEDFORGE_SUBMISSIONS_DIR", Default: "",
+		Doc:   "Content-addressed store of submitted files, private (absolute path). Empty means <run dir>/data/submissions.",
+		apply: dataRoot(func(c *Config) *string { return &c.SubmissionsDir }, "submissions")},
+	{Env: "MEDFORGE_SCORER_STORE_DIR", Default: "",
+		Doc:   "Content-addressed store of scorer modules, private (absolute path). Empty means <run dir>/data/scorers.",
+		apply: dataRoot(func(c *Config) *string { return &c.ScorerStoreDir }, "scorers")},
+	{Env: "MEDFORGE_SCORERS_DIR", Default: "",
+		Doc: "Built-in scorer modules (<metric>.wasm, built by `make scorers`) for seeding and bundle imports. Empty means scorers/ next to the medforge binary (bin/scorers).",
+		apply: func(c *Config, v string) error {
+			if v == "" {
+				c.ScorersDir = ""
+				return nil
+			}
+			abs, err := filepath.Abs(v)
+			c.ScorersDir = abs
+			return err
+		}},
+	{Env: "MEDFORGE_SCORING_WORKERS", Default: "2",
+		Doc:   "Sandbox worker processes of each medforge process, hence its concurrent scorings; its scoring worker runs twice as many loops.",
+		apply: func(c *Config, v string) (err error) { c.ScoringWorkers, err = parseInt(v, 1); return }},
+	{Env: "MEDFORGE_SCORING_TIMEOUT", Default: "60s",
+		Doc:   "Time limit of one scoring (the scorer module's run).",
+		apply: func(c *Config, v string) (err error) { c.ScoringTimeout, err = parseDuration(v); return }},
+	{Env: "MEDFORGE_SCORING_MEMORY", Default: "1g",
+		Doc: "Linear memory limit of a scorer module (bytes, or with a k/m/g suffix; 64k to 4g).",
+		apply: func(c *Config, v string) error {
+			n, err := parseBytes(v)
+			if err != nil {
+				return err
+			}
+			if n < 64<<10 || n > 4<<30 {
+				return errors.New("must be between 64k and 4g")
+			}
+			c.ScoringMemory = n
+			return nil
+		}},
+	{Env: "MEDFORGE_WORKER_POLL", Default: "250ms",
+		Doc:   "How often an idle scoring worker looks for work queued by other processes (its own process wakes it at once); shorter than the lease.",
+		apply: func(c *Config, v string) (err error) { c.WorkerPoll, err = parseDuration(v); return }},
+	{Env: "MEDFORGE_WORKER_LEASE", Default: "30s",
+		Doc:   "A scoring worker's lease on a claimed submission, renewed every third of it; another worker takes over once it lapses.",
+		apply: func(c *Config, v string) (err error) { c.WorkerLease, err = parseDuration(v); return }},
+	{Env: "MEDFORGE_EMBEDDED_WORKER", Default: "true",
+		Doc:   "Whether `medforge serve` also runs a scoring worker (false when separate `medforge worker` processes score).",
+		apply: func(c *Config, v string) (err error) { c.EmbeddedWorker, err = parseBool(v); return }},
+	{Env: "MEDFORGE_COMPETITIONS_PPROF_ADDR", Default: "",
+		Doc:   "host:port where `medforge serve` exposes net/http/pprof, for benchmarks; empty (never set in production) for none.",
+		apply: func(c *Config, v string) error { c.CompetitionsPprofAddr = v; return nil }},
 }

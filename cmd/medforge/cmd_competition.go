@@ -51,7 +51,7 @@ func runCompetition(ctx context.Context, args []string) error {
 	var out any
 	switch sub {
 	case "import":
-		b, err := bundle.Load(rest[0], builtinScorersDir())
+		b, err := bundle.Load(rest[0], builtinScorersDir(cfg))
 		if err != nil {
 			return withExit(2, err)
 		}

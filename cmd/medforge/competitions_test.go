@@ -196,3 +196,20 @@ func TestKilledWorkerProcessIsRecovered(t *testing.T) {
 		t.Fatalf("leaderboard %+v", lb)
 	}
 }
+
+// The competitions commands take their settings from config: a bad one
+// stops them with exit 2 and a message naming it, before any database work.
+func TestCompetitionsSettingsAreValidated(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, "unused")
+	pub := t.TempDir()
+	c.env = append(c.env, "MEDFORGE_PUBLIC_EVAL_DATA_ROOT="+pub, "MEDFORGE_TEST_HOLDOUTS_DIR="+filepath.Join(pub, "hidden"),
+		"MEDFORGE_SCORING_WORKERS=none")
+	for _, cmd := range []string{"worker", "serve", "seed"} {
+		out, code := c.run("", cmd)
+		if code != 2 || !strings.Contains(out, "MEDFORGE_TEST_HOLDOUTS_DIR: must not be inside MEDFORGE_PUBLIC_EVAL_DATA_ROOT") ||
+			!strings.Contains(out, "MEDFORGE_SCORING_WORKERS") {
+			t.Fatalf("%s: exit %d: %s", cmd, code, out)
+		}
+	}
+}

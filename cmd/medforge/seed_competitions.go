@@ -14,7 +14,7 @@ func init() {
 			return err
 		}
 		defer rt.Close()
-		dir := builtinScorersDir()
+		dir := builtinScorersDir(env.Config)
 		for _, info := range bundle.Builtins {
 			b, err := bundle.Builtin(info.Slug, dir)
 			if err != nil {

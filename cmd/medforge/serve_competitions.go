@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	_ "net/http/pprof" // served only on MEDFORGE_COMPETITIONS_PPROF_ADDR
-	"os"
-	"strconv"
 
 	"github.com/medforge/medforge/competitions"
 	"github.com/medforge/medforge/competitions/httpcomp"
@@ -14,7 +11,7 @@ import (
 
 func init() {
 	onServe("competitions", func(ctx context.Context, env *serveEnv) error {
-		if addr := os.Getenv("MEDFORGE_COMPETITIONS_PPROF_ADDR"); addr != "" {
+		if addr := env.Config.CompetitionsPprofAddr; addr != "" {
 			// Profiling for benchmarks; never set in production.
 			go func() { _ = http.ListenAndServe(addr, nil) }()
 		}
@@ -22,15 +19,8 @@ func init() {
 		if err != nil {
 			return err
 		}
-		embedded := true
-		if v := os.Getenv(envEmbeddedWorker); v != "" {
-			if embedded, err = strconv.ParseBool(v); err != nil {
-				rt.Close()
-				return fmt.Errorf("%s=%q: must be true or false", envEmbeddedWorker, v)
-			}
-		}
 		var w *competitions.Worker
-		if embedded {
+		if env.Config.EmbeddedWorker {
 			rep := env.Health.Reporter("scoring_worker", 0)
 			opts := rt.workerOptions()
 			opts.Health = rep.Report

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/medforge/medforge/competitions"
 	"github.com/medforge/medforge/config"
 	"github.com/medforge/medforge/sessions"
 	"github.com/medforge/medforge/sessions/dockerrt"
@@ -64,10 +63,7 @@ func newSessions(ctx context.Context, cfg config.Config, st store.Store, log *sl
 		log.Warn("sessions disabled (MEDFORGE_SESSIONS=auto); set MEDFORGE_SESSIONS=on to make this fatal", "reason", err.Error())
 		return nil, nil
 	}
-	roots, err := competitions.RootsFromEnv(nil, cfg.RunDir)
-	if err != nil {
-		return nil, fmt.Errorf("data roots: %w", err)
-	}
+	roots := competitionRoots(cfg)
 	rt, err := dockerrt.New(dockerrt.Options{Host: set.DockerHost, ForbiddenDir: roots.Holdouts})
 	if err != nil {
 		return skip(err)
