@@ -93,6 +93,7 @@ func TestComposeConfig(t *testing.T) {
 		"medforge-api:", "medforge-api-worker:", "medforge-db:", "medforge-caddy:",
 		"name: medforge-control", "name: medforge-external-sessions", "name: medforge-internal-sessions",
 		"ipv4_address: 172.30.0.2", "ipv4_address: 172.30.0.3", "subnet: 172.30.0.0/24", "internal: true",
+		"ip_range: 172.30.0.128/25", "ip_range: 172.30.1.128/25",
 		"context: " + ctx, "MEDFORGE_COOKIE_SECURE: 'true'",
 	} {
 		if !strings.Contains(out, want) && !strings.Contains(out, strings.ReplaceAll(want, "'", "\"")) {
