@@ -8,8 +8,9 @@ import (
 	"path/filepath"
 )
 
-// putBlob stores data under root as sha256/<aa>/<digest> and returns the
-// digest and the relative path. The file is written to a temporary name,
+// putBlob stores data under root (a private store) as sha256/<aa>/<digest>,
+// mode 0600 in folders of mode 0700, and returns the digest and the
+// relative path. The file is written to a temporary name,
 // synced and renamed, so a reader sees all of it or nothing; storing the
 // same bytes twice is a no-op.
 func putBlob(root string, data []byte) (digest, rel string, err error) {
@@ -20,10 +21,10 @@ func putBlob(root string, data []byte) (digest, rel string, err error) {
 	if st, err := os.Stat(dst); err == nil && st.Size() == int64(len(data)) {
 		return digest, rel, nil
 	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Dir(dst), privateDirMode); err != nil {
 		return "", "", fmt.Errorf("store blob: %w", err)
 	}
-	if err := writeFileAtomic(dst, data, 0o640); err != nil {
+	if err := writeFileAtomic(dst, data, privateFileMode); err != nil {
 		return "", "", fmt.Errorf("store blob: %w", err)
 	}
 	return digest, rel, nil

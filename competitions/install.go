@@ -153,11 +153,11 @@ func (s *Service) Install(ctx context.Context, actor int64, b *Bundle) (InstallR
 	if err != nil {
 		return InstallResult{}, err
 	}
-	if err := os.MkdirAll(filepath.Dir(hPath), 0o700); err != nil {
+	if err := ensureDir(filepath.Dir(hPath), privateDirMode); err != nil {
 		return InstallResult{}, fmt.Errorf("bundle %s: %w", slug, err)
 	}
 	if _, err := os.Stat(hPath); err != nil {
-		if err := writeFileAtomic(hPath, arrow.Bytes(), 0o600); err != nil {
+		if err := writeFileAtomic(hPath, arrow.Bytes(), privateFileMode); err != nil {
 			return InstallResult{}, fmt.Errorf("bundle %s: store holdout: %w", slug, err)
 		}
 	}
@@ -185,10 +185,10 @@ func (s *Service) Install(ctx context.Context, actor int64, b *Bundle) (InstallR
 		if err != nil {
 			return InstallResult{}, err
 		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+		if err := ensureDir(filepath.Dir(p), publicDirMode); err != nil {
 			return InstallResult{}, fmt.Errorf("bundle %s: %w", slug, err)
 		}
-		if err := writeFileAtomic(p, f.Data, 0o640); err != nil {
+		if err := writeFileAtomic(p, f.Data, publicFileMode); err != nil {
 			return InstallResult{}, fmt.Errorf("bundle %s: store %s: %w", slug, f.Name, err)
 		}
 		sum := sha256.Sum256(f.Data)

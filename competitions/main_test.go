@@ -87,8 +87,9 @@ type env struct {
 	st   store.Store
 	svc  *competitions.Service
 	eng  *hookEngine
-	slug string
-	b    *competitions.Bundle
+	slug  string
+	b     *competitions.Bundle
+	roots competitions.Roots
 }
 
 func ctxT(t testing.TB, d time.Duration) context.Context {
@@ -130,7 +131,8 @@ func setupTB(t testing.TB, o setupOpts) *env {
 	sp.Slug = testdb.Unique("c")
 	st := testdb.Fresh(t)
 	eng := &hookEngine{Engine: realEngine(t)}
-	svc, err := competitions.New(competitions.Deps{Store: st, Engine: eng, Roots: competitions.Under(t.TempDir()), Now: o.now})
+	roots := competitions.Under(t.TempDir())
+	svc, err := competitions.New(competitions.Deps{Store: st, Engine: eng, Roots: roots, Now: o.now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +143,7 @@ func setupTB(t testing.TB, o setupOpts) *env {
 	if _, err := svc.Install(ctxT(t, time.Minute), 0, b); err != nil {
 		t.Fatalf("install: %v", err)
 	}
-	return &env{st: st, svc: svc, eng: eng, slug: sp.Slug, b: b}
+	return &env{st: st, svc: svc, eng: eng, slug: sp.Slug, b: b, roots: roots}
 }
 
 func (e *env) sample() []byte {

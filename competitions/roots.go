@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // Roots are the directories competitions reads and writes. TrainingData,
@@ -65,16 +66,49 @@ func (r Roots) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Ensure creates every root (mode 0750; the holdouts 0700).
+// Modes of the roots and what is stored in them. Session containers run as
+// an unprivileged user (uid 1000) and mount the training and public eval
+// roots read-only, so those are world-readable; the holdouts and the
+// content-addressed stores are private to the medforge process.
+const (
+	publicDirMode   os.FileMode = 0o755
+	publicFileMode  os.FileMode = 0o644
+	privateDirMode  os.FileMode = 0o700
+	privateFileMode os.FileMode = 0o600
+)
+
+// Ensure creates every root and sets its mode: the training and public
+// eval roots 0755, the holdouts and the stores 0700. An existing root with
+// another mode is changed, except on a read-only mount (a container that
+// only reads the root), where it is left as the host made it.
 func (r Roots) Ensure() error {
 	for _, kv := range r.named() {
-		mode := os.FileMode(0o750)
-		if kv[1] == r.Holdouts {
-			mode = 0o700
+		mode := privateDirMode
+		if kv[1] == r.TrainingData || kv[1] == r.PublicEval {
+			mode = publicDirMode
 		}
-		if err := os.MkdirAll(kv[1], mode); err != nil {
+		if err := ensureDir(kv[1], mode); err != nil {
 			return fmt.Errorf("create %s: %w", kv[0], err)
 		}
+	}
+	return nil
+}
+
+// ensureDir creates dir (and missing parents) and gives dir exactly mode,
+// whatever the umask. A read-only file system keeps the mode it has.
+func ensureDir(dir string, mode os.FileMode) error {
+	if err := os.MkdirAll(dir, mode); err != nil {
+		return err
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if st.Mode().Perm() == mode {
+		return nil
+	}
+	if err := os.Chmod(dir, mode); err != nil && !errors.Is(err, syscall.EROFS) {
+		return err
 	}
 	return nil
 }
