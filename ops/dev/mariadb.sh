@@ -36,7 +36,8 @@ start() {
       --auth-root-authentication-method=normal --skip-test-db >"$dir/install.log" 2>&1
   fi
   # --user=root is needed when running as root (CI); harmless otherwise.
-  mariadbd --no-defaults --datadir="$dir/data" --socket="$sock" --pid-file="$pidf" \
+  # setsid: the server outlives the shell (or tool job) that started it.
+  setsid mariadbd --no-defaults --datadir="$dir/data" --socket="$sock" --pid-file="$pidf" \
     --skip-networking --user="$(id -un)" --log-error="$dir/error.log" \
     --innodb-buffer-pool-size=256M --innodb-flush-log-at-trx-commit=2 --max-connections=500 \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_bin >/dev/null 2>&1 &
