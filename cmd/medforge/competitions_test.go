@@ -213,3 +213,18 @@ func TestCompetitionsSettingsAreValidated(t *testing.T) {
 		}
 	}
 }
+
+// seed without built scorer modules says what to do.
+func TestSeedWithoutScorersSaysWhatToDo(t *testing.T) {
+	t.Parallel()
+	_, dsn := testdb.FreshNamed(t, false)
+	c := newCLI(t, dsn)
+	empty := t.TempDir()
+	c.env = append(c.env, "MEDFORGE_SCORERS_DIR="+empty)
+	out, code := c.run("", "seed", "--admin-password-file", filepath.Join(t.TempDir(), "pw"))
+	want := "the built-in scorer modules are not built: accuracy.wasm, map-iou.wasm, top1.wasm missing in " + empty +
+		". Run `make scorers` (it builds them into bin/scorers, next to bin/medforge), or set MEDFORGE_SCORERS_DIR to the folder that holds them"
+	if code != 1 || !strings.Contains(out, want) {
+		t.Fatalf("exit %d, want 1 and %q in:\n%s", code, want, out)
+	}
+}

@@ -3,18 +3,26 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/medforge/medforge/competitions/bundle"
+	"github.com/medforge/medforge/engine/spec"
+	"github.com/medforge/medforge/scorers"
 )
 
 func init() {
 	onSeed("competitions", func(ctx context.Context, env *seedEnv) error {
+		dir := builtinScorersDir(env.Config)
+		if err := checkBuiltinScorers(dir); err != nil {
+			return err
+		}
 		rt, err := newCompetitions(env.Config, env.Store, env.Logger)
 		if err != nil {
 			return err
 		}
 		defer rt.Close()
-		dir := builtinScorersDir(env.Config)
 		for _, info := range bundle.Builtins {
 			b, err := bundle.Builtin(info.Slug, dir)
 			if err != nil {
@@ -35,4 +43,22 @@ func init() {
 		}
 		return nil
 	})
+}
+
+// checkBuiltinScorers says exactly what to do when the built-in scorer
+// modules the permanent competitions need are not in dir.
+func checkBuiltinScorers(dir string) error {
+	var missing []string
+	for _, info := range bundle.Builtins {
+		sp, _ := spec.Builtin(info.Slug)
+		if st, err := os.Stat(filepath.Join(dir, sp.Metric+".wasm")); err != nil || !st.Mode().IsRegular() {
+			missing = append(missing, sp.Metric+".wasm")
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("the built-in scorer modules are not built: %s missing in %s. "+
+		"Run `make scorers` (it builds them into bin/scorers, next to bin/medforge), "+
+		"or set %s to the folder that holds them", strings.Join(missing, ", "), dir, scorers.DirEnv)
 }
