@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -89,7 +91,8 @@ func cleanFilename(name string) string {
 // and queues it for scoring. Guarantees: an invalid file (*InvalidError)
 // does not count toward the cap; the cap check and the insert are one
 // transaction, so concurrent uploads never exceed it (*CapError); the file
-// is on disk before the row commits, and a failure at any step leaves no row.
+// is on disk before the row commits, and a failure at any step leaves no row
+// and removes the file unless another submission references the same bytes.
 func (s *Service) Submit(ctx context.Context, v Viewer, slug, filename string, file []byte) (SubmitResult, error) {
 	if v.UserID == 0 {
 		return SubmitResult{}, ErrForbidden
@@ -127,6 +130,12 @@ func (s *Service) Submit(ctx context.Context, v Viewer, slug, filename string, f
 	if err != nil {
 		return SubmitResult{}, fmt.Errorf("store submission to %s: %w", slug, err)
 	}
+	accepted := false
+	defer func() {
+		if !accepted {
+			s.dropUnreferencedBlob(ctx, digest, rel)
+		}
+	}()
 	ensure := db.EnsureDailyCountParams{CompetitionID: c.ID, UserID: v.UserID, Day: day}
 	if err := retryDeadlock(ctx, func() error { return s.st.EnsureDailyCount(ctx, ensure) }); err != nil {
 		return SubmitResult{}, fmt.Errorf("count submission: %w", err)
@@ -151,6 +160,13 @@ func (s *Service) Submit(ctx context.Context, v Viewer, slug, filename string, f
 		if err != nil {
 			return fmt.Errorf("insert submission: %w", err)
 		}
+		// The new row locks its digest until commit. A failed upload of the
+		// same bytes that removed the file before this insert could take
+		// that lock (dropUnreferencedBlob) made the insert wait for it: put
+		// the file back. Idempotent, so a retried transaction is fine.
+		if _, _, err := putBlob(s.roots.Submissions, file); err != nil {
+			return fmt.Errorf("store submission to %s: %w", slug, err)
+		}
 		if err := tx.CountLeaderboardSubmission(ctx, db.CountLeaderboardSubmissionParams{
 			CompetitionID: c.ID, UserID: v.UserID, CreatedAt: now,
 		}); err != nil {
@@ -166,8 +182,39 @@ func (s *Service) Submit(ctx context.Context, v Viewer, slug, filename string, f
 	if err != nil {
 		return SubmitResult{}, err
 	}
+	accepted = true
 	s.wake.Notify()
 	return res, nil
+}
+
+// dropUnreferencedBlob removes the stored file of an upload that was not
+// accepted, unless a submission row references the same digest (files are
+// content-addressed, so another upload may share it). The check and the
+// removal happen while a locking read holds the digest's index range: an
+// uncommitted insert of the digest makes the check wait for its outcome,
+// and an insert that comes later waits for the removal and then rewrites
+// the file (see Submit). Failing here only leaves an unreferenced file, so
+// it is logged, not returned; it runs even when ctx was cancelled.
+func (s *Service) dropUnreferencedBlob(ctx context.Context, digest, rel string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	err := s.st.InTx(ctx, func(tx store.Store) error {
+		n, err := tx.LockSubmissionsByArtifact(ctx, digest)
+		if err != nil || n > 0 {
+			return err
+		}
+		p, err := resolve(s.roots.Submissions, rel)
+		if err != nil {
+			return err
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		s.log.Warn("could not remove the file of a failed upload", "sha256", digest, "err", err)
+	}
 }
 
 // MySubmissions lists v's submissions to a competition, newest first (at

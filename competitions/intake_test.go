@@ -1,13 +1,20 @@
 package competitions_test
 
 import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/medforge/medforge/competitions"
+	"github.com/medforge/medforge/store"
 	"github.com/medforge/medforge/store/db"
 )
 
@@ -50,6 +57,11 @@ func TestDailyCapExactUnderConcurrency(t *testing.T) {
 	}
 	if len(subs) != 20 || capN != 20 || remaining != 0 {
 		t.Fatalf("stored %d submissions, cap %d, remaining %d; want 20, 20, 0", len(subs), capN, remaining)
+	}
+	// 30 refused uploads of the same bytes, some refused after their file
+	// was written, raced the accepted ones: the shared file must remain.
+	if _, err := os.Stat(blobPath(e, subs[0].SHA256)); err != nil {
+		t.Fatalf("the file of accepted submissions is gone: %v", err)
 	}
 }
 
@@ -160,5 +172,131 @@ func TestInternalCompetitionInvisible(t *testing.T) {
 	}
 	if _, err := e.svc.GetCompetition(ctx, insider, e.slug); err != nil {
 		t.Fatalf("insider get: %v", err)
+	}
+}
+
+func blobPath(e *env, digest string) string {
+	return filepath.Join(e.roots.Submissions, "sha256", digest[:2], digest)
+}
+
+// capRefusingStore is the real store whose transactions refuse the daily
+// cap, the way a concurrent upload that took the last slot makes them;
+// before runs first (once the submitted file has been written).
+type capRefusingStore struct {
+	store.Store
+	before func()
+}
+
+func (s capRefusingStore) InTx(ctx context.Context, fn func(store.Store) error) error {
+	return s.Store.InTx(ctx, func(tx store.Store) error { return fn(capRefusingStore{tx, s.before}) })
+}
+
+func (s capRefusingStore) BumpDailyCount(context.Context, db.BumpDailyCountParams) (int64, error) {
+	s.before()
+	return 0, nil
+}
+
+// An upload refused after its file was written removes the file, unless
+// an accepted submission has the same bytes.
+func TestRefusedUploadLeavesNoOrphanFile(t *testing.T) {
+	e := setup(t, setupOpts{})
+	ctx := ctxT(t, time.Minute)
+	accepted, err := e.svc.Submit(ctx, e.user(t, "first"), e.slug, "s.csv", e.sample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := bytes.Replace(e.sample(), []byte(",0\n"), []byte(",1\n"), 1)
+	sum := sha256.Sum256(other)
+	otherDigest := hex.EncodeToString(sum[:])
+	if otherDigest == accepted.Submission.SHA256 {
+		t.Fatal("the second file is not different")
+	}
+
+	var written []string
+	refusing, err := competitions.New(competitions.Deps{Store: capRefusingStore{e.st, func() {
+		for _, d := range []string{accepted.Submission.SHA256, otherDigest} {
+			if _, err := os.Stat(blobPath(e, d)); err == nil {
+				written = append(written, d)
+			}
+		}
+	}}, Engine: e.eng, Roots: e.roots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := e.user(t, "late")
+	tests := []struct {
+		name   string
+		file   []byte
+		digest string
+		kept   bool
+	}{
+		{name: "same bytes as an accepted submission", file: e.sample(), digest: accepted.Submission.SHA256, kept: true},
+		{name: "bytes nobody else submitted", file: other, digest: otherDigest, kept: false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			written = nil
+			_, err := refusing.Submit(ctx, late, e.slug, "s.csv", tc.file)
+			var ce *competitions.CapError
+			if !errors.As(err, &ce) {
+				t.Fatalf("got %v, want a cap refusal", err)
+			}
+			if len(written) == 0 {
+				t.Fatal("the refusal came before the file was written; the test proves nothing")
+			}
+			_, err = os.Stat(blobPath(e, tc.digest))
+			if tc.kept && err != nil {
+				t.Fatalf("the accepted submission's file is gone: %v", err)
+			}
+			if !tc.kept && !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("the refused upload's file is still there (stat: %v)", err)
+			}
+		})
+	}
+	// The same bytes can still be submitted and are stored again.
+	res, err := e.svc.Submit(ctx, late, e.slug, "s.csv", other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(blobPath(e, res.Submission.SHA256)); err != nil {
+		t.Fatalf("resubmitted file: %v", err)
+	}
+}
+
+// removingStore deletes the stored file just before inserting the row, as
+// a refused upload of the same bytes does when its removal commits first.
+type removingStore struct {
+	store.Store
+	path func(digest string) string
+}
+
+func (s removingStore) InTx(ctx context.Context, fn func(store.Store) error) error {
+	return s.Store.InTx(ctx, func(tx store.Store) error { return fn(removingStore{tx, s.path}) })
+}
+
+func (s removingStore) InsertSubmission(ctx context.Context, arg db.InsertSubmissionParams) (int64, error) {
+	if err := os.Remove(s.path(arg.ArtifactSha256)); err != nil {
+		return 0, err
+	}
+	return s.Store.InsertSubmission(ctx, arg)
+}
+
+// An accepted upload whose file a concurrent refused upload removed before
+// the row was inserted writes the file again before committing.
+func TestAcceptedUploadRestoresARemovedFile(t *testing.T) {
+	e := setup(t, setupOpts{})
+	ctx := ctxT(t, time.Minute)
+	svc, err := competitions.New(competitions.Deps{Store: removingStore{e.st, func(d string) string { return blobPath(e, d) }},
+		Engine: e.eng, Roots: e.roots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := svc.Submit(ctx, e.user(t, "unlucky"), e.slug, "s.csv", e.sample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(blobPath(e, res.Submission.SHA256))
+	if err != nil || !bytes.Equal(got, e.sample()) {
+		t.Fatalf("the accepted submission's file: %v", err)
 	}
 }

@@ -21,6 +21,12 @@ INSERT INTO submissions (competition_id, user_id, filename, artifact_sha256, art
 VALUES (sqlc.arg(competition_id), sqlc.arg(user_id), sqlc.arg(filename), sqlc.arg(artifact_sha256),
         sqlc.arg(artifact_path), sqlc.arg(size_bytes), sqlc.arg(row_count), '', sqlc.arg(created_at));
 
+-- name: LockSubmissionsByArtifact :one
+-- Counts the rows that reference a stored file, locking the digest's index
+-- range and gap until commit: a concurrent insert of the same digest waits,
+-- and an uncommitted one makes this wait (see Service.dropUnreferencedBlob).
+SELECT COUNT(*) FROM submissions WHERE artifact_sha256 = sqlc.arg(artifact_sha256) FOR UPDATE;
+
 -- name: GetSubmission :one
 SELECT * FROM submissions WHERE id = sqlc.arg(id);
 

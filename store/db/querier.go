@@ -112,6 +112,10 @@ type Querier interface {
 	// best recomputed after the switch sees every earlier switch.
 	LockLeaderboardEntry(ctx context.Context, arg LockLeaderboardEntryParams) (int32, error)
 	LockSubmission(ctx context.Context, id int64) (Submission, error)
+	// Counts the rows that reference a stored file, locking the digest's index
+	// range and gap until commit: a concurrent insert of the same digest waits,
+	// and an uncommitted one makes this wait (see Service.dropUnreferencedBlob).
+	LockSubmissionsByArtifact(ctx context.Context, artifactSha256 string) (int64, error)
 	// Takes the row lock on a user for the rest of the transaction (per-user
 	// invariants such as the session concurrency limit serialize on it).
 	LockUser(ctx context.Context, id int64) (User, error)

@@ -648,6 +648,20 @@ func (q *Queries) LockSubmission(ctx context.Context, id int64) (Submission, err
 	return i, err
 }
 
+const lockSubmissionsByArtifact = `-- name: LockSubmissionsByArtifact :one
+SELECT COUNT(*) FROM submissions WHERE artifact_sha256 = ? FOR UPDATE
+`
+
+// Counts the rows that reference a stored file, locking the digest's index
+// range and gap until commit: a concurrent insert of the same digest waits,
+// and an uncommitted one makes this wait (see Service.dropUnreferencedBlob).
+func (q *Queries) LockSubmissionsByArtifact(ctx context.Context, artifactSha256 string) (int64, error) {
+	row := q.db.QueryRowContext(ctx, lockSubmissionsByArtifact, artifactSha256)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const markCompetitionForRescore = `-- name: MarkCompetitionForRescore :execrows
 UPDATE submissions SET pending = 2, rescore_job_id = ?
 WHERE competition_id = ? AND pending = 0
