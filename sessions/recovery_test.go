@@ -3,9 +3,6 @@ package sessions_test
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -16,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/medforge/medforge/internal/stacktest"
 	"github.com/medforge/medforge/sessions"
 	"github.com/medforge/medforge/sessions/gpu"
 	"github.com/medforge/medforge/store/testdb"
@@ -197,78 +195,26 @@ func TestCulling(t *testing.T) {
 // off and on.
 func TestHealthFollowsDocker(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "docker.sock")
-	p := &sockProxy{path: sock, target: "/var/run/docker.sock"}
-	require.NoError(t, p.up())
-	t.Cleanup(p.down)
+	p := &stacktest.SockProxy{Path: sock, Target: "/var/run/docker.sock"}
+	require.NoError(t, p.Up())
+	t.Cleanup(p.Down)
 	e := newEnv(t, envOpts{dockerURL: "unix://" + sock, cfg: func(c *sessions.Config) { c.PollInterval = 100 * time.Millisecond }})
 	ctx := ctxT(t, time.Minute)
 	require.NoError(t, e.svc.Reconciler().Health(ctx))
 
-	p.down()
+	p.Down()
 	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	err := e.svc.Reconciler().Health(hctx)
 	cancel()
 	require.Error(t, err)
 	assert.ErrorIs(t, err, sessions.ErrRuntimeUnavailable)
 
-	require.NoError(t, p.up())
+	require.NoError(t, p.Up())
 	require.Eventually(t, func() bool {
 		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		return e.svc.Reconciler().Health(hctx) == nil
 	}, 30*time.Second, 100*time.Millisecond, "healthy again once Docker answers")
-}
-
-// sockProxy forwards a unix socket to another; down closes the listener
-// and every open connection, up listens again on the same path.
-type sockProxy struct {
-	path, target string
-	mu           sync.Mutex
-	ln           net.Listener
-	conns        []net.Conn
-}
-
-func (p *sockProxy) up() error {
-	_ = os.Remove(p.path)
-	ln, err := net.Listen("unix", p.path)
-	if err != nil {
-		return err
-	}
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			u, err := net.Dial("unix", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, u)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(u, c); u.Close() }()
-			go func() { _, _ = io.Copy(c, u); c.Close() }()
-		}
-	}()
-	return nil
-}
-
-func (p *sockProxy) down() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
 }
 
 // flakyWorkspaces wraps the directory provider and fails snapshots while

@@ -3,13 +3,10 @@ package httpsessions_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +18,7 @@ import (
 
 	"github.com/medforge/medforge/httpapi"
 	"github.com/medforge/medforge/httpapi/apitest"
+	"github.com/medforge/medforge/internal/stacktest"
 	"github.com/medforge/medforge/sessions"
 	"github.com/medforge/medforge/sessions/dockerrt"
 	"github.com/medforge/medforge/sessions/gpu"
@@ -168,9 +166,9 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 func TestHealthzFollowsDocker(t *testing.T) {
 	st := testdb.Fresh(t)
 	sock := filepath.Join(t.TempDir(), "docker.sock")
-	p := &sockProxy{path: sock, target: "/var/run/docker.sock"}
-	require.NoError(t, p.up())
-	t.Cleanup(p.down)
+	p := &stacktest.SockProxy{Path: sock, Target: "/var/run/docker.sock"}
+	require.NoError(t, p.Up())
+	t.Cleanup(p.Down)
 	rt, err := dockerrt.New(dockerrt.Options{Host: "unix://" + sock, CallTimeout: 2 * time.Second})
 	require.NoError(t, err)
 	defer rt.Close()
@@ -187,65 +185,13 @@ func TestHealthzFollowsDocker(t *testing.T) {
 	env := apitest.New(t, apitest.Options{Store: st, Mount: func(s *httpapi.Server) { require.NoError(t, httpsessions.Mount(s, svc)) }})
 	assert.Equal(t, http.StatusOK, env.Do(t, "GET", "/healthz", nil).Status)
 
-	p.down()
+	p.Down()
 	resp := env.Do(t, "GET", "/healthz", nil)
 	assert.Equal(t, http.StatusServiceUnavailable, resp.Status)
 	assert.Contains(t, string(resp.Body), "degraded")
 	assert.Contains(t, string(resp.Body), httpsessions.HealthName)
 
-	require.NoError(t, p.up())
+	require.NoError(t, p.Up())
 	require.Eventually(t, func() bool { return env.Do(t, "GET", "/healthz", nil).Status == http.StatusOK },
 		30*time.Second, 100*time.Millisecond, "healthy again once Docker answers")
-}
-
-// sockProxy forwards a unix socket to another; down closes the listener
-// and every open connection, up listens again on the same path.
-type sockProxy struct {
-	path, target string
-	mu           sync.Mutex
-	ln           net.Listener
-	conns        []net.Conn
-}
-
-func (p *sockProxy) up() error {
-	_ = os.Remove(p.path)
-	ln, err := net.Listen("unix", p.path)
-	if err != nil {
-		return err
-	}
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			u, err := net.Dial("unix", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, u)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(u, c); u.Close() }()
-			go func() { _, _ = io.Copy(c, u); c.Close() }()
-		}
-	}()
-	return nil
-}
-
-func (p *sockProxy) down() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
 }
