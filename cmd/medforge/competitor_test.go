@@ -4,16 +4,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/medforge/medforge/client"
+	"github.com/medforge/medforge/internal/stacktest"
 	"github.com/medforge/medforge/store/testdb"
 )
 
@@ -33,50 +32,7 @@ func startCompetitorStack(t *testing.T) *competitorStack {
 	c.env = append(c.env, "MEDFORGE_SCORING_WORKERS=1", "MEDFORGE_WORKER_POLL=200ms", "MEDFORGE_SESSIONS=off")
 	c.ok("", "migrate", "up")
 	c.ok("", "seed", "--admin-password-file", filepath.Join(t.TempDir(), "pw"))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(c.bin, "serve", "--listen", addr)
-	cmd.Env = c.env
-	logs := &strings.Builder{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	url := "http://" + addr
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		res, err := http.Get(url + "/healthz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				break
-			}
-		}
-		select {
-		case <-done:
-			t.Fatalf("serve exited: %s", logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve never became healthy: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	url := stacktest.Serve(t, c.bin, c.env, 60*time.Second).URL
 	u := testdb.User(t, st, testdb.UserOpts{DisplayName: "CLI Tester"})
 	tok := testdb.APIToken(t, st, u.User)
 	// A small cap so the over-cap answer is quick to reach.

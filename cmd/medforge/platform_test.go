@@ -4,50 +4,21 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/medforge/medforge/internal/stacktest"
 	"github.com/medforge/medforge/store/testdb"
 )
 
-var (
-	binOnce  sync.Once
-	builtBin string
-	binErr   error
-)
-
-// medforgeBin is the binary under test: $MEDFORGE_BIN (set by make test) or
-// one built for this test run.
-func medforgeBin(t *testing.T) string {
-	t.Helper()
-	if b := os.Getenv("MEDFORGE_BIN"); b != "" {
-		return b
-	}
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "medforge-bin")
-		if err != nil {
-			binErr = err
-			return
-		}
-		builtBin = filepath.Join(dir, "medforge")
-		out, err := exec.Command("go", "build", "-o", builtBin, ".").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build: %v: %s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return builtBin
-}
+// TestMain removes the medforge binary stacktest built for this run.
+func TestMain(m *testing.M) { os.Exit(stacktest.Main(m)) }
 
 type cli struct {
 	t   *testing.T
@@ -56,7 +27,7 @@ type cli struct {
 }
 
 func newCLI(t *testing.T, dsn string) *cli {
-	return &cli{t: t, bin: medforgeBin(t), env: append(os.Environ(),
+	return &cli{t: t, bin: stacktest.Bin(t), env: append(os.Environ(),
 		"MEDFORGE_DSN="+dsn, "MEDFORGE_RUN_DIR="+t.TempDir(), "MEDFORGE_LOG_LEVEL=warn")}
 }
 
@@ -168,12 +139,7 @@ func TestSeedServeHealthzAndShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := stacktest.FreeAddr(t)
 	cmd := exec.Command(c.bin, "serve", "--listen", addr)
 	cmd.Env = append(c.env, "MEDFORGE_LOG_LEVEL=info")
 	stdout, _ := cmd.StdoutPipe()

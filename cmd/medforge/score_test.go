@@ -16,10 +16,9 @@ import (
 
 	"github.com/medforge/medforge/engine/spec"
 	"github.com/medforge/medforge/engine/synth"
+	"github.com/medforge/medforge/internal/stacktest"
 	"github.com/medforge/medforge/scorers/scorertest"
 )
-
-// medforgeBin is shared with platform_test.go.
 
 type cliRun struct {
 	code           int
@@ -30,7 +29,7 @@ func runCLI(t *testing.T, args ...string) cliRun {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, medforgeBin(t), args...)
+	cmd := exec.CommandContext(ctx, stacktest.Bin(t), args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

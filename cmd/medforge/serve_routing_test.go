@@ -8,33 +8,16 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/client"
-
+	"github.com/medforge/medforge/internal/stacktest"
 	"github.com/medforge/medforge/sessions"
-	"github.com/medforge/medforge/sessions/standin"
 	"github.com/medforge/medforge/store/testdb"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // The binary end to end, as `make run` wires it: serve with the session
 // runtime and the session-proxy endpoint, Caddy with Caddyfile.local in
@@ -48,28 +31,17 @@ func TestServeRoutesSessionsThroughCaddy(t *testing.T) {
 	_, dsn := testdb.FreshNamed(t, false)
 	c := newCLI(t, dsn)
 	instance := "serve-routing-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	t.Cleanup(func() { removeInstance(instance) })
+	t.Cleanup(func() { stacktest.RemoveInstance(instance) })
 	c.ok("", "migrate", "up")
 	const email, pw = "router@example.org", "a-long-enough-password"
 	c.ok(pw+"\n", "user", "create", "--email", email, "--password-stdin")
 
-	api := freeAddr(t)
+	api := stacktest.FreeAddr(t)
 	serve := startProc(t, c, []string{"MEDFORGE_SESSIONS=on", "MEDFORGE_GPUS=0", "MEDFORGE_SESSION_INSTANCE=" + instance,
 		"MEDFORGE_SESSION_CPUS=1", "MEDFORGE_SESSION_MEMORY=256m", "MEDFORGE_LOG_LEVEL=info"}, "serve", "--listen", api)
 	_ = serve
-	caddyAddr := freeAddr(t)
+	caddyAddr, _ := stacktest.StartCaddy(t, api)
 	_, port, _ := net.SplitHostPort(caddyAddr)
-	root, err := standin.FindModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	caddy := exec.Command("caddy", "run", "--adapter", "caddyfile", "--config", filepath.Join(root, "deploy", "caddy", "Caddyfile.local"))
-	caddy.Env = append(os.Environ(), "MEDFORGE_CADDY_PORT="+port, "MEDFORGE_API_UPSTREAM="+api, "MEDFORGE_WEB_UPSTREAM="+api,
-		"HOME="+t.TempDir(), "XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
-	if err := caddy.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = caddy.Process.Signal(syscall.SIGTERM); _ = caddy.Wait() })
 
 	jar, _ := cookiejar.New(nil)
 	hc := &http.Client{Jar: jar, Timeout: 30 * time.Second, Transport: &http.Transport{
@@ -135,19 +107,5 @@ func TestServeRoutesSessionsThroughCaddy(t *testing.T) {
 	}
 	if code, body := do("GET", host, ""); code != 404 {
 		t.Fatalf("after the stop request the session host answered %d %s", code, body)
-	}
-}
-
-func removeInstance(instance string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err != nil {
-		return
-	}
-	defer cli.Close()
-	list, _ := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", sessions.LabelInstance+"="+instance))})
-	for _, c := range list {
-		_ = cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
 	}
 }
