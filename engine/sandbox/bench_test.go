@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetratelabs/wazero/api"
+
 	"github.com/medforge/medforge/engine/abi"
 	"github.com/medforge/medforge/scorers"
 	"github.com/medforge/medforge/scorers/metrics"
@@ -68,6 +70,23 @@ func benchLoad(b *testing.B, r *runner, name string) string {
 	return name
 }
 
+// benchInstance instantiates module d with buf copied into memory the
+// module allocated, and returns the instance and the input's address.
+func benchInstance(b *testing.B, ctx context.Context, r *runner, d string, buf []byte) (api.Module, uint64) {
+	b.Helper()
+	mod, err := r.instantiate(ctx, r.modules[d], &boundedBuffer{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	res, err := mod.ExportedFunction(abi.AllocExport).Call(ctx, uint64(len(buf)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	view, _ := mod.Memory().Read(uint32(res[0]), uint32(len(buf)))
+	copy(view, buf)
+	return mod, res[0]
+}
+
 func BenchmarkMetric1M(b *testing.B) {
 	in := titanicInput(1 << 20)
 	buf, err := abi.EncodeInput(in)
@@ -93,21 +112,12 @@ func BenchmarkMetric1M(b *testing.B) {
 			var ratios []float64
 			for b.Loop() {
 				b.StopTimer()
-				mod, err := r.instantiate(ctx, r.modules[d], &boundedBuffer{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				res, err := mod.ExportedFunction(abi.AllocExport).Call(ctx, uint64(len(buf)))
-				if err != nil {
-					b.Fatal(err)
-				}
-				view, _ := mod.Memory().Read(uint32(res[0]), uint32(len(buf)))
-				copy(view, buf)
+				mod, ptr := benchInstance(b, ctx, r, d, buf)
 				b.StartTimer()
 				t0 := time.Now()
 				sdk.Run(metrics.AccuracyMetric, buf)
 				t1 := time.Now()
-				out, err := mod.ExportedFunction(abi.ScoreExport).Call(ctx, res[0], uint64(len(buf)))
+				out, err := mod.ExportedFunction(abi.ScoreExport).Call(ctx, ptr, uint64(len(buf)))
 				t2 := time.Now()
 				b.StopTimer()
 				if err != nil || uint32(out[0]) < 8<<20 {
@@ -132,18 +142,9 @@ func BenchmarkMetric1M(b *testing.B) {
 				defer cancel()
 				for b.Loop() {
 					b.StopTimer()
-					mod, err := r.instantiate(ctx, r.modules[d], &boundedBuffer{})
-					if err != nil {
-						b.Fatal(err)
-					}
-					res, err := mod.ExportedFunction(abi.AllocExport).Call(ctx, uint64(len(buf)))
-					if err != nil {
-						b.Fatal(err)
-					}
-					view, _ := mod.Memory().Read(uint32(res[0]), uint32(len(buf)))
-					copy(view, buf)
+					mod, ptr := benchInstance(b, ctx, r, d, buf)
 					b.StartTimer()
-					out, err := mod.ExportedFunction(abi.ScoreExport).Call(ctx, res[0], uint64(len(buf)))
+					out, err := mod.ExportedFunction(abi.ScoreExport).Call(ctx, ptr, uint64(len(buf)))
 					b.StopTimer()
 					if err != nil || uint32(out[0]) < 8<<20 {
 						b.Fatalf("score: %v", err)
