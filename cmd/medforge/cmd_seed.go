@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -30,24 +29,13 @@ type seedEnv struct {
 	Out io.Writer
 }
 
-type seeder struct {
-	name string
-	fn   func(ctx context.Context, env *seedEnv) error
-}
-
-var seeders []seeder
+var seeders = hooks[seedEnv]{kind: "seeder"}
 
 // onSeed registers a seeder: call it from init in the capability's own
 // cmd/medforge/seed_<name>.go. Seeders run in name order after the local
 // admin exists, and must be idempotent (seed runs on every `make run`).
 func onSeed(name string, fn func(ctx context.Context, env *seedEnv) error) {
-	for _, s := range seeders {
-		if s.name == name {
-			panic("medforge: duplicate seeder " + name)
-		}
-	}
-	seeders = append(seeders, seeder{name, fn})
-	sort.Slice(seeders, func(i, j int) bool { return seeders[i].name < seeders[j].name })
+	seeders.add(name, fn)
 }
 
 func init() {
@@ -97,10 +85,8 @@ func runSeed(ctx context.Context, args []string) error {
 	}
 	fmt.Printf("local admin: %s (password in %s)\n", admin.Email, *pwFile)
 	env := &seedEnv{Config: cfg, Store: st, Identity: id, Logger: log, Admin: admin, Out: os.Stdout}
-	for _, s := range seeders {
-		if err := s.fn(ctx, env); err != nil {
-			return fmt.Errorf("seed %s: %w", s.name, err)
-		}
+	if name, err := seeders.run(ctx, env); err != nil {
+		return fmt.Errorf("seed %s: %w", name, err)
 	}
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"sort"
 	"sync"
 	"time"
 
@@ -31,25 +30,14 @@ type serveEnv struct {
 	Go func(name string, fn func(ctx context.Context) error)
 }
 
-type serveHook struct {
-	name string
-	fn   func(ctx context.Context, env *serveEnv) error
-}
-
-var serveHooks []serveHook
+var serveHooks = hooks[serveEnv]{kind: "serve hook"}
 
 // onServe registers a capability's start-up hook: it mounts routes and
 // starts background loops. Call it from init in the capability's own
 // cmd/medforge/serve_<name>.go file. Hooks run in name order before the
 // server starts listening; an error aborts start-up.
 func onServe(name string, fn func(ctx context.Context, env *serveEnv) error) {
-	for _, h := range serveHooks {
-		if h.name == name {
-			panic("medforge: duplicate serve hook " + name)
-		}
-	}
-	serveHooks = append(serveHooks, serveHook{name, fn})
-	sort.Slice(serveHooks, func(i, j int) bool { return serveHooks[i].name < serveHooks[j].name })
+	serveHooks.add(name, fn)
 }
 
 func init() {
@@ -99,12 +87,10 @@ func runServe(ctx context.Context, args []string) error {
 	env := &serveEnv{Config: cfg, Store: st, Identity: id, Server: srv, Health: srv.Health(), Logger: log, Go: goFn}
 	goFn("auth-cache-watch", func(ctx context.Context) error { id.Watch(ctx, time.Second); return nil })
 	goFn("expired-sessions", func(ctx context.Context) error { return sweepSessions(ctx, st, log) })
-	for _, h := range serveHooks {
-		if err := h.fn(ctx, env); err != nil {
-			stopBG()
-			wg.Wait()
-			return fmt.Errorf("start %s: %w", h.name, err)
-		}
+	if name, err := serveHooks.run(ctx, env); err != nil {
+		stopBG()
+		wg.Wait()
+		return fmt.Errorf("start %s: %w", name, err)
 	}
 	if undoc, phantom := srv.RouteMismatch(); len(undoc)+len(phantom) > 0 {
 		// Routes must be added with Server.Handle so the OpenAPI document
