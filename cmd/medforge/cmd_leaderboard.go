@@ -18,17 +18,10 @@ func init() {
 func runLeaderboard(ctx context.Context, args []string) error {
 	c := newCompetitorCmd("leaderboard")
 	limit := c.fs.Int("limit", 20, "entries to show, 1-1000")
-	c.fs.Usage = func() {
-		fmt.Fprintln(c.stderr, "usage: medforge leaderboard [--limit N] [--json] [--api-url URL] SLUG")
-		c.fs.PrintDefaults()
-	}
-	pos, err := c.parse(args)
+	c.usage("medforge leaderboard [--limit N] [--json] [--api-url URL] SLUG")
+	slug, err := c.parseSlug(args)
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		c.fs.Usage()
-		return withExit(exitUsage, errors.New("need exactly one competition SLUG"))
 	}
 	if *limit < 1 || *limit > 1000 {
 		return withExit(exitUsage, errors.New("--limit must be from 1 to 1000"))
@@ -37,7 +30,7 @@ func runLeaderboard(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	lb, err := cl.Leaderboard(ctx, pos[0], *limit)
+	lb, err := cl.Leaderboard(ctx, slug, *limit)
 	if err != nil {
 		return c.fail(err)
 	}

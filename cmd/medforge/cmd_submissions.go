@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"text/tabwriter"
 )
@@ -17,23 +16,16 @@ func init() {
 
 func runSubmissions(ctx context.Context, args []string) error {
 	c := newCompetitorCmd("submissions")
-	c.fs.Usage = func() {
-		fmt.Fprintln(c.stderr, "usage: medforge submissions [--json] [--api-url URL] SLUG")
-		c.fs.PrintDefaults()
-	}
-	pos, err := c.parse(args)
+	c.usage("medforge submissions [--json] [--api-url URL] SLUG")
+	slug, err := c.parseSlug(args)
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		c.fs.Usage()
-		return withExit(exitUsage, errors.New("need exactly one competition SLUG"))
 	}
 	cl, err := c.client()
 	if err != nil {
 		return err
 	}
-	mine, err := cl.MySubmissions(ctx, pos[0])
+	mine, err := cl.MySubmissions(ctx, slug)
 	if err != nil {
 		return c.fail(err)
 	}

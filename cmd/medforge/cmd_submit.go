@@ -25,10 +25,7 @@ func runSubmit(ctx context.Context, args []string) error {
 	c.fs.StringVar(slug, "c", "", "shorthand for --competition")
 	wait := c.fs.Bool("wait", false, "wait until the submission is scored and print its score")
 	timeout := c.fs.Duration("wait-timeout", 10*time.Minute, "give up waiting after this long (with --wait)")
-	c.fs.Usage = func() {
-		fmt.Fprintln(c.stderr, "usage: medforge submit --competition SLUG [--wait] [--json] [--api-url URL] FILE")
-		c.fs.PrintDefaults()
-	}
+	c.usage("medforge submit --competition SLUG [--wait] [--json] [--api-url URL] FILE")
 	pos, err := c.parse(args)
 	if err != nil {
 		return err

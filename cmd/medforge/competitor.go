@@ -78,6 +78,28 @@ func (c *competitorCmd) parse(args []string) ([]string, error) {
 	}
 }
 
+// usage sets what -h and a usage error print: "usage: " line, then the flags.
+func (c *competitorCmd) usage(line string) {
+	c.fs.Usage = func() {
+		fmt.Fprintln(c.stderr, "usage: "+line)
+		c.fs.PrintDefaults()
+	}
+}
+
+// parseSlug parses args that must name exactly one competition SLUG
+// besides flags, and returns the slug.
+func (c *competitorCmd) parseSlug(args []string) (string, error) {
+	pos, err := c.parse(args)
+	if err != nil {
+		return "", err
+	}
+	if len(pos) != 1 {
+		c.fs.Usage()
+		return "", withExit(exitUsage, errors.New("need exactly one competition SLUG"))
+	}
+	return pos[0], nil
+}
+
 // client builds the API client from the config file, the environment and
 // --api-url; it needs a token.
 func (c *competitorCmd) client() (*client.Client, error) {
