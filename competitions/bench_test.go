@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,25 +30,7 @@ func BenchmarkScoreTitanic(b *testing.B) {
 			}
 			b.ResetTimer()
 			start := time.Now()
-			var wg sync.WaitGroup
-			for range conc {
-				w := e.svc.NewWorker(competitions.WorkerOptions{})
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						did, err := w.RunOnce(ctx)
-						if err != nil {
-							b.Error(err)
-							return
-						}
-						if !did {
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
+			drainConcurrently(b, ctx, e.svc, make([]competitions.WorkerOptions, conc)...)
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "scored/s")
 		})
 	}

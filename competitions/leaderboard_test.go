@@ -7,7 +7,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -287,25 +286,11 @@ func TestConcurrentSwitchesKeepTheTrueBest(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var wg sync.WaitGroup
-	for i := range 4 {
-		w := e.svc.NewWorker(competitions.WorkerOptions{Name: fmt.Sprint("w", i)})
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				did, err := w.RunOnce(ctx)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				if !did {
-					return
-				}
-			}
-		}()
+	opts := make([]competitions.WorkerOptions, 4)
+	for i := range opts {
+		opts[i].Name = fmt.Sprint("w", i)
 	}
-	wg.Wait()
+	drainConcurrently(t, ctx, e.svc, opts...)
 	subs, _, _, err := e.svc.MySubmissions(ctx, u, e.slug)
 	if err != nil {
 		t.Fatal(err)

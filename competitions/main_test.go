@@ -22,7 +22,11 @@ import (
 
 func TestMain(m *testing.M) {
 	sandbox.MaybeRunWorker()
-	os.Exit(m.Run())
+	code := m.Run()
+	if scorersDir != "" {
+		_ = os.RemoveAll(scorersDir)
+	}
+	os.Exit(code)
 }
 
 var (
@@ -46,7 +50,9 @@ var (
 	scorersDir  string
 )
 
-// builtScorers returns a directory holding the built-in modules.
+// builtScorers returns a directory holding the built-in modules, made once
+// per test binary and removed by TestMain (the modules themselves come from
+// scorertest's cache, shared across runs).
 func builtScorers(t testing.TB) string {
 	t.Helper()
 	scorersOnce.Do(func() {
@@ -84,9 +90,9 @@ func (h *hookEngine) Score(ctx context.Context, ho competitions.Holdout, m compe
 }
 
 type env struct {
-	st   store.Store
-	svc  *competitions.Service
-	eng  *hookEngine
+	st    store.Store
+	svc   *competitions.Service
+	eng   *hookEngine
 	slug  string
 	b     *competitions.Bundle
 	roots competitions.Roots
@@ -174,4 +180,29 @@ func drain(t *testing.T, ctx context.Context, w *competitions.Worker) int {
 		}
 		n++
 	}
+}
+
+// drainConcurrently runs one worker per options, all at once, each until
+// the queue holds nothing it can claim; a worker error fails the test.
+func drainConcurrently(tb testing.TB, ctx context.Context, svc *competitions.Service, opts ...competitions.WorkerOptions) {
+	tb.Helper()
+	var wg sync.WaitGroup
+	for _, o := range opts {
+		w := svc.NewWorker(o)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				did, err := w.RunOnce(ctx)
+				if err != nil {
+					tb.Error(err)
+					return
+				}
+				if !did {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
