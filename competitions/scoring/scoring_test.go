@@ -21,7 +21,11 @@ import (
 
 func TestMain(m *testing.M) {
 	sandbox.MaybeRunWorker()
-	os.Exit(m.Run())
+	code := m.Run()
+	if holdoutDir != "" {
+		_ = os.RemoveAll(holdoutDir)
+	}
+	os.Exit(code)
 }
 
 var (
@@ -29,6 +33,8 @@ var (
 	eng  *scoring.Engine
 	ho   competitions.Holdout
 	syn  *synth.Files
+	// holdoutDir holds the fixture's holdout; TestMain removes it.
+	holdoutDir string
 )
 
 // fixture is the adapter over a real pool with a titanic-format holdout
@@ -46,7 +52,11 @@ func fixture(tb testing.TB) (*scoring.Engine, competitions.Holdout, *synth.Files
 		if err != nil {
 			tb.Fatal(err)
 		}
-		dir, _ := os.MkdirTemp("", "scoring-test-")
+		dir, err := os.MkdirTemp("", "scoring-test-")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		holdoutDir = dir
 		p := filepath.Join(dir, "h.arrow")
 		f, _ := os.Create(p)
 		if err := h.WriteArrow(f); err != nil {

@@ -96,6 +96,9 @@ func BuildC(tb testing.TB, src string) string {
 
 func cached(tb testing.TB, name, hash string, build func(context.Context, string) error) string {
 	tb.Helper()
+	// A cache shared deliberately across test runs and packages, keyed by
+	// the source hash and Go version: it is never removed, and each build
+	// happens in a temporary folder removed below.
 	dir := filepath.Join(os.TempDir(), "medforge-scorertest", runtime.Version())
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		tb.Fatal(err)
