@@ -195,6 +195,17 @@ func (e *env) user(o testdb.UserOpts) int64 {
 	return testdb.User(e.t, e.st, o).ID
 }
 
+// running creates an external session for uid and waits (up to a minute)
+// until it runs.
+func (e *env) running(ctx context.Context, uid int64) sessions.Session {
+	e.t.Helper()
+	s, err := e.svc.Create(ctx, sessions.CreateRequest{UserID: uid, Exposure: sessions.External})
+	if err != nil {
+		e.t.Fatalf("create session: %v", err)
+	}
+	return e.waitStatus(s.ID, sessions.StatusRunning, time.Minute)
+}
+
 // waitStatus polls until the session has status want (or fails the test).
 func (e *env) waitStatus(id int64, want sessions.Status, within time.Duration) sessions.Session {
 	e.t.Helper()

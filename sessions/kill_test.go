@@ -75,11 +75,9 @@ func TestStopFinishesOnceAfterSIGKILL(t *testing.T) {
 			e := newEnv(t, envOpts{cfg: func(c *sessions.Config) { c.PollInterval = time.Hour }})
 			ctx := ctxT(t, 2*time.Minute)
 			uid := e.user(testdb.UserOpts{})
-			s, err := e.svc.Create(ctx, sessions.CreateRequest{UserID: uid, Exposure: sessions.External})
-			require.NoError(t, err)
-			e.waitStatus(s.ID, sessions.StatusRunning, time.Minute)
+			s := e.running(ctx, uid)
 			e.svc.Close() // this process no longer finalizes anything
-			_, err = e.svc.Stop(ctx, s.ID, uid, sessions.StopUser)
+			_, err := e.svc.Stop(ctx, s.ID, uid, sessions.StopUser)
 			require.NoError(t, err)
 
 			marker := filepath.Join(t.TempDir(), "frozen")

@@ -333,10 +333,8 @@ func TestChangeEvents(t *testing.T) {
 		mu.Unlock()
 	})
 	uid := e.user(testdb.UserOpts{})
-	s, err := e.svc.Create(ctx, sessions.CreateRequest{UserID: uid, Exposure: sessions.External})
-	require.NoError(t, err)
-	e.waitStatus(s.ID, sessions.StatusRunning, time.Minute)
-	_, err = e.svc.Stop(ctx, s.ID, uid, sessions.StopUser)
+	s := e.running(ctx, uid)
+	_, err := e.svc.Stop(ctx, s.ID, uid, sessions.StopUser)
 	require.NoError(t, err)
 	_, err = e.svc.Stop(ctx, s.ID, uid, sessions.StopUser) // no second event
 	require.NoError(t, err)

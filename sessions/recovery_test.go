@@ -32,9 +32,7 @@ func TestStopFinishesOnceAfterKill(t *testing.T) {
 			e := newEnv(t, envOpts{cfg: func(c *sessions.Config) { c.PollInterval = time.Hour }})
 			ctx := ctxT(t, 2*time.Minute)
 			uid := e.user(testdb.UserOpts{})
-			s, err := e.svc.Create(ctx, sessions.CreateRequest{UserID: uid, Exposure: sessions.External})
-			require.NoError(t, err)
-			e.waitStatus(s.ID, sessions.StatusRunning, time.Minute)
+			s := e.running(ctx, uid)
 
 			// The first process dies at step: nothing after it runs, and
 			// the process is gone for good.
@@ -47,7 +45,7 @@ func TestStopFinishesOnceAfterKill(t *testing.T) {
 				}
 				return nil
 			})
-			_, err = e.svc.Stop(ctx, s.ID, uid, sessions.StopUser)
+			_, err := e.svc.Stop(ctx, s.ID, uid, sessions.StopUser)
 			require.NoError(t, err)
 			select {
 			case <-dead:
@@ -92,9 +90,7 @@ func TestContainerRemovedBehindBack(t *testing.T) {
 	e := newEnv(t, envOpts{cfg: func(c *sessions.Config) { c.PollInterval = time.Hour }})
 	ctx := ctxT(t, 2*time.Minute)
 	uid := e.user(testdb.UserOpts{})
-	s, err := e.svc.Create(ctx, sessions.CreateRequest{UserID: uid, Exposure: sessions.External})
-	require.NoError(t, err)
-	e.waitStatus(s.ID, sessions.StatusRunning, time.Minute)
+	s := e.running(ctx, uid)
 	cs := e.containers(ctx)
 	require.Len(t, cs, 1)
 	require.NoError(t, docker(t).ContainerRemove(ctx, cs[0].ID, container.RemoveOptions{Force: true}))
@@ -171,9 +167,7 @@ func TestCulling(t *testing.T) {
 			e := newEnv(t, envOpts{cfg: func(c *sessions.Config) { c.PollInterval = time.Hour; tc.cfg(c) }})
 			ctx := ctxT(t, time.Minute)
 			uid := e.user(testdb.UserOpts{})
-			s, err := e.svc.Create(ctx, sessions.CreateRequest{UserID: uid, Exposure: sessions.External})
-			require.NoError(t, err)
-			e.waitStatus(s.ID, sessions.StatusRunning, time.Minute)
+			s := e.running(ctx, uid)
 			require.NoError(t, e.svc.Reconciler().Pass(ctx))
 			got, err := e.svc.Get(ctx, s.ID, 0)
 			require.NoError(t, err)
@@ -277,9 +271,7 @@ func TestContainerExitNoticedWithoutPolling(t *testing.T) {
 	e := newEnv(t, envOpts{cfg: func(c *sessions.Config) { c.PollInterval = time.Hour }})
 	ctx := ctxT(t, 2*time.Minute)
 	uid := e.user(testdb.UserOpts{})
-	s, err := e.svc.Create(ctx, sessions.CreateRequest{UserID: uid, Exposure: sessions.External})
-	require.NoError(t, err)
-	e.waitStatus(s.ID, sessions.StatusRunning, time.Minute)
+	s := e.running(ctx, uid)
 	cs := e.containers(ctx)
 	require.Len(t, cs, 1)
 	require.NoError(t, docker(t).ContainerKill(ctx, cs[0].ID, "KILL"))
