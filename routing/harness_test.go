@@ -11,23 +11,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/client"
-
 	"github.com/medforge/medforge/httpapi"
 	"github.com/medforge/medforge/httpapi/apitest"
+	"github.com/medforge/medforge/internal/stacktest"
 	"github.com/medforge/medforge/routing"
 	"github.com/medforge/medforge/sessions"
 	"github.com/medforge/medforge/sessions/dockerrt"
 	"github.com/medforge/medforge/sessions/gpu"
-	"github.com/medforge/medforge/sessions/standin"
 	"github.com/medforge/medforge/sessions/workspace"
 	"github.com/medforge/medforge/store"
 	"github.com/medforge/medforge/store/testdb"
@@ -37,12 +31,8 @@ import (
 var standinImage string
 
 func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err == nil {
-		standinImage, err = standin.Build(ctx, cli, "")
-	}
-	cancel()
+	var err error
+	standinImage, err = stacktest.StandinImage()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "routing tests need the Docker engine to build the stand-in IDE image:", err)
 		os.Exit(1)
@@ -74,24 +64,14 @@ type stack struct {
 	instance string
 }
 
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	root, err := standin.FindModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
+// The routing tests' names for the shared end-to-end helpers.
+var (
+	repoRoot   = stacktest.RepoRoot
+	freePort   = stacktest.FreePort
+	startCaddy = stacktest.StartCaddy
+)
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+type lockedBuf = stacktest.LockedBuf
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
@@ -114,7 +94,7 @@ func newStack(t *testing.T) *stack {
 	if os.Getenv("MEDFORGE_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	t.Cleanup(func() { removeInstance(s.instance) })
+	t.Cleanup(func() { stacktest.RemoveInstance(s.instance) })
 	s.svc, err = sessions.New(sessions.Config{
 		Instance: s.instance, Packs: map[string]string{"default": standinImage},
 		NanoCPUs: 500_000_000, MemoryBytes: 128 << 20, PidsLimit: 128,
@@ -139,90 +119,6 @@ func newStack(t *testing.T) *stack {
 	s.api = apitest.New(t, apitest.Options{Store: s.st, Mount: s.table.Mount})
 	s.caddy, s.caddyLog = startCaddy(t, strings.TrimPrefix(s.api.URL, "http://"))
 	return s
-}
-
-// startCaddy runs Caddy with the local Caddyfile on a free loopback port,
-// pointed at api, and stops it when the test ends. It returns the address
-// and Caddy's output (its JSON access log included).
-func startCaddy(t testing.TB, api string) (string, *lockedBuf) {
-	t.Helper()
-	port := freePort(t)
-	cmd := exec.Command("caddy", "run", "--adapter", "caddyfile", "--config", filepath.Join(repoRoot(t), "deploy", "caddy", "Caddyfile.local"))
-	cmd.Env = append(os.Environ(),
-		"MEDFORGE_CADDY_PORT="+strconv.Itoa(port), "MEDFORGE_CADDY_BIND=127.0.0.1",
-		"MEDFORGE_DOMAIN=localhost", "MEDFORGE_API_UPSTREAM="+api, "MEDFORGE_WEB_UPSTREAM="+api,
-		"HOME="+t.TempDir(), "XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
-	logs := &lockedBuf{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("caddy log:\n%s", logs.String())
-		}
-	})
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return addr, logs
-		}
-		select {
-		case <-done:
-			t.Fatalf("caddy exited: %s", logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("caddy did not listen on %s: %s", addr, logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func removeInstance(instance string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err != nil {
-		return
-	}
-	defer cli.Close()
-	for i := 0; i < 2; i++ {
-		list, _ := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", sessions.LabelInstance+"="+instance))})
-		for _, c := range list {
-			_ = cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
 }
 
 // running creates a session for user and waits until it runs.

@@ -15,10 +15,10 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 
+	"github.com/medforge/medforge/internal/stacktest"
 	"github.com/medforge/medforge/sessions"
 	"github.com/medforge/medforge/sessions/dockerrt"
 	"github.com/medforge/medforge/sessions/gpu"
-	"github.com/medforge/medforge/sessions/standin"
 	"github.com/medforge/medforge/sessions/workspace"
 	"github.com/medforge/medforge/store"
 	"github.com/medforge/medforge/store/testdb"
@@ -31,12 +31,8 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(runChild())
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err == nil {
-		standinImage, err = standin.Build(ctx, cli, "")
-	}
-	cancel()
+	var err error
+	standinImage, err = stacktest.StandinImage()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sessions tests need the Docker engine to build the stand-in IDE image:", err)
 		os.Exit(1)

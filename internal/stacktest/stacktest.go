@@ -257,3 +257,17 @@ func Tail(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// StandinImage builds the stand-in IDE image (deploy/packs/standin) on the
+// Docker engine the environment names, within five minutes, and returns
+// its reference; a TestMain calls it once per test binary.
+func StandinImage() (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return "", err
+	}
+	defer cli.Close()
+	return standin.Build(ctx, cli, "")
+}
