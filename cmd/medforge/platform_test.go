@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net/http"
@@ -139,43 +138,8 @@ func TestSeedServeHealthzAndShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	addr := stacktest.FreeAddr(t)
-	cmd := exec.Command(c.bin, "serve", "--listen", addr)
-	cmd.Env = append(c.env, "MEDFORGE_LOG_LEVEL=info")
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	logs := make(chan string, 1000)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			select {
-			case logs <- sc.Text():
-			default:
-			}
-		}
-		done <- cmd.Wait()
-	}()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-
-	url := "http://" + addr
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		res, err := http.Get(url + "/healthz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve never answered /healthz 200 (last err %v)", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	srv := stacktest.Serve(t, c.bin, append(c.env, "MEDFORGE_LOG_LEVEL=info"), 30*time.Second)
+	url := srv.URL
 	body := fmt.Sprintf(`{"email":"admin@medforge.localhost","password":%q}`, strings.TrimSpace(string(pw)))
 	res, err := http.Post(url+"/api/v2/auth/login", "application/json", strings.NewReader(body))
 	if err != nil || res.StatusCode != 200 {
@@ -183,20 +147,19 @@ func TestSeedServeHealthzAndShutdown(t *testing.T) {
 	}
 	res.Body.Close()
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := srv.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-done:
-		if err != nil {
+	case <-srv.Done:
+		if err := srv.Err(); err != nil {
 			t.Fatalf("serve exited with %v after SIGTERM", err)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not stop after SIGTERM")
 	}
-	close(logs)
 	var sawAccess, sawStopped bool
-	for l := range logs {
+	for _, l := range strings.Split(srv.Logs.String(), "\n") {
 		sawAccess = sawAccess || strings.Contains(l, `"msg":"http request"`) && strings.Contains(l, `"request_id"`)
 		sawStopped = sawStopped || strings.Contains(l, `"msg":"stopped"`)
 		if strings.Contains(l, "openapi mismatch") {

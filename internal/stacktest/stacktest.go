@@ -105,7 +105,17 @@ type Server struct {
 	Logs *LockedBuf
 	// Done is closed when the process has exited.
 	Done <-chan struct{}
+
+	cmd *exec.Cmd
+	err error // set before Done is closed
 }
+
+// Signal sends sig to the process.
+func (s *Server) Signal(sig os.Signal) error { return s.cmd.Process.Signal(sig) }
+
+// Err is how the process exited (nil for status 0); read it only after
+// Done is closed.
+func (s *Server) Err() error { return s.err }
 
 // Serve runs `bin serve --listen 127.0.0.1:<free port>` with env and waits
 // until GET /healthz answers 200 (or fails the test after within, or when
@@ -122,7 +132,8 @@ func Serve(t testing.TB, bin string, env []string, within time.Duration) *Server
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
+	s := &Server{Addr: addr, URL: "http://" + addr, Logs: logs, Done: done, cmd: cmd}
+	go func() { s.err = cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		select {
@@ -135,7 +146,6 @@ func Serve(t testing.TB, bin string, env []string, within time.Duration) *Server
 			t.Logf("medforge serve log (tail):\n%s", Tail(logs.String(), 60))
 		}
 	})
-	s := &Server{Addr: addr, URL: "http://" + addr, Logs: logs, Done: done}
 	deadline := time.Now().Add(within)
 	for {
 		res, err := http.Get(s.URL + "/healthz")
