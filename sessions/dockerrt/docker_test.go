@@ -147,19 +147,28 @@ func TestPingDeadSocket(t *testing.T) {
 	assert.ErrorIs(t, err, sessions.ErrRuntimeUnavailable)
 }
 
+// engineWithStandin connects to the environment's engine (closed when the
+// test ends), builds the stand-in IDE image and makes sure the session
+// networks exist; it returns the engine and the image.
+func engineWithStandin(t *testing.T, ctx context.Context) (*dockerrt.Docker, string) {
+	t.Helper()
+	d, err := dockerrt.New(dockerrt.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = d.Close() })
+	image, err := standin.Build(ctx, d.Client(), "")
+	require.NoError(t, err)
+	require.NoError(t, d.EnsureNetworks(ctx))
+	return d, image
+}
+
 // A GPU by UUID reaches the engine as an nvidia device request: on this
 // host without the NVIDIA runtime the engine refuses exactly that, and the
 // failed start leaves no container behind.
 func TestGPUDeviceRequestReachesEngine(t *testing.T) {
 	ctx := ctxT(t)
-	d, err := dockerrt.New(dockerrt.Options{})
-	require.NoError(t, err)
-	defer d.Close()
-	image, err := standin.Build(ctx, d.Client(), "")
-	require.NoError(t, err)
-	require.NoError(t, d.EnsureNetworks(ctx))
+	d, image := engineWithStandin(t, ctx)
 	instance := "rt-gpu-" + rnd()
-	_, err = d.Start(ctx, sessions.ContainerSpec{Name: "mf-session-gpu" + rnd(), Image: image, Network: dockerrt.ExternalNetwork,
+	_, err := d.Start(ctx, sessions.ContainerSpec{Name: "mf-session-gpu" + rnd(), Image: image, Network: dockerrt.ExternalNetwork,
 		Labels: map[string]string{sessions.LabelManaged: "true", sessions.LabelInstance: instance}, GPUUUID: "GPU-12345678-aaaa"})
 	if err == nil {
 		t.Skip("this engine has the NVIDIA runtime; the lifecycle tests cover it")

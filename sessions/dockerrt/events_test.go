@@ -9,19 +9,13 @@ import (
 
 	"github.com/medforge/medforge/sessions"
 	"github.com/medforge/medforge/sessions/dockerrt"
-	"github.com/medforge/medforge/sessions/standin"
 )
 
 // WatchExits reports a killed container of the watched instance, and not
 // one of another instance.
 func TestWatchExits(t *testing.T) {
 	ctx := ctxT(t)
-	d, err := dockerrt.New(dockerrt.Options{})
-	require.NoError(t, err)
-	defer d.Close()
-	image, err := standin.Build(ctx, d.Client(), "")
-	require.NoError(t, err)
-	require.NoError(t, d.EnsureNetworks(ctx))
+	d, image := engineWithStandin(t, ctx)
 	instance := "rt-ev-" + rnd()
 	got := make(chan struct{}, 4)
 	wctx, cancel := context.WithCancel(ctx)
