@@ -40,7 +40,9 @@ scorers: deps
 	@scorers/build.sh "$(SCORERS_DIR)"
 
 test: db gen-check scorers build
-	MEDFORGE_TEST_DSN='$(DSN)' MEDFORGE_BIN=$(CURDIR)/bin/medforge $(GO) test -p 2 -timeout 25m ./...
+	@$(GO) build -o bin/testsum ./ops/testsum
+	set -o pipefail; MEDFORGE_TEST_DSN='$(DSN)' MEDFORGE_BIN=$(CURDIR)/bin/medforge \
+		$(GO) test -count=1 -json -p 2 -timeout 25m ./... | bin/testsum
 
 bench: db scorers build
 	MEDFORGE_TEST_DSN='$(DSN)' MEDFORGE_BIN=$(CURDIR)/bin/medforge ops/bench/run.sh
