@@ -1,6 +1,6 @@
 // Command testsum reads `go test -json` on stdin and prints what a person
-// reads from plain `go test` (each package's ok/FAIL line, and the full
-// output of every failed test) followed by one closing tally line:
+// reads from plain `go test` (each package's ok/FAIL line, the full output
+// of every failed test, and the reason of every skipped one) followed by one closing tally line:
 //
 //	tests: N passed, N failed, N skipped
 //
@@ -74,7 +74,9 @@ func summarize(r io.Reader, w io.Writer) (bool, error) {
 			delete(outputs, key)
 		case "skip":
 			if e.Test != "" {
+				// A skip says why; show it so a skip is never silent.
 				skipped++
+				fmt.Fprintf(w, "skipped %s %s:\n%s", e.Package, e.Test, strings.Join(outputs[key], ""))
 			}
 			delete(outputs, key)
 		case "fail":

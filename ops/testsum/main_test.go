@@ -18,11 +18,12 @@ func TestSummarize(t *testing.T) {
 			name: "all pass",
 			in: `{"Action":"output","Package":"p","Test":"TestA","Output":"noise\n"}
 {"Action":"pass","Package":"p","Test":"TestA"}
+{"Action":"output","Package":"p","Test":"TestB","Output":"    b_test.go:9: no GPU here\n"}
 {"Action":"skip","Package":"p","Test":"TestB"}
 {"Action":"output","Package":"p","Output":"ok  \tp\t0.1s\n"}
 {"Action":"pass","Package":"p"}`,
 			ok:      true,
-			contain: []string{"ok  \tp", "tests: 1 passed, 0 failed, 1 skipped"},
+			contain: []string{"ok  \tp", "tests: 1 passed, 0 failed, 1 skipped", "skipped p TestB", "no GPU here"},
 			absent:  []string{"noise"},
 		},
 		{
