@@ -41,7 +41,7 @@ scorers: deps
 
 test: db gen-check scorers build
 	@$(GO) build -o bin/testsum ./ops/testsum
-	set -o pipefail; MEDFORGE_TEST_DSN='$(DSN)' MEDFORGE_BIN=$(CURDIR)/bin/medforge \
+	set -o pipefail; MEDFORGE_TEST_STRICT=1 MEDFORGE_TEST_DSN='$(DSN)' MEDFORGE_BIN=$(CURDIR)/bin/medforge \
 		$(GO) test -count=1 -json -p 2 -timeout 25m ./... | bin/testsum
 
 bench: db scorers build

@@ -22,6 +22,7 @@ import (
 	"github.com/medforge/medforge/engine/sandbox"
 	"github.com/medforge/medforge/engine/spec"
 	"github.com/medforge/medforge/engine/synth"
+	"github.com/medforge/medforge/internal/reftest"
 	"github.com/medforge/medforge/scorers/scorertest"
 )
 
@@ -77,22 +78,6 @@ func scorer(t testing.TB, sp spec.Spec) (*engine.Scorer, *sandbox.Module) {
 	return &engine.Scorer{Pool: pool}, m
 }
 
-func referencePath(t testing.TB) string {
-	t.Helper()
-	root := scorertest.Root(t)
-	p := filepath.Join(root, "..", "shared", "bench", "reference_score.py")
-	if _, err := os.Stat(p); err != nil {
-		p = "/work/shared/bench/reference_score.py"
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("reference_score.py not found: %v", err)
-	}
-	if _, err := os.Stat("/usr/bin/python3"); err != nil {
-		t.Skip("/usr/bin/python3 not found")
-	}
-	return p
-}
-
 type refJob struct {
 	name                string
 	slug                string
@@ -114,7 +99,7 @@ func runReference(t *testing.T, jobs []refJob) []refAnswer {
 	for _, j := range jobs {
 		fmt.Fprintf(&in, "%s\t%s\t%s\n", j.slug, j.holdoutCSV, j.subPath)
 	}
-	cmd := exec.CommandContext(ctxT(t, 5*time.Minute), "/usr/bin/python3", "testdata/reference_driver.py", referencePath(t))
+	cmd := exec.CommandContext(ctxT(t, 5*time.Minute), "/usr/bin/python3", "testdata/reference_driver.py", reftest.Script(t))
 	cmd.Stdin = &in
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

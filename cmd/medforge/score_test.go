@@ -141,6 +141,9 @@ func TestScoreCommand(t *testing.T) {
 func TestScoreCommandBuiltinModules(t *testing.T) {
 	t.Parallel()
 	if os.Getenv("MEDFORGE_SCORERS_DIR") == "" {
+		if os.Getenv("MEDFORGE_TEST_STRICT") != "" {
+			t.Fatal("MEDFORGE_SCORERS_DIR is not set, and MEDFORGE_TEST_STRICT says make test runs this")
+		}
 		t.Skip("MEDFORGE_SCORERS_DIR is not set (make test sets it)")
 	}
 	for _, slug := range spec.BuiltinSlugs() {

@@ -10,13 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/medforge/medforge/engine/abi"
+	"github.com/medforge/medforge/internal/reftest"
 )
 
 func TestAccuracy(t *testing.T) {
@@ -300,27 +300,12 @@ func (c rsnaCase) csv(dir string) (holdout, submission string, err error) {
 	return holdout, submission, err
 }
 
-// referenceScript is ../shared/bench/reference_score.py seen from the
-// repository root.
-func referenceScript(t *testing.T) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	p := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "bench", "reference_score.py")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("reference scorer not found at %s", p)
-	}
-	if _, err := os.Stat("/usr/bin/python3"); err != nil {
-		t.Skip("no /usr/bin/python3")
-	}
-	return p
-}
-
 // TestMapIoUAgreesWithReference checks MapIoU against reference_score.py on
 // many generated data sets, to 1e-9. One Python process scores them all
 // (importing the reference's own rsna function), to pay pandas' start-up once.
 func TestMapIoUAgreesWithReference(t *testing.T) {
 	t.Parallel()
-	script := referenceScript(t)
+	script := reftest.Script(t)
 	seeds := 60
 	if testing.Short() {
 		seeds = 5
