@@ -18,6 +18,7 @@ import (
 
 	"github.com/medforge/medforge/httpapi"
 	"github.com/medforge/medforge/identity"
+	"github.com/medforge/medforge/internal/humanize"
 )
 
 //go:embed templates/*.html
@@ -92,7 +93,7 @@ var funcs = template.FuncMap{
 	"ci":       fmtCI,
 	"when":     fmtTime,
 	"ago":      fmtAgo,
-	"bytes":    fmtBytes,
+	"bytes":    humanize.Bytes,
 	"short":    shortDigest,
 	"pct":      pct,
 	"deref":    deref,

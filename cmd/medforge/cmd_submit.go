@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/medforge/medforge/client"
+	"github.com/medforge/medforge/internal/humanize"
 )
 
 func init() {
@@ -55,7 +56,7 @@ func runSubmit(ctx context.Context, args []string) error {
 	sub := res.Submission
 	if !c.json {
 		fmt.Fprintf(c.stdout, "Submitted %s to %s as #%d (%d rows, %s); %d of %d submissions left today.\n",
-			sub.Filename, *slug, sub.ID, sub.RowCount, humanBytes(sub.SizeBytes), res.RemainingToday, res.DailyCap)
+			sub.Filename, *slug, sub.ID, sub.RowCount, humanize.Bytes(sub.SizeBytes), res.RemainingToday, res.DailyCap)
 	}
 	if *wait {
 		wctx, cancel := context.WithTimeout(ctx, *timeout)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/medforge/medforge/client"
 	"github.com/medforge/medforge/engine"
+	"github.com/medforge/medforge/internal/humanize"
 )
 
 // Exit codes of the competitor commands; docs/cli.md lists them for
@@ -206,7 +207,7 @@ func progressBar(w io.Writer, label string) (client.Progress, func()) {
 			frac = float64(sent) / float64(total)
 		}
 		n := int(frac * width)
-		fmt.Fprintf(w, "\r%s [%s%s] %3.0f%% %s/%s", label, strings.Repeat("=", n), strings.Repeat(" ", width-n), frac*100, humanBytes(sent), humanBytes(total))
+		fmt.Fprintf(w, "\r%s [%s%s] %3.0f%% %s/%s", label, strings.Repeat("=", n), strings.Repeat(" ", width-n), frac*100, humanize.Bytes(sent), humanize.Bytes(total))
 		drawn = true
 	}
 	return draw, func() {
@@ -214,18 +215,6 @@ func progressBar(w io.Writer, label string) (client.Progress, func()) {
 			fmt.Fprintln(w)
 		}
 	}
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 func fmtScore(p *float64) string {
