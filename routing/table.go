@@ -246,19 +246,23 @@ func (t *Table) Resync(ctx context.Context) error {
 }
 
 // Flush writes last activity for every session routed since the previous
-// flush and returns how many it wrote.
+// flush and returns how many it wrote; a session whose write fails stays
+// marked for the next flush.
 func (t *Table) Flush(ctx context.Context) (int, error) {
-	var ids []int64
+	var routed []*Route
 	for _, r := range *t.routes.Load() {
 		if r.active.Swap(false) {
-			ids = append(ids, r.ID)
+			routed = append(routed, r)
 		}
 	}
 	var errs []error
 	n := 0
-	for _, id := range ids {
-		if _, err := t.opt.Store.TouchSessionActivity(ctx, id); err != nil {
-			errs = append(errs, fmt.Errorf("touch session %d: %w", id, err))
+	for _, r := range routed {
+		if _, err := t.opt.Store.TouchSessionActivity(ctx, r.ID); err != nil {
+			// Keep the mark for the next flush: dropping it would let idle
+			// culling stop a session that was in use.
+			r.active.Store(true)
+			errs = append(errs, fmt.Errorf("touch session %d: %w", r.ID, err))
 			continue
 		}
 		n++
