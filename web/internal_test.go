@@ -60,6 +60,8 @@ func TestSafeNext(t *testing.T) {
 	for in, want := range map[string]string{
 		"/competitions/a": "/competitions/a", "": "/", "//evil.example": "/", "https://evil.example": "/",
 		"/\\evil.example": "/", "/a\r\nSet-Cookie: x": "/",
+		"/\t/evil.example": "/", "/\t\\evil.example": "/", "/%09/evil.example": "/%09/evil.example",
+		"/a\\b": "/", "/\x7f/evil.example": "/",
 	} {
 		if got := safeNext(in); got != want {
 			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)

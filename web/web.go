@@ -309,7 +309,11 @@ func optional(err error) (bool, error) {
 
 // safeNext returns next when it is a path on this site, else "/".
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+	// Browsers drop tabs and newlines from URLs, so "/\t/evil.example"
+	// becomes "//evil.example": refuse every control character, and a
+	// backslash anywhere (browsers read it as a slash).
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsRune(next, '\\') ||
+		strings.IndexFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
 		return "/"
 	}
 	return next
