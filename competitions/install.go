@@ -316,6 +316,24 @@ func (s *Service) Install(ctx context.Context, actor int64, b *Bundle) (InstallR
 		if err := s.audit(ctx, tx, actor, "competition.import", "competition", slug, detail); err != nil {
 			return fmt.Errorf("audit import: %w", err)
 		}
+		if directionChanged {
+			// Every user's best flips at once (the scores stay): recompute
+			// them here and move the board's version, so no process keeps
+			// serving a board ranked the old way while the rescoring runs.
+			c.HigherIsBetter = b.Spec.HigherIsBetter
+			entries, err := tx.CompetitionLeaderboardEntries(ctx, c.ID)
+			if err != nil {
+				return fmt.Errorf("leaderboard of %s: %w", slug, err)
+			}
+			for _, e := range entries {
+				if err := updateBest(ctx, tx, c, e.UserID); err != nil {
+					return err
+				}
+			}
+			if err := tx.BumpLeaderboardVersion(ctx, c.ID); err != nil {
+				return fmt.Errorf("bump leaderboard of %s: %w", slug, err)
+			}
+		}
 		if !res.Created && (res.HoldoutChanged || res.ScorerChanged || directionChanged) {
 			// A new direction reuses every score row (same digests) but
 			// recomputes each user's best.

@@ -95,6 +95,15 @@ func TestLeaderboardBestPerUserAndDirection(t *testing.T) {
 	if err != nil || inst.Rescore == nil {
 		t.Fatalf("install: %+v %v", inst, err)
 	}
+	// Before any rescoring runs, the board (cached above) already ranks the
+	// new way: the import moved every best and the board's version.
+	lb, err = e.svc.Leaderboard(ctx, a, e.slug, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lb.Entries) != 2 || lb.Entries[0].SubmissionID != aIDs[0] || lb.Entries[1].SubmissionID != bID || lb.HigherIsBetter {
+		t.Fatalf("reversed board before rescoring %+v (higher is better: %t)", lb.Entries, lb.HigherIsBetter)
+	}
 	drain(t, ctx, w)
 	assertScoredOnce(t, ctx, e, append(aIDs, bID), 1)
 	lb, err = e.svc.Leaderboard(ctx, a, e.slug, 0, 0)
