@@ -1,12 +1,14 @@
 package competitions_test
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -316,5 +318,56 @@ func TestConcurrentSwitchesKeepTheTrueBest(t *testing.T) {
 	}
 	if len(lb.Entries) != 1 || lb.Entries[0].SubmissionID != best.ID || lb.Entries[0].Submissions != 24 {
 		t.Fatalf("entry %+v, want best submission %d (%v)", lb.Entries, best.ID, *best.PrimaryScore)
+	}
+}
+
+// A direction change that lands while a submission scores: its switch ranks
+// the user's submissions the new way, even when every other submission of
+// the user was rescored before it finished.
+func TestSwitchDuringDirectionChangeUsesTheNewDirection(t *testing.T) {
+	e := setup(t, setupOpts{})
+	ctx := ctxT(t, 2*time.Minute)
+	f, _ := synth.Generate("titanic-survival", 20260217, 418)
+	a := e.user(t, "ann")
+	good, err := e.svc.Submit(ctx, a, e.slug, "good.csv", f.Submission(5, synth.SubmissionOptions{Noise: 0.05}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := e.svc.NewWorker(competitions.WorkerOptions{Name: "a"})
+	drain(t, ctx, w)
+	bad, err := e.svc.Submit(ctx, a, e.slug, "bad.csv", f.Submission(40, synth.SubmissionOptions{Noise: 0.4}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fired atomic.Bool // the install's own scorer check scores too
+	e.eng.before = func(hctx context.Context) error {
+		var herr error
+		if !fired.CompareAndSwap(false, true) {
+			return nil
+		}
+		func() {
+			e.b.Spec.HigherIsBetter = false
+			if _, herr = e.svc.Install(hctx, 0, e.b); herr != nil {
+				return
+			}
+			// Another worker rescores the good submission meanwhile.
+			other := e.svc.NewWorker(competitions.WorkerOptions{Name: "b"})
+			for {
+				did, err := other.RunOnce(hctx)
+				if err != nil || !did {
+					herr = err
+					return
+				}
+			}
+		}()
+		return herr
+	}
+	drain(t, ctx, w)
+	lb, err := e.svc.Leaderboard(ctx, a, e.slug, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lb.HigherIsBetter || len(lb.Entries) != 1 || lb.Entries[0].SubmissionID != bad.Submission.ID {
+		t.Fatalf("board %+v, want ann's lower-scoring submission %d (good was %d)", lb.Entries, bad.Submission.ID, good.Submission.ID)
 	}
 }

@@ -407,7 +407,14 @@ func (w *Worker) finish(ctx context.Context, cl *claimed, c db.Competition, used
 			}); err != nil {
 				return fmt.Errorf("finish submission %d: %w", cl.sub.ID, err)
 			}
-			if err := updateBest(ctx, tx, c, cur.UserID); err != nil {
+			// The competition as it is now: an import may have turned its
+			// direction around while this one scored, and the best is
+			// ranked the current way.
+			now, err := tx.GetCompetition(ctx, c.ID)
+			if err != nil {
+				return fmt.Errorf("read competition %s: %w", c.Slug, err)
+			}
+			if err := updateBest(ctx, tx, now, cur.UserID); err != nil {
 				return err
 			}
 			if cur.RescoreJobID.Valid {
@@ -417,10 +424,6 @@ func (w *Worker) finish(ctx context.Context, cl *claimed, c db.Competition, used
 			}
 			// The scorer or holdout changed while this one scored (and the
 			// rescore request skipped it as busy): queue it again.
-			now, err := tx.GetCompetition(ctx, c.ID)
-			if err != nil {
-				return fmt.Errorf("read competition %s: %w", c.Slug, err)
-			}
 			if now.CurrentScorerID.Int64 != used[0] || now.CurrentHoldoutID.Int64 != used[1] {
 				if _, err := tx.RequeueSubmission(ctx, db.RequeueSubmissionParams{ID: cl.sub.ID}); err != nil {
 					return fmt.Errorf("requeue submission %d: %w", cl.sub.ID, err)
