@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 
@@ -76,6 +77,11 @@ func (e *Engine) holdout(h competitions.Holdout) (*holdout.Holdout, error) {
 		e.mu.Lock()
 		if e.holdouts[key] == ent {
 			delete(e.holdouts, key)
+			// Drop its place in the eviction order too: a stale copy there
+			// would later evict the key's next, good entry.
+			if i := slices.Index(e.order, key); i >= 0 {
+				e.order = slices.Delete(e.order, i, i+1)
+			}
 		}
 		e.mu.Unlock()
 	}
