@@ -247,25 +247,36 @@ func (s *Service) MySubmissions(ctx context.Context, v Viewer, slug string) ([]S
 func (s *Service) WaitSubmission(ctx context.Context, v Viewer, id int64, wait time.Duration) (Submission, error) {
 	deadline := time.Now().Add(wait)
 	for {
-		ch := s.done.Wait(id)
-		sub, err := s.GetSubmission(ctx, v, id)
-		if err != nil || (sub.Status != "queued" && sub.Status != "scoring" && !sub.Rescoring) {
+		sub, final, err := s.waitRound(ctx, v, id, deadline)
+		if final || err != nil {
 			return sub, err
 		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return sub, nil
-		}
-		t := time.NewTimer(min(left, 250*time.Millisecond))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return sub, nil
-		case <-ch:
-		case <-t.C:
-		}
-		t.Stop()
 	}
+}
+
+// waitRound reads submission id once and, unless that settles the wait
+// (final), sleeps until this process finishes it, a quarter second passes,
+// or the deadline or ctx ends.
+func (s *Service) waitRound(ctx context.Context, v Viewer, id int64, deadline time.Time) (sub Submission, final bool, err error) {
+	ch, release := s.done.Wait(id)
+	defer release()
+	sub, err = s.GetSubmission(ctx, v, id)
+	if err != nil || (sub.Status != "queued" && sub.Status != "scoring" && !sub.Rescoring) {
+		return sub, true, err
+	}
+	left := time.Until(deadline)
+	if left <= 0 {
+		return sub, true, nil
+	}
+	t := time.NewTimer(min(left, 250*time.Millisecond))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return sub, true, nil
+	case <-ch:
+	case <-t.C:
+	}
+	return sub, false, nil
 }
 
 // GetSubmission returns one of v's submissions (admins: anyone's).
