@@ -11,7 +11,6 @@ import (
 var latencyBuckets = []float64{.01, .025, .05, .1, .2, .3, .5, .75, 1, 2, 5, 10, 30, 60}
 
 type serviceMetrics struct {
-	once    sync.Once
 	latency prometheus.Histogram
 }
 

@@ -211,10 +211,9 @@ func (s *Server) gate(a Auth, label string) fiber.Handler {
 // state-changing requests: MedForge's own web and API hosts (never the
 // session hosts, which run user code) plus configured extras.
 type originPolicy struct {
-	hosts   map[string]bool // host without port
-	extra   map[string]bool // full origins
-	local   bool
-	allowed func(scheme string) bool
+	hosts map[string]bool // host without port
+	extra map[string]bool // full origins
+	local bool
 }
 
 func newOriginPolicy(cfg config.Config) *originPolicy {

@@ -1,15 +1,10 @@
 package sessions
 
-import (
-	"sync"
-
-	"github.com/prometheus/client_golang/prometheus"
-)
+import "github.com/prometheus/client_golang/prometheus"
 
 // metrics are the runtime's Prometheus series; the zero value (before
 // RegisterMetrics) records nothing.
 type metrics struct {
-	once      sync.Once
 	created   *prometheus.CounterVec // by exposure
 	refused   *prometheus.CounterVec // by reason
 	startSecs prometheus.Histogram
