@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 SQLC := $(GO) run github.com/sqlc-dev/sqlc/cmd/sqlc@v1.31.1
+STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 RUN_DIR ?= $(CURDIR)/.run
 DSN = $(shell ops/dev/mariadb.sh dsn)
 export MEDFORGE_RUN_DIR := $(RUN_DIR)
@@ -35,6 +36,7 @@ gen-check:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(STATICCHECK) -checks U1000 ./...
 
 scorers: deps
 	@scorers/build.sh "$(SCORERS_DIR)"
