@@ -137,11 +137,27 @@ func (s *Service) Submit(ctx context.Context, v Viewer, slug, filename string, f
 		}
 	}()
 	ensure := db.EnsureDailyCountParams{CompetitionID: c.ID, UserID: v.UserID, Day: day}
-	if err := retryDeadlock(ctx, func() error { return s.st.EnsureDailyCount(ctx, ensure) }); err != nil {
+	if err := s.st.InTx(ctx, func(tx store.Store) error { return tx.EnsureDailyCount(ctx, ensure) }); err != nil {
 		return SubmitResult{}, fmt.Errorf("count submission: %w", err)
+	}
+	entry := db.EnsureLeaderboardEntryParams{CompetitionID: c.ID, UserID: v.UserID, CreatedAt: now}
+	if err := s.st.InTx(ctx, func(tx store.Store) error { return tx.EnsureLeaderboardEntry(ctx, entry) }); err != nil {
+		return SubmitResult{}, fmt.Errorf("count submission on the leaderboard: %w", err)
 	}
 	var res SubmitResult
 	err = s.st.InTx(ctx, func(tx store.Store) error {
+		// Lock order, shared with the worker's finish (see Worker.finish):
+		// the user's leaderboard entry first, then the daily count and the
+		// submission rows, the competition row last. Counting on the entry
+		// first takes its row lock before the submission insert's
+		// foreign-key check share-locks the competition row, so an intake
+		// and a finish (entry, ..., competition) can never wait on each
+		// other in a cycle. A refused upload rolls the count back.
+		if err := tx.CountLeaderboardSubmission(ctx, db.CountLeaderboardSubmissionParams{
+			CompetitionID: c.ID, UserID: v.UserID, CreatedAt: now,
+		}); err != nil {
+			return fmt.Errorf("count submission on the leaderboard: %w", err)
+		}
 		n, err := tx.BumpDailyCount(ctx, db.BumpDailyCountParams{CompetitionID: c.ID, UserID: v.UserID, Day: day, DailyCap: c.DailyCap})
 		if err != nil {
 			return fmt.Errorf("count submission: %w", err)
@@ -166,11 +182,6 @@ func (s *Service) Submit(ctx context.Context, v Viewer, slug, filename string, f
 		// the file back. Idempotent, so a retried transaction is fine.
 		if _, _, err := putBlob(s.roots.Submissions, file); err != nil {
 			return fmt.Errorf("store submission to %s: %w", slug, err)
-		}
-		if err := tx.CountLeaderboardSubmission(ctx, db.CountLeaderboardSubmissionParams{
-			CompetitionID: c.ID, UserID: v.UserID, CreatedAt: now,
-		}); err != nil {
-			return fmt.Errorf("count submission on the leaderboard: %w", err)
 		}
 		row, err := tx.GetSubmission(ctx, id)
 		if err != nil {
@@ -296,19 +307,6 @@ func (s *Service) GetSubmission(ctx context.Context, v Viewer, id int64) (Submis
 		return Submission{}, ErrNotFound
 	}
 	return submissionView(c.Slug, r), nil
-}
-
-// retryDeadlock runs f again (up to 5 times) when MariaDB picks it as a
-// deadlock victim or a lock wait times out.
-func retryDeadlock(ctx context.Context, f func() error) error {
-	var err error
-	for attempt := 1; attempt <= 5; attempt++ {
-		if err = f(); err == nil || !(store.IsDeadlock(err) || store.IsLockWaitTimeout(err)) || ctx.Err() != nil {
-			return err
-		}
-		time.Sleep(time.Duration(attempt) * 5 * time.Millisecond)
-	}
-	return err
 }
 
 // AdminSubmission is an admin's view of a submission: the participant view

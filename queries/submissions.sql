@@ -116,6 +116,15 @@ SELECT * FROM submission_scores WHERE submission_id = sqlc.arg(submission_id) OR
 -- name: CountOfficialSubmissionScores :one
 SELECT COUNT(*) FROM submission_scores WHERE submission_id = sqlc.arg(submission_id) AND is_official;
 
+-- name: EnsureLeaderboardEntry :exec
+-- Creates the user's leaderboard entry (no submissions, no best: not shown)
+-- when missing, in its own statement before the accepting transaction, so
+-- that transaction only updates an existing row: concurrent first uploads
+-- then queue on its row lock instead of deadlocking on the insert of a new
+-- key.
+INSERT IGNORE INTO leaderboard_entries (competition_id, user_id, submissions, last_submission_at)
+VALUES (sqlc.arg(competition_id), sqlc.arg(user_id), 0, sqlc.arg(created_at));
+
 -- name: CountLeaderboardSubmission :exec
 -- Counts an accepted submission on the user's leaderboard entry. Runs in the
 -- accepting transaction, after the daily-count row lock that serializes the

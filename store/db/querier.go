@@ -41,6 +41,12 @@ type Querier interface {
 	// Creates the (competition, user, day) counter row at zero when missing, so
 	// the counting UPDATE below always finds a row to lock.
 	EnsureDailyCount(ctx context.Context, arg EnsureDailyCountParams) error
+	// Creates the user's leaderboard entry (no submissions, no best: not shown)
+	// when missing, in its own statement before the accepting transaction, so
+	// that transaction only updates an existing row: concurrent first uploads
+	// then queue on its row lock instead of deadlocking on the insert of a new
+	// key.
+	EnsureLeaderboardEntry(ctx context.Context, arg EnsureLeaderboardEntryParams) error
 	ExtendSubmissionLease(ctx context.Context, arg ExtendSubmissionLeaseParams) (int64, error)
 	FailSession(ctx context.Context, arg FailSessionParams) (int64, error)
 	// A failed start; a session whose stop was requested meanwhile is left to

@@ -216,6 +216,27 @@ func (q *Queries) EnsureDailyCount(ctx context.Context, arg EnsureDailyCountPara
 	return err
 }
 
+const ensureLeaderboardEntry = `-- name: EnsureLeaderboardEntry :exec
+INSERT IGNORE INTO leaderboard_entries (competition_id, user_id, submissions, last_submission_at)
+VALUES (?, ?, 0, ?)
+`
+
+type EnsureLeaderboardEntryParams struct {
+	CompetitionID int64
+	UserID        int64
+	CreatedAt     time.Time
+}
+
+// Creates the user's leaderboard entry (no submissions, no best: not shown)
+// when missing, in its own statement before the accepting transaction, so
+// that transaction only updates an existing row: concurrent first uploads
+// then queue on its row lock instead of deadlocking on the insert of a new
+// key.
+func (q *Queries) EnsureLeaderboardEntry(ctx context.Context, arg EnsureLeaderboardEntryParams) error {
+	_, err := q.db.ExecContext(ctx, ensureLeaderboardEntry, arg.CompetitionID, arg.UserID, arg.CreatedAt)
+	return err
+}
+
 const extendSubmissionLease = `-- name: ExtendSubmissionLease :execrows
 UPDATE submissions SET lease_until = ?
 WHERE id = ? AND lease_token = ? AND pending > 0
