@@ -903,4 +903,5 @@ type User struct {
 	DisplayName           string
 	CreatedAt             time.Time
 	UpdatedAt             time.Time
+	CanAuthor             bool
 }
