@@ -132,11 +132,17 @@ var sessionSettings = []Setting{
 // routingSettings are the session routing's rows of Settings (docs/routing.md).
 var routingSettings = []Setting{
 	{Env: "MEDFORGE_ROUTING_RESYNC", Default: "10s",
-		Doc:   "How often the in-memory route table is rebuilt from the database (a safety net; session changes made by this process apply at once). At least 100ms.",
-		apply: func(c *Config, v string) (err error) { c.RoutingResync, err = parseDurationAtLeast(v, 100*time.Millisecond); return }},
+		Doc: "How often the in-memory route table is rebuilt from the database (a safety net; session changes made by this process apply at once). At least 100ms.",
+		apply: func(c *Config, v string) (err error) {
+			c.RoutingResync, err = parseDurationAtLeast(v, 100*time.Millisecond)
+			return
+		}},
 	{Env: "MEDFORGE_ROUTING_ACTIVITY_FLUSH", Default: "30s",
-		Doc:   "How often last activity of routed sessions is written for idle culling (one UPDATE per active session per flush). At least 100ms.",
-		apply: func(c *Config, v string) (err error) { c.RoutingActivityFlush, err = parseDurationAtLeast(v, 100*time.Millisecond); return }},
+		Doc: "How often last activity of routed sessions is written for idle culling (one UPDATE per active session per flush). At least 100ms.",
+		apply: func(c *Config, v string) (err error) {
+			c.RoutingActivityFlush, err = parseDurationAtLeast(v, 100*time.Millisecond)
+			return
+		}},
 }
 
 // parsePacks reads MEDFORGE_PACKS: name=image pairs; the default pack comes
