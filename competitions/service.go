@@ -59,7 +59,8 @@ type Deps struct {
 	Logger *slog.Logger
 	// Now is the clock (time.Now when nil); tests move it across midnight.
 	Now func() time.Time
-	// MaxSubmissionBytes bounds an uploaded file (default 64 MiB).
+	// MaxSubmissionBytes bounds an uploaded file (MEDFORGE_BODY_LIMIT;
+	// default 64 MiB). The Engine's validation limit should be the same.
 	MaxSubmissionBytes int
 }
 
@@ -106,6 +107,10 @@ func New(d Deps) (*Service, error) {
 	}
 	return s, nil
 }
+
+// MaxSubmissionBytes is the largest submission file Submit accepts; the
+// HTTP adapter reads uploads up to it.
+func (s *Service) MaxSubmissionBytes() int64 { return int64(s.maxLen) }
 
 // Store is the data layer the service uses.
 func (s *Service) Store() store.Store { return s.st }

@@ -350,7 +350,7 @@ func formFile(c *fiber.Ctx, name string, limit int64) (string, []byte, error) {
 }
 
 func (h *handlers) submit(c *fiber.Ctx) error {
-	name, data, err := formFile(c, "file", 1<<30)
+	name, data, err := formFile(c, "file", h.svc.MaxSubmissionBytes())
 	if err != nil {
 		return err
 	}
