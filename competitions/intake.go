@@ -138,13 +138,16 @@ func (s *Service) Submit(ctx context.Context, v Viewer, slug, filename string, f
 			s.dropUnreferencedBlob(ctx, digest, rel)
 		}
 	}()
+	gate := s.intakeLock(c.ID, v.UserID)
+	gate.Lock()
+	defer gate.Unlock()
 	ensure := db.EnsureDailyCountParams{CompetitionID: c.ID, UserID: v.UserID, Day: day}
 	if err := s.st.InTx(ctx, func(tx store.Store) error { return tx.EnsureDailyCount(ctx, ensure) }); err != nil {
 		return SubmitResult{}, fmt.Errorf("count submission: %w", err)
 	}
 	entry := db.EnsureLeaderboardEntryParams{CompetitionID: c.ID, UserID: v.UserID, CreatedAt: now}
 	if err := s.st.InTx(ctx, func(tx store.Store) error { return tx.EnsureLeaderboardEntry(ctx, entry) }); err != nil {
-		return SubmitResult{}, fmt.Errorf("count submission on the leaderboard: %w", err)
+		return SubmitResult{}, fmt.Errorf("create leaderboard entry: %w", err)
 	}
 	var res SubmitResult
 	err = s.st.InTx(ctx, func(tx store.Store) error {

@@ -81,6 +81,18 @@ type Service struct {
 	holdouts map[int64]db.HoldoutVersion
 	scorers  map[int64]db.ScorerModule
 	metrics  serviceMetrics
+	// intake serializes, in this process, the accepting transactions of
+	// one user in one competition (striped by a hash), so a crowd of
+	// concurrent uploads queues here instead of piling up row-lock waits
+	// that MariaDB's deadlock detector may pick victims from. The database
+	// locks still decide across processes.
+	intake [64]sync.Mutex
+}
+
+// intakeLock is the stripe of (competition, user).
+func (s *Service) intakeLock(competitionID, userID int64) *sync.Mutex {
+	h := uint64(competitionID)*0x9e3779b97f4a7c15 ^ uint64(userID)*0xbf58476d1ce4e5b9
+	return &s.intake[(h>>32)%uint64(len(s.intake))]
 }
 
 // New builds a Service. It creates the roots when missing.

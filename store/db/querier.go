@@ -24,9 +24,11 @@ type Querier interface {
 	CountActiveSessionsByUser(ctx context.Context, userID int64) (int64, error)
 	CountAdmins(ctx context.Context) (int64, error)
 	CountCompetitionSubmissions(ctx context.Context, competitionID int64) (int64, error)
-	// Counts an accepted submission on the user's leaderboard entry. Runs in the
-	// accepting transaction, after the daily-count row lock that serializes the
-	// user's uploads to the competition.
+	// Counts an accepted submission on the user's leaderboard entry (created
+	// beforehand by EnsureLeaderboardEntry). The first statement of the
+	// accepting transaction: a plain UPDATE of an existing row takes its
+	// exclusive lock at once, where an upsert's shared-then-exclusive upgrade
+	// deadlocks concurrent uploads.
 	CountLeaderboardSubmission(ctx context.Context, arg CountLeaderboardSubmissionParams) error
 	CountOfficialSubmissionScores(ctx context.Context, submissionID int64) (int64, error)
 	CountUserFinals(ctx context.Context, arg CountUserFinalsParams) (int64, error)
