@@ -12,6 +12,14 @@ import (
 // Env lists the session runtime's environment variables with their
 // defaults and meaning; docs/sessions.md shows the same table.
 var Env = []struct{ Name, Default, Doc string }{
+	{"MEDFORGE_RUNTIME", "docker", "Session runtime: docker (one Docker engine) or kubernetes (Pods on a cluster; see docs/sessions.md, Kubernetes runtime)."},
+	{"MEDFORGE_KUBECONFIG", "", "Kubernetes runtime: kubeconfig file; empty uses the in-cluster service account."},
+	{"MEDFORGE_KUBE_NAMESPACE", "medforge", "Kubernetes runtime: namespace of MedForge's API and Caddy (the only peers allowed to reach a session's :8080)."},
+	{"MEDFORGE_KUBE_STORAGE_CLASS", "", "Kubernetes runtime: storage class of workspace PVCs; empty uses the cluster's default."},
+	{"MEDFORGE_KUBE_WORKSPACE_SIZE", "50Gi", "Kubernetes runtime: size of each workspace PVC."},
+	{"MEDFORGE_KUBE_SNAPSHOT_CLASS", "", "Kubernetes runtime: VolumeSnapshotClass of stop snapshots; empty uses the default class."},
+	{"MEDFORGE_KUBE_EPHEMERAL_STORAGE", "20Gi", "Kubernetes runtime: ephemeral-storage limit of each session Pod."},
+	{"MEDFORGE_KUBE_GPU_NODE_SELECTOR", "", "Kubernetes runtime: label selector limiting the GPU inventory to some nodes; empty takes every node with allocatable nvidia.com/gpu."},
 	{"MEDFORGE_SESSIONS", "auto", "on, off, or auto (on when the Docker engine answers at start; otherwise the endpoints are not mounted and a warning says why)."},
 	{"MEDFORGE_GPUS", "", "GPU provider: empty uses NVML when libnvidia-ml loads, else no GPU; none, or a declared list such as 0,1,2,3 for hosts without NVIDIA (shown as declared)."},
 	{"MEDFORGE_PACK_IMAGE", "", "Image of the default pack, digest-pinned (image@sha256:...) unless the domain is local; empty builds and uses the stand-in IDE (local runs only)."},
@@ -34,6 +42,8 @@ var Env = []struct{ Name, Default, Doc string }{
 // Settings are the session runtime's settings read from the environment;
 // cmd/medforge turns them into providers and a Service.
 type Settings struct {
+	Runtime     string // docker, kubernetes
+	Kube        KubeSettings
 	Mode        string // on, off, auto
 	GPUs        string
 	PackImage   string
@@ -43,6 +53,11 @@ type Settings struct {
 	DockerHost  string
 	Config      Config
 	BackoffMaxS int
+}
+
+// KubeSettings are the Kubernetes runtime's settings (MEDFORGE_KUBE_*).
+type KubeSettings struct {
+	Kubeconfig, Namespace, StorageClass, WorkspaceSize, SnapshotClass, EphemeralStorage, GPUNodeSelector string
 }
 
 // LoadSettings reads the variables in Env through lookup (os.LookupEnv when
@@ -81,6 +96,16 @@ func LoadSettings(lookup func(string) (string, bool)) (Settings, error) {
 		Mode: strings.ToLower(get("MEDFORGE_SESSIONS")), GPUs: get("MEDFORGE_GPUS"), PackImage: get("MEDFORGE_PACK_IMAGE"),
 		Workspaces: get("MEDFORGE_WORKSPACES"), Quota: get("MEDFORGE_WORKSPACE_QUOTA"), DockerHost: get("MEDFORGE_DOCKER_HOST"),
 		Packs: map[string]string{},
+	}
+	s.Runtime = strings.ToLower(get("MEDFORGE_RUNTIME"))
+	if s.Runtime != "docker" && s.Runtime != "kubernetes" {
+		bad("MEDFORGE_RUNTIME", "want docker or kubernetes, got %q", s.Runtime)
+	}
+	s.Kube = KubeSettings{
+		Kubeconfig: get("MEDFORGE_KUBECONFIG"), Namespace: get("MEDFORGE_KUBE_NAMESPACE"),
+		StorageClass: get("MEDFORGE_KUBE_STORAGE_CLASS"), WorkspaceSize: get("MEDFORGE_KUBE_WORKSPACE_SIZE"),
+		SnapshotClass: get("MEDFORGE_KUBE_SNAPSHOT_CLASS"), EphemeralStorage: get("MEDFORGE_KUBE_EPHEMERAL_STORAGE"),
+		GPUNodeSelector: get("MEDFORGE_KUBE_GPU_NODE_SELECTOR"),
 	}
 	if s.Mode != "on" && s.Mode != "off" && s.Mode != "auto" {
 		bad("MEDFORGE_SESSIONS", "want on, off or auto, got %q", s.Mode)
