@@ -539,6 +539,3 @@ func TestUnpinnedImageRefused(t *testing.T) {
 		t.Error("a pod was created for an unpinned image")
 	}
 }
-
-
-

@@ -815,4 +815,5 @@ type User struct {
 	DisplayName           string
 	CreatedAt             time.Time
 	UpdatedAt             time.Time
+	CanAuthor             bool
 }
