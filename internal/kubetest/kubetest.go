@@ -276,6 +276,17 @@ func (c *Cluster) StartAPIServer(ctx context.Context) error {
 	return err
 }
 
+// Pid is the process id of a running component ("kube-apiserver", "etcd",
+// "kube-scheduler", "kwok"), or 0.
+func (c *Cluster) Pid(name string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cmd := c.procs[name]; cmd != nil && cmd.Process != nil {
+		return cmd.Process.Pid
+	}
+	return 0
+}
+
 // StopAPIServer kills the API server (SIGKILL: as a crash or a partition
 // would look to clients). etcd, the scheduler and KWOK keep running.
 func (c *Cluster) StopAPIServer() { c.kill("kube-apiserver") }
