@@ -181,4 +181,3 @@ func procHWM(t *testing.T, pid int) int64 {
 	}
 	return 0
 }
-
