@@ -20,8 +20,9 @@ import (
 // (MEDFORGE_RUNTIME=kubernetes): sessions/kubert is the runtime, the
 // workspace provider (PVCs and VolumeSnapshots) and the GPU inventory (the
 // nodes' allocatable nvidia.com/gpu). Pack images must be digest-pinned.
-func newKubeSessions(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logger, set sessions.Settings,
+func newKubeSessions(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logger,
 	skip func(error) (*sessions.Service, error)) (*sessions.Service, error) {
+	set := cfg.Sessions
 	k := set.Kube
 	var rc *rest.Config
 	var err error
@@ -56,26 +57,22 @@ func newKubeSessions(ctx context.Context, cfg config.Config, st store.Store, log
 		drv.Close()
 		return nil, fmt.Errorf("MEDFORGE_PACK_IMAGE=%q must be set and digest-pinned (image@sha256:...) on Kubernetes", set.PackImage)
 	}
-	set.Config.Packs = map[string]string{"default": set.PackImage}
+	sc := sessionsConfig(cfg)
+	// Only the workspace is mounted on a cluster (host data roots mean
+	// nothing there); hidden test data stays named so that any mount
+	// overlapping it is refused.
+	sc.TrainingDataRoot, sc.PublicEvalDataRoot = "", ""
+	sc.Packs = map[string]string{"default": set.PackImage}
 	for name, img := range set.Packs {
 		if !sessions.DigestPinned(img) {
 			drv.Close()
 			return nil, fmt.Errorf("MEDFORGE_PACKS: pack %s=%q must be digest-pinned (image@sha256:...)", name, img)
 		}
-		set.Config.Packs[name] = img
+		sc.Packs[name] = img
 	}
-	if set.Config.Instance == "" {
-		set.Config.Instance = "default"
-		if dc, err := store.ParseDSN(cfg.DSN); err == nil && dc.DBName != "" {
-			set.Config.Instance = dc.DBName
-		}
-	}
-	// Only the workspace is mounted on a cluster; hidden test data is still
-	// named so that any mount overlapping it is refused.
-	set.Config.TestHoldoutsDir = competitionRoots(cfg).Holdouts
-	log.Info("session runtime", "runtime", "kubernetes", "image", set.PackImage, "instance", set.Config.Instance,
+	log.Info("session runtime", "runtime", "kubernetes", "image", set.PackImage, "instance", sc.Instance,
 		"storage_class", k.StorageClass, "snapshot_class", k.SnapshotClass)
-	svc, err := sessions.New(set.Config, st, drv.GPUs(), drv, drv, log)
+	svc, err := sessions.New(sc, st, drv.GPUs(), drv, drv, log)
 	if err != nil {
 		drv.Close()
 		return nil, err
