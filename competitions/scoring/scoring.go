@@ -130,37 +130,58 @@ func (e *Engine) Validate(ctx context.Context, h competitions.Holdout, file []by
 
 // Score validates file, aligns it to the holdout and runs m in the sandbox.
 func (e *Engine) Score(ctx context.Context, h competitions.Holdout, m competitions.ScorerModule, file []byte) (*abi.Result, error) {
+	res, _, err := e.score(ctx, h, m, file, 0, false)
+	return res, err
+}
+
+// Probe is Score in a sandbox instance whose random source and clock derive
+// from seed, reporting the scoring's memory and time
+// (sandbox.Pool.Probe); it implements competitions.ProbeEngine for the
+// certification report.
+func (e *Engine) Probe(ctx context.Context, h competitions.Holdout, m competitions.ScorerModule, file []byte, seed uint64) (*abi.Result, competitions.Usage, error) {
+	return e.score(ctx, h, m, file, seed, true)
+}
+
+func (e *Engine) score(ctx context.Context, h competitions.Holdout, m competitions.ScorerModule, file []byte, seed uint64, probe bool) (*abi.Result, competitions.Usage, error) {
+	var usage competitions.Usage
 	in, err := e.validate(h, file)
 	if err != nil {
-		return nil, err
+		return nil, usage, err
 	}
 	mod, err := e.module(ctx, m)
 	if err != nil {
 		var re *sandbox.RejectedError
 		if errors.As(err, &re) {
-			return nil, &competitions.ScorerError{Message: "the scorer module was rejected", Detail: re.Reason}
+			return nil, usage, &competitions.ScorerError{Message: "the scorer module was rejected", Detail: re.Reason, Kind: competitions.ScorerRejected}
 		}
-		return nil, err
+		return nil, usage, err
 	}
-	res, err := e.pool.Score(ctx, mod, in)
+	var res *abi.Result
+	if probe {
+		var u sandbox.Usage
+		res, u, err = e.pool.Probe(ctx, mod, in, seed)
+		usage = competitions.Usage{MemoryBytes: u.MemoryBytes, Duration: u.Duration}
+	} else {
+		res, err = e.pool.Score(ctx, mod, in)
+	}
 	if err == nil {
-		return res, nil
+		return res, usage, nil
 	}
 	var ge *abi.GuestError
 	var te *sandbox.TrapError
 	switch {
 	case errors.As(err, &ge):
-		return nil, &competitions.ScorerError{Public: ge.Public, Message: ge.Message, Detail: ge.Message}
+		return nil, usage, &competitions.ScorerError{Public: ge.Public, Message: ge.Message, Detail: ge.Message}
 	case errors.Is(err, sandbox.ErrTimeout):
-		return nil, &competitions.ScorerError{Public: true, Message: "scoring exceeded its time limit", Detail: err.Error()}
+		return nil, usage, &competitions.ScorerError{Public: true, Message: "scoring exceeded its time limit", Detail: err.Error(), Kind: competitions.ScorerTimeout}
 	case errors.Is(err, sandbox.ErrMemoryLimit):
-		return nil, &competitions.ScorerError{Public: true, Message: "scoring exceeded its memory limit", Detail: err.Error()}
+		return nil, usage, &competitions.ScorerError{Public: true, Message: "scoring exceeded its memory limit", Detail: err.Error(), Kind: competitions.ScorerMemory}
 	case errors.Is(err, sandbox.ErrOutputTooLarge):
-		return nil, &competitions.ScorerError{Message: "scorer output too large", Detail: err.Error()}
+		return nil, usage, &competitions.ScorerError{Message: "scorer output too large", Detail: err.Error(), Kind: competitions.ScorerOutput}
 	case errors.As(err, &te):
-		return nil, &competitions.ScorerError{Message: "scorer crashed", Detail: te.Detail}
+		return nil, usage, &competitions.ScorerError{Message: "scorer crashed", Detail: te.Detail, Kind: competitions.ScorerCrash}
 	}
-	return nil, err
+	return nil, usage, err
 }
 
 // module loads m once per digest: the pool hashes the bytes on every Load,
@@ -193,7 +214,7 @@ func (e *Engine) Check(ctx context.Context, m competitions.ScorerModule) (string
 	if _, err := e.pool.Load(ctx, m.Wasm); err != nil {
 		var re *sandbox.RejectedError
 		if errors.As(err, &re) {
-			return "", &competitions.ScorerError{Public: true, Message: re.Reason, Detail: re.Reason}
+			return "", &competitions.ScorerError{Public: true, Message: re.Reason, Detail: re.Reason, Kind: competitions.ScorerRejected}
 		}
 		return "", err
 	}

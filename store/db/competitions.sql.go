@@ -103,7 +103,7 @@ func (q *Queries) CreateRescoreJob(ctx context.Context, arg CreateRescoreJobPara
 }
 
 const getCompetition = `-- name: GetCompetition :one
-SELECT id, slug, title, description, exposure, owner_user_id, scoring_mode, leaderboard_rule, evaluation_policy, metric, higher_is_better, daily_cap, spec_json, dataset_id, current_scorer_id, current_holdout_id, leaderboard_version, created_at, updated_at FROM competitions WHERE id = ?
+SELECT id, slug, title, description, exposure, owner_user_id, scoring_mode, leaderboard_rule, evaluation_policy, metric, higher_is_better, daily_cap, spec_json, dataset_id, current_scorer_id, current_holdout_id, leaderboard_version, created_at, updated_at, published, published_at FROM competitions WHERE id = ?
 `
 
 func (q *Queries) GetCompetition(ctx context.Context, id int64) (Competition, error) {
@@ -129,12 +129,14 @@ func (q *Queries) GetCompetition(ctx context.Context, id int64) (Competition, er
 		&i.LeaderboardVersion,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Published,
+		&i.PublishedAt,
 	)
 	return i, err
 }
 
 const getCompetitionBySlug = `-- name: GetCompetitionBySlug :one
-SELECT id, slug, title, description, exposure, owner_user_id, scoring_mode, leaderboard_rule, evaluation_policy, metric, higher_is_better, daily_cap, spec_json, dataset_id, current_scorer_id, current_holdout_id, leaderboard_version, created_at, updated_at FROM competitions WHERE slug = ?
+SELECT id, slug, title, description, exposure, owner_user_id, scoring_mode, leaderboard_rule, evaluation_policy, metric, higher_is_better, daily_cap, spec_json, dataset_id, current_scorer_id, current_holdout_id, leaderboard_version, created_at, updated_at, published, published_at FROM competitions WHERE slug = ?
 `
 
 func (q *Queries) GetCompetitionBySlug(ctx context.Context, slug string) (Competition, error) {
@@ -160,6 +162,8 @@ func (q *Queries) GetCompetitionBySlug(ctx context.Context, slug string) (Compet
 		&i.LeaderboardVersion,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Published,
+		&i.PublishedAt,
 	)
 	return i, err
 }
@@ -219,7 +223,7 @@ func (q *Queries) GetLeaderboardVersion(ctx context.Context, id int64) (int64, e
 }
 
 const getRescoreJob = `-- name: GetRescoreJob :one
-SELECT id, competition_id, requested_by, reason, total, done, failed, created_at, finished_at FROM rescore_jobs WHERE id = ?
+SELECT id, competition_id, requested_by, reason, total, done, failed, created_at, finished_at, ranks_before FROM rescore_jobs WHERE id = ?
 `
 
 func (q *Queries) GetRescoreJob(ctx context.Context, id int64) (RescoreJob, error) {
@@ -235,6 +239,7 @@ func (q *Queries) GetRescoreJob(ctx context.Context, id int64) (RescoreJob, erro
 		&i.Failed,
 		&i.CreatedAt,
 		&i.FinishedAt,
+		&i.RanksBefore,
 	)
 	return i, err
 }
@@ -267,7 +272,7 @@ func (q *Queries) InsertHoldoutVersion(ctx context.Context, arg InsertHoldoutVer
 }
 
 const listCompetitions = `-- name: ListCompetitions :many
-SELECT id, slug, title, description, exposure, owner_user_id, scoring_mode, leaderboard_rule, evaluation_policy, metric, higher_is_better, daily_cap, spec_json, dataset_id, current_scorer_id, current_holdout_id, leaderboard_version, created_at, updated_at FROM competitions ORDER BY slug
+SELECT id, slug, title, description, exposure, owner_user_id, scoring_mode, leaderboard_rule, evaluation_policy, metric, higher_is_better, daily_cap, spec_json, dataset_id, current_scorer_id, current_holdout_id, leaderboard_version, created_at, updated_at, published, published_at FROM competitions ORDER BY slug
 `
 
 func (q *Queries) ListCompetitions(ctx context.Context) ([]Competition, error) {
@@ -299,6 +304,8 @@ func (q *Queries) ListCompetitions(ctx context.Context) ([]Competition, error) {
 			&i.LeaderboardVersion,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.Published,
+			&i.PublishedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -314,7 +321,7 @@ func (q *Queries) ListCompetitions(ctx context.Context) ([]Competition, error) {
 }
 
 const listRescoreJobs = `-- name: ListRescoreJobs :many
-SELECT id, competition_id, requested_by, reason, total, done, failed, created_at, finished_at FROM rescore_jobs WHERE competition_id = ? ORDER BY id DESC LIMIT 20
+SELECT id, competition_id, requested_by, reason, total, done, failed, created_at, finished_at, ranks_before FROM rescore_jobs WHERE competition_id = ? ORDER BY id DESC LIMIT 20
 `
 
 func (q *Queries) ListRescoreJobs(ctx context.Context, competitionID int64) ([]RescoreJob, error) {
@@ -336,6 +343,7 @@ func (q *Queries) ListRescoreJobs(ctx context.Context, competitionID int64) ([]R
 			&i.Failed,
 			&i.CreatedAt,
 			&i.FinishedAt,
+			&i.RanksBefore,
 		); err != nil {
 			return nil, err
 		}
@@ -351,7 +359,7 @@ func (q *Queries) ListRescoreJobs(ctx context.Context, competitionID int64) ([]R
 }
 
 const lockCompetition = `-- name: LockCompetition :one
-SELECT id, slug, title, description, exposure, owner_user_id, scoring_mode, leaderboard_rule, evaluation_policy, metric, higher_is_better, daily_cap, spec_json, dataset_id, current_scorer_id, current_holdout_id, leaderboard_version, created_at, updated_at FROM competitions WHERE id = ? FOR UPDATE
+SELECT id, slug, title, description, exposure, owner_user_id, scoring_mode, leaderboard_rule, evaluation_policy, metric, higher_is_better, daily_cap, spec_json, dataset_id, current_scorer_id, current_holdout_id, leaderboard_version, created_at, updated_at, published, published_at FROM competitions WHERE id = ? FOR UPDATE
 `
 
 // Serializes imports, scorer switches and rescore requests of one competition.
@@ -378,6 +386,8 @@ func (q *Queries) LockCompetition(ctx context.Context, id int64) (Competition, e
 		&i.LeaderboardVersion,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Published,
+		&i.PublishedAt,
 	)
 	return i, err
 }

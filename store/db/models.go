@@ -633,6 +633,17 @@ type AuthSession struct {
 	Ip         string
 }
 
+type CertificationReport struct {
+	ID            int64
+	CompetitionID int64
+	ScorerDigest  string
+	HoldoutDigest string
+	SampleSha256  string
+	Ok            bool
+	ReportJson    string
+	CreatedAt     time.Time
+}
+
 type Competition struct {
 	ID                 int64
 	Slug               string
@@ -653,6 +664,8 @@ type Competition struct {
 	LeaderboardVersion int64
 	CreatedAt          time.Time
 	UpdatedAt          time.Time
+	Published          bool
+	PublishedAt        sql.NullTime
 }
 
 type Dataset struct {
@@ -663,6 +676,7 @@ type Dataset struct {
 	Exposure    DatasetsExposure
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	Published   bool
 }
 
 type DatasetFile struct {
@@ -720,6 +734,7 @@ type RescoreJob struct {
 	Failed        int32
 	CreatedAt     time.Time
 	FinishedAt    sql.NullTime
+	RanksBefore   sql.NullString
 }
 
 type ScorerModule struct {
