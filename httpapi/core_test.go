@@ -134,7 +134,7 @@ func TestErrorsNeverLeakInternals(t *testing.T) {
 		{"unknown route", "GET", "/api/v2/no/such/thing", nil, 404, "not_found"},
 		{"unknown root route", "GET", "/nope", nil, 404, "not_found"},
 		{"method not allowed", "PUT", "/api/v2/me", nil, 405, "method_not_allowed"},
-		{"body too large", "POST", "/api/v2/test/echo", `{"a":"` + strings.Repeat("x", 4096) + `"}`, 413, "body_too_large"},
+		{"body too large", "POST", "/api/v2/test/echo", `{"a":"` + strings.Repeat("x", 2048+httpapi.BodySlack) + `"}`, 413, "body_too_large"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -34,6 +34,7 @@ type Engine struct {
 	holdouts map[string]*entry
 	order    []string
 	modules  map[string]*sandbox.Module // by the digest competitions recorded
+	masks    map[string][]bool          // public units by holdout digest and split
 }
 
 type entry struct {
@@ -49,7 +50,7 @@ const maxCached = 16
 
 // New returns an Engine scoring in pool with the given submission limits.
 func New(pool *sandbox.Pool, limits submission.Limits) *Engine {
-	return &Engine{pool: pool, limits: limits, holdouts: map[string]*entry{}, modules: map[string]*sandbox.Module{}}
+	return &Engine{pool: pool, limits: limits, holdouts: map[string]*entry{}, modules: map[string]*sandbox.Module{}, masks: map[string][]bool{}}
 }
 
 // holdout returns the prepared holdout h, loading it once per digest.
@@ -130,8 +131,15 @@ func (e *Engine) Validate(ctx context.Context, h competitions.Holdout, file []by
 
 // Score validates file, aligns it to the holdout and runs m in the sandbox.
 func (e *Engine) Score(ctx context.Context, h competitions.Holdout, m competitions.ScorerModule, file []byte) (*abi.Result, error) {
-	res, _, err := e.score(ctx, h, m, file, 0, false)
-	return res, err
+	in, err := e.validate(h, file)
+	if err != nil {
+		return nil, err
+	}
+	mod, err := e.loaded(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	return e.run(ctx, mod, in)
 }
 
 // Probe is Score in a sandbox instance whose random source and clock derive
@@ -139,49 +147,58 @@ func (e *Engine) Score(ctx context.Context, h competitions.Holdout, m competitio
 // (sandbox.Pool.Probe); it implements competitions.ProbeEngine for the
 // certification report.
 func (e *Engine) Probe(ctx context.Context, h competitions.Holdout, m competitions.ScorerModule, file []byte, seed uint64) (*abi.Result, competitions.Usage, error) {
-	return e.score(ctx, h, m, file, seed, true)
-}
-
-func (e *Engine) score(ctx context.Context, h competitions.Holdout, m competitions.ScorerModule, file []byte, seed uint64, probe bool) (*abi.Result, competitions.Usage, error) {
-	var usage competitions.Usage
 	in, err := e.validate(h, file)
 	if err != nil {
-		return nil, usage, err
+		return nil, competitions.Usage{}, err
 	}
+	mod, err := e.loaded(ctx, m)
+	if err != nil {
+		return nil, competitions.Usage{}, err
+	}
+	res, u, err := e.pool.Probe(ctx, mod, in, seed)
+	res, err = scorerError(res, err)
+	return res, competitions.Usage{MemoryBytes: u.MemoryBytes, Duration: u.Duration}, err
+}
+
+// loaded is module with a refused module as a ScorerError.
+func (e *Engine) loaded(ctx context.Context, m competitions.ScorerModule) (*sandbox.Module, error) {
 	mod, err := e.module(ctx, m)
 	if err != nil {
 		var re *sandbox.RejectedError
 		if errors.As(err, &re) {
-			return nil, usage, &competitions.ScorerError{Message: "the scorer module was rejected", Detail: re.Reason, Kind: competitions.ScorerRejected}
+			return nil, &competitions.ScorerError{Message: "the scorer module was rejected", Detail: re.Reason, Kind: competitions.ScorerRejected}
 		}
-		return nil, usage, err
+		return nil, err
 	}
-	var res *abi.Result
-	if probe {
-		var u sandbox.Usage
-		res, u, err = e.pool.Probe(ctx, mod, in, seed)
-		usage = competitions.Usage{MemoryBytes: u.MemoryBytes, Duration: u.Duration}
-	} else {
-		res, err = e.pool.Score(ctx, mod, in)
-	}
+	return mod, nil
+}
+
+// run scores in with mod in the sandbox, mapping the sandbox's failures to
+// ScorerErrors.
+func (e *Engine) run(ctx context.Context, mod *sandbox.Module, in *abi.Input) (*abi.Result, error) {
+	return scorerError(e.pool.Score(ctx, mod, in))
+}
+
+// scorerError maps the sandbox's failures to ScorerErrors.
+func scorerError(res *abi.Result, err error) (*abi.Result, error) {
 	if err == nil {
-		return res, usage, nil
+		return res, nil
 	}
 	var ge *abi.GuestError
 	var te *sandbox.TrapError
 	switch {
 	case errors.As(err, &ge):
-		return nil, usage, &competitions.ScorerError{Public: ge.Public, Message: ge.Message, Detail: ge.Message}
+		return nil, &competitions.ScorerError{Public: ge.Public, Message: ge.Message, Detail: ge.Message}
 	case errors.Is(err, sandbox.ErrTimeout):
-		return nil, usage, &competitions.ScorerError{Public: true, Message: "scoring exceeded its time limit", Detail: err.Error(), Kind: competitions.ScorerTimeout}
+		return nil, &competitions.ScorerError{Public: true, Message: "scoring exceeded its time limit", Detail: err.Error(), Kind: competitions.ScorerTimeout}
 	case errors.Is(err, sandbox.ErrMemoryLimit):
-		return nil, usage, &competitions.ScorerError{Public: true, Message: "scoring exceeded its memory limit", Detail: err.Error(), Kind: competitions.ScorerMemory}
+		return nil, &competitions.ScorerError{Public: true, Message: "scoring exceeded its memory limit", Detail: err.Error(), Kind: competitions.ScorerMemory}
 	case errors.Is(err, sandbox.ErrOutputTooLarge):
-		return nil, usage, &competitions.ScorerError{Message: "scorer output too large", Detail: err.Error(), Kind: competitions.ScorerOutput}
+		return nil, &competitions.ScorerError{Message: "scorer output too large", Detail: err.Error(), Kind: competitions.ScorerOutput}
 	case errors.As(err, &te):
-		return nil, usage, &competitions.ScorerError{Message: "scorer crashed", Detail: te.Detail, Kind: competitions.ScorerCrash}
+		return nil, &competitions.ScorerError{Message: "scorer crashed", Detail: te.Detail, Kind: competitions.ScorerCrash}
 	}
-	return nil, usage, err
+	return nil, err
 }
 
 // module loads m once per digest: the pool hashes the bytes on every Load,

@@ -77,7 +77,7 @@ func (q *Queries) InsertCertificationReport(ctx context.Context, arg InsertCerti
 }
 
 const listCompetitionSubmissions = `-- name: ListCompetitionSubmissions :many
-SELECT s.id, s.competition_id, s.user_id, s.filename, s.artifact_sha256, s.artifact_path, s.size_bytes, s.row_count, s.status, s.public_error, s.internal_error, s.pending, s.rescore_job_id, s.attempts, s.lease_owner, s.lease_token, s.lease_until, s.primary_score, s.ci_low, s.ci_high, s.created_at, s.scored_at, u.display_name AS user_display_name
+SELECT s.id, s.competition_id, s.user_id, s.filename, s.artifact_sha256, s.artifact_path, s.size_bytes, s.row_count, s.status, s.public_error, s.internal_error, s.pending, s.rescore_job_id, s.attempts, s.lease_owner, s.lease_token, s.lease_until, s.primary_score, s.ci_low, s.ci_high, s.created_at, s.scored_at, s.private_score, s.private_ci_low, s.private_ci_high, s.is_final, s.final_at, u.display_name AS user_display_name
 FROM submissions s JOIN users u ON u.id = s.user_id
 WHERE s.competition_id = ? AND s.id < ?
 ORDER BY s.id DESC LIMIT ?
@@ -112,6 +112,11 @@ type ListCompetitionSubmissionsRow struct {
 	CiHigh          sql.NullFloat64
 	CreatedAt       time.Time
 	ScoredAt        sql.NullTime
+	PrivateScore    sql.NullFloat64
+	PrivateCiLow    sql.NullFloat64
+	PrivateCiHigh   sql.NullFloat64
+	IsFinal         bool
+	FinalAt         sql.NullTime
 	UserDisplayName string
 }
 
@@ -148,6 +153,11 @@ func (q *Queries) ListCompetitionSubmissions(ctx context.Context, arg ListCompet
 			&i.CiHigh,
 			&i.CreatedAt,
 			&i.ScoredAt,
+			&i.PrivateScore,
+			&i.PrivateCiLow,
+			&i.PrivateCiHigh,
+			&i.IsFinal,
+			&i.FinalAt,
 			&i.UserDisplayName,
 		); err != nil {
 			return nil, err
@@ -164,7 +174,7 @@ func (q *Queries) ListCompetitionSubmissions(ctx context.Context, arg ListCompet
 }
 
 const listCompetitionsByOwner = `-- name: ListCompetitionsByOwner :many
-SELECT id, slug, title, description, exposure, owner_user_id, scoring_mode, leaderboard_rule, evaluation_policy, metric, higher_is_better, daily_cap, spec_json, dataset_id, current_scorer_id, current_holdout_id, leaderboard_version, created_at, updated_at, published, published_at FROM competitions WHERE owner_user_id = ? ORDER BY slug
+SELECT id, slug, title, description, exposure, owner_user_id, leaderboard_rule, evaluation_policy, metric, higher_is_better, daily_cap, spec_json, dataset_id, current_scorer_id, current_holdout_id, leaderboard_version, created_at, updated_at, published, published_at, scoring_mode, public_fraction, split_secret, display_digits, final_limit, selection_deadline, private_revealed_at FROM competitions WHERE owner_user_id = ? ORDER BY slug
 `
 
 func (q *Queries) ListCompetitionsByOwner(ctx context.Context, ownerUserID sql.NullInt64) ([]Competition, error) {
@@ -183,7 +193,6 @@ func (q *Queries) ListCompetitionsByOwner(ctx context.Context, ownerUserID sql.N
 			&i.Description,
 			&i.Exposure,
 			&i.OwnerUserID,
-			&i.ScoringMode,
 			&i.LeaderboardRule,
 			&i.EvaluationPolicy,
 			&i.Metric,
@@ -198,6 +207,13 @@ func (q *Queries) ListCompetitionsByOwner(ctx context.Context, ownerUserID sql.N
 			&i.UpdatedAt,
 			&i.Published,
 			&i.PublishedAt,
+			&i.ScoringMode,
+			&i.PublicFraction,
+			&i.SplitSecret,
+			&i.DisplayDigits,
+			&i.FinalLimit,
+			&i.SelectionDeadline,
+			&i.PrivateRevealedAt,
 		); err != nil {
 			return nil, err
 		}
