@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/medforge/medforge/engine/abi"
+	"github.com/medforge/medforge/engine"
 	"github.com/medforge/medforge/store"
 	"github.com/medforge/medforge/store/db"
 )
@@ -258,12 +258,8 @@ func (w *Worker) process(ctx context.Context, cl *claimed) error {
 			return w.retryLater(ctx, cl, err)
 		}
 	}
-	file, err := readBlob(s.roots.Submissions, cl.sub.ArtifactPath, cl.sub.ArtifactSha256)
-	if err != nil {
-		return w.retryLater(ctx, cl, fmt.Errorf("read artifact of submission %d: %w", cl.sub.ID, err))
-	}
 	start := time.Now()
-	res, err := s.eng.Score(sctx, h, m, file)
+	res, err := w.score(sctx, cl, h, m)
 	dur := time.Since(start)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -285,13 +281,9 @@ func (w *Worker) process(ctx context.Context, cl *claimed) error {
 		}
 		return w.retryLater(ctx, cl, fmt.Errorf("score submission %d: %w", cl.sub.ID, err))
 	}
-	if math.IsNaN(res.Primary) || math.IsInf(res.Primary, 0) {
-		return w.fail(ctx, cl, c, "the scorer failed on this submission; an admin can see the details",
-			fmt.Sprintf("scorer returned a non-finite primary score %v", res.Primary))
-	}
 	row := db.InsertSubmissionScoreParams{
-		SubmissionID: cl.sub.ID, PrimaryScore: res.Primary, SecondaryJson: secondaryJSON(res),
-		ScorerDigest: m.Digest, HoldoutDigest: h.Digest, EngineVersion: truncate(s.eng.Version(), 64),
+		SubmissionID: cl.sub.ID, PrimaryScore: res.PrimaryScore, SecondaryJson: secondaryJSON(res),
+		ScorerDigest: m.Digest, HoldoutDigest: h.Digest, EngineVersion: truncate(res.EngineVersion, 64),
 		DurationMs: int32(min(dur.Milliseconds(), math.MaxInt32)),
 	}
 	if lo, hi, ok := Bootstrap(res.PerUnit, bootstrapSeed(cl.sub.ArtifactSha256, m.Digest, h.Digest)); ok {
@@ -311,12 +303,26 @@ func summarize(ps []Problem) string {
 	return fmt.Sprintf("%s (and %d more problems)", ps[0], len(ps)-1)
 }
 
-func secondaryJSON(res *abi.Result) string {
-	m := make(map[string]float64, len(res.Secondary))
-	for _, n := range res.Secondary {
-		if !math.IsNaN(n.Value) && !math.IsInf(n.Value, 0) {
-			m[n.Name] = n.Value
-		}
+// score runs the claimed submission: from the aligned form intake left in
+// this process when it is there (and aligned to the same holdout), else
+// from its stored file.
+func (w *Worker) score(ctx context.Context, cl *claimed, h Holdout, m ScorerModule) (*engine.Result, error) {
+	s := w.s
+	if v := s.validated.take(cl.sub.ID); v != nil && v.HoldoutDigest() == "sha256:"+h.Digest {
+		return s.eng.Run(ctx, v, m)
+	}
+	file, err := readBlob(s.roots.Submissions, cl.sub.ArtifactPath, cl.sub.ArtifactSha256)
+	if err != nil {
+		return nil, fmt.Errorf("read artifact of submission %d: %w", cl.sub.ID, err)
+	}
+	return s.eng.Score(ctx, h, m, file)
+}
+
+// secondaryJSON is the stored form of a result's (finite) secondary scores.
+func secondaryJSON(res *engine.Result) string {
+	m := res.Secondary
+	if m == nil {
+		m = map[string]float64{}
 	}
 	b, _ := json.Marshal(m)
 	return string(b)
