@@ -3,6 +3,7 @@ package competitions
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -13,7 +14,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/medforge/medforge/competitions/signif"
 	"github.com/medforge/medforge/engine"
+	"github.com/medforge/medforge/engine/abi"
 	"github.com/medforge/medforge/store"
 	"github.com/medforge/medforge/store/db"
 )
@@ -259,7 +262,14 @@ func (w *Worker) process(ctx context.Context, cl *claimed) error {
 		}
 	}
 	start := time.Now()
-	res, err := w.score(sctx, cl, h, m)
+	var res *engine.Result
+	var split *SplitResult
+	sp, splitMode := splitOf(c)
+	if splitMode {
+		split, err = w.scoreSplit(sctx, cl, h, m, sp)
+	} else {
+		res, err = w.score(sctx, cl, h, m)
+	}
 	dur := time.Since(start)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -281,16 +291,92 @@ func (w *Worker) process(ctx context.Context, cl *claimed) error {
 		}
 		return w.retryLater(ctx, cl, fmt.Errorf("score submission %d: %w", cl.sub.ID, err))
 	}
+	if splitMode {
+		res = &engine.Result{PrimaryScore: split.Public.Primary, Secondary: namedMap(split.Public.Secondary), EngineVersion: engine.Version}
+		// The parts' scores are computed here from per-unit values, not
+		// by the engine's run: check them too.
+		for _, v := range []float64{split.Public.Primary, split.Private.Primary} {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return w.fail(ctx, cl, c, "the scorer failed on this submission; an admin can see the details",
+					fmt.Sprintf("scorer returned a non-finite primary score %v", v))
+			}
+		}
+	}
 	row := db.InsertSubmissionScoreParams{
 		SubmissionID: cl.sub.ID, PrimaryScore: res.PrimaryScore, SecondaryJson: secondaryJSON(res),
 		ScorerDigest: m.Digest, HoldoutDigest: h.Digest, EngineVersion: truncate(res.EngineVersion, 64),
-		DurationMs: int32(min(dur.Milliseconds(), math.MaxInt32)),
+		DurationMs: int32(min(dur.Milliseconds(), math.MaxInt32)), SplitMethod: db.SubmissionScoresSplitMethodNone,
 	}
-	if lo, hi, ok := Bootstrap(res.PerUnit, bootstrapSeed(cl.sub.ArtifactSha256, m.Digest, h.Digest)); ok {
-		row.CiLow = sqlNullFloat{Float64: lo, Valid: true}
-		row.CiHigh = sqlNullFloat{Float64: hi, Valid: true}
+	seed := bootstrapSeed(cl.sub.ArtifactSha256, m.Digest, h.Digest)
+	if !splitMode {
+		if lo, hi, ok := Bootstrap(res.PerUnit, seed); ok {
+			row.CiLow, row.CiHigh = sqlNullFloat{Float64: lo, Valid: true}, sqlNullFloat{Float64: hi, Valid: true}
+		}
+		if signif.IsMean(res.PrimaryScore, res.PerUnit) {
+			row.UnitScores = sql.NullString{String: string(signif.Encode(res.PerUnit)), Valid: true}
+		}
+		return w.finish(ctx, cl, c, [2]int64{m.ID, h.ID}, nil, &row)
+	}
+	row.SplitMethod = db.SubmissionScoresSplitMethod(split.Method)
+	row.SplitFingerprint = sp.Fingerprint()
+	row.PublicUnits = sql.NullInt32{Int32: int32(split.Public.Units), Valid: true}
+	row.PrivateUnits = sql.NullInt32{Int32: int32(split.Private.Units), Valid: true}
+	row.PrivateScore = sqlNullFloat{Float64: split.Private.Primary, Valid: true}
+	if split.PerUnit != nil {
+		row.UnitScores = sql.NullString{String: string(signif.Encode(split.PerUnit)), Valid: true}
+		pub, priv := partValues(split)
+		if lo, hi, ok := Bootstrap(pub, seed); ok {
+			row.CiLow, row.CiHigh = sqlNullFloat{Float64: lo, Valid: true}, sqlNullFloat{Float64: hi, Valid: true}
+		}
+		if lo, hi, ok := Bootstrap(priv, seed^0x5bd1e995); ok {
+			row.PrivateCiLow, row.PrivateCiHigh = sqlNullFloat{Float64: lo, Valid: true}, sqlNullFloat{Float64: hi, Valid: true}
+		}
 	}
 	return w.finish(ctx, cl, c, [2]int64{m.ID, h.ID}, nil, &row)
+}
+
+// splitOf is the competition's split, and whether it scores in
+// public_private mode.
+func splitOf(c db.Competition) (Split, bool) {
+	return Split{Secret: c.SplitSecret, Fraction: c.PublicFraction}, c.ScoringMode == db.CompetitionsScoringModePublicPrivate
+}
+
+// scoreSplit scores the claimed submission on both parts of sp, from its
+// stored file.
+func (w *Worker) scoreSplit(ctx context.Context, cl *claimed, h Holdout, m ScorerModule, sp Split) (*SplitResult, error) {
+	w.s.validated.take(cl.sub.ID) // split scoring runs parts of the input itself
+	file, err := readBlob(w.s.roots.Submissions, cl.sub.ArtifactPath, cl.sub.ArtifactSha256)
+	if err != nil {
+		return nil, fmt.Errorf("read artifact of submission %d: %w", cl.sub.ID, err)
+	}
+	return w.s.eng.ScoreSplit(ctx, h, m, file, sp)
+}
+
+// namedMap is the finite values of ns by name.
+func namedMap(ns []abi.Named) map[string]float64 {
+	var m map[string]float64
+	for _, n := range ns {
+		if !math.IsNaN(n.Value) && !math.IsInf(n.Value, 0) {
+			if m == nil {
+				m = map[string]float64{}
+			}
+			m[n.Name] = n.Value
+		}
+	}
+	return m
+}
+
+// partValues splits the per-unit contributions into the public and the
+// private units' values.
+func partValues(sr *SplitResult) (pub, priv []float64) {
+	for u, v := range sr.PerUnit {
+		if sr.InPublic[u] {
+			pub = append(pub, v)
+		} else {
+			priv = append(priv, v)
+		}
+	}
+	return pub, priv
 }
 
 func summarize(ps []Problem) string {
@@ -399,7 +485,8 @@ func (w *Worker) finish(ctx context.Context, cl *claimed, c db.Competition, used
 				case err != nil:
 					return fmt.Errorf("insert score of submission %d: %w", cl.sub.ID, err)
 				default:
-					sc, inserted = &db.SubmissionScore{ID: id, PrimaryScore: row.PrimaryScore, CiLow: row.CiLow, CiHigh: row.CiHigh}, true
+					sc, inserted = &db.SubmissionScore{ID: id, PrimaryScore: row.PrimaryScore, CiLow: row.CiLow, CiHigh: row.CiHigh,
+						PrivateScore: row.PrivateScore, PrivateCiLow: row.PrivateCiLow, PrivateCiHigh: row.PrivateCiHigh}, true
 				}
 			}
 			if !inserted {
@@ -409,7 +496,8 @@ func (w *Worker) finish(ctx context.Context, cl *claimed, c db.Competition, used
 			}
 			if err := tx.FinishSubmissionScored(ctx, db.FinishSubmissionScoredParams{
 				ID: cl.sub.ID, PrimaryScore: sqlNullFloat{Float64: sc.PrimaryScore, Valid: true},
-				CiLow: sc.CiLow, CiHigh: sc.CiHigh, ScoredAt: timeArg(scoredAt),
+				CiLow: sc.CiLow, CiHigh: sc.CiHigh, PrivateScore: sc.PrivateScore, PrivateCiLow: sc.PrivateCiLow,
+				PrivateCiHigh: sc.PrivateCiHigh, ScoredAt: timeArg(scoredAt),
 			}); err != nil {
 				return fmt.Errorf("finish submission %d: %w", cl.sub.ID, err)
 			}

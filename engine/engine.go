@@ -163,6 +163,11 @@ func (v *Validated) Units() int { return v.input.Units }
 // HoldoutDigest is the digest ("sha256:<hex>") of the holdout v is aligned to.
 func (v *Validated) HoldoutDigest() string { return v.holdout.Digest() }
 
+// Input is the submission aligned to its holdout, as a module receives it
+// (for callers that score parts of it, such as a public/private split).
+// It must not be modified.
+func (v *Validated) Input() *abi.Input { return v.input }
+
 // Validate checks a submission in memory against sp and h (which must have
 // been built for sp) without running anything. An invalid file is a
 // *strictcsv.InvalidError (see InvalidSubmission). data must not be
@@ -186,14 +191,11 @@ func (e *Engine) Run(ctx context.Context, v *Validated, m *sandbox.Module) (*Res
 	}
 	sp := v.spec
 	ran := time.Now()
-	res, err := e.pool.Score(ctx, m, v.input)
+	res, err := e.RunInput(ctx, m, v.input)
 	if err != nil {
 		return nil, fmt.Errorf("run scorer %s: %w", sp.Metric, err)
 	}
 	metric := time.Since(ran)
-	if !finite(res.Primary) {
-		return nil, fmt.Errorf("run scorer %s: %w (got %v)", sp.Metric, ErrNotFinite, res.Primary)
-	}
 	out := &Result{
 		Competition:    sp.Slug,
 		PrimaryScore:   res.Primary,
@@ -214,6 +216,23 @@ func (e *Engine) Run(ctx context.Context, v *Validated, m *sandbox.Module) (*Res
 		}
 	}
 	return out, nil
+}
+
+// RunInput runs m on an aligned input (a Validated's Input or a part of
+// it) with Run's checks: the sandbox's errors, and ErrNotFinite for a
+// non-finite primary score.
+func (e *Engine) RunInput(ctx context.Context, m *sandbox.Module, in *abi.Input) (*abi.Result, error) {
+	if e.pool == nil || m == nil {
+		return nil, errors.New("engine: no sandbox pool or module")
+	}
+	res, err := e.pool.Score(ctx, m, in)
+	if err != nil {
+		return nil, err
+	}
+	if !finite(res.Primary) {
+		return nil, fmt.Errorf("%w (got %v)", ErrNotFinite, res.Primary)
+	}
+	return res, nil
 }
 
 // ErrNotFinite is a module's primary score that is NaN or infinite.

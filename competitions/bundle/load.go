@@ -135,6 +135,7 @@ func Load(dir, scorersDir string) (*competitions.Bundle, error) {
 	return &competitions.Bundle{
 		Spec: sp, Title: m.Title, Description: m.Description, Exposure: m.Exposure, DailyCap: m.DailyCap,
 		Holdout: h, ScorerName: scorerName, ScorerVersion: m.ScorerVersion, Scorer: wasm, Files: files,
+		Scoring: m.Scoring(),
 	}, nil
 }
 

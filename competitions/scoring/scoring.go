@@ -13,10 +13,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/medforge/medforge/competitions"
 	"github.com/medforge/medforge/engine"
 	"github.com/medforge/medforge/engine/abi"
+	"github.com/medforge/medforge/engine/holdout"
 	"github.com/medforge/medforge/engine/sandbox"
 	"github.com/medforge/medforge/engine/strictcsv"
 	"github.com/medforge/medforge/engine/submission"
@@ -25,13 +27,19 @@ import (
 // Engine is the real competitions.Engine. It is safe for concurrent use.
 type Engine struct {
 	eng *engine.Engine
+
+	mu    sync.Mutex
+	masks map[string][]bool // public units by holdout digest and split
 }
+
+// maxCached bounds the split masks kept.
+const maxCached = 16
 
 var _ competitions.Engine = (*Engine)(nil)
 
 // New returns an Engine scoring in pool with the given submission limits.
 func New(pool *sandbox.Pool, limits submission.Limits) *Engine {
-	return &Engine{eng: engine.New(pool, limits)}
+	return &Engine{eng: engine.New(pool, limits), masks: map[string][]bool{}}
 }
 
 func ref(h competitions.Holdout) engine.HoldoutRef {
@@ -70,6 +78,39 @@ func (e *Engine) Run(ctx context.Context, v *engine.Validated, m competitions.Sc
 		return nil, scorerError(err)
 	}
 	res, err := e.eng.Run(ctx, v, mod)
+	if err != nil {
+		return nil, scorerError(err)
+	}
+	return res, nil
+}
+
+// holdout is the engine's cached, prepared holdout h.
+func (e *Engine) holdout(h competitions.Holdout) (*holdout.Holdout, error) {
+	return e.eng.Holdout(ref(h))
+}
+
+// validate is Validate's aligned input, for split scoring.
+func (e *Engine) validate(h competitions.Holdout, file []byte) (*abi.Input, error) {
+	v, err := e.Validate(context.Background(), h, file)
+	if err != nil {
+		return nil, err
+	}
+	return v.Input(), nil
+}
+
+// loaded is the engine's cached module m, a refused one as a ScorerError.
+func (e *Engine) loaded(ctx context.Context, m competitions.ScorerModule) (*sandbox.Module, error) {
+	mod, err := e.eng.Module(ctx, m.Digest, m.Wasm)
+	if err != nil {
+		return nil, scorerError(err)
+	}
+	return mod, nil
+}
+
+// run scores an aligned input (a part of a split) with mod through the
+// engine, mapping its failures to ScorerErrors.
+func (e *Engine) run(ctx context.Context, mod *sandbox.Module, in *abi.Input) (*abi.Result, error) {
+	res, err := e.eng.RunInput(ctx, mod, in)
 	if err != nil {
 		return nil, scorerError(err)
 	}
