@@ -235,6 +235,17 @@ func (e *Engine) RunInput(ctx context.Context, m *sandbox.Module, in *abi.Input)
 	return res, nil
 }
 
+// Probe runs m on in like RunInput, in a sandbox instance whose random
+// source and clock derive from seed, and reports what the run used
+// (sandbox.Pool.Probe); scorer certification runs a module under several
+// seeds. The primary score is returned as the module gave it.
+func (e *Engine) Probe(ctx context.Context, m *sandbox.Module, in *abi.Input, seed uint64) (*abi.Result, sandbox.Usage, error) {
+	if e.pool == nil || m == nil {
+		return nil, sandbox.Usage{}, errors.New("engine: no sandbox pool or module")
+	}
+	return e.pool.Probe(ctx, m, in, seed)
+}
+
 // ErrNotFinite is a module's primary score that is NaN or infinite.
 var ErrNotFinite = errors.New("primary score is not a finite number")
 

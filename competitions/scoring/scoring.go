@@ -123,7 +123,7 @@ func (e *Engine) Check(ctx context.Context, m competitions.ScorerModule) (string
 	if _, err := e.eng.Module(ctx, "", m.Wasm); err != nil {
 		var re *sandbox.RejectedError
 		if errors.As(err, &re) {
-			return "", &competitions.ScorerError{Public: true, Message: re.Reason, Detail: re.Reason}
+			return "", &competitions.ScorerError{Public: true, Message: re.Reason, Detail: re.Reason, Kind: competitions.ScorerRejected}
 		}
 		return "", err
 	}
@@ -142,19 +142,50 @@ func scorerError(err error) error {
 	msg, public := engine.PublicMessage(err)
 	switch {
 	case errors.As(err, &re):
-		return &competitions.ScorerError{Message: "the scorer module was rejected", Detail: re.Reason}
-	case public:
-		return &competitions.ScorerError{Public: true, Message: msg, Detail: err.Error()}
+		return &competitions.ScorerError{Message: "the scorer module was rejected", Detail: re.Reason, Kind: competitions.ScorerRejected}
 	case errors.As(err, &ge):
-		return &competitions.ScorerError{Message: ge.Message, Detail: ge.Message}
+		return &competitions.ScorerError{Public: ge.Public, Message: ge.Message, Detail: ge.Message}
+	case public:
+		return &competitions.ScorerError{Public: true, Message: msg, Detail: err.Error(), Kind: kind(err)}
 	case errors.Is(err, sandbox.ErrOutputTooLarge):
-		return &competitions.ScorerError{Message: "scorer output too large", Detail: err.Error()}
+		return &competitions.ScorerError{Message: "scorer output too large", Detail: err.Error(), Kind: competitions.ScorerOutput}
 	case errors.Is(err, engine.ErrNotFinite):
 		return &competitions.ScorerError{Message: "the primary score is not a finite number", Detail: err.Error()}
 	case errors.As(err, &te):
-		return &competitions.ScorerError{Message: "scorer crashed", Detail: te.Detail}
+		return &competitions.ScorerError{Message: "scorer crashed", Detail: te.Detail, Kind: competitions.ScorerCrash}
 	}
 	return err
+}
+
+// kind classifies a public sandbox failure for the certification report.
+func kind(err error) competitions.ScorerErrorKind {
+	switch {
+	case errors.Is(err, sandbox.ErrTimeout):
+		return competitions.ScorerTimeout
+	case errors.Is(err, sandbox.ErrMemoryLimit):
+		return competitions.ScorerMemory
+	}
+	return competitions.ScorerVerdict
+}
+
+// Probe is Score in a sandbox instance whose random source and clock derive
+// from seed, reporting the scoring's memory and time
+// (sandbox.Pool.Probe); it implements competitions.ProbeEngine for the
+// certification report.
+func (e *Engine) Probe(ctx context.Context, h competitions.Holdout, m competitions.ScorerModule, file []byte, seed uint64) (*abi.Result, competitions.Usage, error) {
+	in, err := e.validate(h, file)
+	if err != nil {
+		return nil, competitions.Usage{}, err
+	}
+	mod, err := e.loaded(ctx, m)
+	if err != nil {
+		return nil, competitions.Usage{}, err
+	}
+	res, u, err := e.eng.Probe(ctx, mod, in, seed)
+	if err != nil {
+		return nil, competitions.Usage{MemoryBytes: u.MemoryBytes, Duration: u.Duration}, scorerError(err)
+	}
+	return res, competitions.Usage{MemoryBytes: u.MemoryBytes, Duration: u.Duration}, nil
 }
 
 // problems converts the validator's refusal into competitions' form.
