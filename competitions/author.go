@@ -966,7 +966,7 @@ type RankMove struct {
 // AuthorRescore is a rescore job with, once it finished, whose rank moved.
 type AuthorRescore struct {
 	RescoreJob
-	Moves []RankMove `json:"moves,omitempty"`
+	Moves []RankMove `json:"moves"` // null while running
 }
 
 // queueRescoreWithRanks is queueRescore that also records the current
