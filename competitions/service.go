@@ -86,11 +86,13 @@ type Service struct {
 	log    *slog.Logger
 	now    func() time.Time
 	maxLen int
-	wake   *notifier // new work queued in this process
-	done   *waiters  // submissions finished in this process
-	boards *boardCache
-	mu     sync.Mutex
-	wasm   map[string][]byte // scorer bytes by digest
+	// validated hands submissions aligned at intake to this process's worker.
+	validated *handoff
+	wake      *notifier // new work queued in this process
+	done      *waiters  // submissions finished in this process
+	boards    *boardCache
+	mu        sync.Mutex
+	wasm      map[string][]byte // scorer bytes by digest
 	// Immutable rows, cached by id.
 	holdouts map[int64]db.HoldoutVersion
 	scorers  map[int64]db.ScorerModule
@@ -126,7 +128,7 @@ func New(d Deps) (*Service, error) {
 		return nil, fmt.Errorf("competitions: %w", err)
 	}
 	s := &Service{st: d.Store, eng: d.Engine, roots: d.Roots, log: d.Logger, now: d.Now,
-		maxLen: d.MaxSubmissionBytes, wake: newNotifier(), done: newWaiters(), holdouts: map[int64]db.HoldoutVersion{}, scorers: map[int64]db.ScorerModule{}, boards: newBoardCache(), wasm: map[string][]byte{}}
+		maxLen: d.MaxSubmissionBytes, validated: newHandoff(), wake: newNotifier(), done: newWaiters(), holdouts: map[int64]db.HoldoutVersion{}, scorers: map[int64]db.ScorerModule{}, boards: newBoardCache(), wasm: map[string][]byte{}}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
