@@ -4,7 +4,6 @@ import (
 	"errors"
 
 	"github.com/medforge/medforge/engine/abi"
-	"github.com/medforge/medforge/engine/sandbox"
 	"github.com/medforge/medforge/engine/strictcsv"
 )
 
@@ -44,11 +43,12 @@ func InvalidSubmission(err error) (*strictcsv.InvalidError, bool) {
 }
 
 // PublicMessage is the one rule for what a participant may see of a
-// scoring error: the problems of an invalid submission, a scorer error its
-// module marked public, or that the run hit its time or memory limit.
-// Anything else (crashes, rejected modules, non-finite scores, internal
-// scorer errors, which may reveal holdout values) is hidden behind a
-// generic message and ok is false.
+// scoring error: the problems of an invalid submission, or a scorer error
+// its module marked public. Anything else (crashes, rejected modules,
+// non-finite scores, internal scorer errors, and runs that hit the time or
+// memory limit, whose occurrence a crafted submission could turn into a
+// signal about the holdout) is hidden behind one generic message and ok is
+// false; admins see the detail.
 func PublicMessage(err error) (msg string, ok bool) {
 	if ie, ok := InvalidSubmission(err); ok {
 		return ie.Error(), true
@@ -57,10 +57,6 @@ func PublicMessage(err error) (msg string, ok bool) {
 	switch {
 	case errors.As(err, &ge) && ge.Public:
 		return ge.Message, true
-	case errors.Is(err, sandbox.ErrTimeout):
-		return "scoring exceeded its time limit", true
-	case errors.Is(err, sandbox.ErrMemoryLimit):
-		return "scoring exceeded its memory limit", true
 	}
 	return "scoring failed for an internal reason; the organisers have been told", false
 }

@@ -30,16 +30,22 @@ const DefaultBodyLimit = 1 << 20
 // handler from the stream; their files spill to temporary files past 8 KiB.
 func (s *Server) limitBody(c *fiber.Ctx) error {
 	req := c.Request()
+	// A refusal leaves the body unread on the wire: close the connection
+	// after the answer, or its bytes would be parsed as the next request.
+	refuse := func(p *Error) error {
+		c.Context().SetConnectionClose()
+		return p
+	}
 	if ce := strings.TrimSpace(string(req.Header.Peek(fiber.HeaderContentEncoding))); ce != "" && !strings.EqualFold(ce, "identity") {
-		return Problem(http.StatusUnsupportedMediaType, "unsupported_media_type", "request bodies must not be compressed (Content-Encoding "+strconv.Quote(ce)+")")
+		return refuse(Problem(http.StatusUnsupportedMediaType, "unsupported_media_type", "request bodies must not be compressed (Content-Encoding "+strconv.Quote(ce)+")"))
 	}
 	limit := DefaultBodyLimit
 	if bytes.HasPrefix(bytes.ToLower(req.Header.ContentType()), []byte(fiber.MIMEMultipartForm)) {
 		limit = s.cfg.BodyLimit + BodySlack
 	}
 	tooLarge := func() error {
-		return Problem(http.StatusRequestEntityTooLarge, "body_too_large",
-			"the request body is larger than "+strconv.Itoa(limit)+" bytes")
+		return refuse(Problem(http.StatusRequestEntityTooLarge, "body_too_large",
+			"the request body is larger than "+strconv.Itoa(limit)+" bytes"))
 	}
 	switch n := req.Header.ContentLength(); {
 	case n > limit:
@@ -48,7 +54,7 @@ func (s *Server) limitBody(c *fiber.Ctx) error {
 		if stream := c.Context().RequestBodyStream(); stream != nil {
 			b, err := io.ReadAll(io.LimitReader(stream, int64(limit)+1))
 			if err != nil {
-				return Problem(http.StatusBadRequest, "bad_request", "the request body could not be read")
+				return refuse(Problem(http.StatusBadRequest, "bad_request", "the request body could not be read"))
 			}
 			if len(b) > limit {
 				return tooLarge()

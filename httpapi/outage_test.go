@@ -64,3 +64,15 @@ func TestIsUnavailable(t *testing.T) {
 		t.Fatal("IsUnavailable is true for an answered query")
 	}
 }
+
+// TestMetricsRestricted: /metrics answers a direct scraper on loopback,
+// but not a request that came through the proxy (X-Forwarded-For), which
+// is how the public reaches the API.
+func TestMetricsRestricted(t *testing.T) {
+	env := apitest.New(t, apitest.Options{})
+	if r := env.Do(t, "GET", "/metrics", nil); r.Status != http.StatusOK {
+		t.Fatalf("direct scrape from loopback: %d", r.Status)
+	}
+	env.Do(t, "GET", "/metrics", nil, apitest.Header("X-Forwarded-For", "203.0.113.9")).
+		Problem(t, http.StatusForbidden, "forbidden")
+}

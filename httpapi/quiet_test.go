@@ -2,6 +2,9 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
+	"net"
+	"net/http"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
@@ -67,10 +70,20 @@ func TestQuietRoutesSkipTheAccessLog(t *testing.T) {
 			t.Errorf("log lacks %s:\n%s", want, out)
 		}
 	}
-	resp, err := srv.App().Test(httptest.NewRequest("GET", "/metrics", nil), -1)
+	// /metrics answers a direct scraper on loopback; App().Test's
+	// connection has no address, so serve on a real one.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go srv.Serve(ctx, ln)
+	resp, err := http.Get("http://" + ln.Addr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
 	var b bytes.Buffer
 	_, _ = b.ReadFrom(resp.Body)
 	if !strings.Contains(b.String(), `route="/api/v2/quiet-ok"`) {

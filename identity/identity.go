@@ -329,7 +329,7 @@ func (s *Service) Signup(ctx context.Context, email, password, displayName, ip s
 	if err := s.validateNew(&nu); err != nil {
 		return false, err
 	}
-	if _, wait, ok := s.signup.Reserve("ip:" + ip); !ok {
+	if _, wait, ok := s.signup.Reserve(ThrottleKey(ip)); !ok {
 		return false, &ThrottledError{RetryAfter: wait}
 	}
 	_, err = s.CreateUser(ctx, nu)
@@ -366,7 +366,7 @@ func (s *Service) Login(ctx context.Context, email, password, ip, userAgent stri
 	if !ok {
 		return Session{}, &ThrottledError{RetryAfter: wait}
 	}
-	ipr, wait, ok := s.ip.Reserve("ip:" + ip)
+	ipr, wait, ok := s.ip.Reserve(ThrottleKey(ip))
 	if !ok {
 		acct.Cancel()
 		return Session{}, &ThrottledError{RetryAfter: wait}

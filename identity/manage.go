@@ -53,7 +53,9 @@ func (s *Service) SetAccess(ctx context.Context, userID int64, a Access) (User, 
 	return out, err
 }
 
-// SetPassword replaces a user's password and ends all of their sessions.
+// SetPassword replaces a user's password, ends all of their sessions and
+// revokes all of their API tokens: a reset after a compromise must not
+// leave the attacker a token.
 func (s *Service) SetPassword(ctx context.Context, userID int64, password string) error {
 	if m := s.ValidatePassword(password); m != "" {
 		return &ValidationError{Fields: []FieldError{{"password", m}}}
@@ -73,6 +75,9 @@ func (s *Service) SetPassword(ctx context.Context, userID int64, password string
 	}
 	if _, err := s.st.DeleteAuthSessionsForUser(ctx, userID); err != nil {
 		return fmt.Errorf("end sessions of user %d: %w", userID, err)
+	}
+	if _, err := s.st.DeleteAPITokensForUser(ctx, userID); err != nil {
+		return fmt.Errorf("revoke API tokens of user %d: %w", userID, err)
 	}
 	s.cache.invalidateUser(userID)
 	return nil

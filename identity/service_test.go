@@ -74,6 +74,13 @@ func TestSetPasswordEndsSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	_, tok, err := s.CreateToken(ctx, u.ID, "ci", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AuthenticateToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.SetPassword(ctx, u.ID, "short"); err == nil {
 		t.Fatal("short password accepted")
 	}
@@ -82,6 +89,9 @@ func TestSetPasswordEndsSessions(t *testing.T) {
 	}
 	if _, err := s.AuthenticateCookie(ctx, sess.Token); !errors.Is(err, identity.ErrUnauthenticated) {
 		t.Fatalf("old session survived a password change: %v", err)
+	}
+	if _, err := s.AuthenticateToken(ctx, tok); !errors.Is(err, identity.ErrUnauthenticated) {
+		t.Fatalf("an API token survived a password reset: %v", err)
 	}
 	if _, err := s.Login(ctx, u.Email, u.Password, "10.0.0.2", ""); !errors.Is(err, identity.ErrInvalidCredentials) {
 		t.Fatalf("old password works: %v", err)

@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -96,4 +97,21 @@ func (l *Limiter) sweepLocked(now time.Time) {
 			delete(l.hits, k)
 		}
 	}
+}
+
+// ThrottleKey is the per-client key of the IP throttles: an IPv4 address
+// as is, an IPv6 address by its /64 prefix (one customer's allocation, in
+// which an attacker can pick a fresh address for every attempt). Anything
+// that does not parse is keyed verbatim.
+func ThrottleKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return "ip:" + ip
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return "ip:" + a.String()
+	}
+	p, _ := a.Prefix(64)
+	return "ip6:" + p.String()
 }

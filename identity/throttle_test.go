@@ -91,3 +91,20 @@ func TestCacheEpochBlocksStaleFill(t *testing.T) {
 		t.Fatal("invalidateUser left entries")
 	}
 }
+
+func TestThrottleKeyIPv6By64(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		same bool
+	}{
+		{"2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:fffe", true},
+		{"2001:db8:1:2::1", "2001:db8:1:3::1", false},
+		{"192.0.2.1", "192.0.2.2", false},
+		{"::ffff:192.0.2.1", "192.0.2.1", true},
+		{"not-an-ip", "not-an-ip", true},
+	} {
+		if got := ThrottleKey(tc.a) == ThrottleKey(tc.b); got != tc.same {
+			t.Errorf("ThrottleKey(%s) == ThrottleKey(%s) is %v, want %v (%s, %s)", tc.a, tc.b, got, tc.same, ThrottleKey(tc.a), ThrottleKey(tc.b))
+		}
+	}
+}

@@ -20,3 +20,7 @@ UPDATE api_tokens SET last_used_at = sqlc.arg(last_used_at) WHERE id = sqlc.arg(
 
 -- name: DeleteAPIToken :execrows
 DELETE FROM api_tokens WHERE id = sqlc.arg(id) AND user_id = sqlc.arg(user_id);
+
+-- name: DeleteAPITokensForUser :execrows
+-- A password reset revokes every personal API token of the account.
+DELETE FROM api_tokens WHERE user_id = sqlc.arg(user_id);

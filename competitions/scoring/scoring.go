@@ -147,6 +147,10 @@ func scorerError(err error) error {
 		return &competitions.ScorerError{Public: ge.Public, Message: ge.Message, Detail: ge.Message}
 	case public:
 		return &competitions.ScorerError{Public: true, Message: msg, Detail: err.Error(), Kind: kind(err)}
+	case errors.Is(err, sandbox.ErrTimeout), errors.Is(err, sandbox.ErrMemoryLimit):
+		// Participants see only the generic message; admins and the
+		// certification report see the kind and the detail.
+		return &competitions.ScorerError{Message: msg, Detail: err.Error(), Kind: kind(err)}
 	case errors.Is(err, sandbox.ErrOutputTooLarge):
 		return &competitions.ScorerError{Message: "scorer output too large", Detail: err.Error(), Kind: competitions.ScorerOutput}
 	case errors.Is(err, engine.ErrNotFinite):

@@ -39,6 +39,8 @@ type Querier interface {
 	CreateRescoreJob(ctx context.Context, arg CreateRescoreJobParams) (int64, error)
 	CreateUser(ctx context.Context, arg CreateUserParams) (int64, error)
 	DeleteAPIToken(ctx context.Context, arg DeleteAPITokenParams) (int64, error)
+	// A password reset revokes every personal API token of the account.
+	DeleteAPITokensForUser(ctx context.Context, userID int64) (int64, error)
 	DeleteAuthSessionByHash(ctx context.Context, tokenHash []byte) (int64, error)
 	DeleteAuthSessionsForUser(ctx context.Context, userID int64) (int64, error)
 	DeleteDatasetFile(ctx context.Context, arg DeleteDatasetFileParams) error

@@ -53,6 +53,19 @@ func (q *Queries) DeleteAPIToken(ctx context.Context, arg DeleteAPITokenParams) 
 	return result.RowsAffected()
 }
 
+const deleteAPITokensForUser = `-- name: DeleteAPITokensForUser :execrows
+DELETE FROM api_tokens WHERE user_id = ?
+`
+
+// A password reset revokes every personal API token of the account.
+func (q *Queries) DeleteAPITokensForUser(ctx context.Context, userID int64) (int64, error) {
+	result, err := q.db.ExecContext(ctx, deleteAPITokensForUser, userID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
 const getAPIToken = `-- name: GetAPIToken :one
 SELECT id, user_id, name, created_at, expires_at, last_used_at
 FROM api_tokens WHERE id = ? AND user_id = ?
