@@ -282,7 +282,7 @@ func prepare(x []float64, w *weights) prepared {
 	if cnt > 0 {
 		p.mean = sum / float64(cnt)
 	}
-	if a, b, ok := twoValued(x); ok {
+	if a, b, ok := TwoValued(x); ok {
 		p.two, p.a, p.b = true, a, b
 		p.bits = make([]uint64, w.words)
 		for u, v := range x {
