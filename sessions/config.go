@@ -29,6 +29,12 @@ var Env = []struct{ Name, Default, Doc string }{
 	{"SESSION_POLL_BACKOFF_MAX_SECONDS", "60", "Cap of the recovery loop's exponential backoff, in seconds (MEDFORGE_ prefix also accepted)."},
 	{"MEDFORGE_SESSION_IDLE_TIMEOUT", "0", "Stop running sessions without a routed request for this long (0 disables)."},
 	{"MEDFORGE_SESSION_MAX_LIFETIME", "0", "Stop running sessions this long after they started (0 disables)."},
+	{"MEDFORGE_SESSION_GPU_BUSY_PERCENT", "10", "GPU utilisation (percent, NVML only) at or above which a session counts as busy, not idle, for idle culling."},
+	{"MEDFORGE_SESSION_WARN_BEFORE", "10m", "Warn on the session page this long before an idle cull or a lifetime stop."},
+	{"MEDFORGE_SESSION_MAX_EXTENSION", "1h", "The most a user may extend a session, once (pushes the lifetime back and restarts the idle clock); 0 disables extensions."},
+	{"MEDFORGE_SNAPSHOT_KEEP_LAST", "0", "Retention: keep the newest N snapshots per user (0: no limit)."},
+	{"MEDFORGE_SNAPSHOT_MAX_AGE", "0", "Retention: drop snapshots older than this, in days (e.g. 30d) or as a duration (0: no limit)."},
+	{"MEDFORGE_SNAPSHOT_QUOTA", "0", "Retention: bytes of snapshots kept per user (bytes, or with k/m/g suffix; 0: no limit)."},
 }
 
 // Settings are the session runtime's settings read from the environment;
@@ -117,6 +123,32 @@ func LoadSettings(lookup func(string) (string, bool)) (Settings, error) {
 	c.PollInterval = dur("MEDFORGE_SESSION_POLL_INTERVAL")
 	c.IdleTimeout = dur("MEDFORGE_SESSION_IDLE_TIMEOUT")
 	c.MaxLifetime = dur("MEDFORGE_SESSION_MAX_LIFETIME")
+	c.WarnBefore = dur("MEDFORGE_SESSION_WARN_BEFORE")
+	c.MaxExtension = dur("MEDFORGE_SESSION_MAX_EXTENSION")
+	if p, err := strconv.Atoi(get("MEDFORGE_SESSION_GPU_BUSY_PERCENT")); err != nil || p < 1 || p > 100 {
+		bad("MEDFORGE_SESSION_GPU_BUSY_PERCENT", "want a percentage from 1 to 100, got %q", get("MEDFORGE_SESSION_GPU_BUSY_PERCENT"))
+	} else {
+		c.GPUBusyPercent = p
+	}
+	if n, err := strconv.Atoi(get("MEDFORGE_SNAPSHOT_KEEP_LAST")); err != nil || n < 0 {
+		bad("MEDFORGE_SNAPSHOT_KEEP_LAST", "want a count, got %q", get("MEDFORGE_SNAPSHOT_KEEP_LAST"))
+	} else {
+		c.Retention.KeepLast = n
+	}
+	if v := get("MEDFORGE_SNAPSHOT_MAX_AGE"); strings.HasSuffix(v, "d") {
+		if n, err := strconv.Atoi(strings.TrimSuffix(v, "d")); err != nil || n < 0 {
+			bad("MEDFORGE_SNAPSHOT_MAX_AGE", "want days such as 30d or a duration such as 12h, got %q", v)
+		} else {
+			c.Retention.MaxAge = time.Duration(n) * 24 * time.Hour
+		}
+	} else {
+		c.Retention.MaxAge = dur("MEDFORGE_SNAPSHOT_MAX_AGE")
+	}
+	if q, err := parseBytes(get("MEDFORGE_SNAPSHOT_QUOTA")); err != nil {
+		bad("MEDFORGE_SNAPSHOT_QUOTA", "%v", err)
+	} else {
+		c.Retention.QuotaBytes = q
+	}
 	backoffName := "SESSION_POLL_BACKOFF_MAX_SECONDS"
 	if _, ok := lookup("MEDFORGE_" + backoffName); ok {
 		backoffName = "MEDFORGE_" + backoffName
