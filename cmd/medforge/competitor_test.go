@@ -25,14 +25,16 @@ type competitorStack struct {
 	dir   string
 }
 
-func startCompetitorStack(t *testing.T) *competitorStack {
+// startCompetitorStack serves a seeded database; env adds settings of the
+// server (seeding runs with the defaults).
+func startCompetitorStack(t *testing.T, env ...string) *competitorStack {
 	t.Helper()
 	st, dsn := testdb.FreshNamed(t, false)
 	c := newCLI(t, dsn)
 	c.env = append(c.env, "MEDFORGE_SCORING_WORKERS=1", "MEDFORGE_WORKER_POLL=200ms", "MEDFORGE_SESSIONS=off")
 	c.ok("", "migrate", "up")
 	c.ok("", "seed", "--admin-password-file", filepath.Join(t.TempDir(), "pw"))
-	url := stacktest.Serve(t, c.bin, c.env, 60*time.Second).URL
+	url := stacktest.Serve(t, c.bin, append(c.env, env...), 60*time.Second).URL
 	u := testdb.User(t, st, testdb.UserOpts{DisplayName: "CLI Tester"})
 	tok := testdb.APIToken(t, st, u.User)
 	// A small cap so the over-cap answer is quick to reach.
