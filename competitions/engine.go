@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/medforge/medforge/engine/abi"
 	"github.com/medforge/medforge/engine/spec"
@@ -50,6 +51,22 @@ type Engine interface {
 	Check(ctx context.Context, m ScorerModule) (abiVersion string, err error)
 	// Version names the engine build; it is recorded with every score.
 	Version() string
+}
+
+// ProbeEngine is an Engine that can also score in a sandbox whose random
+// source and clock derive from seed instead of the fixed ones every official
+// scoring sees, and report what the scoring used. The certification report
+// runs a module under several seeds: a score that moves with the seed
+// depends on something besides its input.
+type ProbeEngine interface {
+	Probe(ctx context.Context, h Holdout, m ScorerModule, file []byte, seed uint64) (*abi.Result, Usage, error)
+}
+
+// Usage is what one scoring used: the scorer's linear memory at its end
+// (its peak) and the sandbox time.
+type Usage struct {
+	MemoryBytes uint64
+	Duration    time.Duration
 }
 
 // Split scoring methods, recorded with every split score.
@@ -123,7 +140,23 @@ type ScorerError struct {
 	Public  bool
 	Message string
 	Detail  string
+	// Kind says what failed; the certification report counts by it.
+	Kind ScorerErrorKind
 }
+
+// ScorerErrorKind classifies a ScorerError.
+type ScorerErrorKind string
+
+// Kinds of ScorerError. The zero kind is the module's own verdict (an
+// error it returned, public or not).
+const (
+	ScorerVerdict  ScorerErrorKind = ""
+	ScorerTimeout  ScorerErrorKind = "timeout"
+	ScorerMemory   ScorerErrorKind = "memory"
+	ScorerCrash    ScorerErrorKind = "crash"
+	ScorerOutput   ScorerErrorKind = "output"
+	ScorerRejected ScorerErrorKind = "rejected"
+)
 
 func (e *ScorerError) Error() string {
 	if e.Detail != "" {

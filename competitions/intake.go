@@ -103,7 +103,7 @@ func (s *Service) Submit(ctx context.Context, v Viewer, slug, filename string, f
 	if err != nil {
 		return SubmitResult{}, err
 	}
-	if !c.CurrentScorerID.Valid {
+	if !c.CurrentScorerID.Valid || !c.Published {
 		return SubmitResult{}, ErrNotOpen
 	}
 	h, err := s.holdoutOf(ctx, c)

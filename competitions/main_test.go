@@ -60,7 +60,7 @@ func builtScorers(t testing.TB) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, n := range []string{"accuracy", "accuracy-c", "top1", "map-iou"} {
+		for _, n := range []string{"accuracy", "accuracy-c", "top1", "map-iou", "roc-auc"} {
 			data, err := os.ReadFile(scorertest.Build(t, n))
 			if err != nil {
 				t.Fatal(err)

@@ -41,9 +41,10 @@ func (e *CapError) Error() string {
 // Viewer is who is asking. The zero Viewer is anonymous.
 type Viewer struct {
 	UserID int64
-	// Admin: role admin. Internal: can_use_internal.
+	// Admin: role admin. Internal: can_use_internal. Author: can_author.
 	Admin    bool
 	Internal bool
+	Author   bool
 }
 
 func (v Viewer) sees(exposure db.CompetitionsExposure) bool {
@@ -62,6 +63,19 @@ type Deps struct {
 	// MaxSubmissionBytes bounds an uploaded file (MEDFORGE_BODY_LIMIT;
 	// default 64 MiB). The Engine's validation limit should be the same.
 	MaxSubmissionBytes int
+	// BuiltinScorers is the folder of built-in modules (<metric>.wasm); an
+	// author's draft whose metric names one gets it as its scorer.
+	BuiltinScorers string
+	// MaxAuthorDailyCap bounds the daily cap an author may set (default 100).
+	MaxAuthorDailyCap int
+	// Limits are the sandbox's limits, listed in certification reports.
+	Limits ScoringLimits
+}
+
+// ScoringLimits are the sandbox limits of one scoring.
+type ScoringLimits struct {
+	Timeout     time.Duration
+	MemoryBytes uint64
 }
 
 // Service is the competitions capability. It is safe for concurrent use.
@@ -81,6 +95,11 @@ type Service struct {
 	holdouts map[int64]db.HoldoutVersion
 	scorers  map[int64]db.ScorerModule
 	metrics  serviceMetrics
+	// Authoring.
+	builtins     string
+	maxAuthorCap int
+	limits       ScoringLimits
+	certLocks    sync.Map // competition id -> *sync.Mutex
 }
 
 // New builds a Service. It creates the roots when missing.
@@ -104,6 +123,10 @@ func New(d Deps) (*Service, error) {
 	}
 	if s.maxLen <= 0 {
 		s.maxLen = 64 << 20
+	}
+	s.builtins, s.maxAuthorCap, s.limits = d.BuiltinScorers, d.MaxAuthorDailyCap, d.Limits
+	if s.maxAuthorCap <= 0 {
+		s.maxAuthorCap = 100
 	}
 	return s, nil
 }
@@ -207,7 +230,7 @@ func (s *Service) competition(ctx context.Context, v Viewer, slug string) (db.Co
 	if err != nil {
 		return c, fmt.Errorf("get competition %q: %w", slug, err)
 	}
-	if !v.sees(c.Exposure) {
+	if !v.seesCompetition(c) {
 		return c, ErrNotFound
 	}
 	return c, nil
@@ -221,7 +244,7 @@ func (s *Service) ListCompetitions(ctx context.Context, v Viewer) ([]Competition
 	}
 	out := []Competition{}
 	for _, c := range rows {
-		if !v.sees(c.Exposure) {
+		if !v.seesCompetition(c) {
 			continue
 		}
 		cv, err := s.view(ctx, c)

@@ -32,7 +32,7 @@ func init() {
 // internal failure (unreadable holdout, rejected or failing module).
 func runScore(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("score", flag.ContinueOnError)
-	slug := fs.String("competition", "", "built-in competition slug ("+fmt.Sprint(spec.BuiltinSlugs())+")")
+	slug := fs.String("competition", "", "built-in competition slug ("+fmt.Sprint(spec.Slugs())+")")
 	holdoutPath := fs.String("holdout", "", "holdout file: label CSV or Arrow IPC (from `medforge holdout import`)")
 	subPath := fs.String("submission", "", "submission CSV")
 	scorerPath := fs.String("scorer", "", "scorer module (.wasm); default: the competition's built-in module")
@@ -47,7 +47,7 @@ func runScore(ctx context.Context, args []string) error {
 	}
 	sp, ok := spec.Builtin(*slug)
 	if !ok {
-		return withExit(2, fmt.Errorf("unknown competition %q (built-in: %v)", *slug, spec.BuiltinSlugs()))
+		return withExit(2, fmt.Errorf("unknown competition %q (built-in: %v)", *slug, spec.Slugs()))
 	}
 	// MEDFORGE_TRACE=1 prints phase times on stderr (for benchmarks).
 	t0 := time.Now()

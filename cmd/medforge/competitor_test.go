@@ -13,6 +13,7 @@ import (
 
 	"github.com/medforge/medforge/client"
 	"github.com/medforge/medforge/internal/stacktest"
+	"github.com/medforge/medforge/store"
 	"github.com/medforge/medforge/store/testdb"
 )
 
@@ -23,6 +24,7 @@ type competitorStack struct {
 	url   string
 	token string
 	dir   string
+	st    store.Store
 }
 
 // startCompetitorStack serves a seeded database; env adds settings of the
@@ -45,7 +47,7 @@ func startCompetitorStack(t *testing.T, env ...string) *competitorStack {
 	// The CLI gets its server and token from the environment only, and a
 	// config dir of its own so that a developer's file is never read.
 	c.env = append(c.env, "MEDFORGE_API_URL="+url, "MEDFORGE_TOKEN="+tok, "XDG_CONFIG_HOME="+dir, "MEDFORGE_CONFIG=")
-	return &competitorStack{cli: c, url: url, token: tok, dir: dir}
+	return &competitorStack{cli: c, url: url, token: tok, dir: dir, st: st}
 }
 
 func (s *competitorStack) sample(t *testing.T) string {

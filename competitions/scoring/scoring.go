@@ -142,13 +142,31 @@ func (e *Engine) Score(ctx context.Context, h competitions.Holdout, m competitio
 	return e.run(ctx, mod, in)
 }
 
+// Probe is Score in a sandbox instance whose random source and clock derive
+// from seed, reporting the scoring's memory and time
+// (sandbox.Pool.Probe); it implements competitions.ProbeEngine for the
+// certification report.
+func (e *Engine) Probe(ctx context.Context, h competitions.Holdout, m competitions.ScorerModule, file []byte, seed uint64) (*abi.Result, competitions.Usage, error) {
+	in, err := e.validate(h, file)
+	if err != nil {
+		return nil, competitions.Usage{}, err
+	}
+	mod, err := e.loaded(ctx, m)
+	if err != nil {
+		return nil, competitions.Usage{}, err
+	}
+	res, u, err := e.pool.Probe(ctx, mod, in, seed)
+	res, err = scorerError(res, err)
+	return res, competitions.Usage{MemoryBytes: u.MemoryBytes, Duration: u.Duration}, err
+}
+
 // loaded is module with a refused module as a ScorerError.
 func (e *Engine) loaded(ctx context.Context, m competitions.ScorerModule) (*sandbox.Module, error) {
 	mod, err := e.module(ctx, m)
 	if err != nil {
 		var re *sandbox.RejectedError
 		if errors.As(err, &re) {
-			return nil, &competitions.ScorerError{Message: "the scorer module was rejected", Detail: re.Reason}
+			return nil, &competitions.ScorerError{Message: "the scorer module was rejected", Detail: re.Reason, Kind: competitions.ScorerRejected}
 		}
 		return nil, err
 	}
@@ -158,7 +176,11 @@ func (e *Engine) loaded(ctx context.Context, m competitions.ScorerModule) (*sand
 // run scores in with mod in the sandbox, mapping the sandbox's failures to
 // ScorerErrors.
 func (e *Engine) run(ctx context.Context, mod *sandbox.Module, in *abi.Input) (*abi.Result, error) {
-	res, err := e.pool.Score(ctx, mod, in)
+	return scorerError(e.pool.Score(ctx, mod, in))
+}
+
+// scorerError maps the sandbox's failures to ScorerErrors.
+func scorerError(res *abi.Result, err error) (*abi.Result, error) {
 	if err == nil {
 		return res, nil
 	}
@@ -168,13 +190,13 @@ func (e *Engine) run(ctx context.Context, mod *sandbox.Module, in *abi.Input) (*
 	case errors.As(err, &ge):
 		return nil, &competitions.ScorerError{Public: ge.Public, Message: ge.Message, Detail: ge.Message}
 	case errors.Is(err, sandbox.ErrTimeout):
-		return nil, &competitions.ScorerError{Public: true, Message: "scoring exceeded its time limit", Detail: err.Error()}
+		return nil, &competitions.ScorerError{Public: true, Message: "scoring exceeded its time limit", Detail: err.Error(), Kind: competitions.ScorerTimeout}
 	case errors.Is(err, sandbox.ErrMemoryLimit):
-		return nil, &competitions.ScorerError{Public: true, Message: "scoring exceeded its memory limit", Detail: err.Error()}
+		return nil, &competitions.ScorerError{Public: true, Message: "scoring exceeded its memory limit", Detail: err.Error(), Kind: competitions.ScorerMemory}
 	case errors.Is(err, sandbox.ErrOutputTooLarge):
-		return nil, &competitions.ScorerError{Message: "scorer output too large", Detail: err.Error()}
+		return nil, &competitions.ScorerError{Message: "scorer output too large", Detail: err.Error(), Kind: competitions.ScorerOutput}
 	case errors.As(err, &te):
-		return nil, &competitions.ScorerError{Message: "scorer crashed", Detail: te.Detail}
+		return nil, &competitions.ScorerError{Message: "scorer crashed", Detail: te.Detail, Kind: competitions.ScorerCrash}
 	}
 	return nil, err
 }
@@ -209,7 +231,7 @@ func (e *Engine) Check(ctx context.Context, m competitions.ScorerModule) (string
 	if _, err := e.pool.Load(ctx, m.Wasm); err != nil {
 		var re *sandbox.RejectedError
 		if errors.As(err, &re) {
-			return "", &competitions.ScorerError{Public: true, Message: re.Reason, Detail: re.Reason}
+			return "", &competitions.ScorerError{Public: true, Message: re.Reason, Detail: re.Reason, Kind: competitions.ScorerRejected}
 		}
 		return "", err
 	}

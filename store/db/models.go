@@ -935,6 +935,17 @@ type AuthSession struct {
 	Ip         string
 }
 
+type CertificationReport struct {
+	ID            int64
+	CompetitionID int64
+	ScorerDigest  string
+	HoldoutDigest string
+	SampleSha256  string
+	Ok            bool
+	ReportJson    string
+	CreatedAt     time.Time
+}
+
 type Competition struct {
 	ID                 int64
 	Slug               string
@@ -954,6 +965,8 @@ type Competition struct {
 	LeaderboardVersion int64
 	CreatedAt          time.Time
 	UpdatedAt          time.Time
+	Published          bool
+	PublishedAt        sql.NullTime
 	ScoringMode        CompetitionsScoringMode
 	PublicFraction     float64
 	SplitSecret        []byte
@@ -971,6 +984,7 @@ type Dataset struct {
 	Exposure    DatasetsExposure
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	Published   bool
 }
 
 type DatasetFile struct {
@@ -1033,6 +1047,7 @@ type RescoreJob struct {
 	Failed        int32
 	CreatedAt     time.Time
 	FinishedAt    sql.NullTime
+	RanksBefore   sql.NullString
 }
 
 type ScorerModule struct {
