@@ -229,14 +229,19 @@ const passParallelism = 8
 
 func (r *Reconciler) reconcile(ctx context.Context, row db.Session, cs []Container, now time.Time, first bool) error {
 	s := r.s
-	running := false
+	running, failure := false, ""
 	for _, c := range cs {
 		running = running || c.Running
+		if c.Failure != "" {
+			failure = c.Failure
+		}
 	}
 	switch Status(row.Status) {
 	case StatusRunning:
 		reason := ""
-		if !running {
+		if !running && failure != "" {
+			reason = StopContainerFailed
+		} else if !running {
 			reason = StopContainerLost
 		} else {
 			if s.sampleGPU(ctx, row) {
@@ -347,7 +352,7 @@ func (r *Reconciler) finalize(ctx context.Context, row db.Session, cs []Containe
 	var size int64
 	if row.Workspace != "" {
 		if snap == "" {
-			name := row.Workspace + "@stop-" + strconv.FormatInt(time.Now().UnixMilli(), 10)
+			name := row.Workspace + "@stop-" + strconv.FormatInt(stopMillis(), 10)
 			if _, err := s.st.RecordSessionSnapshot(ctx, db.RecordSessionSnapshotParams{ID: row.ID, Snapshot: name}); err != nil {
 				return fmt.Errorf("record snapshot name: %w", err)
 			}
@@ -384,6 +389,9 @@ func (r *Reconciler) finalize(ctx context.Context, row db.Session, cs []Containe
 		return err
 	}
 	r.gate(ctx, int(row.GpuID))
+	if row.StopReason == StopContainerFailed {
+		return r.finishFailed(ctx, row, cs, snap, size)
+	}
 	// The snapshot's record, the stop and the hand-off of the GPU to the
 	// head of the queue commit together.
 	n, err := s.release(ctx, func(tx store.Store) (int64, error) {
@@ -404,6 +412,61 @@ func (r *Reconciler) finalize(ctx context.Context, row db.Session, cs []Containe
 	}
 	s.log.Info("session stopped", "session", row.ID, "slug", row.Slug, "snapshot", snap, "reason", row.StopReason)
 	return nil
+}
+
+// finishFailed ends a session whose container the runtime reported failed:
+// status error with the runtime's reason (or a generic one when the
+// container was already removed by an earlier, interrupted pass).
+func (r *Reconciler) finishFailed(ctx context.Context, row db.Session, cs []Container, snap string, size int64) error {
+	reason := "the session's container failed"
+	for _, c := range cs {
+		if c.Failure != "" {
+			reason = c.Failure
+		}
+	}
+	if len(reason) > 1000 {
+		reason = reason[:1000]
+	}
+	// Like a stop: the snapshot's record, the status change and the
+	// hand-off of the GPU to the queue commit together.
+	n, err := r.s.release(ctx, func(tx store.Store) (int64, error) {
+		n, err := tx.FailSession(ctx, db.FailSessionParams{ID: row.ID, ErrorReason: reason})
+		if err != nil || n == 0 {
+			return n, err
+		}
+		return n, r.s.recordSnapshot(ctx, tx, row, snap, size)
+	})
+	if err != nil {
+		return fmt.Errorf("mark error: %w", err)
+	}
+	if n == 1 {
+		r.s.changed(row, StatusError)
+		if m := r.s.metrics(); m != nil {
+			m.stopped.WithLabelValues(row.StopReason).Inc()
+		}
+	}
+	r.s.log.Warn("session failed", "session", row.ID, "slug", row.Slug, "reason", reason)
+	return nil
+}
+
+var (
+	stopMu   sync.Mutex
+	lastStop int64
+)
+
+// stopMillis is the Unix time in milliseconds for a stop snapshot's name,
+// strictly increasing within the process: two sessions finalized in the
+// same millisecond still get different names (Kubernetes VolumeSnapshots
+// share a namespace, so stop-<unixms> must not repeat there).
+func stopMillis() int64 {
+	stopMu.Lock()
+	defer stopMu.Unlock()
+	now := time.Now().UnixMilli()
+	if now <= lastStop {
+		now = lastStop + 1
+	}
+	lastStop = now
+	return now
 }
 
 // gate runs the GPU health gate on a released GPU and disables it when
