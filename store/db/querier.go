@@ -28,9 +28,11 @@ type Querier interface {
 	CountActiveSessionsByUser(ctx context.Context, userID int64) (int64, error)
 	CountAdmins(ctx context.Context) (int64, error)
 	CountCompetitionSubmissions(ctx context.Context, competitionID int64) (int64, error)
-	// Counts an accepted submission on the user's leaderboard entry. Runs in the
-	// accepting transaction, after the daily-count row lock that serializes the
-	// user's uploads to the competition.
+	// Counts an accepted submission on the user's leaderboard entry (created
+	// beforehand by EnsureLeaderboardEntry). The first statement of the
+	// accepting transaction: a plain UPDATE of an existing row takes its
+	// exclusive lock at once, where an upsert's shared-then-exclusive upgrade
+	// deadlocks concurrent uploads.
 	CountLeaderboardSubmission(ctx context.Context, arg CountLeaderboardSubmissionParams) error
 	CountOfficialSubmissionScores(ctx context.Context, submissionID int64) (int64, error)
 	CountQueued(ctx context.Context) (int64, error)
@@ -49,6 +51,12 @@ type Querier interface {
 	// Creates the (competition, user, day) counter row at zero when missing, so
 	// the counting UPDATE below always finds a row to lock.
 	EnsureDailyCount(ctx context.Context, arg EnsureDailyCountParams) error
+	// Creates the user's leaderboard entry (no submissions, no best: not shown)
+	// when missing, in its own statement before the accepting transaction, so
+	// that transaction only updates an existing row: concurrent first uploads
+	// then queue on its row lock instead of deadlocking on the insert of a new
+	// key.
+	EnsureLeaderboardEntry(ctx context.Context, arg EnsureLeaderboardEntryParams) error
 	// The one extension of a running session's idle and lifetime limits.
 	ExtendSession(ctx context.Context, arg ExtendSessionParams) (int64, error)
 	ExtendSubmissionLease(ctx context.Context, arg ExtendSubmissionLeaseParams) (int64, error)
