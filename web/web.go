@@ -102,6 +102,8 @@ var funcs = template.FuncMap{
 	"queryesc": url.QueryEscape,
 	"plot":     plotSVG,
 	"add":      func(a, b int) int { return a + b },
+	"markdown": markdown,
+	"ubytes":   func(n uint64) string { return humanize.Bytes(int64(min(n, 1<<62))) },
 }
 
 func (ui *UI) parse() error {
