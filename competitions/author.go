@@ -71,6 +71,24 @@ type Draft struct {
 	IDColumn    string        `json:"id_column"`
 	Columns     []spec.Column `json:"columns"`
 	Layout      string        `json:"layout,omitempty"` // rows (default) | box-rows
+	// Scoring mode and board settings (docs/leaderboards.md):
+	// single_realtime_hidden (default) or public_private with its public
+	// fraction (default 0.3), display digits (5), final limit (2) and an
+	// optional selection deadline.
+	ScoringMode       string     `json:"scoring_mode,omitempty"`
+	PublicFraction    *float64   `json:"public_fraction,omitempty"`
+	DisplayDigits     int        `json:"display_digits,omitempty"`
+	FinalLimit        int        `json:"final_limit,omitempty"`
+	SelectionDeadline *time.Time `json:"selection_deadline,omitempty"`
+}
+
+// scoring is d's scoring settings.
+func (d Draft) scoring() ScoringSettings {
+	ss := ScoringSettings{Mode: d.ScoringMode, DisplayDigits: d.DisplayDigits, FinalLimit: d.FinalLimit, SelectionDeadline: d.SelectionDeadline}
+	if d.PublicFraction != nil {
+		ss.PublicFraction = *d.PublicFraction
+	}
+	return ss
 }
 
 // DraftPatch changes some fields of a competition; nil fields stay. The
@@ -86,6 +104,13 @@ type DraftPatch struct {
 	IDColumn    *string        `json:"id_column,omitempty"`
 	Columns     *[]spec.Column `json:"columns,omitempty"`
 	Layout      *string        `json:"layout,omitempty"`
+	// Scoring settings; scoring_mode and public_fraction only while the
+	// competition has no submissions (the split never changes under scores).
+	ScoringMode       *string    `json:"scoring_mode,omitempty"`
+	PublicFraction    *float64   `json:"public_fraction,omitempty"`
+	DisplayDigits     *int       `json:"display_digits,omitempty"`
+	FinalLimit        *int       `json:"final_limit,omitempty"`
+	SelectionDeadline *time.Time `json:"selection_deadline,omitempty"`
 }
 
 var slugRE = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$`)
@@ -141,6 +166,12 @@ func (d *Draft) validate(maxCap int) (spec.Spec, error) {
 	}
 	if d.Layout != string(spec.Rows) && d.Layout != string(spec.BoxRows) {
 		bad("layout", "must be rows or box-rows")
+	}
+	if err := d.scoring().Validate(); err != nil {
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			fe = append(fe, ve.Fields...)
+		}
 	}
 	sp := spec.Spec{Slug: d.Slug, Metric: d.Metric, HigherIsBetter: d.Direction == "maximize", ID: d.IDColumn,
 		Columns: append([]spec.Column(nil), d.Columns...), Layout: spec.Layout(d.Layout)}
@@ -291,6 +322,13 @@ func (s *Service) CreateDraft(ctx context.Context, v Viewer, d Draft) (AuthorCom
 		if err := tx.SetCompetitionPublished(ctx, db.SetCompetitionPublishedParams{ID: id, Published: false}); err != nil {
 			return fmt.Errorf("mark competition draft: %w", err)
 		}
+		created, err := tx.GetCompetition(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := applyScoring(ctx, tx, created, d.scoring()); err != nil {
+			return err
+		}
 		if builtin != nil {
 			smID, err := s.recordScorer(ctx, tx, v.UserID, bDigest, bRel, d.Metric, "builtin", builtin)
 			if err != nil {
@@ -348,7 +386,34 @@ func (s *Service) UpdateDraft(ctx context.Context, v Viewer, slug string, p Draf
 		return AuthorCompetition{}, err
 	}
 	d := Draft{Slug: c.Slug, Title: c.Title, Description: c.Description, Exposure: string(c.Exposure), Metric: c.Metric,
-		Direction: direction(c.HigherIsBetter), DailyCap: int(c.DailyCap), IDColumn: sp.ID, Columns: sp.Columns, Layout: string(sp.Layout)}
+		Direction: direction(c.HigherIsBetter), DailyCap: int(c.DailyCap), IDColumn: sp.ID, Columns: sp.Columns, Layout: string(sp.Layout),
+		ScoringMode: string(c.ScoringMode), DisplayDigits: int(c.DisplayDigits), FinalLimit: int(c.FinalLimit)}
+	if c.ScoringMode == db.CompetitionsScoringModePublicPrivate {
+		f := c.PublicFraction
+		d.PublicFraction = &f
+	}
+	if c.SelectionDeadline.Valid {
+		t := c.SelectionDeadline.Time
+		d.SelectionDeadline = &t
+	}
+	if p.ScoringMode != nil {
+		d.ScoringMode = *p.ScoringMode
+	}
+	if p.PublicFraction != nil {
+		d.PublicFraction = p.PublicFraction
+	}
+	if d.ScoringMode != ModePublicPrivate {
+		d.PublicFraction = nil
+	}
+	if p.DisplayDigits != nil {
+		d.DisplayDigits = *p.DisplayDigits
+	}
+	if p.FinalLimit != nil {
+		d.FinalLimit = *p.FinalLimit
+	}
+	if p.SelectionDeadline != nil {
+		d.SelectionDeadline = p.SelectionDeadline
+	}
 	specChanged := p.IDColumn != nil || p.Columns != nil || p.Layout != nil
 	if specChanged && c.Published {
 		return AuthorCompetition{}, &ValidationError{Fields: []FieldError{{"columns", "the submission spec cannot change once the competition is published"}}}
@@ -389,6 +454,14 @@ func (s *Service) UpdateDraft(ctx context.Context, v Viewer, slug string, p Draf
 			Description: d.Description, Metric: d.Metric, HigherIsBetter: nsp.HigherIsBetter, DailyCap: int32(d.DailyCap),
 			SpecJson: string(specJSON)}); err != nil {
 			return fmt.Errorf("update competition: %w", err)
+		}
+		if err := applyScoring(ctx, tx, cur, d.scoring()); err != nil {
+			return err
+		}
+		if cur.CurrentHoldoutID.Valid && !specChanged {
+			if err := checkSplitVersion(ctx, tx, s, cur); err != nil {
+				return err
+			}
 		}
 		if err := tx.UpdateDataset(ctx, db.UpdateDatasetParams{ID: c.DatasetID, Title: d.Title, Description: d.Description,
 			Exposure: db.DatasetsExposure(c.Exposure)}); err != nil {
@@ -593,6 +666,9 @@ func (s *Service) UploadHoldout(ctx context.Context, v Viewer, slug string, data
 		}
 		if curSp, err := specOf(cur); err != nil || !sameSpec(curSp, sp) {
 			return &ValidationError{Fields: []FieldError{{"file", "the submission spec changed while the holdout was being read; upload it again"}}}
+		}
+		if err := checkSplit(ctx, tx, c.ID, hd); err != nil {
+			return err
 		}
 		hv, err := tx.GetHoldoutByDigest(ctx, db.GetHoldoutByDigestParams{CompetitionID: c.ID, Digest: hDigest})
 		if store.IsNotFound(err) {

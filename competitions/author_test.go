@@ -239,3 +239,46 @@ func TestDraftsAreSecret(t *testing.T) {
 		t.Errorf("bad sample: %v", err)
 	}
 }
+
+// TestAuthorScoringMode sets the scoring mode and split through the author
+// endpoints' service: a public_private draft with its fraction, refused
+// bad values naming the field, and a fraction that would leave the public
+// part of the holdout empty.
+func TestAuthorScoringMode(t *testing.T) {
+	t.Parallel()
+	e := setupAuthor(t)
+	ctx := ctxT(t, 2*time.Minute)
+	d := bundle.BreastCancerDraft()
+	d.Slug, d.Metric = "split-draft", "roc-auc"
+	frac := 0.25
+	d.ScoringMode, d.PublicFraction, d.FinalLimit = competitions.ModePublicPrivate, &frac, 3
+	ac, err := e.svc.CreateDraft(ctx, e.author, d)
+	if err != nil || ac.ScoringMode != competitions.ModePublicPrivate || ac.PublicFraction != 0.25 || ac.FinalLimit != 3 || ac.DisplayDigits != 5 {
+		t.Fatalf("create: %+v %v", ac, err)
+	}
+	_, _, _, hold, err := bundle.BreastCancerFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.UploadHoldout(ctx, e.author, d.Slug, hold); err != nil {
+		t.Fatal(err)
+	}
+	var ve *competitions.ValidationError
+	bad := 1.5
+	if _, err := e.svc.UpdateDraft(ctx, e.author, d.Slug, competitions.DraftPatch{PublicFraction: &bad}); !errors.As(err, &ve) || ve.Fields[0].Field != "public_fraction" {
+		t.Fatalf("fraction 1.5: %v", err)
+	}
+	tiny := 1e-12
+	if _, err := e.svc.UpdateDraft(ctx, e.author, d.Slug, competitions.DraftPatch{PublicFraction: &tiny}); !errors.As(err, &ve) || !strings.Contains(ve.Error(), "both parts need at least one") {
+		t.Fatalf("a fraction leaving the public part empty: %v", err)
+	}
+	mode := "leaky"
+	if _, err := e.svc.UpdateDraft(ctx, e.author, d.Slug, competitions.DraftPatch{ScoringMode: &mode}); !errors.As(err, &ve) || ve.Fields[0].Field != "scoring_mode" {
+		t.Fatalf("unknown mode: %v", err)
+	}
+	single := competitions.ModeSingle
+	ac, err = e.svc.UpdateDraft(ctx, e.author, d.Slug, competitions.DraftPatch{ScoringMode: &single})
+	if err != nil || ac.ScoringMode != competitions.ModeSingle || ac.PublicFraction != 0 {
+		t.Fatalf("back to single: %+v %v", ac, err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/medforge/medforge/engine"
 	"github.com/medforge/medforge/engine/abi"
 	"github.com/medforge/medforge/engine/holdout"
 	"github.com/medforge/medforge/engine/wasminfo"
@@ -223,7 +225,20 @@ func (s *Service) probe(ctx context.Context, h Holdout, m ScorerModule, file []b
 	}
 	began := time.Now()
 	res, err := s.eng.Score(ctx, h, m, file)
-	return outcome{res: res, use: Usage{Duration: time.Since(began)}, err: err}
+	return outcome{res: abiResult(res), use: Usage{Duration: time.Since(began)}, err: err}
+}
+
+// abiResult is an engine Result in the module's own form (secondaries in
+// name order), or nil.
+func abiResult(r *engine.Result) *abi.Result {
+	if r == nil {
+		return nil
+	}
+	out := &abi.Result{Primary: r.PrimaryScore, PerUnit: r.PerUnit}
+	for _, name := range slices.Sorted(maps.Keys(r.Secondary)) {
+		out.Secondary = append(out.Secondary, abi.Named{Name: name, Value: r.Secondary[name]})
+	}
+	return out
 }
 
 // failure describes a failed scoring for the report: the kind and the

@@ -45,55 +45,53 @@ func (s *Service) SetFinal(ctx context.Context, v Viewer, slug string, id int64,
 	}
 	now := s.now().UTC()
 	var out db.Submission
-	err = retryDeadlock(ctx, func() error {
-		return s.st.InTx(ctx, func(tx store.Store) error {
-			if _, err := tx.LockLeaderboardEntry(ctx, db.LockLeaderboardEntryParams{CompetitionID: c.ID, UserID: v.UserID}); err != nil && !store.IsNotFound(err) {
-				return fmt.Errorf("lock leaderboard entry: %w", err)
+	err = s.st.InTx(ctx, func(tx store.Store) error {
+		if _, err := tx.LockLeaderboardEntry(ctx, db.LockLeaderboardEntryParams{CompetitionID: c.ID, UserID: v.UserID}); err != nil && !store.IsNotFound(err) {
+			return fmt.Errorf("lock leaderboard entry: %w", err)
+		}
+		cur, err := tx.GetCompetition(ctx, c.ID)
+		if err != nil {
+			return fmt.Errorf("read competition %s: %w", c.Slug, err)
+		}
+		if cur.PrivateRevealedAt.Valid || cur.SelectionDeadline.Valid && !now.Before(cur.SelectionDeadline.Time) {
+			return ErrSelectionClosed
+		}
+		sub, err := tx.LockSubmission(ctx, id)
+		if store.IsNotFound(err) || err == nil && (sub.UserID != v.UserID || sub.CompetitionID != c.ID) {
+			return ErrNotFound // another user's submission is indistinguishable from none
+		}
+		if err != nil {
+			return fmt.Errorf("lock submission %d: %w", id, err)
+		}
+		if sub.IsFinal == final {
+			out = sub
+			return nil
+		}
+		p := db.SetSubmissionFinalParams{ID: id, IsFinal: final}
+		if final {
+			if sub.Status == db.SubmissionsStatusFailed {
+				return ErrNotFinalizable
 			}
-			cur, err := tx.GetCompetition(ctx, c.ID)
+			n, err := tx.CountUserFinals(ctx, db.CountUserFinalsParams{CompetitionID: c.ID, UserID: v.UserID})
 			if err != nil {
-				return fmt.Errorf("read competition %s: %w", c.Slug, err)
+				return fmt.Errorf("count finals: %w", err)
 			}
-			if cur.PrivateRevealedAt.Valid || cur.SelectionDeadline.Valid && !now.Before(cur.SelectionDeadline.Time) {
-				return ErrSelectionClosed
+			if n >= int64(cur.FinalLimit) {
+				return &FinalLimitError{Limit: int(cur.FinalLimit)}
 			}
-			sub, err := tx.LockSubmission(ctx, id)
-			if store.IsNotFound(err) || err == nil && (sub.UserID != v.UserID || sub.CompetitionID != c.ID) {
-				return ErrNotFound // another user's submission is indistinguishable from none
-			}
-			if err != nil {
-				return fmt.Errorf("lock submission %d: %w", id, err)
-			}
-			if sub.IsFinal == final {
-				out = sub
-				return nil
-			}
-			p := db.SetSubmissionFinalParams{ID: id, IsFinal: final}
-			if final {
-				if sub.Status == db.SubmissionsStatusFailed {
-					return ErrNotFinalizable
-				}
-				n, err := tx.CountUserFinals(ctx, db.CountUserFinalsParams{CompetitionID: c.ID, UserID: v.UserID})
-				if err != nil {
-					return fmt.Errorf("count finals: %w", err)
-				}
-				if n >= int64(cur.FinalLimit) {
-					return &FinalLimitError{Limit: int(cur.FinalLimit)}
-				}
-				p.FinalAt = timeArg(now)
-			}
-			if _, err := tx.SetSubmissionFinal(ctx, p); err != nil {
-				return fmt.Errorf("mark submission %d: %w", id, err)
-			}
-			if err := updatePrivate(ctx, tx, cur, v.UserID); err != nil {
-				return err
-			}
-			if err := tx.BumpLeaderboardVersion(ctx, c.ID); err != nil {
-				return fmt.Errorf("bump leaderboard of %s: %w", c.Slug, err)
-			}
-			out, err = tx.GetSubmission(ctx, id)
+			p.FinalAt = timeArg(now)
+		}
+		if _, err := tx.SetSubmissionFinal(ctx, p); err != nil {
+			return fmt.Errorf("mark submission %d: %w", id, err)
+		}
+		if err := updatePrivate(ctx, tx, cur, v.UserID); err != nil {
 			return err
-		})
+		}
+		if err := tx.BumpLeaderboardVersion(ctx, c.ID); err != nil {
+			return fmt.Errorf("bump leaderboard of %s: %w", c.Slug, err)
+		}
+		out, err = tx.GetSubmission(ctx, id)
+		return err
 	})
 	if err != nil {
 		return Submission{}, err
@@ -161,18 +159,25 @@ func (ss ScoringSettings) withDefaults() ScoringSettings {
 	return ss
 }
 
-// Validate names the first invalid field.
+// Validate returns a *ValidationError naming every invalid field.
 func (ss ScoringSettings) Validate() error {
 	ss = ss.withDefaults()
-	switch {
-	case ss.Mode != ModeSingle && ss.Mode != ModePublicPrivate:
-		return fmt.Errorf("scoring_mode: must be %s or %s, got %q", ModeSingle, ModePublicPrivate, ss.Mode)
-	case !ValidFraction(ss.PublicFraction):
-		return fmt.Errorf("public_fraction: must be strictly between 0 and 1, got %v", ss.PublicFraction)
-	case ss.DisplayDigits < 1 || ss.DisplayDigits > 17:
-		return fmt.Errorf("display_digits: must be 1-17, got %d", ss.DisplayDigits)
-	case ss.FinalLimit < 1 || ss.FinalLimit > 100:
-		return fmt.Errorf("final_limit: must be 1-100, got %d", ss.FinalLimit)
+	var fe []FieldError
+	bad := func(field, format string, a ...any) { fe = append(fe, FieldError{field, fmt.Sprintf(format, a...)}) }
+	if ss.Mode != ModeSingle && ss.Mode != ModePublicPrivate {
+		bad("scoring_mode", "must be %s or %s, got %q", ModeSingle, ModePublicPrivate, ss.Mode)
+	}
+	if !ValidFraction(ss.PublicFraction) {
+		bad("public_fraction", "must be strictly between 0 and 1, got %v", ss.PublicFraction)
+	}
+	if ss.DisplayDigits < 1 || ss.DisplayDigits > 17 {
+		bad("display_digits", "must be 1-17, got %d", ss.DisplayDigits)
+	}
+	if ss.FinalLimit < 1 || ss.FinalLimit > 100 {
+		bad("final_limit", "must be 1-100, got %d", ss.FinalLimit)
+	}
+	if len(fe) > 0 {
+		return &ValidationError{Fields: fe}
 	}
 	return nil
 }
@@ -192,7 +197,8 @@ func applyScoring(ctx context.Context, tx store.Store, c db.Competition, ss Scor
 			return fmt.Errorf("count submissions: %w", err)
 		}
 		if n > 0 {
-			return fmt.Errorf("scoring_mode and public_fraction cannot change once a competition has submissions (%s has %d)", c.Slug, n)
+			return &ValidationError{Fields: []FieldError{{"scoring_mode", fmt.Sprintf(
+				"scoring_mode and public_fraction cannot change once a competition has submissions (%s has %d)", c.Slug, n)}}}
 		}
 	}
 	p := db.SetCompetitionScoringParams{ID: c.ID, ScoringMode: db.CompetitionsScoringMode(ss.Mode),

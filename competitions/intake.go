@@ -2,6 +2,7 @@ package competitions
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/medforge/medforge/engine"
 	"github.com/medforge/medforge/store"
 	"github.com/medforge/medforge/store/db"
 )
@@ -113,7 +115,7 @@ func (s *Service) Submit(ctx context.Context, v Viewer, slug, filename string, f
 	if len(file) > s.maxLen {
 		return SubmitResult{}, &InvalidError{Problems: []Problem{{Message: fmt.Sprintf("the file is larger than %d bytes", s.maxLen)}}}
 	}
-	rows, err := s.eng.Validate(ctx, h, file)
+	aligned, err := s.eng.Validate(ctx, h, file)
 	if err != nil {
 		var ie *InvalidError
 		if errors.As(err, &ie) {
@@ -138,12 +140,31 @@ func (s *Service) Submit(ctx context.Context, v Viewer, slug, filename string, f
 			s.dropUnreferencedBlob(ctx, digest, rel)
 		}
 	}()
+	gate := s.intakeLock(c.ID, v.UserID)
+	gate.Lock()
+	defer gate.Unlock()
 	ensure := db.EnsureDailyCountParams{CompetitionID: c.ID, UserID: v.UserID, Day: day}
-	if err := retryDeadlock(ctx, func() error { return s.st.EnsureDailyCount(ctx, ensure) }); err != nil {
+	if err := s.st.InTx(ctx, func(tx store.Store) error { return tx.EnsureDailyCount(ctx, ensure) }); err != nil {
 		return SubmitResult{}, fmt.Errorf("count submission: %w", err)
+	}
+	entry := db.EnsureLeaderboardEntryParams{CompetitionID: c.ID, UserID: v.UserID, CreatedAt: now}
+	if err := s.st.InTx(ctx, func(tx store.Store) error { return tx.EnsureLeaderboardEntry(ctx, entry) }); err != nil {
+		return SubmitResult{}, fmt.Errorf("create leaderboard entry: %w", err)
 	}
 	var res SubmitResult
 	err = s.st.InTx(ctx, func(tx store.Store) error {
+		// Lock order, shared with the worker's finish (see Worker.finish):
+		// the user's leaderboard entry first, then the daily count and the
+		// submission rows, the competition row last. Counting on the entry
+		// first takes its row lock before the submission insert's
+		// foreign-key check share-locks the competition row, so an intake
+		// and a finish (entry, ..., competition) can never wait on each
+		// other in a cycle. A refused upload rolls the count back.
+		if err := tx.CountLeaderboardSubmission(ctx, db.CountLeaderboardSubmissionParams{
+			CompetitionID: c.ID, UserID: v.UserID, CreatedAt: now,
+		}); err != nil {
+			return fmt.Errorf("count submission on the leaderboard: %w", err)
+		}
 		n, err := tx.BumpDailyCount(ctx, db.BumpDailyCountParams{CompetitionID: c.ID, UserID: v.UserID, Day: day, DailyCap: c.DailyCap})
 		if err != nil {
 			return fmt.Errorf("count submission: %w", err)
@@ -157,7 +178,7 @@ func (s *Service) Submit(ctx context.Context, v Viewer, slug, filename string, f
 		}
 		id, err := tx.InsertSubmission(ctx, db.InsertSubmissionParams{
 			CompetitionID: c.ID, UserID: v.UserID, Filename: cleanFilename(filename), ArtifactSha256: digest,
-			ArtifactPath: rel, SizeBytes: int64(len(file)), RowCount: int32(rows), CreatedAt: now,
+			ArtifactPath: rel, SizeBytes: int64(len(file)), RowCount: int32(aligned.Units()), CreatedAt: now,
 		})
 		if err != nil {
 			return fmt.Errorf("insert submission: %w", err)
@@ -168,11 +189,6 @@ func (s *Service) Submit(ctx context.Context, v Viewer, slug, filename string, f
 		// the file back. Idempotent, so a retried transaction is fine.
 		if _, _, err := putBlob(s.roots.Submissions, file); err != nil {
 			return fmt.Errorf("store submission to %s: %w", slug, err)
-		}
-		if err := tx.CountLeaderboardSubmission(ctx, db.CountLeaderboardSubmissionParams{
-			CompetitionID: c.ID, UserID: v.UserID, CreatedAt: now,
-		}); err != nil {
-			return fmt.Errorf("count submission on the leaderboard: %w", err)
 		}
 		row, err := tx.GetSubmission(ctx, id)
 		if err != nil {
@@ -185,6 +201,9 @@ func (s *Service) Submit(ctx context.Context, v Viewer, slug, filename string, f
 		return SubmitResult{}, err
 	}
 	accepted = true
+	// The worker of this process takes the aligned submission from here
+	// instead of reading and parsing the file again.
+	s.validated.put(res.Submission.ID, aligned)
 	s.wake.Notify()
 	return res, nil
 }
@@ -300,19 +319,6 @@ func (s *Service) GetSubmission(ctx context.Context, v Viewer, id int64) (Submis
 	return submissionView(c.Slug, r), nil
 }
 
-// retryDeadlock runs f again (up to 5 times) when MariaDB picks it as a
-// deadlock victim or a lock wait times out.
-func retryDeadlock(ctx context.Context, f func() error) error {
-	var err error
-	for attempt := 1; attempt <= 5; attempt++ {
-		if err = f(); err == nil || !(store.IsDeadlock(err) || store.IsLockWaitTimeout(err)) || ctx.Err() != nil {
-			return err
-		}
-		time.Sleep(time.Duration(attempt) * 5 * time.Millisecond)
-	}
-	return err
-}
-
 // AdminSubmission is an admin's view of a submission: the participant view
 // plus the internal error and every score row.
 type AdminSubmission struct {
@@ -342,6 +348,22 @@ type ScoreRecord struct {
 	PublicUnits      *int32    `json:"public_units,omitempty"`
 	PrivateUnits     *int32    `json:"private_units,omitempty"`
 	CreatedAt        time.Time `json:"created_at"`
+	// Result is the engine's Result this row records, in the form
+	// `medforge score` prints: the same submission, holdout and module give
+	// the same bytes here and there.
+	Result *engine.Result `json:"result"`
+}
+
+// recordedResult rebuilds the engine.Result a score row of submission r
+// in competition c records.
+func recordedResult(c db.Competition, r db.Submission, sc db.SubmissionScore) *engine.Result {
+	res := &engine.Result{Competition: c.Slug, PrimaryScore: sc.PrimaryScore, HigherIsBetter: c.HigherIsBetter,
+		Rows: int(r.RowCount), ScorerDigest: "sha256:" + sc.ScorerDigest, HoldoutDigest: "sha256:" + sc.HoldoutDigest,
+		EngineVersion: sc.EngineVersion}
+	if err := json.Unmarshal([]byte(sc.SecondaryJson), &res.Secondary); err != nil || len(res.Secondary) == 0 {
+		res.Secondary = nil
+	}
+	return res
 }
 
 // AdminSubmission returns any submission with its internal detail.
@@ -367,7 +389,7 @@ func (s *Service) AdminSubmission(ctx context.Context, id int64) (AdminSubmissio
 		out.Scores[i] = ScoreRecord{ID: sc.ID, PrimaryScore: sc.PrimaryScore, Secondary: sc.SecondaryJson,
 			ScorerDigest: sc.ScorerDigest, HoldoutDigest: sc.HoldoutDigest, EngineVersion: sc.EngineVersion,
 			DurationMs: int(sc.DurationMs), Official: sc.IsOfficial, CreatedAt: sc.CreatedAt.UTC(),
-			SplitMethod: string(sc.SplitMethod), SplitFingerprint: sc.SplitFingerprint}
+			SplitMethod: string(sc.SplitMethod), SplitFingerprint: sc.SplitFingerprint, Result: recordedResult(c, r, sc)}
 		if sc.PrivateScore.Valid {
 			v := sc.PrivateScore.Float64
 			out.Scores[i].PrivateScore = &v

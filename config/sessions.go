@@ -10,6 +10,10 @@ import (
 // Sessions holds the session runtime's settings (docs/sessions.md);
 // cmd/medforge turns them into providers and a sessions.Config.
 type Sessions struct {
+	// Runtime is docker (the default) or kubernetes.
+	Runtime string
+	// Kube holds the Kubernetes runtime's settings.
+	Kube KubeSessions
 	// Mode is on, off or auto (on when the Docker engine answers).
 	Mode string
 	// GPUs is the GPU provider: empty (NVML when present), none, or a
@@ -40,10 +44,67 @@ type Sessions struct {
 	BackoffMax   time.Duration
 	IdleTimeout  time.Duration
 	MaxLifetime  time.Duration
+	// GPUBusyPercent is the GPU utilisation that counts as activity for
+	// idle culling; WarnBefore how long before a stop the session warns;
+	// MaxExtension the most a user may extend a session, once.
+	GPUBusyPercent int
+	WarnBefore     time.Duration
+	MaxExtension   time.Duration
+	// Snapshot retention per user (zero disables a rule).
+	SnapshotKeepLast   int
+	SnapshotMaxAge     time.Duration
+	SnapshotQuotaBytes int64
+}
+
+// KubeSessions are the Kubernetes runtime's settings (MEDFORGE_KUBE_*,
+// docs/sessions.md "Kubernetes runtime").
+type KubeSessions struct {
+	// Kubeconfig is a kubeconfig file; empty uses the in-cluster account.
+	Kubeconfig string
+	// Namespace is where the API and Caddy run.
+	Namespace string
+	// StorageClass and SnapshotClass of workspaces ("" for the defaults).
+	StorageClass  string
+	SnapshotClass string
+	// WorkspaceSize and EphemeralStorage are Kubernetes quantities.
+	WorkspaceSize    string
+	EphemeralStorage string
+	// GPUNodeSelector limits the GPU inventory to some nodes.
+	GPUNodeSelector string
 }
 
 // sessionSettings are the session runtime's rows of Settings.
 var sessionSettings = []Setting{
+	{Env: "MEDFORGE_RUNTIME", Default: "docker",
+		Doc: "Session runtime: docker (one Docker engine) or kubernetes (Pods on a cluster; docs/sessions.md, Kubernetes runtime).",
+		apply: func(c *Config, v string) error {
+			c.Sessions.Runtime = strings.ToLower(v)
+			if c.Sessions.Runtime != "docker" && c.Sessions.Runtime != "kubernetes" {
+				return errors.New("must be docker or kubernetes")
+			}
+			return nil
+		}},
+	{Env: "MEDFORGE_KUBECONFIG", Default: "",
+		Doc:   "Kubernetes runtime: kubeconfig file; empty uses the in-cluster service account.",
+		apply: func(c *Config, v string) error { c.Sessions.Kube.Kubeconfig = v; return nil }},
+	{Env: "MEDFORGE_KUBE_NAMESPACE", Default: "medforge",
+		Doc:   "Kubernetes runtime: namespace of MedForge's API and Caddy, the only peers allowed to reach a session's :8080.",
+		apply: func(c *Config, v string) error { c.Sessions.Kube.Namespace = v; return nil }},
+	{Env: "MEDFORGE_KUBE_STORAGE_CLASS", Default: "",
+		Doc:   "Kubernetes runtime: storage class of workspace PVCs; empty uses the cluster's default.",
+		apply: func(c *Config, v string) error { c.Sessions.Kube.StorageClass = v; return nil }},
+	{Env: "MEDFORGE_KUBE_WORKSPACE_SIZE", Default: "50Gi",
+		Doc:   "Kubernetes runtime: size of each workspace PVC (a Kubernetes quantity).",
+		apply: func(c *Config, v string) error { c.Sessions.Kube.WorkspaceSize = v; return nil }},
+	{Env: "MEDFORGE_KUBE_SNAPSHOT_CLASS", Default: "",
+		Doc:   "Kubernetes runtime: VolumeSnapshotClass of stop snapshots; empty uses the default class.",
+		apply: func(c *Config, v string) error { c.Sessions.Kube.SnapshotClass = v; return nil }},
+	{Env: "MEDFORGE_KUBE_EPHEMERAL_STORAGE", Default: "20Gi",
+		Doc:   "Kubernetes runtime: ephemeral-storage limit of each session Pod (a Kubernetes quantity).",
+		apply: func(c *Config, v string) error { c.Sessions.Kube.EphemeralStorage = v; return nil }},
+	{Env: "MEDFORGE_KUBE_GPU_NODE_SELECTOR", Default: "",
+		Doc:   "Kubernetes runtime: label selector limiting the GPU inventory to some nodes; empty takes every node with allocatable nvidia.com/gpu.",
+		apply: func(c *Config, v string) error { c.Sessions.Kube.GPUNodeSelector = v; return nil }},
 	{Env: "MEDFORGE_SESSIONS", Default: "auto",
 		Doc: "Session runtime: on, off, or auto (on when the Docker engine answers at start; otherwise the endpoints are not mounted and a warning says why).",
 		apply: func(c *Config, v string) error {
@@ -127,6 +188,46 @@ var sessionSettings = []Setting{
 	{Env: "MEDFORGE_SESSION_MAX_LIFETIME", Default: "0",
 		Doc:   "Stop running sessions this long after they started (0 disables).",
 		apply: func(c *Config, v string) (err error) { c.Sessions.MaxLifetime, err = parseDurationOrZero(v); return }},
+	{Env: "MEDFORGE_SESSION_GPU_BUSY_PERCENT", Default: "10",
+		Doc: "GPU utilisation (percent, NVML only) at or above which a session counts as busy, not idle, for idle culling.",
+		apply: func(c *Config, v string) error {
+			n, err := parseInt(v, 1)
+			if err == nil && n > 100 {
+				err = errors.New("must be a percentage from 1 to 100")
+			}
+			c.Sessions.GPUBusyPercent = n
+			return err
+		}},
+	{Env: "MEDFORGE_SESSION_WARN_BEFORE", Default: "10m",
+		Doc:   "Warn on the session page this long before an idle cull or a lifetime stop.",
+		apply: func(c *Config, v string) (err error) { c.Sessions.WarnBefore, err = parseDuration(v); return }},
+	{Env: "MEDFORGE_SESSION_MAX_EXTENSION", Default: "1h",
+		Doc:   "The most a user may extend a session, once (pushes the lifetime back and restarts the idle clock); 0 disables extensions.",
+		apply: func(c *Config, v string) (err error) { c.Sessions.MaxExtension, err = parseDurationOrZero(v); return }},
+	{Env: "MEDFORGE_SNAPSHOT_KEEP_LAST", Default: "0",
+		Doc: "Snapshot retention: keep the newest N snapshots per user (0: no limit).",
+		apply: func(c *Config, v string) (err error) {
+			c.Sessions.SnapshotKeepLast, err = parseInt(v, 0)
+			return
+		}},
+	{Env: "MEDFORGE_SNAPSHOT_MAX_AGE", Default: "0",
+		Doc: "Snapshot retention: drop snapshots older than this, in days (30d) or as a duration (0: no limit).",
+		apply: func(c *Config, v string) (err error) {
+			if days, ok := strings.CutSuffix(v, "d"); ok {
+				n, err := parseInt(days, 0)
+				c.Sessions.SnapshotMaxAge = time.Duration(n) * 24 * time.Hour
+				return err
+			}
+			c.Sessions.SnapshotMaxAge, err = parseDurationOrZero(v)
+			return
+		}},
+	{Env: "MEDFORGE_SNAPSHOT_QUOTA", Default: "0",
+		Doc: "Snapshot retention: bytes of snapshots kept per user (bytes, or with a k/m/g suffix; 0: no limit).",
+		apply: func(c *Config, v string) error {
+			n, err := parseBytes(v)
+			c.Sessions.SnapshotQuotaBytes = int64(n)
+			return err
+		}},
 }
 
 // routingSettings are the session routing's rows of Settings (docs/routing.md).

@@ -59,6 +59,9 @@ func newSessions(ctx context.Context, cfg config.Config, st store.Store, log *sl
 		log.Warn("sessions disabled (MEDFORGE_SESSIONS=auto); set MEDFORGE_SESSIONS=on to make this fatal", "reason", err.Error())
 		return nil, nil
 	}
+	if set.Runtime == "kubernetes" {
+		return newKubeSessions(ctx, cfg, st, log, skip)
+	}
 	roots := competitionRoots(cfg)
 	rt, err := dockerrt.New(dockerrt.Options{Host: set.DockerHost, ForbiddenDir: roots.Holdouts})
 	if err != nil {
@@ -132,6 +135,8 @@ func sessionsConfig(cfg config.Config) sessions.Config {
 		TrainingDataRoot: roots.TrainingData, PublicEvalDataRoot: roots.PublicEval, TestHoldoutsDir: roots.Holdouts,
 		StartTimeout: set.StartTimeout, StopGrace: set.StopGrace, PollInterval: set.PollInterval, BackoffMax: set.BackoffMax,
 		IdleTimeout: set.IdleTimeout, MaxLifetime: set.MaxLifetime,
+		GPUBusyPercent: set.GPUBusyPercent, WarnBefore: set.WarnBefore, MaxExtension: set.MaxExtension,
+		Retention: sessions.Retention{KeepLast: set.SnapshotKeepLast, MaxAge: set.SnapshotMaxAge, QuotaBytes: set.SnapshotQuotaBytes},
 	}
 	if sc.Instance == "" {
 		// Containers belong to the database holding their rows: a test
