@@ -91,8 +91,10 @@ type Service struct {
 	wake      *notifier // new work queued in this process
 	done      *waiters  // submissions finished in this process
 	boards    *boardCache
-	mu        sync.Mutex
-	wasm      map[string][]byte // scorer bytes by digest
+	// sigCache holds each board's last paired comparison (under mu).
+	sigCache map[boardKey]sigResult
+	mu       sync.Mutex
+	wasm     map[string][]byte // scorer bytes by digest
 	// Immutable rows, cached by id.
 	holdouts map[int64]db.HoldoutVersion
 	scorers  map[int64]db.ScorerModule
@@ -128,7 +130,7 @@ func New(d Deps) (*Service, error) {
 		return nil, fmt.Errorf("competitions: %w", err)
 	}
 	s := &Service{st: d.Store, eng: d.Engine, roots: d.Roots, log: d.Logger, now: d.Now,
-		maxLen: d.MaxSubmissionBytes, validated: newHandoff(), wake: newNotifier(), done: newWaiters(), holdouts: map[int64]db.HoldoutVersion{}, scorers: map[int64]db.ScorerModule{}, boards: newBoardCache(), wasm: map[string][]byte{}}
+		maxLen: d.MaxSubmissionBytes, validated: newHandoff(), wake: newNotifier(), done: newWaiters(), holdouts: map[int64]db.HoldoutVersion{}, scorers: map[int64]db.ScorerModule{}, boards: newBoardCache(), sigCache: map[boardKey]sigResult{}, wasm: map[string][]byte{}}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
