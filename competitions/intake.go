@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/medforge/medforge/internal/text"
+
 	"github.com/medforge/medforge/engine"
 	"github.com/medforge/medforge/store"
 	"github.com/medforge/medforge/store/db"
@@ -87,7 +89,7 @@ func cleanFilename(name string) string {
 	if name == "." || name == "/" || !utf8.ValidString(name) {
 		name = "submission.csv"
 	}
-	return truncate(name, 255)
+	return text.Truncate(name, 255)
 }
 
 // Submit validates file against the competition's current holdout and, when
@@ -141,7 +143,7 @@ func (s *Service) Submit(ctx context.Context, v Viewer, slug, filename string, f
 		}
 	}()
 	ensure := db.EnsureDailyCountParams{CompetitionID: c.ID, UserID: v.UserID, Day: day}
-	if err := retryDeadlock(ctx, func() error { return s.st.EnsureDailyCount(ctx, ensure) }); err != nil {
+	if err := s.st.InTx(ctx, func(tx store.Store) error { return tx.EnsureDailyCount(ctx, ensure) }); err != nil {
 		return SubmitResult{}, fmt.Errorf("count submission: %w", err)
 	}
 	var res SubmitResult
@@ -303,19 +305,6 @@ func (s *Service) GetSubmission(ctx context.Context, v Viewer, id int64) (Submis
 		return Submission{}, ErrNotFound
 	}
 	return submissionView(c.Slug, r), nil
-}
-
-// retryDeadlock runs f again (up to 5 times) when MariaDB picks it as a
-// deadlock victim or a lock wait times out.
-func retryDeadlock(ctx context.Context, f func() error) error {
-	var err error
-	for attempt := 1; attempt <= 5; attempt++ {
-		if err = f(); err == nil || !(store.IsDeadlock(err) || store.IsLockWaitTimeout(err)) || ctx.Err() != nil {
-			return err
-		}
-		time.Sleep(time.Duration(attempt) * 5 * time.Millisecond)
-	}
-	return err
 }
 
 // AdminSubmission is an admin's view of a submission: the participant view

@@ -4,15 +4,18 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"os"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/medforge/medforge/internal/text"
 
 	"github.com/medforge/medforge/competitions/signif"
 	"github.com/medforge/medforge/engine"
@@ -191,7 +194,7 @@ func (w *Worker) claim(ctx context.Context, id int64) (*claimed, error) {
 		}
 		token := newToken()
 		n, err := tx.LeaseSubmission(ctx, db.LeaseSubmissionParams{
-			ID: pick, LeaseOwner: truncate(w.opts.Name, 128), LeaseToken: token, LeaseUntil: timeArg(now.Add(w.opts.Lease)),
+			ID: pick, LeaseOwner: text.Truncate(w.opts.Name, 128), LeaseToken: token, LeaseUntil: timeArg(now.Add(w.opts.Lease)),
 		})
 		if err != nil {
 			return fmt.Errorf("lease submission %d: %w", pick, err)
@@ -304,7 +307,7 @@ func (w *Worker) process(ctx context.Context, cl *claimed) error {
 	}
 	row := db.InsertSubmissionScoreParams{
 		SubmissionID: cl.sub.ID, PrimaryScore: res.PrimaryScore, SecondaryJson: secondaryJSON(res),
-		ScorerDigest: m.Digest, HoldoutDigest: h.Digest, EngineVersion: truncate(res.EngineVersion, 64),
+		ScorerDigest: m.Digest, HoldoutDigest: h.Digest, EngineVersion: text.Truncate(res.EngineVersion, 64),
 		DurationMs: int32(min(dur.Milliseconds(), math.MaxInt32)), SplitMethod: db.SubmissionScoresSplitMethodNone,
 	}
 	seed := bootstrapSeed(cl.sub.ArtifactSha256, m.Digest, h.Digest)
@@ -446,90 +449,88 @@ func (w *Worker) heartbeat(ctx context.Context, cancel context.CancelFunc, cl *c
 func (w *Worker) finish(ctx context.Context, cl *claimed, c db.Competition, used [2]int64, existing *db.SubmissionScore, row *db.InsertSubmissionScoreParams) error {
 	s := w.s
 	scoredAt := s.now().UTC()
-	err := retryDeadlock(ctx, func() error {
-		return s.st.InTx(ctx, func(tx store.Store) error {
-			// First statement: the user's leaderboard entry lock, so this
-			// transaction's reads start after any concurrent switch of the same
-			// user's scores has committed (see updateBest).
-			if _, err := tx.LockLeaderboardEntry(ctx, db.LockLeaderboardEntryParams{
-				CompetitionID: c.ID, UserID: cl.sub.UserID,
-			}); err != nil && !store.IsNotFound(err) {
-				return fmt.Errorf("lock leaderboard entry: %w", err)
+	err := s.st.InTx(ctx, func(tx store.Store) error {
+		// First statement: the user's leaderboard entry lock, so this
+		// transaction's reads start after any concurrent switch of the same
+		// user's scores has committed (see updateBest).
+		if _, err := tx.LockLeaderboardEntry(ctx, db.LockLeaderboardEntryParams{
+			CompetitionID: c.ID, UserID: cl.sub.UserID,
+		}); err != nil && !store.IsNotFound(err) {
+			return fmt.Errorf("lock leaderboard entry: %w", err)
+		}
+		cur, err := tx.LockSubmission(ctx, cl.sub.ID)
+		if err != nil {
+			return fmt.Errorf("lock submission %d: %w", cl.sub.ID, err)
+		}
+		if cur.LeaseToken != cl.token || cur.Pending == pendingNone {
+			return errLeaseLost
+		}
+		if err := tx.ClearOfficialSubmissionScore(ctx, cl.sub.ID); err != nil {
+			return fmt.Errorf("switch official score of submission %d: %w", cl.sub.ID, err)
+		}
+		sc, inserted := existing, false
+		if sc == nil {
+			// The unique (submission, scorer, holdout) key makes a second
+			// row with the same digests impossible; reuse the first.
+			ins := *row
+			ins.IsOfficial = true
+			id, err := tx.InsertSubmissionScore(ctx, ins)
+			switch {
+			case store.IsDuplicate(err):
+				got, err := tx.GetSubmissionScoreByDigests(ctx, db.GetSubmissionScoreByDigestsParams{
+					SubmissionID: row.SubmissionID, ScorerDigest: row.ScorerDigest, HoldoutDigest: row.HoldoutDigest,
+				})
+				if err != nil {
+					return fmt.Errorf("find score of submission %d: %w", cl.sub.ID, err)
+				}
+				sc = &got
+			case err != nil:
+				return fmt.Errorf("insert score of submission %d: %w", cl.sub.ID, err)
+			default:
+				sc, inserted = &db.SubmissionScore{ID: id, PrimaryScore: row.PrimaryScore, CiLow: row.CiLow, CiHigh: row.CiHigh,
+					PrivateScore: row.PrivateScore, PrivateCiLow: row.PrivateCiLow, PrivateCiHigh: row.PrivateCiHigh}, true
 			}
-			cur, err := tx.LockSubmission(ctx, cl.sub.ID)
-			if err != nil {
-				return fmt.Errorf("lock submission %d: %w", cl.sub.ID, err)
-			}
-			if cur.LeaseToken != cl.token || cur.Pending == pendingNone {
-				return errLeaseLost
-			}
-			if err := tx.ClearOfficialSubmissionScore(ctx, cl.sub.ID); err != nil {
+		}
+		if !inserted {
+			if err := tx.SetOfficialSubmissionScore(ctx, sc.ID); err != nil {
 				return fmt.Errorf("switch official score of submission %d: %w", cl.sub.ID, err)
 			}
-			sc, inserted := existing, false
-			if sc == nil {
-				// The unique (submission, scorer, holdout) key makes a second
-				// row with the same digests impossible; reuse the first.
-				ins := *row
-				ins.IsOfficial = true
-				id, err := tx.InsertSubmissionScore(ctx, ins)
-				switch {
-				case store.IsDuplicate(err):
-					got, err := tx.GetSubmissionScoreByDigests(ctx, db.GetSubmissionScoreByDigestsParams{
-						SubmissionID: row.SubmissionID, ScorerDigest: row.ScorerDigest, HoldoutDigest: row.HoldoutDigest,
-					})
-					if err != nil {
-						return fmt.Errorf("find score of submission %d: %w", cl.sub.ID, err)
-					}
-					sc = &got
-				case err != nil:
-					return fmt.Errorf("insert score of submission %d: %w", cl.sub.ID, err)
-				default:
-					sc, inserted = &db.SubmissionScore{ID: id, PrimaryScore: row.PrimaryScore, CiLow: row.CiLow, CiHigh: row.CiHigh,
-						PrivateScore: row.PrivateScore, PrivateCiLow: row.PrivateCiLow, PrivateCiHigh: row.PrivateCiHigh}, true
-				}
+		}
+		if err := tx.FinishSubmissionScored(ctx, db.FinishSubmissionScoredParams{
+			ID: cl.sub.ID, PrimaryScore: sqlNullFloat{Float64: sc.PrimaryScore, Valid: true},
+			CiLow: sc.CiLow, CiHigh: sc.CiHigh, PrivateScore: sc.PrivateScore, PrivateCiLow: sc.PrivateCiLow,
+			PrivateCiHigh: sc.PrivateCiHigh, ScoredAt: timeArg(scoredAt),
+		}); err != nil {
+			return fmt.Errorf("finish submission %d: %w", cl.sub.ID, err)
+		}
+		// The competition as it is now: an import may have turned its
+		// direction around while this one scored, and the best is
+		// ranked the current way.
+		now, err := tx.GetCompetition(ctx, c.ID)
+		if err != nil {
+			return fmt.Errorf("read competition %s: %w", c.Slug, err)
+		}
+		if err := updateBest(ctx, tx, now, cur.UserID); err != nil {
+			return err
+		}
+		if cur.RescoreJobID.Valid {
+			if err := tx.AdvanceRescoreJob(ctx, db.AdvanceRescoreJobParams{ID: cur.RescoreJobID.Int64, Done: 1}); err != nil {
+				return fmt.Errorf("advance rescore job: %w", err)
 			}
-			if !inserted {
-				if err := tx.SetOfficialSubmissionScore(ctx, sc.ID); err != nil {
-					return fmt.Errorf("switch official score of submission %d: %w", cl.sub.ID, err)
-				}
+		}
+		// The scorer or holdout changed while this one scored (and the
+		// rescore request skipped it as busy): queue it again.
+		if now.CurrentScorerID.Int64 != used[0] || now.CurrentHoldoutID.Int64 != used[1] {
+			if _, err := tx.RequeueSubmission(ctx, db.RequeueSubmissionParams{ID: cl.sub.ID}); err != nil {
+				return fmt.Errorf("requeue submission %d: %w", cl.sub.ID, err)
 			}
-			if err := tx.FinishSubmissionScored(ctx, db.FinishSubmissionScoredParams{
-				ID: cl.sub.ID, PrimaryScore: sqlNullFloat{Float64: sc.PrimaryScore, Valid: true},
-				CiLow: sc.CiLow, CiHigh: sc.CiHigh, PrivateScore: sc.PrivateScore, PrivateCiLow: sc.PrivateCiLow,
-				PrivateCiHigh: sc.PrivateCiHigh, ScoredAt: timeArg(scoredAt),
-			}); err != nil {
-				return fmt.Errorf("finish submission %d: %w", cl.sub.ID, err)
-			}
-			// The competition as it is now: an import may have turned its
-			// direction around while this one scored, and the best is
-			// ranked the current way.
-			now, err := tx.GetCompetition(ctx, c.ID)
-			if err != nil {
-				return fmt.Errorf("read competition %s: %w", c.Slug, err)
-			}
-			if err := updateBest(ctx, tx, now, cur.UserID); err != nil {
-				return err
-			}
-			if cur.RescoreJobID.Valid {
-				if err := tx.AdvanceRescoreJob(ctx, db.AdvanceRescoreJobParams{ID: cur.RescoreJobID.Int64, Done: 1}); err != nil {
-					return fmt.Errorf("advance rescore job: %w", err)
-				}
-			}
-			// The scorer or holdout changed while this one scored (and the
-			// rescore request skipped it as busy): queue it again.
-			if now.CurrentScorerID.Int64 != used[0] || now.CurrentHoldoutID.Int64 != used[1] {
-				if _, err := tx.RequeueSubmission(ctx, db.RequeueSubmissionParams{ID: cl.sub.ID}); err != nil {
-					return fmt.Errorf("requeue submission %d: %w", cl.sub.ID, err)
-				}
-			}
-			// Last: every switch of this competition serializes on this row
-			// lock, so hold it for as short a time as possible.
-			if err := tx.BumpLeaderboardVersion(ctx, c.ID); err != nil {
-				return fmt.Errorf("bump leaderboard of %s: %w", c.Slug, err)
-			}
-			return nil
-		})
+		}
+		// Last: every switch of this competition serializes on this row
+		// lock, so hold it for as short a time as possible.
+		if err := tx.BumpLeaderboardVersion(ctx, c.ID); err != nil {
+			return fmt.Errorf("bump leaderboard of %s: %w", c.Slug, err)
+		}
+		return nil
 	})
 	if err != nil {
 		return err
@@ -547,7 +548,7 @@ func (w *Worker) fail(ctx context.Context, cl *claimed, c db.Competition, public
 	s := w.s
 	s.log.Warn("submission scoring failed", "submission_id", cl.sub.ID, "competition", c.Slug, "detail", internal)
 	defer s.done.Done(cl.sub.ID)
-	return retryDeadlock(ctx, func() error { return s.failTx(ctx, cl, c, public, internal) })
+	return s.failTx(ctx, cl, c, public, internal)
 }
 
 func (s *Service) failTx(ctx context.Context, cl *claimed, c db.Competition, public, internal string) error {
@@ -560,7 +561,7 @@ func (s *Service) failTx(ctx context.Context, cl *claimed, c db.Competition, pub
 			return errLeaseLost
 		}
 		if err := tx.FinishSubmissionFailed(ctx, db.FinishSubmissionFailedParams{
-			ID: cl.sub.ID, PublicError: truncate(public, 1024), InternalError: truncate(internal, 60000),
+			ID: cl.sub.ID, PublicError: text.Truncate(public, 1024), InternalError: text.Truncate(internal, 60000),
 		}); err != nil {
 			return fmt.Errorf("fail submission %d: %w", cl.sub.ID, err)
 		}
@@ -592,7 +593,9 @@ func (w *Worker) release(cl *claimed, _ error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := w.s.st.ReleaseSubmissionLease(ctx, db.ReleaseSubmissionLeaseParams{ID: cl.sub.ID, LeaseToken: cl.token})
-	if err != nil && !strings.Contains(err.Error(), "closed") {
+	// A connection closed under us (shutdown) only lets the lease lapse:
+	// another worker takes the submission over then.
+	if err != nil && !errors.Is(err, sql.ErrConnDone) && !errors.Is(err, driver.ErrBadConn) && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("release submission %d: %w", cl.sub.ID, err)
 	}
 	return nil

@@ -330,17 +330,8 @@ func (s *Service) allocate(ctx context.Context, req CreateRequest) (db.Session, 
 		return db.Session{}, ErrUnknownPack
 	}
 	var row db.Session
-	var err error
-	// InTx already retries deadlock victims; under a burst of creates a
-	// transaction can lose several times in a row, so allocation gives it
-	// a few more rounds before reporting an internal error.
-	for round := 0; round < 4; round++ {
-		err = s.allocateTx(ctx, req, image, &row)
-		if !(store.IsDeadlock(err) || store.IsLockWaitTimeout(err)) || ctx.Err() != nil {
-			break
-		}
-		time.Sleep(time.Duration(round+1) * 20 * time.Millisecond)
-	}
+	// InTx retries deadlock victims (the one retry layer).
+	err := s.allocateTx(ctx, req, image, &row)
 	return row, err
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/medforge/medforge/store/db"
@@ -17,8 +18,10 @@ type Store interface {
 	db.Querier
 	// InTx runs fn inside one transaction and commits when fn returns nil;
 	// any error or panic rolls back. When MariaDB reports a deadlock or a
-	// lock wait timeout, the whole fn is retried (up to 3 attempts), so fn
-	// must not have side effects outside the database. Calling InTx on a
+	// lock wait timeout, the whole fn is retried (up to 8 attempts, with a
+	// growing, jittered pause), so fn must not have side effects outside the
+	// database. This is MedForge's one retry layer: callers never wrap InTx
+	// in a retry loop of their own. Calling InTx on a
 	// Store that is already in a transaction runs fn in that transaction.
 	InTx(ctx context.Context, fn func(Store) error) error
 	// Ping checks that the database answers.
@@ -45,7 +48,7 @@ func (s *sqlStore) DB() *sql.DB { return s.pool }
 
 func (s *sqlStore) Ping(ctx context.Context) error { return s.pool.PingContext(ctx) }
 
-const txAttempts = 3
+const txAttempts = 8
 
 func (s *sqlStore) InTx(ctx context.Context, fn func(Store) error) error {
 	if s.inTx {
@@ -57,7 +60,9 @@ func (s *sqlStore) InTx(ctx context.Context, fn func(Store) error) error {
 		if err == nil || !(IsDeadlock(err) || IsLockWaitTimeout(err)) || ctx.Err() != nil {
 			return err
 		}
-		time.Sleep(time.Duration(attempt) * 10 * time.Millisecond)
+		// Spread the retries of transactions that collided, so they do
+		// not collide again in step.
+		time.Sleep(time.Duration(attempt)*10*time.Millisecond + time.Duration(rand.Int64N(int64(10*time.Millisecond))))
 	}
 	return err
 }
