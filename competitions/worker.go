@@ -445,7 +445,10 @@ func (w *Worker) heartbeat(ctx context.Context, cancel context.CancelFunc, cl *c
 }
 
 // finish records a successful score (an existing row, or a new one) as the
-// official score, in one transaction that also checks the lease.
+// official score, in one transaction that also checks the lease. Its lock
+// order is the intake's (see Service.Submit): the user's leaderboard entry,
+// then submission rows, the competition row last. Deadlock victims and lock
+// wait timeouts are retried by Store.InTx, the one retry layer.
 func (w *Worker) finish(ctx context.Context, cl *claimed, c db.Competition, used [2]int64, existing *db.SubmissionScore, row *db.InsertSubmissionScoreParams) error {
 	s := w.s
 	scoredAt := s.now().UTC()

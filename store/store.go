@@ -18,10 +18,8 @@ type Store interface {
 	db.Querier
 	// InTx runs fn inside one transaction and commits when fn returns nil;
 	// any error or panic rolls back. When MariaDB reports a deadlock or a
-	// lock wait timeout, the whole fn is retried (up to 8 attempts, with a
-	// growing, jittered pause), so fn must not have side effects outside the
-	// database. This is MedForge's one retry layer: callers never wrap InTx
-	// in a retry loop of their own. Calling InTx on a
+	// lock wait timeout, the whole fn is retried (up to 3 attempts), so fn
+	// must not have side effects outside the database. Calling InTx on a
 	// Store that is already in a transaction runs fn in that transaction.
 	InTx(ctx context.Context, fn func(Store) error) error
 	// Ping checks that the database answers.
@@ -48,7 +46,10 @@ func (s *sqlStore) DB() *sql.DB { return s.pool }
 
 func (s *sqlStore) Ping(ctx context.Context) error { return s.pool.PingContext(ctx) }
 
-const txAttempts = 8
+// txAttempts is how many times InTx runs a transaction that MariaDB chose
+// as a deadlock victim or whose lock wait timed out. InTx is the one retry
+// layer: callers do not wrap it in retries of their own.
+const txAttempts = 6
 
 func (s *sqlStore) InTx(ctx context.Context, fn func(Store) error) error {
 	if s.inTx {
@@ -57,12 +58,17 @@ func (s *sqlStore) InTx(ctx context.Context, fn func(Store) error) error {
 	var err error
 	for attempt := 1; attempt <= txAttempts; attempt++ {
 		err = s.runTx(ctx, fn)
-		if err == nil || !(IsDeadlock(err) || IsLockWaitTimeout(err)) || ctx.Err() != nil {
+		if err == nil || !(IsDeadlock(err) || IsLockWaitTimeout(err)) || ctx.Err() != nil || attempt == txAttempts {
 			return err
 		}
-		// Spread the retries of transactions that collided, so they do
-		// not collide again in step.
-		time.Sleep(time.Duration(attempt)*10*time.Millisecond + time.Duration(rand.Int64N(int64(10*time.Millisecond))))
+		// Growing, jittered backoff, so the victims of one deadlock do not
+		// collide again in the same order.
+		d := time.Duration(attempt*attempt)*5*time.Millisecond + time.Duration(rand.Int64N(int64(10*time.Millisecond)))
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return err
+		}
 	}
 	return err
 }
