@@ -306,6 +306,10 @@ func (d *Driver) WatchExits(ctx context.Context, match map[string]string, fn fun
 	return nil
 }
 
+func alive(p *corev1.Pod) bool {
+	return (p.Status.Phase == corev1.PodRunning || p.Status.Phase == corev1.PodPending || p.Status.Phase == "") && p.DeletionTimestamp == nil
+}
+
 func podReady(p *corev1.Pod) bool {
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodReady {
@@ -665,8 +669,11 @@ func (d *Driver) Remove(ctx context.Context, id string) error {
 }
 
 // List returns the session Pods whose labels include match, from the
-// informer's cache. A Pod is Running while its phase is Running and it is
-// not terminating; a failed Pod carries the reason in Failure.
+// informer's cache. A Pod counts as Running while it is Pending or Running
+// and not terminating (a Pending Pod is a container still starting: a
+// recovery pass that listed it just before its launch marked the row
+// running must not take it for lost); a failed Pod carries the reason in
+// Failure.
 func (d *Driver) List(ctx context.Context, match map[string]string) ([]sessions.Container, error) {
 	if err := d.ensureInformers(ctx); err != nil {
 		return nil, err
@@ -684,7 +691,7 @@ func (d *Driver) List(ctx context.Context, match map[string]string) ([]sessions.
 		for _, p := range pods {
 			out = append(out, sessions.Container{
 				ID: ns + "/" + p.Name, Name: p.Name, Labels: copyMap(p.Labels),
-				Running: p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil,
+				Running: alive(p),
 				Failure: podFailure(p),
 			})
 		}
