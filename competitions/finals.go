@@ -96,7 +96,7 @@ func (s *Service) SetFinal(ctx context.Context, v Viewer, slug string, id int64,
 	if err != nil {
 		return Submission{}, err
 	}
-	return submissionView(c.Slug, out), nil
+	return s.shown(c, v, submissionView(c.Slug, out)), nil
 }
 
 // Reveal makes the competition's private board public. Only its owner

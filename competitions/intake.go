@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/medforge/medforge/internal/text"
+
 	"github.com/medforge/medforge/engine"
 	"github.com/medforge/medforge/store"
 	"github.com/medforge/medforge/store/db"
@@ -87,7 +89,7 @@ func cleanFilename(name string) string {
 	if name == "." || name == "/" || !utf8.ValidString(name) {
 		name = "submission.csv"
 	}
-	return truncate(name, 255)
+	return text.Truncate(name, 255)
 }
 
 // Submit validates file against the competition's current holdout and, when
@@ -251,7 +253,7 @@ func (s *Service) MySubmissions(ctx context.Context, v Viewer, slug string) ([]S
 	}
 	out := make([]Submission, len(rows))
 	for i, r := range rows {
-		out[i] = submissionView(c.Slug, r)
+		out[i] = s.shown(c, v, submissionView(c.Slug, r))
 	}
 	day, _ := utcDay(s.now())
 	used, err := s.st.GetDailyCount(ctx, db.GetDailyCountParams{CompetitionID: c.ID, UserID: v.UserID, Day: day})
@@ -316,7 +318,22 @@ func (s *Service) GetSubmission(ctx context.Context, v Viewer, id int64) (Submis
 	if !v.sees(c.Exposure) && !v.Admin {
 		return Submission{}, ErrNotFound
 	}
-	return submissionView(c.Slug, r), nil
+	return s.shown(c, v, submissionView(c.Slug, r)), nil
+}
+
+// shown is sub as v sees it: a participant of a public_private competition
+// sees its public score and interval rounded to the display precision.
+func (s *Service) shown(c db.Competition, v Viewer, sub Submission) Submission {
+	if !s.rounds(c, v) {
+		return sub
+	}
+	for _, p := range []**float64{&sub.PrimaryScore, &sub.CILow, &sub.CIHigh} {
+		if *p != nil {
+			x := roundSig(**p, int(c.DisplayDigits))
+			*p = &x
+		}
+	}
+	return sub
 }
 
 // AdminSubmission is an admin's view of a submission: the participant view

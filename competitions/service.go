@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/medforge/medforge/internal/text"
+
 	"github.com/medforge/medforge/engine/spec"
 	"github.com/medforge/medforge/store"
 	"github.com/medforge/medforge/store/db"
@@ -91,8 +93,10 @@ type Service struct {
 	wake      *notifier // new work queued in this process
 	done      *waiters  // submissions finished in this process
 	boards    *boardCache
-	mu        sync.Mutex
-	wasm      map[string][]byte // scorer bytes by digest
+	// sigCache holds each board's last paired comparison (under mu).
+	sigCache map[boardKey]sigResult
+	mu       sync.Mutex
+	wasm     map[string][]byte // scorer bytes by digest
 	// Immutable rows, cached by id.
 	holdouts map[int64]db.HoldoutVersion
 	scorers  map[int64]db.ScorerModule
@@ -128,7 +132,7 @@ func New(d Deps) (*Service, error) {
 		return nil, fmt.Errorf("competitions: %w", err)
 	}
 	s := &Service{st: d.Store, eng: d.Engine, roots: d.Roots, log: d.Logger, now: d.Now,
-		maxLen: d.MaxSubmissionBytes, validated: newHandoff(), wake: newNotifier(), done: newWaiters(), holdouts: map[int64]db.HoldoutVersion{}, scorers: map[int64]db.ScorerModule{}, boards: newBoardCache(), wasm: map[string][]byte{}}
+		maxLen: d.MaxSubmissionBytes, validated: newHandoff(), wake: newNotifier(), done: newWaiters(), holdouts: map[int64]db.HoldoutVersion{}, scorers: map[int64]db.ScorerModule{}, boards: newBoardCache(), sigCache: map[boardKey]sigResult{}, wasm: map[string][]byte{}}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -346,16 +350,9 @@ func (s *Service) scorerOf(ctx context.Context, c db.Competition) (ScorerModule,
 
 // audit records an audit event; failures are logged, not returned.
 func (s *Service) audit(ctx context.Context, q store.Store, actor int64, action, targetType, targetID, detail string) error {
-	var a = db.InsertAuditEventParams{Action: action, TargetType: targetType, TargetID: targetID, Detail: truncate(detail, 1024)}
+	var a = db.InsertAuditEventParams{Action: action, TargetType: targetType, TargetID: targetID, Detail: text.Truncate(detail, 1024)}
 	if actor > 0 {
 		a.ActorUserID.Int64, a.ActorUserID.Valid = actor, true
 	}
 	return q.InsertAuditEvent(ctx, a)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }

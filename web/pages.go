@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	"github.com/medforge/medforge/competitions"
 	"github.com/medforge/medforge/identity"
 	"github.com/medforge/medforge/sessions"
+	"github.com/medforge/medforge/sessions/httpsessions"
 )
 
 func (ui *UI) routes() []route {
@@ -22,6 +24,8 @@ func (ui *UI) routes() []route {
 		{"/account", "account and API tokens", ui.account},
 		{"/competitions/:slug", "a competition (?partial=live for its live fragment)", ui.competition},
 		{"/sessions", "GPU sessions (?partial=live for the live fragment)", ui.sessions},
+		{"/author", "competitions I author, and a form to create one", ui.authorList},
+		{"/author/:slug", "author a competition: files, holdout, scorer, certification report (?report=1), publish, submissions", ui.authorCompetition},
 		{"/admin", "administration", ui.admin},
 		{"/admin/users", "users and entitlements", ui.adminUsers},
 		{"/admin/gpus", "GPUs", ui.adminGPUs},
@@ -172,7 +176,13 @@ type sessionsData struct {
 	Internal  bool
 	Current   []sessionView
 	Past      []sessionView
-	// Pending is true while a session is starting or stopping.
+	// Queued are the caller's waiting requests on the GPU waitlist, one per
+	// exposure at most; Snapshots the caller's stop snapshots (restore,
+	// fork, download, delete).
+	Queued    []sessions.QueueEntry
+	Snapshots []sessions.Snapshot
+	// Pending is true while a session is starting or stopping, or a
+	// request is queued: the live fragment then refreshes itself.
 	Pending  bool
 	Announce string
 }
@@ -210,6 +220,29 @@ func (ui *UI) sessions(c *fiber.Ctx, v *view) error {
 	var parts []string
 	for _, s := range d.Current {
 		parts = append(parts, strings.ToUpper(string(s.Exposure))+" session "+s.Slug+" is "+string(s.Status))
+	}
+	if ok {
+		exps := []sessions.Exposure{sessions.External}
+		if d.Internal {
+			exps = append(exps, sessions.Internal)
+		}
+		for _, e := range exps {
+			var q *sessions.QueueEntry
+			if err := ui.get(c, "/api/v2/"+string(e)+"/sessions/queue", &q); err != nil {
+				return err
+			}
+			if q != nil && q.Status == sessions.QueueQueued {
+				d.Queued = append(d.Queued, *q)
+				d.Pending = true
+				parts = append(parts, fmt.Sprintf("%s request queued at position %d", strings.ToUpper(string(e)), q.Position))
+			}
+			var snaps []sessions.Snapshot
+			if err := ui.get(c, "/api/v2/"+string(e)+"/snapshots", &snaps); err != nil {
+				return err
+			}
+			d.Snapshots = append(d.Snapshots, snaps...)
+		}
+		sort.SliceStable(d.Snapshots, func(i, j int) bool { return d.Snapshots[i].CreatedAt.After(d.Snapshots[j].CreatedAt) })
 	}
 	d.Announce = strings.Join(parts, "; ")
 	v.Title, v.Nav, v.Data = "GPU sessions", "sessions", d
@@ -263,6 +296,8 @@ func (ui *UI) adminUsers(c *fiber.Ctx, v *view) error {
 type gpusData struct {
 	GPUs      []sessions.GPUState
 	Available bool
+	// Queue is the GPU waitlist and GPU-hours per user (24 h).
+	Queue httpsessions.AdminQueue
 }
 
 func (ui *UI) adminGPUs(c *fiber.Ctx, v *view) error {
@@ -275,6 +310,11 @@ func (ui *UI) adminGPUs(c *fiber.Ctx, v *view) error {
 		return err
 	}
 	d.Available = ok
+	if ok {
+		if err := ui.get(c, "/api/v2/admin/sessions/queue", &d.Queue); err != nil {
+			return err
+		}
+	}
 	v.Title, v.Nav, v.Data = "GPUs", "admin", d
 	return ui.render(c, "admin_gpus", v)
 }

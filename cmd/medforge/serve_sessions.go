@@ -135,6 +135,8 @@ func sessionsConfig(cfg config.Config) sessions.Config {
 		TrainingDataRoot: roots.TrainingData, PublicEvalDataRoot: roots.PublicEval, TestHoldoutsDir: roots.Holdouts,
 		StartTimeout: set.StartTimeout, StopGrace: set.StopGrace, PollInterval: set.PollInterval, BackoffMax: set.BackoffMax,
 		IdleTimeout: set.IdleTimeout, MaxLifetime: set.MaxLifetime,
+		GPUBusyPercent: set.GPUBusyPercent, WarnBefore: set.WarnBefore, MaxExtension: set.MaxExtension,
+		Retention: sessions.Retention{KeepLast: set.SnapshotKeepLast, MaxAge: set.SnapshotMaxAge, QuotaBytes: set.SnapshotQuotaBytes},
 	}
 	if sc.Instance == "" {
 		// Containers belong to the database holding their rows: a test
