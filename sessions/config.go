@@ -27,6 +27,12 @@ var Env = []struct{ Name, Default, Doc string }{
 	{"MEDFORGE_SESSION_STOP_GRACE", "10s", "How long a stopping container gets before it is killed."},
 	{"MEDFORGE_SESSION_POLL_INTERVAL", "5s", "Recovery loop period."},
 	{"SESSION_POLL_BACKOFF_MAX_SECONDS", "60", "Cap of the recovery loop's exponential backoff, in seconds (MEDFORGE_ prefix also accepted)."},
+	{"MEDFORGE_SESSION_EXTERNAL_NETWORK", "medforge-external-sessions", "Docker network of EXTERNAL sessions (created when missing; the Compose stack creates it with the fixed addresses the firewall trusts)."},
+	{"MEDFORGE_SESSION_INTERNAL_NETWORK", "medforge-internal-sessions", "Docker network of INTERNAL sessions, without egress."},
+	{"MEDFORGE_SESSION_HOST_GUARD", "iptables", "Who keeps internal sessions off host ports: iptables (this process adds an INPUT rule; it must run in the host's network namespace) or host (ops/network/firewall-setup.sh on the host does it, as in the Compose stack)."},
+	{"MEDFORGE_ISOLATION_CHECK", "auto", "East-west check (sessions cannot reach each other's :8080): probe (two throwaway containers per session network, at start and every MEDFORGE_ISOLATION_PROBE_INTERVAL; creates answer 503 and /healthz is degraded while it fails), off, or auto (probe outside local runs)."},
+	{"MEDFORGE_ISOLATION_PROBE_IMAGE", "", "Image with the medforge binary that the probe containers run (the MedForge image); required when the check is on."},
+	{"MEDFORGE_ISOLATION_PROBE_INTERVAL", "5m", "How often the east-west probe runs again."},
 	{"MEDFORGE_SESSION_IDLE_TIMEOUT", "0", "Stop running sessions without a routed request for this long (0 disables)."},
 	{"MEDFORGE_SESSION_MAX_LIFETIME", "0", "Stop running sessions this long after they started (0 disables)."},
 }
@@ -43,6 +49,13 @@ type Settings struct {
 	DockerHost  string
 	Config      Config
 	BackoffMaxS int
+	// HostGuard is iptables or host (MEDFORGE_SESSION_HOST_GUARD).
+	HostGuard string
+	// IsolationCheck is probe, off or auto; ProbeImage and ProbeInterval
+	// configure the probe.
+	IsolationCheck string
+	ProbeImage     string
+	ProbeInterval  time.Duration
 }
 
 // LoadSettings reads the variables in Env through lookup (os.LookupEnv when
@@ -82,6 +95,21 @@ func LoadSettings(lookup func(string) (string, bool)) (Settings, error) {
 		Workspaces: get("MEDFORGE_WORKSPACES"), Quota: get("MEDFORGE_WORKSPACE_QUOTA"), DockerHost: get("MEDFORGE_DOCKER_HOST"),
 		Packs: map[string]string{},
 	}
+	s.Config.ExternalNetwork = get("MEDFORGE_SESSION_EXTERNAL_NETWORK")
+	s.Config.InternalNetwork = get("MEDFORGE_SESSION_INTERNAL_NETWORK")
+	if s.Config.ExternalNetwork == "" || s.Config.InternalNetwork == "" || s.Config.ExternalNetwork == s.Config.InternalNetwork {
+		bad("MEDFORGE_SESSION_EXTERNAL_NETWORK", "the external and internal session networks need two different names, got %q and %q", s.Config.ExternalNetwork, s.Config.InternalNetwork)
+	}
+	s.HostGuard = strings.ToLower(get("MEDFORGE_SESSION_HOST_GUARD"))
+	if s.HostGuard != "iptables" && s.HostGuard != "host" {
+		bad("MEDFORGE_SESSION_HOST_GUARD", "want iptables or host, got %q", s.HostGuard)
+	}
+	s.IsolationCheck = strings.ToLower(get("MEDFORGE_ISOLATION_CHECK"))
+	if s.IsolationCheck != "probe" && s.IsolationCheck != "off" && s.IsolationCheck != "auto" {
+		bad("MEDFORGE_ISOLATION_CHECK", "want probe, off or auto, got %q", s.IsolationCheck)
+	}
+	s.ProbeImage = get("MEDFORGE_ISOLATION_PROBE_IMAGE")
+	s.ProbeInterval = dur("MEDFORGE_ISOLATION_PROBE_INTERVAL")
 	if s.Mode != "on" && s.Mode != "off" && s.Mode != "auto" {
 		bad("MEDFORGE_SESSIONS", "want on, off or auto, got %q", s.Mode)
 	}
@@ -153,8 +181,13 @@ func parseBytes(v string) (int64, error) {
 }
 
 // DigestPinned reports whether image names an image by digest
-// (repo@sha256:<64 hex>), as production requires.
+// (repo@sha256:<64 hex>), as production requires, or by its local image id
+// (sha256:<64 hex>, the digest of its configuration, which names every
+// layer's digest): a host without a registry has no repository digests.
 func DigestPinned(image string) bool {
+	if id, ok := strings.CutPrefix(image, "sha256:"); ok {
+		image = "@sha256:" + id
+	}
 	_, digest, ok := strings.Cut(image, "@sha256:")
 	if !ok || len(digest) != 64 {
 		return false

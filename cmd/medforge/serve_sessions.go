@@ -64,7 +64,9 @@ func newSessions(ctx context.Context, cfg config.Config, st store.Store, log *sl
 		return nil, nil
 	}
 	roots := competitionRoots(cfg)
-	rt, err := dockerrt.New(dockerrt.Options{Host: set.DockerHost, ForbiddenDir: roots.Holdouts})
+	rt, err := dockerrt.New(dockerrt.Options{Host: set.DockerHost, ForbiddenDir: roots.Holdouts,
+		Networks:       dockerrt.NamedNetworks(set.Config.ExternalNetwork, set.Config.InternalNetwork),
+		NoHostFirewall: set.HostGuard == "host"})
 	if err != nil {
 		return skip(err)
 	}
@@ -128,6 +130,18 @@ func newSessions(ctx context.Context, cfg config.Config, st store.Store, log *sl
 	if err != nil {
 		rt.Close()
 		return nil, err
+	}
+	if set.IsolationCheck == "probe" || (set.IsolationCheck == "auto" && !cfg.Local()) {
+		probe, err := rt.NewIsolationProbe(dockerrt.ProbeOptions{Image: set.ProbeImage, Instance: set.Config.Instance,
+			Networks: []string{set.Config.ExternalNetwork, set.Config.InternalNetwork}})
+		if err != nil {
+			svc.Close()
+			rt.Close()
+			return nil, err
+		}
+		svc.SetIsolation(sessions.NewIsolation(probe), set.ProbeInterval)
+	} else {
+		log.Warn("east-west isolation is not checked (MEDFORGE_ISOLATION_CHECK); sessions may reach each other's IDE unless the host firewall is applied")
 	}
 	if err := svc.Start(ctx); err != nil {
 		svc.Close()

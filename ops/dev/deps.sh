@@ -21,6 +21,8 @@ need=(
   chromium:/usr/bin/chromium
   curl:/usr/bin/curl
   time:/usr/bin/time
+  mmdebstrap:/usr/bin/mmdebstrap
+  flock:/usr/bin/flock
 )
 missing=()
 for item in "${need[@]}"; do

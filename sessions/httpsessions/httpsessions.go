@@ -32,6 +32,10 @@ const tag = "sessions"
 // HealthName is the /healthz subsystem of session recovery.
 const HealthName = "session_recovery"
 
+// IsolationHealthName is the /healthz subsystem of the east-west check:
+// degraded while sessions could reach each other's IDE port.
+const IsolationHealthName = "session_isolation"
+
 // Mount registers every session route on srv, the runtime's metrics on its
 // registry and session recovery's health on its /healthz registry (503
 // degraded while Docker is unreachable or recovery keeps failing).
@@ -40,6 +44,9 @@ func Mount(srv *httpapi.Server, svc *sessions.Service) error {
 		return fmt.Errorf("session metrics: %w", err)
 	}
 	srv.Health().Register(HealthName, svc.Reconciler().Health)
+	if iso := svc.Isolation(); iso != nil {
+		srv.Health().Register(IsolationHealthName, iso.Health)
+	}
 	h := &handlers{svc: svc, srv: srv}
 	for _, r := range h.routes() {
 		srv.Handle(r)
@@ -71,6 +78,11 @@ func problem(err error) error {
 		return httpapi.Problem(http.StatusConflict, "session_limit", "you already have as many active sessions as allowed; stop one first")
 	case errors.Is(err, sessions.ErrNoGPU):
 		return httpapi.Problem(http.StatusServiceUnavailable, "no_gpu_available", "every GPU is in use; try again later").WithHeader("Retry-After", "60")
+	case errors.Is(err, sessions.ErrIsolation):
+		// The reason is the operator's to act on (apply the host firewall);
+		// it names no secret.
+		return httpapi.Problem(http.StatusServiceUnavailable, "session_isolation",
+			err.Error()+"; an admin must apply ops/network/firewall-setup.sh on the host (docs/runbook.md)").WithHeader("Retry-After", "300")
 	case errors.Is(err, sessions.ErrInternalNotAllowed):
 		return httpapi.Problem(http.StatusForbidden, "internal_not_allowed", "internal sessions need the can_use_internal entitlement")
 	case errors.Is(err, sessions.ErrUnknownPack):
@@ -115,7 +127,7 @@ func (h *handlers) routes() []httpapi.Route {
 			httpapi.Route{Method: http.MethodPost, Path: base, Tags: []string{tag}, Auth: e.auth,
 				Summary: "Create a " + string(exp) + " session",
 				Description: "Allocates one GPU and starts the IDE container; the session is starting and becomes running once the IDE answers. " +
-					"409 session_limit at the per-user limit, 503 no_gpu_available when every GPU is held.",
+					"409 session_limit at the per-user limit, 503 no_gpu_available when every GPU is held, 503 session_isolation while the east-west rule is not in force.",
 				Request: CreateRequest{}, Response: sessions.Session{}, Status: http.StatusCreated,
 				Handler: func(c *fiber.Ctx) error {
 					var req CreateRequest
