@@ -5,7 +5,7 @@ SQLC := $(GO) run github.com/sqlc-dev/sqlc/cmd/sqlc@v1.31.1
 STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 RUN_DIR ?= $(CURDIR)/.run
 # Shared by every user of this host's Docker engine and host ports.
-MEDFORGE_DOCKER_LOCK ?= /work/.docker.lock
+MEDFORGE_DOCKER_LOCK ?= $(if $(wildcard /work/.),/work/.docker.lock,$(RUN_DIR)/docker.lock)
 DSN = $(shell ops/dev/mariadb.sh dsn)
 export MEDFORGE_RUN_DIR := $(RUN_DIR)
 # Scorer modules built from source; never committed.
@@ -63,11 +63,15 @@ stack-down:
 	ops/stack/stack.sh down $(if $(filter 1 yes true,$(VOLUMES)),--volumes,)
 
 # The whole stack, end to end over HTTPS through Caddy (deploy/stacktest).
-# Run by .ci/run after make test; it holds /work/.docker.lock-style shared
-# lock MEDFORGE_DOCKER_LOCK while it uses host ports 80/443 and the engine.
+# Run by .ci/run after make test. Images are built first (cached by Docker
+# and the base key), then the test holds the shared lock
+# MEDFORGE_DOCKER_LOCK while it uses host ports 80/443 and the engine.
 test-stack: deps build
 	@$(GO) build -o bin/testsum ./ops/testsum
+	@mkdir -p $(RUN_DIR)
+	ops/images/build.sh > $(RUN_DIR)/stack-images.env
 	set -o pipefail; flock $(MEDFORGE_DOCKER_LOCK) env MEDFORGE_STACK_TEST=1 MEDFORGE_BIN=$(CURDIR)/bin/medforge \
+		MEDFORGE_STACK_IMAGES=$(RUN_DIR)/stack-images.env \
 		$(GO) test -tags stack -count=1 -json -timeout 40m ./deploy/stacktest/... | bin/testsum
 
 # run.sh starts the private MariaDB itself (and stops it on Ctrl-C when it did).

@@ -21,7 +21,8 @@
 # below), so it runs next to the session tests' medforge-*-sessions networks
 # on one engine. The east-west firewall (ops/network/firewall-setup.sh) is
 # applied for the stack's bridges under its own chain prefix before the API
-# starts, and removed by down; that needs root.
+# starts, and removed by down; that needs root. MEDFORGE_STACK_IMAGES names
+# a file of ops/images/build.sh's output to use instead of building.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
@@ -121,8 +122,14 @@ up() {
   [ "$(id -u)" = 0 ] || die "run as root: the stack's data folders are given to uid 65532 and the firewall is applied on the host"
   local t0=$SECONDS
   settings
-  say "building images (cached when nothing changed)"
-  ops/images/build.sh >"$dir/images.env.new"
+  if [ -n "${MEDFORGE_STACK_IMAGES:-}" ]; then
+    # Built beforehand (make test-stack builds before it takes the shared
+    # Docker lock): the KEY=VALUE lines ops/images/build.sh printed.
+    cp "$MEDFORGE_STACK_IMAGES" "$dir/images.env.new"
+  else
+    say "building images (cached when nothing changed)"
+    ops/images/build.sh >"$dir/images.env.new"
+  fi
   mv "$dir/images.env.new" "$dir/images.env"
   local built=$SECONDS
   compose_env
