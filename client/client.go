@@ -79,6 +79,7 @@ type Submission struct {
 	CILow        *float64   `json:"ci_low,omitempty"`
 	CIHigh       *float64   `json:"ci_high,omitempty"`
 	Rescoring    bool       `json:"rescoring,omitempty"`
+	IsFinal      bool       `json:"is_final"`
 	CreatedAt    time.Time  `json:"created_at"`
 	ScoredAt     *time.Time `json:"scored_at,omitempty"`
 }
@@ -115,15 +116,37 @@ type Entry struct {
 	Submissions    int       `json:"submission_count"`
 	LastSubmission time.Time `json:"last_submission_at"`
 	NotSignificant bool      `json:"not_significant"`
+	// The paired bootstrap comparison with the leader; nil when unavailable.
+	PValueVsLeader *float64 `json:"p_value_vs_leader"`
+	DiffVsLeader   *float64 `json:"diff_vs_leader"`
+	DiffLow        *float64 `json:"diff_low"`
+	DiffHigh       *float64 `json:"diff_high"`
+	RankLow        *int     `json:"rank_low"`
+	RankHigh       *int     `json:"rank_high"`
+	TiedWithLeader *bool    `json:"tied_with_leader"`
+}
+
+// Significance says what a board's comparison figures cover.
+type Significance struct {
+	Available bool   `json:"available"`
+	Method    string `json:"method,omitempty"`
+	Resamples int    `json:"resamples,omitempty"`
+	Covered   int    `json:"covered"`
+	Note      string `json:"note,omitempty"`
 }
 
 // Leaderboard is a competition's ranking.
 type Leaderboard struct {
-	Competition    string  `json:"competition"`
-	HigherIsBetter bool    `json:"higher_is_better"`
-	Version        int64   `json:"version"`
-	Total          int     `json:"total"`
-	Entries        []Entry `json:"entries"`
+	Competition    string       `json:"competition"`
+	Board          string       `json:"board"`
+	ScoringMode    string       `json:"scoring_mode"`
+	HigherIsBetter bool         `json:"higher_is_better"`
+	Revealed       bool         `json:"revealed"`
+	DisplayDigits  int          `json:"display_digits,omitempty"`
+	Version        int64        `json:"version"`
+	Total          int          `json:"total"`
+	Significance   Significance `json:"significance"`
+	Entries        []Entry      `json:"entries"`
 }
 
 // Progress is called as an upload proceeds with the bytes sent so far and
@@ -288,7 +311,28 @@ func (c *Client) MySubmissions(ctx context.Context, slug string) (MySubmissions,
 
 // Leaderboard reads up to limit entries (1-1000) of competition slug.
 func (c *Client) Leaderboard(ctx context.Context, slug string, limit int) (Leaderboard, error) {
+	return c.Board(ctx, slug, "public", limit)
+}
+
+// Board reads the public or the private board (the private one is 404
+// before the reveal except for the competition's owner and admins).
+func (c *Client) Board(ctx context.Context, slug, board string, limit int) (Leaderboard, error) {
 	var out Leaderboard
-	err := c.get(ctx, "/competitions/"+url.PathEscape(slug)+"/leaderboard?limit="+strconv.Itoa(limit), &out)
+	err := c.get(ctx, "/competitions/"+url.PathEscape(slug)+"/leaderboard?board="+url.QueryEscape(board)+"&limit="+strconv.Itoa(limit), &out)
 	return out, err
+}
+
+// SetFinal marks (final true) or unmarks one of the caller's submissions
+// as final for the private board.
+func (c *Client) SetFinal(ctx context.Context, slug string, id int64, final bool) (Submission, error) {
+	method := http.MethodPut
+	if !final {
+		method = http.MethodDelete
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.url("/competitions/"+url.PathEscape(slug)+"/submissions/"+strconv.FormatInt(id, 10)+"/final"), nil)
+	if err != nil {
+		return Submission{}, err
+	}
+	var out Submission
+	return out, c.do(req, &out)
 }

@@ -38,12 +38,48 @@ type Engine interface {
 	// Score validates, aligns and scores file against h with m.
 	// Failures of the module itself are *ScorerError.
 	Score(ctx context.Context, h Holdout, m ScorerModule, file []byte) (*abi.Result, error)
+	// ScoreSplit validates file against h and scores it on both parts of
+	// the split sp (see SplitResult). Failures are as for Score.
+	ScoreSplit(ctx context.Context, h Holdout, m ScorerModule, file []byte, sp Split) (*SplitResult, error)
+	// PublicUnits marks h's public units under sp, in holdout order (a
+	// fresh slice the caller may change).
+	PublicUnits(ctx context.Context, h Holdout, sp Split) ([]bool, error)
 	// Check loads m in the sandbox (ABI version, imports, exports, compile
 	// and start) and returns the ABI version it reports, such as "1.0".
 	// A refused module is a *ScorerError with Public set.
 	Check(ctx context.Context, m ScorerModule) (abiVersion string, err error)
 	// Version names the engine build; it is recorded with every score.
 	Version() string
+}
+
+// Split scoring methods, recorded with every split score.
+const (
+	// SplitOneRun: one sandbox run; each part's score is the mean of its
+	// units' per-unit contributions (metrics that are means over units).
+	SplitOneRun = "one_run"
+	// SplitPerPart: one run per part, on that part's units only.
+	SplitPerPart = "per_part"
+)
+
+// PartScore is a submission's score on one part of a split holdout.
+type PartScore struct {
+	Primary float64
+	// Secondary values of a per-part run; a one-run split has none (values
+	// computed over the whole holdout would leak the private part).
+	Secondary []abi.Named
+	Units     int
+}
+
+// SplitResult is a submission scored on both parts of a split holdout.
+type SplitResult struct {
+	Public, Private PartScore
+	// InPublic marks the public units, in holdout order.
+	InPublic []bool
+	// PerUnit holds the per-unit contributions in holdout order (both
+	// parts), for one-run splits; nil otherwise.
+	PerUnit []float64
+	// Method is SplitOneRun or SplitPerPart.
+	Method string
 }
 
 // Problem is one reason a submitted file is invalid. Row is 1-based (the

@@ -52,6 +52,9 @@ type Bundle struct {
 	Files         []PublicFile
 	// Owner is the owning user id (0: none).
 	Owner int64
+	// Scoring is the scoring mode, split and board settings (zero: the
+	// defaults, single_realtime_hidden).
+	Scoring ScoringSettings
 }
 
 // InstallResult says what Install changed.
@@ -267,6 +270,12 @@ func (s *Service) Install(ctx context.Context, actor int64, b *Bundle) (InstallR
 			Exposure: cexp, Metric: b.Spec.Metric, HigherIsBetter: b.Spec.HigherIsBetter, DailyCap: int32(b.DailyCap),
 			SpecJson: string(specJSON)}); err != nil {
 			return fmt.Errorf("update competition: %w", err)
+		}
+		if err := applyScoring(ctx, tx, c, b.Scoring); err != nil {
+			return fmt.Errorf("bundle %s: %w", slug, err)
+		}
+		if err := checkSplit(ctx, tx, c.ID, b.Holdout); err != nil {
+			return fmt.Errorf("bundle %s: %w", slug, err)
 		}
 		// Holdout version.
 		hv, err := tx.GetHoldoutByDigest(ctx, db.GetHoldoutByDigestParams{CompetitionID: c.ID, Digest: hDigest})

@@ -18,27 +18,29 @@ import (
 // Submission is a participant's view of one submission. The internal error
 // detail never appears here.
 type Submission struct {
-	ID           int64      `json:"id"`
-	Competition  string     `json:"competition"`
-	Filename     string     `json:"filename"`
-	SHA256       string     `json:"sha256"`
-	SizeBytes    int64      `json:"size_bytes"`
-	RowCount     int        `json:"row_count"`
-	Status       string     `json:"status"`
-	Error        string     `json:"error,omitempty"`
-	PrimaryScore *float64   `json:"primary_score"`
-	CILow        *float64   `json:"ci_low,omitempty"`
-	CIHigh       *float64   `json:"ci_high,omitempty"`
-	Rescoring    bool       `json:"rescoring,omitempty"`
-	CreatedAt    time.Time  `json:"created_at"`
-	ScoredAt     *time.Time `json:"scored_at,omitempty"`
+	ID           int64    `json:"id"`
+	Competition  string   `json:"competition"`
+	Filename     string   `json:"filename"`
+	SHA256       string   `json:"sha256"`
+	SizeBytes    int64    `json:"size_bytes"`
+	RowCount     int      `json:"row_count"`
+	Status       string   `json:"status"`
+	Error        string   `json:"error,omitempty"`
+	PrimaryScore *float64 `json:"primary_score"`
+	CILow        *float64 `json:"ci_low,omitempty"`
+	CIHigh       *float64 `json:"ci_high,omitempty"`
+	Rescoring    bool     `json:"rescoring,omitempty"`
+	// IsFinal: marked by its author for the private board.
+	IsFinal   bool       `json:"is_final"`
+	CreatedAt time.Time  `json:"created_at"`
+	ScoredAt  *time.Time `json:"scored_at,omitempty"`
 }
 
 func submissionView(slug string, r db.Submission) Submission {
 	out := Submission{
 		ID: r.ID, Competition: slug, Filename: r.Filename, SHA256: r.ArtifactSha256, SizeBytes: r.SizeBytes,
 		RowCount: int(r.RowCount), Status: string(r.Status), Error: r.PublicError,
-		Rescoring: r.Pending == pendingRescore, CreatedAt: r.CreatedAt.UTC(),
+		Rescoring: r.Pending == pendingRescore, CreatedAt: r.CreatedAt.UTC(), IsFinal: r.IsFinal,
 	}
 	if r.PrimaryScore.Valid {
 		v := r.PrimaryScore.Float64
@@ -315,23 +317,31 @@ func retryDeadlock(ctx context.Context, f func() error) error {
 // plus the internal error and every score row.
 type AdminSubmission struct {
 	Submission
-	UserID        int64         `json:"user_id"`
-	InternalError string        `json:"internal_error"`
-	Attempts      int           `json:"attempts"`
-	Scores        []ScoreRecord `json:"scores"`
+	UserID        int64  `json:"user_id"`
+	InternalError string `json:"internal_error"`
+	Attempts      int    `json:"attempts"`
+	// PrivateScore is the official private-part score (public_private).
+	PrivateScore *float64      `json:"private_score,omitempty"`
+	Scores       []ScoreRecord `json:"scores"`
 }
 
 // ScoreRecord is one row of submission_scores.
 type ScoreRecord struct {
-	ID            int64     `json:"id"`
-	PrimaryScore  float64   `json:"primary_score"`
-	Secondary     string    `json:"secondary_json"`
-	ScorerDigest  string    `json:"scorer_digest"`
-	HoldoutDigest string    `json:"holdout_digest"`
-	EngineVersion string    `json:"engine_version"`
-	DurationMs    int       `json:"duration_ms"`
-	Official      bool      `json:"is_official"`
-	CreatedAt     time.Time `json:"created_at"`
+	ID            int64   `json:"id"`
+	PrimaryScore  float64 `json:"primary_score"`
+	Secondary     string  `json:"secondary_json"`
+	ScorerDigest  string  `json:"scorer_digest"`
+	HoldoutDigest string  `json:"holdout_digest"`
+	EngineVersion string  `json:"engine_version"`
+	DurationMs    int     `json:"duration_ms"`
+	Official      bool    `json:"is_official"`
+	// Split provenance (public_private): PrimaryScore is the public part's.
+	PrivateScore     *float64  `json:"private_score,omitempty"`
+	SplitMethod      string    `json:"split_method"`
+	SplitFingerprint string    `json:"split_fingerprint,omitempty"`
+	PublicUnits      *int32    `json:"public_units,omitempty"`
+	PrivateUnits     *int32    `json:"private_units,omitempty"`
+	CreatedAt        time.Time `json:"created_at"`
 }
 
 // AdminSubmission returns any submission with its internal detail.
@@ -356,7 +366,20 @@ func (s *Service) AdminSubmission(ctx context.Context, id int64) (AdminSubmissio
 	for i, sc := range rows {
 		out.Scores[i] = ScoreRecord{ID: sc.ID, PrimaryScore: sc.PrimaryScore, Secondary: sc.SecondaryJson,
 			ScorerDigest: sc.ScorerDigest, HoldoutDigest: sc.HoldoutDigest, EngineVersion: sc.EngineVersion,
-			DurationMs: int(sc.DurationMs), Official: sc.IsOfficial, CreatedAt: sc.CreatedAt.UTC()}
+			DurationMs: int(sc.DurationMs), Official: sc.IsOfficial, CreatedAt: sc.CreatedAt.UTC(),
+			SplitMethod: string(sc.SplitMethod), SplitFingerprint: sc.SplitFingerprint}
+		if sc.PrivateScore.Valid {
+			v := sc.PrivateScore.Float64
+			out.Scores[i].PrivateScore = &v
+		}
+		if sc.PublicUnits.Valid && sc.PrivateUnits.Valid {
+			pu, vu := sc.PublicUnits.Int32, sc.PrivateUnits.Int32
+			out.Scores[i].PublicUnits, out.Scores[i].PrivateUnits = &pu, &vu
+		}
+	}
+	if r.PrivateScore.Valid {
+		v := r.PrivateScore.Float64
+		out.PrivateScore = &v
 	}
 	return out, nil
 }

@@ -158,7 +158,7 @@ func TestInternalCompetitionInvisible(t *testing.T) {
 	if _, err := e.svc.Submit(ctx, outsider, e.slug, "s.csv", e.sample()); !errors.Is(err, competitions.ErrNotFound) {
 		t.Fatalf("outsider submit: %v", err)
 	}
-	if _, err := e.svc.Leaderboard(ctx, outsider, e.slug, 0, 0); !errors.Is(err, competitions.ErrNotFound) {
+	if _, err := e.svc.Leaderboard(ctx, outsider, e.slug, competitions.BoardPublic, 0, 0); !errors.Is(err, competitions.ErrNotFound) {
 		t.Fatalf("outsider leaderboard: %v", err)
 	}
 	list, err := e.svc.ListCompetitions(ctx, outsider)

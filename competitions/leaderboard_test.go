@@ -84,7 +84,7 @@ func TestLeaderboardBestPerUserAndDirection(t *testing.T) {
 	bID := res.Submission.ID
 	w := e.svc.NewWorker(competitions.WorkerOptions{})
 	drain(t, ctx, w)
-	lb, err := e.svc.Leaderboard(ctx, a, e.slug, 0, 0)
+	lb, err := e.svc.Leaderboard(ctx, a, e.slug, competitions.BoardPublic, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestLeaderboardBestPerUserAndDirection(t *testing.T) {
 	}
 	// Before any rescoring runs, the board (cached above) already ranks the
 	// new way: the import moved every best and the board's version.
-	lb, err = e.svc.Leaderboard(ctx, a, e.slug, 0, 0)
+	lb, err = e.svc.Leaderboard(ctx, a, e.slug, competitions.BoardPublic, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestLeaderboardBestPerUserAndDirection(t *testing.T) {
 	}
 	drain(t, ctx, w)
 	assertScoredOnce(t, ctx, e, append(aIDs, bID), 1)
-	lb, err = e.svc.Leaderboard(ctx, a, e.slug, 0, 0)
+	lb, err = e.svc.Leaderboard(ctx, a, e.slug, competitions.BoardPublic, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestRescoreWithTiesKeepsOrderAndNeverDuplicates(t *testing.T) {
 	w := e.svc.NewWorker(competitions.WorkerOptions{})
 	drain(t, ctx, w)
 	v := e.user(t, "spectator")
-	before, err := e.svc.Leaderboard(ctx, v, e.slug, 0, 0)
+	before, err := e.svc.Leaderboard(ctx, v, e.slug, competitions.BoardPublic, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func TestRescoreWithTiesKeepsOrderAndNeverDuplicates(t *testing.T) {
 	}
 	drain(t, ctx, w)
 	assertScoredOnce(t, ctx, e, ids, 2)
-	after, err := e.svc.Leaderboard(ctx, v, e.slug, 0, 0)
+	after, err := e.svc.Leaderboard(ctx, v, e.slug, competitions.BoardPublic, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +312,7 @@ func TestConcurrentSwitchesKeepTheTrueBest(t *testing.T) {
 			best = s
 		}
 	}
-	lb, err := e.svc.Leaderboard(ctx, u, e.slug, 0, 0)
+	lb, err := e.svc.Leaderboard(ctx, u, e.slug, competitions.BoardPublic, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,7 +363,7 @@ func TestSwitchDuringDirectionChangeUsesTheNewDirection(t *testing.T) {
 		return herr
 	}
 	drain(t, ctx, w)
-	lb, err := e.svc.Leaderboard(ctx, a, e.slug, 0, 0)
+	lb, err := e.svc.Leaderboard(ctx, a, e.slug, competitions.BoardPublic, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

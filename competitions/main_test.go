@@ -96,6 +96,7 @@ type env struct {
 	slug  string
 	b     *competitions.Bundle
 	roots competitions.Roots
+	owner competitions.Viewer // zero unless setupOpts.owner
 }
 
 func ctxT(t testing.TB, d time.Duration) context.Context {
@@ -109,6 +110,10 @@ type setupOpts struct {
 	units  int    // default 418
 	cap    int    // default 20
 	now    func() time.Time
+	// scoring: the competition's scoring mode and split (zero: single).
+	scoring competitions.ScoringSettings
+	// owner, when set, creates a user of that name who owns the competition.
+	owner string
 }
 
 // setup installs a fresh synthetic competition (unique slug) in the
@@ -146,10 +151,16 @@ func setupTB(t testing.TB, o setupOpts) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.Scoring = o.scoring
+	var owner competitions.Viewer
+	if o.owner != "" {
+		owner.UserID = testdb.User(t, st, testdb.UserOpts{DisplayName: o.owner}).ID
+		b.Owner = owner.UserID
+	}
 	if _, err := svc.Install(ctxT(t, time.Minute), 0, b); err != nil {
 		t.Fatalf("install: %v", err)
 	}
-	return &env{st: st, svc: svc, eng: eng, slug: sp.Slug, b: b, roots: roots}
+	return &env{st: st, svc: svc, eng: eng, slug: sp.Slug, b: b, roots: roots, owner: owner}
 }
 
 func (e *env) sample() []byte {

@@ -59,7 +59,8 @@ type Deps struct {
 	Logger *slog.Logger
 	// Now is the clock (time.Now when nil); tests move it across midnight.
 	Now func() time.Time
-	// MaxSubmissionBytes bounds an uploaded file (default 64 MiB).
+	// MaxSubmissionBytes bounds an uploaded file (MEDFORGE_BODY_LIMIT;
+	// default 64 MiB). The Engine's validation limit should be the same.
 	MaxSubmissionBytes int
 }
 
@@ -107,6 +108,10 @@ func New(d Deps) (*Service, error) {
 	return s, nil
 }
 
+// MaxSubmissionBytes is the largest submission file Submit accepts; the
+// HTTP adapter reads uploads up to it.
+func (s *Service) MaxSubmissionBytes() int64 { return int64(s.maxLen) }
+
 // Store is the data layer the service uses.
 func (s *Service) Store() store.Store { return s.st }
 
@@ -118,21 +123,32 @@ func (s *Service) Engine() Engine { return s.eng }
 
 // Competition is the public view of a competition.
 type Competition struct {
-	Slug              string    `json:"slug"`
-	Title             string    `json:"title"`
-	Description       string    `json:"description"`
-	Exposure          string    `json:"exposure"`
-	ScoringMode       string    `json:"scoring_mode"`
-	LeaderboardRule   string    `json:"leaderboard_rule"`
-	EvaluationPolicy  string    `json:"evaluation_policy"`
-	Metric            string    `json:"metric"`
-	HigherIsBetter    bool      `json:"higher_is_better"`
-	DailyCap          int       `json:"daily_cap"`
-	DatasetSlug       string    `json:"dataset_slug"`
-	SubmissionColumns []string  `json:"submission_columns"`
-	HoldoutVersion    int       `json:"holdout_version"`
-	ScorerDigest      string    `json:"scorer_digest,omitempty"`
-	CreatedAt         time.Time `json:"created_at"`
+	Slug              string   `json:"slug"`
+	Title             string   `json:"title"`
+	Description       string   `json:"description"`
+	Exposure          string   `json:"exposure"`
+	ScoringMode       string   `json:"scoring_mode"`
+	LeaderboardRule   string   `json:"leaderboard_rule"`
+	EvaluationPolicy  string   `json:"evaluation_policy"`
+	Metric            string   `json:"metric"`
+	HigherIsBetter    bool     `json:"higher_is_better"`
+	DailyCap          int      `json:"daily_cap"`
+	DatasetSlug       string   `json:"dataset_slug"`
+	SubmissionColumns []string `json:"submission_columns"`
+	HoldoutVersion    int      `json:"holdout_version"`
+	ScorerDigest      string   `json:"scorer_digest,omitempty"`
+	// PublicFraction is the share of holdout units on the public board
+	// (public_private mode only).
+	PublicFraction float64 `json:"public_fraction,omitempty"`
+	// DisplayDigits: significant digits of the public scores participants see.
+	DisplayDigits int `json:"display_digits"`
+	// FinalLimit is how many submissions a participant may mark final;
+	// SelectionDeadline ends that (none for permanent competitions).
+	FinalLimit        int        `json:"final_limit"`
+	SelectionDeadline *time.Time `json:"selection_deadline,omitempty"`
+	// PrivateRevealedAt is when the private board became public.
+	PrivateRevealedAt *time.Time `json:"private_revealed_at,omitempty"`
+	CreatedAt         time.Time  `json:"created_at"`
 }
 
 func (s *Service) view(ctx context.Context, c db.Competition) (Competition, error) {
@@ -145,6 +161,18 @@ func (s *Service) view(ctx context.Context, c db.Competition) (Competition, erro
 		ScoringMode: string(c.ScoringMode), LeaderboardRule: string(c.LeaderboardRule),
 		EvaluationPolicy: string(c.EvaluationPolicy), Metric: c.Metric, HigherIsBetter: c.HigherIsBetter,
 		DailyCap: int(c.DailyCap), DatasetSlug: ds.Slug, CreatedAt: c.CreatedAt.UTC(),
+		DisplayDigits: int(c.DisplayDigits), FinalLimit: int(c.FinalLimit),
+	}
+	if c.ScoringMode == db.CompetitionsScoringModePublicPrivate {
+		out.PublicFraction = c.PublicFraction
+	}
+	if c.SelectionDeadline.Valid {
+		t := c.SelectionDeadline.Time.UTC()
+		out.SelectionDeadline = &t
+	}
+	if c.PrivateRevealedAt.Valid {
+		t := c.PrivateRevealedAt.Time.UTC()
+		out.PrivateRevealedAt = &t
 	}
 	if sp, err := specOf(c); err == nil {
 		out.SubmissionColumns = sp.SubmissionHeader()

@@ -3,6 +3,7 @@ package competitions
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/medforge/medforge/competitions/signif"
 	"github.com/medforge/medforge/engine/abi"
 	"github.com/medforge/medforge/store"
 	"github.com/medforge/medforge/store/db"
@@ -263,7 +265,14 @@ func (w *Worker) process(ctx context.Context, cl *claimed) error {
 		return w.retryLater(ctx, cl, fmt.Errorf("read artifact of submission %d: %w", cl.sub.ID, err))
 	}
 	start := time.Now()
-	res, err := s.eng.Score(sctx, h, m, file)
+	var res *abi.Result
+	var split *SplitResult
+	sp, splitMode := splitOf(c)
+	if splitMode {
+		split, err = s.eng.ScoreSplit(sctx, h, m, file, sp)
+	} else {
+		res, err = s.eng.Score(sctx, h, m, file)
+	}
 	dur := time.Since(start)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -285,20 +294,72 @@ func (w *Worker) process(ctx context.Context, cl *claimed) error {
 		}
 		return w.retryLater(ctx, cl, fmt.Errorf("score submission %d: %w", cl.sub.ID, err))
 	}
-	if math.IsNaN(res.Primary) || math.IsInf(res.Primary, 0) {
-		return w.fail(ctx, cl, c, "the scorer failed on this submission; an admin can see the details",
-			fmt.Sprintf("scorer returned a non-finite primary score %v", res.Primary))
+	if splitMode {
+		res = &abi.Result{Primary: split.Public.Primary, Secondary: split.Public.Secondary}
+	}
+	for _, v := range []float64{res.Primary, privateOf(split)} {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return w.fail(ctx, cl, c, "the scorer failed on this submission; an admin can see the details",
+				fmt.Sprintf("scorer returned a non-finite primary score %v", v))
+		}
 	}
 	row := db.InsertSubmissionScoreParams{
 		SubmissionID: cl.sub.ID, PrimaryScore: res.Primary, SecondaryJson: secondaryJSON(res),
 		ScorerDigest: m.Digest, HoldoutDigest: h.Digest, EngineVersion: truncate(s.eng.Version(), 64),
-		DurationMs: int32(min(dur.Milliseconds(), math.MaxInt32)),
+		DurationMs: int32(min(dur.Milliseconds(), math.MaxInt32)), SplitMethod: db.SubmissionScoresSplitMethodNone,
 	}
-	if lo, hi, ok := Bootstrap(res.PerUnit, bootstrapSeed(cl.sub.ArtifactSha256, m.Digest, h.Digest)); ok {
-		row.CiLow = sqlNullFloat{Float64: lo, Valid: true}
-		row.CiHigh = sqlNullFloat{Float64: hi, Valid: true}
+	seed := bootstrapSeed(cl.sub.ArtifactSha256, m.Digest, h.Digest)
+	if !splitMode {
+		if lo, hi, ok := Bootstrap(res.PerUnit, seed); ok {
+			row.CiLow, row.CiHigh = sqlNullFloat{Float64: lo, Valid: true}, sqlNullFloat{Float64: hi, Valid: true}
+		}
+		if signif.IsMean(res.Primary, res.PerUnit) {
+			row.UnitScores = sql.NullString{String: string(signif.Encode(res.PerUnit)), Valid: true}
+		}
+		return w.finish(ctx, cl, c, [2]int64{m.ID, h.ID}, nil, &row)
+	}
+	row.SplitMethod = db.SubmissionScoresSplitMethod(split.Method)
+	row.SplitFingerprint = sp.Fingerprint()
+	row.PublicUnits = sql.NullInt32{Int32: int32(split.Public.Units), Valid: true}
+	row.PrivateUnits = sql.NullInt32{Int32: int32(split.Private.Units), Valid: true}
+	row.PrivateScore = sqlNullFloat{Float64: split.Private.Primary, Valid: true}
+	if split.PerUnit != nil {
+		row.UnitScores = sql.NullString{String: string(signif.Encode(split.PerUnit)), Valid: true}
+		pub, priv := partValues(split)
+		if lo, hi, ok := Bootstrap(pub, seed); ok {
+			row.CiLow, row.CiHigh = sqlNullFloat{Float64: lo, Valid: true}, sqlNullFloat{Float64: hi, Valid: true}
+		}
+		if lo, hi, ok := Bootstrap(priv, seed^0x5bd1e995); ok {
+			row.PrivateCiLow, row.PrivateCiHigh = sqlNullFloat{Float64: lo, Valid: true}, sqlNullFloat{Float64: hi, Valid: true}
+		}
 	}
 	return w.finish(ctx, cl, c, [2]int64{m.ID, h.ID}, nil, &row)
+}
+
+// splitOf is the competition's split, and whether it scores in
+// public_private mode.
+func splitOf(c db.Competition) (Split, bool) {
+	return Split{Secret: c.SplitSecret, Fraction: c.PublicFraction}, c.ScoringMode == db.CompetitionsScoringModePublicPrivate
+}
+
+func privateOf(sr *SplitResult) float64 {
+	if sr == nil {
+		return 0
+	}
+	return sr.Private.Primary
+}
+
+// partValues splits the per-unit contributions into the public and the
+// private units' values.
+func partValues(sr *SplitResult) (pub, priv []float64) {
+	for u, v := range sr.PerUnit {
+		if sr.InPublic[u] {
+			pub = append(pub, v)
+		} else {
+			priv = append(priv, v)
+		}
+	}
+	return pub, priv
 }
 
 func summarize(ps []Problem) string {
@@ -393,7 +454,8 @@ func (w *Worker) finish(ctx context.Context, cl *claimed, c db.Competition, used
 				case err != nil:
 					return fmt.Errorf("insert score of submission %d: %w", cl.sub.ID, err)
 				default:
-					sc, inserted = &db.SubmissionScore{ID: id, PrimaryScore: row.PrimaryScore, CiLow: row.CiLow, CiHigh: row.CiHigh}, true
+					sc, inserted = &db.SubmissionScore{ID: id, PrimaryScore: row.PrimaryScore, CiLow: row.CiLow, CiHigh: row.CiHigh,
+						PrivateScore: row.PrivateScore, PrivateCiLow: row.PrivateCiLow, PrivateCiHigh: row.PrivateCiHigh}, true
 				}
 			}
 			if !inserted {
@@ -403,7 +465,8 @@ func (w *Worker) finish(ctx context.Context, cl *claimed, c db.Competition, used
 			}
 			if err := tx.FinishSubmissionScored(ctx, db.FinishSubmissionScoredParams{
 				ID: cl.sub.ID, PrimaryScore: sqlNullFloat{Float64: sc.PrimaryScore, Valid: true},
-				CiLow: sc.CiLow, CiHigh: sc.CiHigh, ScoredAt: timeArg(scoredAt),
+				CiLow: sc.CiLow, CiHigh: sc.CiHigh, PrivateScore: sc.PrivateScore, PrivateCiLow: sc.PrivateCiLow,
+				PrivateCiHigh: sc.PrivateCiHigh, ScoredAt: timeArg(scoredAt),
 			}); err != nil {
 				return fmt.Errorf("finish submission %d: %w", cl.sub.ID, err)
 			}

@@ -43,7 +43,9 @@ type Config struct {
 	// AuthCacheTTL bounds how long a cookie or token -> user lookup is served
 	// from memory before the database is asked again.
 	AuthCacheTTL time.Duration
-	// BodyLimit is the largest request body the server accepts, in bytes.
+	// BodyLimit is the largest uploaded submission file, in bytes: the HTTP
+	// server admits it plus httpapi.BodySlack of framing, and the upload
+	// handler, the competitions service and validation all refuse more.
 	BodyLimit int
 	// ReadTimeout, WriteTimeout and IdleTimeout are the HTTP server's
 	// connection timeouts; RequestTimeout is the deadline of a handler's context.
@@ -94,6 +96,14 @@ type Config struct {
 	// CompetitionsPprofAddr, when not empty, is where serve exposes
 	// net/http/pprof for benchmarks; never set in production.
 	CompetitionsPprofAddr string
+
+	// Sessions are the session runtime's settings (docs/sessions.md).
+	Sessions Sessions
+	// RoutingResync is how often the session route table is rebuilt from
+	// the database; RoutingActivityFlush how often routed sessions' last
+	// activity is written (docs/routing.md).
+	RoutingResync        time.Duration
+	RoutingActivityFlush time.Duration
 }
 
 // SiteHost is medforge.<domain>, the web UI's host.
@@ -125,6 +135,9 @@ func Load(lookup Lookup, fs *flag.FlagSet, args []string) (Config, []string, err
 	raw := map[string]string{}
 	for _, s := range Settings {
 		raw[s.Env] = s.Default
+		if v, ok := lookup(s.Alias); ok && s.Alias != "" {
+			raw[s.Env] = v
+		}
 		if v, ok := lookup(s.Env); ok {
 			raw[s.Env] = v
 		}
@@ -307,6 +320,23 @@ func parseDuration(v string) (time.Duration, error) {
 		return 0, errors.New("must be positive")
 	}
 	return d, nil
+}
+
+// parseDurationOrZero is parseDuration that also takes 0 (disabled).
+func parseDurationOrZero(v string) (time.Duration, error) {
+	if v == "0" {
+		return 0, nil
+	}
+	return parseDuration(v)
+}
+
+// parseDurationAtLeast is parseDuration with a floor.
+func parseDurationAtLeast(v string, floor time.Duration) (time.Duration, error) {
+	d, err := parseDuration(v)
+	if err == nil && d < floor {
+		return 0, fmt.Errorf("must be at least %s", floor)
+	}
+	return d, err
 }
 
 // dataRoot parses a data root or store into the field of c that field

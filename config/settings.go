@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -11,6 +12,7 @@ import (
 // test fails when they disagree.
 type Setting struct {
 	Env     string // MEDFORGE_*
+	Alias   string // an older name also read; Env wins when both are set
 	Flag    string // command-line flag name, "" for none
 	Default string // as it would be written in the environment
 	Doc     string // one sentence for docs/configuration.md
@@ -18,9 +20,13 @@ type Setting struct {
 }
 
 // Settings is the table of every MedForge setting, applied in order (later
-// entries may read earlier ones). To add one: append it here, add the field
-// to Config, and document it in docs/configuration.md.
-var Settings = []Setting{
+// entries may read earlier ones). To add one: append it here (or to the
+// table of its subsystem, such as sessionSettings), add the field to Config,
+// and regenerate docs/configuration.md (go test ./config -update).
+var Settings = slices.Concat(coreSettings, sessionSettings, routingSettings)
+
+// coreSettings are the server's, identity's and competitions' settings.
+var coreSettings = []Setting{
 	{Env: "MEDFORGE_DOMAIN", Flag: "domain", Default: "localhost",
 		Doc:   "Base domain; hosts are medforge.<domain>, api.medforge.<domain>, s-<slug>.external.medforge.<domain>.",
 		apply: func(c *Config, v string) error { c.Domain = strings.ToLower(v); return nil }},
@@ -82,7 +88,7 @@ var Settings = []Setting{
 		Doc:   "Longest time a cookie/token -> user lookup is served from memory; role and entitlement changes invalidate it sooner.",
 		apply: func(c *Config, v string) (err error) { c.AuthCacheTTL, err = parseDuration(v); return }},
 	{Env: "MEDFORGE_BODY_LIMIT", Default: "67108864",
-		Doc:   "Largest accepted request body in bytes (default 64 MiB, for submission uploads).",
+		Doc:   "Largest uploaded submission file in bytes (default 64 MiB); the one upload limit of every layer: the HTTP server admits a body of this plus 1 MiB of multipart framing, and the upload handler, the competitions service and CSV validation refuse a larger file, naming the limit.",
 		apply: func(c *Config, v string) (err error) { c.BodyLimit, err = parseInt(v, 1); return }},
 	{Env: "MEDFORGE_READ_TIMEOUT", Default: "60s",
 		Doc:   "HTTP read timeout (whole request, body included).",

@@ -1,14 +1,11 @@
 package engine_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -85,39 +82,20 @@ type refJob struct {
 	got                 *engine.Result
 }
 
-type refAnswer struct {
-	Score *float64 `json:"score"`
-	Rows  int      `json:"rows"`
-	Error string   `json:"error"`
-}
-
-// runReference scores every job with reference_score.py in one python
-// process.
-func runReference(t *testing.T, jobs []refJob) []refAnswer {
+// runReference scores every job with the repository's own reference scorer
+// (internal/reftest) in one python process.
+func runReference(t *testing.T, jobs []refJob) []reftest.Answer {
 	t.Helper()
-	var in bytes.Buffer
-	for _, j := range jobs {
-		fmt.Fprintf(&in, "%s\t%s\t%s\n", j.slug, j.holdoutCSV, j.subPath)
+	rj := make([]reftest.Job, len(jobs))
+	for i, j := range jobs {
+		rj[i] = reftest.Job{Competition: j.slug, Holdout: j.holdoutCSV, Submission: j.subPath}
 	}
-	cmd := exec.CommandContext(ctxT(t, 5*time.Minute), "/usr/bin/python3", "testdata/reference_driver.py", reftest.Script(t))
-	cmd.Stdin = &in
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	require.NoError(t, err, "reference driver: %s", stderr.String())
-	var answers []refAnswer
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		var a refAnswer
-		require.NoError(t, json.Unmarshal(sc.Bytes(), &a), sc.Text())
-		answers = append(answers, a)
-	}
-	require.Len(t, answers, len(jobs))
-	return answers
+	return reftest.Score(t, rj)
 }
 
 // TestAgreesWithReference scores many generated data sets per competition
-// through the real sandbox and compares with reference_score.py to 1e-9.
+// through the real sandbox and compares with the repository's reference
+// scorer (internal/reftest, pandas + sklearn) to 1e-9.
 func TestAgreesWithReference(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()

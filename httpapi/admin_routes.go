@@ -19,6 +19,7 @@ type AdminCreateUserRequest struct {
 	DisplayName           string `json:"display_name,omitempty"`
 	Role                  string `json:"role,omitempty"`
 	CanUseInternal        bool   `json:"can_use_internal,omitempty"`
+	CanAuthor             bool   `json:"can_author,omitempty"`
 	MaxConcurrentSessions int    `json:"max_concurrent_sessions,omitempty"`
 }
 
@@ -27,6 +28,7 @@ type AdminCreateUserRequest struct {
 type AdminUpdateUserRequest struct {
 	Role                  *string `json:"role,omitempty"`
 	CanUseInternal        *bool   `json:"can_use_internal,omitempty"`
+	CanAuthor             *bool   `json:"can_author,omitempty"`
 	MaxConcurrentSessions *int    `json:"max_concurrent_sessions,omitempty"`
 }
 
@@ -77,7 +79,7 @@ func (s *Server) mountAdmin() {
 			}
 			u, err := s.id.CreateUser(c.UserContext(), identity.NewUser{
 				Email: req.Email, Password: req.Password, DisplayName: req.DisplayName, Role: identity.Role(req.Role),
-				CanUseInternal: req.CanUseInternal, MaxConcurrentSessions: req.MaxConcurrentSessions,
+				CanUseInternal: req.CanUseInternal, CanAuthor: req.CanAuthor, MaxConcurrentSessions: req.MaxConcurrentSessions,
 			})
 			if errors.Is(err, identity.ErrEmailTaken) {
 				return Conflict("email_taken", "a user with this email exists").WithFields(FieldError{Field: "email", Message: "is already registered"})
@@ -109,12 +111,15 @@ func (s *Server) mountAdmin() {
 			} else if err != nil {
 				return err
 			}
-			a := identity.Access{Role: cur.Role, CanUseInternal: cur.CanUseInternal, MaxConcurrentSessions: cur.MaxConcurrentSessions}
+			a := identity.Access{Role: cur.Role, CanUseInternal: cur.CanUseInternal, CanAuthor: cur.CanAuthor, MaxConcurrentSessions: cur.MaxConcurrentSessions}
 			if req.Role != nil {
 				a.Role = identity.Role(*req.Role)
 			}
 			if req.CanUseInternal != nil {
 				a.CanUseInternal = *req.CanUseInternal
+			}
+			if req.CanAuthor != nil {
+				a.CanAuthor = *req.CanAuthor
 			}
 			if req.MaxConcurrentSessions != nil {
 				a.MaxConcurrentSessions = *req.MaxConcurrentSessions
@@ -126,7 +131,7 @@ func (s *Server) mountAdmin() {
 				return err
 			}
 			s.Audit(c, "admin.user.update", "user", strconv.FormatInt(id, 10),
-				fmt.Sprintf("role=%s can_use_internal=%t max_concurrent_sessions=%d", u.Role, u.CanUseInternal, u.MaxConcurrentSessions))
+				fmt.Sprintf("role=%s can_use_internal=%t can_author=%t max_concurrent_sessions=%d", u.Role, u.CanUseInternal, u.CanAuthor, u.MaxConcurrentSessions))
 			return OK(c, http.StatusOK, u)
 		},
 	})

@@ -134,7 +134,7 @@ func TestErrorsNeverLeakInternals(t *testing.T) {
 		{"unknown route", "GET", "/api/v2/no/such/thing", nil, 404, "not_found"},
 		{"unknown root route", "GET", "/nope", nil, 404, "not_found"},
 		{"method not allowed", "PUT", "/api/v2/me", nil, 405, "method_not_allowed"},
-		{"body too large", "POST", "/api/v2/test/echo", `{"a":"` + strings.Repeat("x", 4096) + `"}`, 413, "body_too_large"},
+		{"body too large", "POST", "/api/v2/test/echo", `{"a":"` + strings.Repeat("x", 2048+httpapi.BodySlack) + `"}`, 413, "body_too_large"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -323,8 +323,13 @@ func TestAdminUsers(t *testing.T) {
 	email := testdb.Unique("made") + "@example.org"
 	var u identity.User
 	env.Do(t, "POST", "/api/v2/admin/users", map[string]any{"email": email, "password": "long-enough-password", "can_use_internal": true}, adm).Data(t, 201, &u)
-	if !u.CanUseInternal || u.Role != identity.RoleUser {
+	if !u.CanUseInternal || u.CanAuthor || u.Role != identity.RoleUser {
 		t.Fatalf("created %+v", u)
+	}
+	var granted identity.User
+	env.Do(t, "PATCH", fmt.Sprintf("/api/v2/admin/users/%d", u.ID), map[string]any{"can_author": true}, adm).Data(t, 200, &granted)
+	if !granted.CanAuthor || !granted.CanUseInternal {
+		t.Fatalf("can_author grant: %+v", granted)
 	}
 	env.Do(t, "POST", "/api/v2/admin/users", map[string]any{"email": email, "password": "long-enough-password"}, adm).Problem(t, 409, "email_taken")
 	env.Do(t, "POST", "/api/v2/auth/login", map[string]any{"email": email, "password": "long-enough-password"}).Data(t, 200, nil)

@@ -20,6 +20,12 @@ import (
 // Prefix is the path prefix of every versioned API endpoint.
 const Prefix = "/api/v2"
 
+// BodySlack is what the server admits beyond Config.BodyLimit (the largest
+// uploaded file) for multipart framing and the other form fields, so a file
+// of exactly the limit can be uploaded and a larger one is refused by the
+// handler with a message that names the limit.
+const BodySlack = 1 << 20
+
 // Deps are what a Server is built from. Config, Store and Identity are
 // required.
 type Deps struct {
@@ -89,7 +95,7 @@ func New(d Deps) (*Server, error) {
 	s.app = fiber.New(fiber.Config{
 		AppName:               "medforge",
 		ErrorHandler:          s.errorHandler,
-		BodyLimit:             d.Config.BodyLimit,
+		BodyLimit:             d.Config.BodyLimit + BodySlack,
 		ReadTimeout:           d.Config.ReadTimeout,
 		WriteTimeout:          d.Config.WriteTimeout,
 		IdleTimeout:           d.Config.IdleTimeout,

@@ -29,11 +29,13 @@ const (
 // User is an account as the rest of MedForge sees it. It never carries the
 // password hash, so it is safe to serialize.
 type User struct {
-	ID                    int64     `json:"id"`
-	Email                 string    `json:"email"`
-	DisplayName           string    `json:"display_name"`
-	Role                  Role      `json:"role"`
-	CanUseInternal        bool      `json:"can_use_internal"`
+	ID             int64  `json:"id"`
+	Email          string `json:"email"`
+	DisplayName    string `json:"display_name"`
+	Role           Role   `json:"role"`
+	CanUseInternal bool   `json:"can_use_internal"`
+	// CanAuthor: may create and publish EXTERNAL competitions (/api/v2/author).
+	CanAuthor             bool      `json:"can_author"`
 	MaxConcurrentSessions int       `json:"max_concurrent_sessions"`
 	CreatedAt             time.Time `json:"created_at"`
 }
@@ -45,7 +47,7 @@ func (u User) IsAdmin() bool { return u.Role == RoleAdmin }
 func UserFromRow(r db.User) User {
 	return User{
 		ID: r.ID, Email: r.Email, DisplayName: r.DisplayName, Role: Role(r.Role),
-		CanUseInternal: r.CanUseInternal, MaxConcurrentSessions: int(r.MaxConcurrentSessions),
+		CanUseInternal: r.CanUseInternal, CanAuthor: r.CanAuthor, MaxConcurrentSessions: int(r.MaxConcurrentSessions),
 		CreatedAt: r.CreatedAt.UTC(),
 	}
 }
@@ -255,6 +257,7 @@ type NewUser struct {
 	DisplayName           string
 	Role                  Role // (RoleUser)
 	CanUseInternal        bool
+	CanAuthor             bool
 	MaxConcurrentSessions int // (1)
 }
 
@@ -301,7 +304,7 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser) (User, error) {
 		return User{}, fmt.Errorf("hash password: %w", err)
 	}
 	id, err := s.st.CreateUser(ctx, db.CreateUserParams{
-		Email: nu.Email, PasswordHash: h, Role: db.UsersRole(nu.Role), CanUseInternal: nu.CanUseInternal,
+		Email: nu.Email, PasswordHash: h, Role: db.UsersRole(nu.Role), CanUseInternal: nu.CanUseInternal, CanAuthor: nu.CanAuthor,
 		MaxConcurrentSessions: int32(nu.MaxConcurrentSessions), DisplayName: nu.DisplayName,
 	})
 	if store.IsDuplicate(err) {

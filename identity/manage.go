@@ -17,6 +17,7 @@ import (
 type Access struct {
 	Role                  Role
 	CanUseInternal        bool
+	CanAuthor             bool
 	MaxConcurrentSessions int
 }
 
@@ -39,12 +40,12 @@ func (s *Service) SetAccess(ctx context.Context, userID int64, a Access) (User, 
 			return fmt.Errorf("lock user %d: %w", userID, err)
 		}
 		if _, err := tx.UpdateUserAccess(ctx, db.UpdateUserAccessParams{
-			Role: db.UsersRole(a.Role), CanUseInternal: a.CanUseInternal,
+			Role: db.UsersRole(a.Role), CanUseInternal: a.CanUseInternal, CanAuthor: a.CanAuthor,
 			MaxConcurrentSessions: int32(a.MaxConcurrentSessions), ID: userID,
 		}); err != nil {
 			return fmt.Errorf("update user %d: %w", userID, err)
 		}
-		row.Role, row.CanUseInternal, row.MaxConcurrentSessions = db.UsersRole(a.Role), a.CanUseInternal, int32(a.MaxConcurrentSessions)
+		row.Role, row.CanUseInternal, row.CanAuthor, row.MaxConcurrentSessions = db.UsersRole(a.Role), a.CanUseInternal, a.CanAuthor, int32(a.MaxConcurrentSessions)
 		out = UserFromRow(row)
 		return nil
 	})

@@ -70,3 +70,21 @@ UPDATE rescore_jobs
 SET done = done + sqlc.arg(done), failed = failed + sqlc.arg(failed),
     finished_at = IF(done + failed >= total AND finished_at IS NULL, CURRENT_TIMESTAMP(6), finished_at)
 WHERE id = sqlc.arg(id);
+
+-- name: SetCompetitionScoring :exec
+-- Scoring mode and split, display precision and final selection. The split
+-- secret is set once (when empty) and never changed.
+UPDATE competitions
+SET scoring_mode = sqlc.arg(scoring_mode), public_fraction = sqlc.arg(public_fraction),
+    split_secret = IF(split_secret = '', sqlc.arg(split_secret), split_secret),
+    display_digits = sqlc.arg(display_digits), final_limit = sqlc.arg(final_limit),
+    selection_deadline = sqlc.narg(selection_deadline)
+WHERE id = sqlc.arg(id);
+
+-- name: RevealPrivateBoard :execrows
+-- The reveal is one-way: a revealed board stays revealed.
+UPDATE competitions SET private_revealed_at = sqlc.arg(revealed_at), leaderboard_version = leaderboard_version + 1
+WHERE id = sqlc.arg(id) AND private_revealed_at IS NULL;
+
+-- name: CountCompetitionSubmissions :one
+SELECT COUNT(*) FROM submissions WHERE competition_id = sqlc.arg(competition_id);

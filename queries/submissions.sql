@@ -64,7 +64,8 @@ WHERE id = sqlc.arg(id) AND lease_token = sqlc.arg(lease_token);
 UPDATE submissions
 SET status = 'scored', pending = 0, rescore_job_id = NULL, lease_owner = '', lease_token = '', lease_until = NULL,
     public_error = '', internal_error = '', primary_score = sqlc.arg(primary_score), ci_low = sqlc.narg(ci_low),
-    ci_high = sqlc.narg(ci_high), scored_at = sqlc.arg(scored_at)
+    ci_high = sqlc.narg(ci_high), private_score = sqlc.narg(private_score), private_ci_low = sqlc.narg(private_ci_low),
+    private_ci_high = sqlc.narg(private_ci_high), scored_at = sqlc.arg(scored_at)
 WHERE id = sqlc.arg(id);
 
 -- name: FinishSubmissionFailed :exec
@@ -91,10 +92,14 @@ SELECT COUNT(*) AS depth, MIN(created_at) AS oldest FROM submissions WHERE pendi
 -- A new official score is inserted as official (after ClearOfficialSubmissionScore):
 -- inserting a unique key takes no shared gap locks, updating one does.
 INSERT INTO submission_scores (submission_id, primary_score, secondary_json, ci_low, ci_high, scorer_digest,
-                               holdout_digest, engine_version, duration_ms, is_official)
+                               holdout_digest, engine_version, duration_ms, is_official, private_score,
+                               private_ci_low, private_ci_high, split_method, split_fingerprint, public_units,
+                               private_units, unit_scores)
 VALUES (sqlc.arg(submission_id), sqlc.arg(primary_score), sqlc.arg(secondary_json), sqlc.narg(ci_low),
         sqlc.narg(ci_high), sqlc.arg(scorer_digest), sqlc.arg(holdout_digest), sqlc.arg(engine_version),
-        sqlc.arg(duration_ms), sqlc.arg(is_official));
+        sqlc.arg(duration_ms), sqlc.arg(is_official), sqlc.narg(private_score), sqlc.narg(private_ci_low),
+        sqlc.narg(private_ci_high), sqlc.arg(split_method), sqlc.arg(split_fingerprint), sqlc.narg(public_units),
+        sqlc.narg(private_units), sqlc.arg(unit_scores));
 
 -- name: GetSubmissionScoreByDigests :one
 SELECT * FROM submission_scores
@@ -145,9 +150,39 @@ WHERE competition_id = sqlc.arg(competition_id) AND user_id = sqlc.arg(user_id);
 
 -- name: CompetitionLeaderboardEntries :many
 SELECT e.user_id, e.submissions, e.last_submission_at, e.best_submission_id, e.best_score, e.best_ci_low,
-       e.best_ci_high, e.best_at, u.display_name
+       e.best_ci_high, e.best_at, u.display_name, e.private_submission_id, e.private_score, e.private_ci_low,
+       e.private_ci_high, e.private_at
 FROM leaderboard_entries e JOIN users u ON u.id = e.user_id
 WHERE e.competition_id = sqlc.arg(competition_id) AND e.best_submission_id IS NOT NULL;
+
+-- name: UserScoredSubmissions :many
+-- One user's scored submissions in a competition, for recomputing their
+-- public best and private entry (finals) in the switching transaction.
+SELECT id, primary_score, ci_low, ci_high, private_score, private_ci_low, private_ci_high, is_final, created_at
+FROM submissions
+WHERE competition_id = sqlc.arg(competition_id) AND user_id = sqlc.arg(user_id) AND status = 'scored'
+  AND primary_score IS NOT NULL;
+
+-- name: SetLeaderboardPrivate :exec
+UPDATE leaderboard_entries
+SET private_submission_id = sqlc.narg(private_submission_id), private_score = sqlc.narg(private_score),
+    private_ci_low = sqlc.narg(private_ci_low), private_ci_high = sqlc.narg(private_ci_high),
+    private_at = sqlc.narg(private_at)
+WHERE competition_id = sqlc.arg(competition_id) AND user_id = sqlc.arg(user_id);
+
+-- name: OfficialUnitScores :many
+-- The per-unit contributions of the official scores of some submissions
+-- (the board entries' best ones), for the paired comparisons.
+SELECT submission_id, id, unit_scores FROM submission_scores
+WHERE official_key IN (sqlc.slice(submission_ids)) AND unit_scores IS NOT NULL;
+
+-- name: SetSubmissionFinal :execrows
+UPDATE submissions SET is_final = sqlc.arg(is_final), final_at = sqlc.narg(final_at)
+WHERE id = sqlc.arg(id) AND is_final <> sqlc.arg(is_final);
+
+-- name: CountUserFinals :one
+SELECT COUNT(*) FROM submissions
+WHERE competition_id = sqlc.arg(competition_id) AND user_id = sqlc.arg(user_id) AND is_final;
 
 -- name: LockLeaderboardEntry :one
 -- Serializes the official-score switches of one user's submissions, so the

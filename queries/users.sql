@@ -1,6 +1,6 @@
 -- name: CreateUser :execlastid
-INSERT INTO users (email, password_hash, role, can_use_internal, max_concurrent_sessions, display_name)
-VALUES (sqlc.arg(email), sqlc.arg(password_hash), sqlc.arg(role), sqlc.arg(can_use_internal),
+INSERT INTO users (email, password_hash, role, can_use_internal, can_author, max_concurrent_sessions, display_name)
+VALUES (sqlc.arg(email), sqlc.arg(password_hash), sqlc.arg(role), sqlc.arg(can_use_internal), sqlc.arg(can_author),
         sqlc.arg(max_concurrent_sessions), sqlc.arg(display_name));
 
 -- name: GetUser :one
@@ -22,7 +22,7 @@ SELECT COUNT(*) FROM users WHERE role = 'admin';
 
 -- name: UpdateUserAccess :execrows
 UPDATE users
-SET role = sqlc.arg(role), can_use_internal = sqlc.arg(can_use_internal),
+SET role = sqlc.arg(role), can_use_internal = sqlc.arg(can_use_internal), can_author = sqlc.arg(can_author),
     max_concurrent_sessions = sqlc.arg(max_concurrent_sessions)
 WHERE id = sqlc.arg(id);
 

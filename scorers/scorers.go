@@ -21,10 +21,12 @@ const (
 	MapIoU = "map-iou"
 	// AccuracyC is Accuracy written in C; it must agree with Accuracy exactly.
 	AccuracyC = "accuracy-c"
+	// ROCAUC scores breast-cancer-diagnosis (Go): sklearn's roc_auc_score.
+	ROCAUC = "roc-auc"
 )
 
 // Builtins lists every built-in module name.
-var Builtins = []string{Accuracy, Top1, MapIoU, AccuracyC}
+var Builtins = []string{Accuracy, Top1, MapIoU, AccuracyC, ROCAUC}
 
 // DirEnv names the environment variable that points at built modules.
 const DirEnv = "MEDFORGE_SCORERS_DIR"
@@ -72,7 +74,7 @@ func Build(ctx context.Context, root, outDir string, names ...string) error {
 		out := filepath.Join(outDir, name+".wasm")
 		var err error
 		switch name {
-		case Accuracy, Top1, MapIoU:
+		case Accuracy, Top1, MapIoU, ROCAUC:
 			err = BuildGo(ctx, root, "./scorers/"+name, out)
 		case AccuracyC:
 			err = BuildC(ctx, filepath.Join(root, "scorers", name, "accuracy.c"), out)

@@ -17,8 +17,8 @@ import (
 	"github.com/medforge/medforge/store/db"
 )
 
-// Config is the session runtime's configuration (see LoadConfig for the
-// environment variables).
+// Config is the session runtime's configuration (cmd/medforge builds it
+// from the settings in config.Sessions).
 type Config struct {
 	// Instance scopes reconciliation: only containers labelled with it are
 	// this process's to manage. `medforge serve` uses the database name, so

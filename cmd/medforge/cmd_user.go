@@ -22,14 +22,14 @@ import (
 func init() {
 	register(command{
 		name:  "user",
-		usage: "host-side account admin: user create --email E [--admin] [--internal] | user set --email E [--admin=B] [--internal=B]",
+		usage: "host-side account admin: user create --email E [--admin] [--internal] [--author] | user set --email E [--admin=B] [--internal=B] [--author=B]",
 		run:   runUser,
 	})
 }
 
 const userUsage = `usage:
-  medforge user create --email E [--admin] [--internal] [--display-name N] [--max-sessions N] [--password-stdin]
-  medforge user set    --email E [--admin=true|false] [--internal=true|false] [--max-sessions N] [--password-stdin]
+  medforge user create --email E [--admin] [--internal] [--author] [--display-name N] [--max-sessions N] [--password-stdin]
+  medforge user set    --email E [--admin=true|false] [--internal=true|false] [--author=true|false] [--max-sessions N] [--password-stdin]
 Without --password-stdin, create prints a generated password once.`
 
 func runUser(ctx context.Context, args []string) error {
@@ -42,6 +42,7 @@ func runUser(ctx context.Context, args []string) error {
 	email := fs.String("email", "", "account email (required)")
 	admin := fs.Bool("admin", false, "admin role")
 	internal := fs.Bool("internal", false, "entitled to the internal surface (can_use_internal)")
+	author := fs.Bool("author", false, "entitled to create and publish EXTERNAL competitions (can_author)")
 	display := fs.String("display-name", "", "display name (create only)")
 	maxSessions := fs.Int("max-sessions", 1, "maximum concurrent GPU sessions")
 	pwStdin := fs.Bool("password-stdin", false, "read the password from the first line of stdin")
@@ -89,14 +90,14 @@ func runUser(ctx context.Context, args []string) error {
 		}
 		u, err := id.CreateUser(ctx, identity.NewUser{
 			Email: *email, Password: password, DisplayName: *display, Role: role,
-			CanUseInternal: *internal, MaxConcurrentSessions: *maxSessions,
+			CanUseInternal: *internal, CanAuthor: *author, MaxConcurrentSessions: *maxSessions,
 		})
 		if err != nil {
 			return userErr(err)
 		}
-		cliAudit(ctx, st, "cli.user.create", u.ID, "role="+string(u.Role)+" can_use_internal="+strconv.FormatBool(u.CanUseInternal))
-		fmt.Printf("created user %d %s role=%s can_use_internal=%t max_concurrent_sessions=%d\n",
-			u.ID, u.Email, u.Role, u.CanUseInternal, u.MaxConcurrentSessions)
+		cliAudit(ctx, st, "cli.user.create", u.ID, "role="+string(u.Role)+" can_use_internal="+strconv.FormatBool(u.CanUseInternal)+" can_author="+strconv.FormatBool(u.CanAuthor))
+		fmt.Printf("created user %d %s role=%s can_use_internal=%t can_author=%t max_concurrent_sessions=%d\n",
+			u.ID, u.Email, u.Role, u.CanUseInternal, u.CanAuthor, u.MaxConcurrentSessions)
 		if generated {
 			fmt.Printf("password: %s\n(shown once; change it with: medforge user set --email %s --password-stdin)\n", password, u.Email)
 		}
@@ -106,7 +107,7 @@ func runUser(ctx context.Context, args []string) error {
 		if err != nil {
 			return userErr(err)
 		}
-		a := identity.Access{Role: u.Role, CanUseInternal: u.CanUseInternal, MaxConcurrentSessions: u.MaxConcurrentSessions}
+		a := identity.Access{Role: u.Role, CanUseInternal: u.CanUseInternal, CanAuthor: u.CanAuthor, MaxConcurrentSessions: u.MaxConcurrentSessions}
 		if set["admin"] {
 			a.Role = identity.RoleUser
 			if *admin {
@@ -115,6 +116,9 @@ func runUser(ctx context.Context, args []string) error {
 		}
 		if set["internal"] {
 			a.CanUseInternal = *internal
+		}
+		if set["author"] {
+			a.CanAuthor = *author
 		}
 		if set["max-sessions"] {
 			a.MaxConcurrentSessions = *maxSessions
@@ -127,10 +131,10 @@ func runUser(ctx context.Context, args []string) error {
 				return userErr(err)
 			}
 		}
-		cliAudit(ctx, st, "cli.user.set", u.ID, fmt.Sprintf("role=%s can_use_internal=%t max_concurrent_sessions=%d password_changed=%t",
-			u.Role, u.CanUseInternal, u.MaxConcurrentSessions, password != ""))
-		fmt.Printf("updated user %d %s role=%s can_use_internal=%t max_concurrent_sessions=%d\n",
-			u.ID, u.Email, u.Role, u.CanUseInternal, u.MaxConcurrentSessions)
+		cliAudit(ctx, st, "cli.user.set", u.ID, fmt.Sprintf("role=%s can_use_internal=%t can_author=%t max_concurrent_sessions=%d password_changed=%t",
+			u.Role, u.CanUseInternal, u.CanAuthor, u.MaxConcurrentSessions, password != ""))
+		fmt.Printf("updated user %d %s role=%s can_use_internal=%t can_author=%t max_concurrent_sessions=%d\n",
+			u.ID, u.Email, u.Role, u.CanUseInternal, u.CanAuthor, u.MaxConcurrentSessions)
 		return nil
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/medforge/medforge/client"
 	"github.com/medforge/medforge/internal/stacktest"
+	"github.com/medforge/medforge/store"
 	"github.com/medforge/medforge/store/testdb"
 )
 
@@ -23,16 +24,19 @@ type competitorStack struct {
 	url   string
 	token string
 	dir   string
+	st    store.Store
 }
 
-func startCompetitorStack(t *testing.T) *competitorStack {
+// startCompetitorStack serves a seeded database; env adds settings of the
+// server (seeding runs with the defaults).
+func startCompetitorStack(t *testing.T, env ...string) *competitorStack {
 	t.Helper()
 	st, dsn := testdb.FreshNamed(t, false)
 	c := newCLI(t, dsn)
 	c.env = append(c.env, "MEDFORGE_SCORING_WORKERS=1", "MEDFORGE_WORKER_POLL=200ms", "MEDFORGE_SESSIONS=off")
 	c.ok("", "migrate", "up")
 	c.ok("", "seed", "--admin-password-file", filepath.Join(t.TempDir(), "pw"))
-	url := stacktest.Serve(t, c.bin, c.env, 60*time.Second).URL
+	url := stacktest.Serve(t, c.bin, append(c.env, env...), 60*time.Second).URL
 	u := testdb.User(t, st, testdb.UserOpts{DisplayName: "CLI Tester"})
 	tok := testdb.APIToken(t, st, u.User)
 	// A small cap so the over-cap answer is quick to reach.
@@ -43,7 +47,7 @@ func startCompetitorStack(t *testing.T) *competitorStack {
 	// The CLI gets its server and token from the environment only, and a
 	// config dir of its own so that a developer's file is never read.
 	c.env = append(c.env, "MEDFORGE_API_URL="+url, "MEDFORGE_TOKEN="+tok, "XDG_CONFIG_HOME="+dir, "MEDFORGE_CONFIG=")
-	return &competitorStack{cli: c, url: url, token: tok, dir: dir}
+	return &competitorStack{cli: c, url: url, token: tok, dir: dir, st: st}
 }
 
 func (s *competitorStack) sample(t *testing.T) string {

@@ -96,8 +96,12 @@ func TestUserCommands(t *testing.T) {
 	if !strings.Contains(out, "role=user can_use_internal=true") {
 		t.Fatalf("set:\n%s", out)
 	}
+	out = c.ok("", "user", "set", "--email", "ops@example.org", "--author=true")
+	if !strings.Contains(out, "role=user can_use_internal=true can_author=true") {
+		t.Fatalf("set --author kept the other entitlements? %s", out)
+	}
 	out = c.ok("a-new-long-password\n", "user", "set", "--email", "ops@example.org", "--password-stdin")
-	if !strings.Contains(out, "role=user can_use_internal=true") {
+	if !strings.Contains(out, "role=user can_use_internal=true can_author=true") {
 		t.Fatalf("set password kept access? %s", out)
 	}
 	if out, code := c.run("", "user", "set", "--email", "nobody@example.org", "--admin=true"); code != 3 {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/medforge/medforge/routing"
@@ -14,11 +13,8 @@ import (
 // periodic resync keep exact, and writes routed sessions' activity in
 // batches until shutdown. The sessions serve hook calls it once svc runs.
 func startRouting(ctx context.Context, env *serveEnv, svc *sessions.Service) error {
-	opt, err := routing.LoadOptions(nil)
-	if err != nil {
-		return fmt.Errorf("routing settings: %w", err)
-	}
-	opt.Store, opt.Resolver, opt.Logger = env.Store, svc, env.Logger
+	opt := routing.Options{Store: env.Store, Resolver: svc, Logger: env.Logger,
+		ResyncEvery: env.Config.RoutingResync, FlushEvery: env.Config.RoutingActivityFlush}
 	t, err := routing.NewTable(opt)
 	if err != nil {
 		return err

@@ -43,15 +43,11 @@ func init() {
 	})
 }
 
-// newSessions builds and starts the session runtime from the environment
-// (sessions.Env). In auto mode a host without Docker, or without a pack
+// newSessions builds and starts the session runtime from cfg.Sessions. In auto mode a host without Docker, or without a pack
 // image and a source tree to build the stand-in from, runs without
 // sessions (nil, nil) and says why.
 func newSessions(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logger) (*sessions.Service, error) {
-	set, err := sessions.LoadSettings(nil)
-	if err != nil {
-		return nil, fmt.Errorf("session settings: %w", err)
-	}
+	set := cfg.Sessions
 	if set.Mode == "off" {
 		log.Info("sessions are off (MEDFORGE_SESSIONS=off)")
 		return nil, nil
@@ -65,7 +61,7 @@ func newSessions(ctx context.Context, cfg config.Config, st store.Store, log *sl
 	}
 	roots := competitionRoots(cfg)
 	rt, err := dockerrt.New(dockerrt.Options{Host: set.DockerHost, ForbiddenDir: roots.Holdouts,
-		Networks:       dockerrt.NamedNetworks(set.Config.ExternalNetwork, set.Config.InternalNetwork),
+		Networks:       dockerrt.NamedNetworks(set.ExternalNetwork, set.InternalNetwork),
 		NoHostFirewall: set.HostGuard == "host"})
 	if err != nil {
 		return skip(err)
@@ -95,25 +91,15 @@ func newSessions(ctx context.Context, cfg config.Config, st store.Store, log *sl
 		rt.Close()
 		return nil, fmt.Errorf("MEDFORGE_PACK_IMAGE=%q must be digest-pinned (image@sha256:...) outside local runs", image)
 	}
-	set.Config.Packs = map[string]string{"default": image}
+	sc := sessionsConfig(cfg)
+	sc.Packs = map[string]string{"default": image}
 	for k, v := range set.Packs {
 		if !cfg.Local() && !sessions.DigestPinned(v) {
 			rt.Close()
 			return nil, fmt.Errorf("MEDFORGE_PACKS: pack %s=%q must be digest-pinned (image@sha256:...) outside local runs", k, v)
 		}
-		set.Config.Packs[k] = v
+		sc.Packs[k] = v
 	}
-	if set.Config.Instance == "" {
-		// Containers belong to the database holding their rows: a test
-		// database and a dev run on one host never touch each other's.
-		set.Config.Instance = "default"
-		if dc, err := store.ParseDSN(cfg.DSN); err == nil && dc.DBName != "" {
-			set.Config.Instance = dc.DBName
-		}
-	}
-	set.Config.TrainingDataRoot = roots.TrainingData
-	set.Config.PublicEvalDataRoot = roots.PublicEval
-	set.Config.TestHoldoutsDir = roots.Holdouts
 
 	gp, err := gpuProvider(ctx, set.GPUs, log)
 	if err != nil {
@@ -125,15 +111,15 @@ func newSessions(ctx context.Context, cfg config.Config, st store.Store, log *sl
 		rt.Close()
 		return nil, err
 	}
-	log.Info("session runtime", "gpus", gp.Kind(), "workspaces", ws.Kind(), "image", image, "instance", set.Config.Instance)
-	svc, err := sessions.New(set.Config, st, gp, ws, rt, log)
+	log.Info("session runtime", "gpus", gp.Kind(), "workspaces", ws.Kind(), "image", image, "instance", sc.Instance)
+	svc, err := sessions.New(sc, st, gp, ws, rt, log)
 	if err != nil {
 		rt.Close()
 		return nil, err
 	}
 	if set.IsolationCheck == "probe" || (set.IsolationCheck == "auto" && !cfg.Local()) {
-		probe, err := rt.NewIsolationProbe(dockerrt.ProbeOptions{Image: set.ProbeImage, Instance: set.Config.Instance,
-			Networks: []string{set.Config.ExternalNetwork, set.Config.InternalNetwork}})
+		probe, err := rt.NewIsolationProbe(dockerrt.ProbeOptions{Image: set.ProbeImage, Instance: sc.Instance,
+			Networks: []string{set.ExternalNetwork, set.InternalNetwork}})
 		if err != nil {
 			svc.Close()
 			rt.Close()
@@ -149,6 +135,28 @@ func newSessions(ctx context.Context, cfg config.Config, st store.Store, log *sl
 		return skip(err)
 	}
 	return svc, nil
+}
+
+// sessionsConfig maps the session settings and the competitions' data roots
+// to the runtime's Config (packs are added once the default image is known).
+func sessionsConfig(cfg config.Config) sessions.Config {
+	set, roots := cfg.Sessions, competitionRoots(cfg)
+	sc := sessions.Config{
+		Instance: set.Instance, NanoCPUs: set.NanoCPUs, MemoryBytes: set.MemoryBytes, PidsLimit: set.PidsLimit,
+		TrainingDataRoot: roots.TrainingData, PublicEvalDataRoot: roots.PublicEval, TestHoldoutsDir: roots.Holdouts,
+		StartTimeout: set.StartTimeout, StopGrace: set.StopGrace, PollInterval: set.PollInterval, BackoffMax: set.BackoffMax,
+		IdleTimeout: set.IdleTimeout, MaxLifetime: set.MaxLifetime,
+		ExternalNetwork: set.ExternalNetwork, InternalNetwork: set.InternalNetwork,
+	}
+	if sc.Instance == "" {
+		// Containers belong to the database holding their rows: a test
+		// database and a dev run on one host never touch each other's.
+		sc.Instance = "default"
+		if dc, err := store.ParseDSN(cfg.DSN); err == nil && dc.DBName != "" {
+			sc.Instance = dc.DBName
+		}
+	}
+	return sc
 }
 
 // gpuProvider: a declared list when MEDFORGE_GPUS says so, else NVML, else
@@ -173,16 +181,16 @@ func gpuProvider(ctx context.Context, spec string, log *slog.Logger) (sessions.G
 	return n, nil
 }
 
-func workspaceProvider(set sessions.Settings, cfg config.Config) (sessions.WorkspaceProvider, error) {
+func workspaceProvider(set config.Sessions, cfg config.Config) (sessions.WorkspaceProvider, error) {
 	kind, arg, _ := strings.Cut(set.Workspaces, ":")
 	switch kind {
 	case "zfs":
-		return workspace.NewZFS(arg, set.Quota)
+		return workspace.NewZFS(arg, set.WorkspaceQuota)
 	case "dir":
 		return workspace.NewDirectory(arg)
 	case "":
 		if _, err := exec.LookPath("zfs"); err == nil {
-			if z, err := workspace.NewZFS("", set.Quota); err == nil {
+			if z, err := workspace.NewZFS("", set.WorkspaceQuota); err == nil {
 				return z, nil
 			}
 		}

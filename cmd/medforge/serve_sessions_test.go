@@ -41,10 +41,14 @@ func TestNewSessionsConfiguration(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{"MEDFORGE_DOMAIN": tc.domain, "MEDFORGE_RUN_DIR": t.TempDir()}
 			for k, v := range tc.env {
-				t.Setenv(k, v)
+				env[k] = v
 			}
-			cfg := config.Config{Domain: tc.domain, RunDir: t.TempDir()}
+			cfg, _, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			svc, err := newSessions(ctx, cfg, st, slog.New(slog.NewTextHandler(io.Discard, nil)))

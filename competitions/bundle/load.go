@@ -3,10 +3,13 @@ package bundle
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
+	"syscall"
 
 	"github.com/medforge/medforge/competitions"
 	"github.com/medforge/medforge/engine/holdout"
@@ -20,12 +23,25 @@ const (
 	TrainingDir   = "training"
 	PublicDir     = "public"
 	ScorerDefault = "scorer.wasm"
+	// MaxHoldoutBytes bounds the holdout file.
+	MaxHoldoutBytes = 8 << 30
 )
 
 // Load reads the bundle in dir. Without a scorer file the module is
 // <scorersDir>/<metric>.wasm. Errors name the file or manifest field.
+//
+// Every file is read from inside dir only: a path with a symbolic link in
+// any component, or one that resolves outside dir, is refused (each
+// component is checked with Lstat, the file is opened with O_NOFOLLOW
+// through an os.Root of dir, and the opened file must be the one checked).
 func Load(dir, scorersDir string) (*competitions.Bundle, error) {
-	data, err := os.ReadFile(filepath.Join(dir, ManifestName))
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", dir, err)
+	}
+	defer root.Close()
+	bfs := bundleFS{root: root}
+	data, err := bfs.read(ManifestName, MaxManifestBytes)
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: read %s: %w", dir, ManifestName, err)
 	}
@@ -38,7 +54,7 @@ func Load(dir, scorersDir string) (*competitions.Bundle, error) {
 	hname := m.Holdout
 	if hname == "" {
 		for _, n := range []string{"holdout.arrow", "holdout.csv"} {
-			if _, err := os.Stat(filepath.Join(dir, n)); err == nil {
+			if _, err := root.Lstat(n); err == nil {
 				hname = n
 				break
 			}
@@ -47,7 +63,11 @@ func Load(dir, scorersDir string) (*competitions.Bundle, error) {
 			return nil, fmt.Errorf("bundle %s: no holdout.arrow or holdout.csv (or name one in the manifest's holdout field)", dir)
 		}
 	}
-	h, err := holdout.ReadFile(sp, filepath.Join(dir, hname))
+	hdata, err := bfs.read(hname, MaxHoldoutBytes)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: holdout: %w", dir, err)
+	}
+	h, err := holdout.Parse(sp, hdata)
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: holdout %s: %w", dir, hname, err)
 	}
@@ -55,12 +75,12 @@ func Load(dir, scorersDir string) (*competitions.Bundle, error) {
 	var wasm []byte
 	scorerName := m.Metric
 	if m.Scorer != "" {
-		wasm, err = readLimited(filepath.Join(dir, m.Scorer), competitions.MaxScorerBytes)
+		wasm, err = bfs.read(m.Scorer, competitions.MaxScorerBytes)
 		if err != nil {
 			return nil, fmt.Errorf("bundle %s: scorer: %w", dir, err)
 		}
-	} else if p := filepath.Join(dir, ScorerDefault); exists(p) {
-		if wasm, err = readLimited(p, competitions.MaxScorerBytes); err != nil {
+	} else if _, err := root.Lstat(ScorerDefault); err == nil {
+		if wasm, err = bfs.read(ScorerDefault, competitions.MaxScorerBytes); err != nil {
 			return nil, fmt.Errorf("bundle %s: scorer: %w", dir, err)
 		}
 	} else {
@@ -76,7 +96,7 @@ func Load(dir, scorersDir string) (*competitions.Bundle, error) {
 	// Public files.
 	var files []competitions.PublicFile
 	for _, sub := range []struct{ dir, kind string }{{TrainingDir, competitions.KindTraining}, {PublicDir, competitions.KindPublicEval}} {
-		entries, err := os.ReadDir(filepath.Join(dir, sub.dir))
+		entries, err := bfs.readDir(sub.dir)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -90,7 +110,7 @@ func Load(dir, scorersDir string) (*competitions.Bundle, error) {
 			if !competitions.ValidFileName(e.Name()) {
 				return nil, fmt.Errorf("bundle %s: %s/%s: file names must be letters, digits, '.', '_' or '-'", dir, sub.dir, e.Name())
 			}
-			data, err := readLimited(filepath.Join(dir, sub.dir, e.Name()), MaxFileBytes)
+			data, err := bfs.read(sub.dir+"/"+e.Name(), MaxFileBytes)
 			if err != nil {
 				return nil, fmt.Errorf("bundle %s: %w", dir, err)
 			}
@@ -115,10 +135,89 @@ func Load(dir, scorersDir string) (*competitions.Bundle, error) {
 	return &competitions.Bundle{
 		Spec: sp, Title: m.Title, Description: m.Description, Exposure: m.Exposure, DailyCap: m.DailyCap,
 		Holdout: h, ScorerName: scorerName, ScorerVersion: m.ScorerVersion, Scorer: wasm, Files: files,
+		Scoring: m.Scoring(),
 	}, nil
 }
 
-func exists(p string) bool { _, err := os.Stat(p); return err == nil }
+// bundleFS reads files of one bundle directory without following links.
+type bundleFS struct{ root *os.Root }
+
+// check refuses rel unless every component is a plain name and none is a
+// symbolic link; it returns the final component's Lstat.
+func (b bundleFS) check(rel string) (fs.FileInfo, error) {
+	if !filepath.IsLocal(rel) {
+		return nil, fmt.Errorf("%s: path leaves the bundle", rel)
+	}
+	parts := strings.Split(filepath.ToSlash(rel), "/")
+	var st fs.FileInfo
+	for i := range parts {
+		p := strings.Join(parts[:i+1], "/")
+		var err error
+		if st, err = b.root.Lstat(p); err != nil {
+			return nil, err
+		}
+		if st.Mode()&fs.ModeSymlink != 0 {
+			return nil, fmt.Errorf("%s is a symbolic link: bundles must hold their files, not links", p)
+		}
+		if i < len(parts)-1 && !st.IsDir() {
+			return nil, fmt.Errorf("%s is not a directory", p)
+		}
+	}
+	return st, nil
+}
+
+// read returns the regular file rel, at most limit bytes.
+func (b bundleFS) read(rel string, limit int64) ([]byte, error) {
+	st, err := b.check(rel)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", rel)
+	}
+	if st.Size() > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", rel, limit)
+	}
+	f, err := b.root.OpenFile(rel, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fst, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !os.SameFile(st, fst) {
+		return nil, fmt.Errorf("%s changed while it was read", rel)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", rel, limit)
+	}
+	return data, nil
+}
+
+// readDir lists the directory rel, which must be a real directory.
+func (b bundleFS) readDir(rel string) ([]fs.DirEntry, error) {
+	st, err := b.check(rel)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("%s is not a directory", rel)
+	}
+	f, err := b.root.Open(rel)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	entries, err := f.ReadDir(-1)
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+	return entries, err
+}
 
 func readLimited(p string, limit int64) ([]byte, error) {
 	st, err := os.Stat(p)

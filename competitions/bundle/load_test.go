@@ -61,6 +61,28 @@ func TestLoad(t *testing.T) {
 		{"symlink to the holdout", func(d string) {
 			os.Symlink(filepath.Join(d, "holdout.csv"), filepath.Join(d, PublicDir, "leak.csv"))
 		}, "leak.csv"},
+		{"training folder links to another competition's holdouts", func(d string) {
+			other := t.TempDir()
+			os.WriteFile(filepath.Join(other, "secret.csv"), []byte("PassengerId,Survived\n1,1\n"), 0o644)
+			os.RemoveAll(filepath.Join(d, TrainingDir))
+			os.Symlink(other, filepath.Join(d, TrainingDir))
+		}, "training is a symbolic link"},
+		{"public folder links inside the bundle", func(d string) {
+			os.Rename(filepath.Join(d, PublicDir), filepath.Join(d, "real"))
+			os.Symlink("real", filepath.Join(d, PublicDir))
+		}, "public is a symbolic link"},
+		{"holdout is a link", func(d string) {
+			os.Rename(filepath.Join(d, "holdout.csv"), filepath.Join(d, "h.csv"))
+			os.Symlink("h.csv", filepath.Join(d, "holdout.csv"))
+		}, "holdout.csv is a symbolic link"},
+		{"scorer is a link outside", func(d string) {
+			os.Remove(filepath.Join(d, "scorer.wasm"))
+			os.Symlink("/etc/passwd", filepath.Join(d, "scorer.wasm"))
+		}, "scorer.wasm is a symbolic link"},
+		{"manifest is a link", func(d string) {
+			os.Rename(filepath.Join(d, ManifestName), filepath.Join(d, "m.json"))
+			os.Symlink("m.json", filepath.Join(d, ManifestName))
+		}, "competition.json is a symbolic link"},
 		{"no built-in scorer dir", func(d string) { os.Remove(filepath.Join(d, "scorer.wasm")) }, "scorers directory"},
 	}
 	for _, tc := range tests {

@@ -8,7 +8,9 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"time"
 
+	"github.com/medforge/medforge/competitions"
 	"github.com/medforge/medforge/engine/spec"
 )
 
@@ -45,6 +47,27 @@ type Manifest struct {
 	// Holdout is the holdout file name (default: holdout.arrow or
 	// holdout.csv, whichever exists).
 	Holdout string `json:"holdout"`
+	// ScoringMode is single_realtime_hidden (default) or public_private;
+	// PublicFraction is the public part's share of the holdout units in
+	// public_private mode (default 0.3, strictly between 0 and 1).
+	ScoringMode    string   `json:"scoring_mode"`
+	PublicFraction *float64 `json:"public_fraction"`
+	// DisplayDigits: significant digits of public scores (default 5).
+	DisplayDigits int `json:"display_digits"`
+	// FinalLimit: submissions a participant may mark final (default 2);
+	// SelectionDeadline (RFC 3339) ends the selection (none: permanent).
+	FinalLimit        int        `json:"final_limit"`
+	SelectionDeadline *time.Time `json:"selection_deadline"`
+}
+
+// Scoring is the manifest's scoring settings.
+func (m Manifest) Scoring() competitions.ScoringSettings {
+	ss := competitions.ScoringSettings{Mode: m.ScoringMode, DisplayDigits: m.DisplayDigits, FinalLimit: m.FinalLimit,
+		SelectionDeadline: m.SelectionDeadline}
+	if m.PublicFraction != nil {
+		ss.PublicFraction = *m.PublicFraction
+	}
+	return ss
 }
 
 // FieldError is one invalid manifest field.
@@ -150,6 +173,24 @@ func ParseManifest(data []byte) (Manifest, error) {
 	}
 	if m.Layout != string(spec.Rows) && m.Layout != string(spec.BoxRows) {
 		bad("layout", "must be rows or box-rows, got %q", m.Layout)
+	}
+	if m.ScoringMode == "" {
+		m.ScoringMode = competitions.ModeSingle
+	}
+	if m.ScoringMode != competitions.ModeSingle && m.ScoringMode != competitions.ModePublicPrivate {
+		bad("scoring_mode", "must be %s or %s, got %q", competitions.ModeSingle, competitions.ModePublicPrivate, m.ScoringMode)
+	}
+	if m.PublicFraction != nil && !competitions.ValidFraction(*m.PublicFraction) {
+		bad("public_fraction", "must be strictly between 0 and 1, got %v", *m.PublicFraction)
+	}
+	if m.PublicFraction != nil && m.ScoringMode != competitions.ModePublicPrivate {
+		bad("public_fraction", "needs scoring_mode %s", competitions.ModePublicPrivate)
+	}
+	if m.DisplayDigits != 0 && (m.DisplayDigits < 1 || m.DisplayDigits > 17) {
+		bad("display_digits", "must be 1-17, got %d", m.DisplayDigits)
+	}
+	if m.FinalLimit != 0 && (m.FinalLimit < 1 || m.FinalLimit > 100) {
+		bad("final_limit", "must be 1-100, got %d", m.FinalLimit)
 	}
 	if m.Holdout != "" && !nameRE.MatchString(m.Holdout) {
 		bad("holdout", "must be a file name in the bundle (no path), got %q", m.Holdout)

@@ -102,17 +102,21 @@ func (h *handlers) routes() []httpapi.Route {
 				return httpapi.OK(c, http.StatusOK, out)
 			}},
 		{Method: http.MethodGet, Path: "/competitions/:slug/leaderboard", Tags: []string{tag}, Summary: "Leaderboard",
-			Description: "Best official score per user; ties go to the earlier submission, then the lower id. " +
-				"Each entry carries a 95% bootstrap interval when the metric gives per-unit contributions, and not_significant when its gap to the entry above is not significant.",
+			Description: "The public board: best official (public) score per user. The private board (public_private competitions): each user's best private score among their final submissions, " +
+				"or among their best public ones when they marked none; it is 404 before the reveal for everyone but the competition's owner and admins. " +
+				"Ties go to the earlier submission, then the lower id, on full-precision scores; participants see public_private scores rounded to display_digits significant digits. " +
+				"Each entry carries a 95% bootstrap interval and a paired bootstrap comparison with the leader (p_value_vs_leader, diff_vs_leader with diff_low/diff_high, rank_low/rank_high, tied_with_leader) " +
+				"when the metric gives per-unit contributions; significance says what the figures cover, or that they are unavailable.",
 			Response: competitions.Leaderboard{},
-			Query: []httpapi.Param{{Name: "offset", Type: "integer", Description: "entries to skip (default 0)"},
+			Query: []httpapi.Param{{Name: "board", Type: "string", Description: "public (default) or private"},
+				{Name: "offset", Type: "integer", Description: "entries to skip (default 0)"},
 				{Name: "limit", Type: "integer", Description: "entries to return, 1-1000 (default 100)"}},
 			Handler: func(c *fiber.Ctx) error {
 				offset, limit, err := page(c)
 				if err != nil {
 					return err
 				}
-				out, err := h.svc.LeaderboardJSON(c.UserContext(), viewer(c), slug(c), offset, limit)
+				out, err := h.svc.LeaderboardJSON(c.UserContext(), viewer(c), slug(c), c.Query("board"), offset, limit)
 				if err != nil {
 					return problem(err)
 				}
@@ -131,6 +135,26 @@ func (h *handlers) routes() []httpapi.Route {
 					return problem(err)
 				}
 				return httpapi.OK(c, http.StatusOK, MySubmissions{Submissions: subs, DailyCap: capN, RemainingToday: rem})
+			}},
+		{Method: http.MethodPut, Path: "/competitions/:slug/submissions/:id/final", Tags: []string{tag}, Auth: httpapi.AuthUser,
+			Summary: "Mark one of my submissions final (public_private competitions)",
+			Description: "Up to final_limit submissions (default 2) until the selection deadline and the reveal; idempotent. Without any mark the private board uses the best public ones. " +
+				"409 when the limit is reached, selection is closed, the submission failed, or the competition has no private board.",
+			Response: competitions.Submission{},
+			Handler:  h.final(true)},
+		{Method: http.MethodDelete, Path: "/competitions/:slug/submissions/:id/final", Tags: []string{tag}, Auth: httpapi.AuthUser,
+			Summary: "Unmark a final submission", Response: competitions.Submission{},
+			Handler: h.final(false)},
+		{Method: http.MethodPost, Path: "/competitions/:slug/reveal", Tags: []string{tag}, Auth: httpapi.AuthUser,
+			Summary:     "Reveal the private board (owner or admin)",
+			Description: "One-way: the private board becomes visible to everyone (an audit event records who revealed it); revealing again changes nothing.",
+			Response:    competitions.Competition{},
+			Handler: func(c *fiber.Ctx) error {
+				out, err := h.svc.Reveal(c.UserContext(), viewer(c), slug(c))
+				if err != nil {
+					return problem(err)
+				}
+				return httpapi.OK(c, http.StatusOK, out)
 			}},
 		{Method: http.MethodGet, Path: "/submissions/:id", Tags: []string{tag}, Auth: httpapi.AuthUser,
 			Summary: "One of my submissions", Response: competitions.Submission{},
@@ -326,7 +350,7 @@ func formFile(c *fiber.Ctx, name string, limit int64) (string, []byte, error) {
 }
 
 func (h *handlers) submit(c *fiber.Ctx) error {
-	name, data, err := formFile(c, "file", 1<<30)
+	name, data, err := formFile(c, "file", h.svc.MaxSubmissionBytes())
 	if err != nil {
 		return err
 	}
@@ -376,12 +400,28 @@ func (h *handlers) download(c *fiber.Ctx) error {
 	return c.Status(http.StatusOK).SendStream(f, int(info.SizeBytes))
 }
 
+// final marks or unmarks a submission as final.
+func (h *handlers) final(mark bool) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		id, err := idParam(c)
+		if err != nil {
+			return err
+		}
+		out, err := h.svc.SetFinal(c.UserContext(), viewer(c), c.Params("slug"), id, mark)
+		if err != nil {
+			return problem(err)
+		}
+		return httpapi.OK(c, http.StatusOK, out)
+	}
+}
+
 // problem maps service errors to HTTP problems; anything else stays an
 // internal error (logged, never shown).
 func problem(err error) error {
 	var ie *competitions.InvalidError
 	var ce *competitions.CapError
 	var re *competitions.ScorerRejectedError
+	var fl *competitions.FinalLimitError
 	switch {
 	case errors.Is(err, competitions.ErrNotFound):
 		return httpapi.NotFound("resource")
@@ -389,6 +429,16 @@ func problem(err error) error {
 		return httpapi.Forbidden("forbidden", "only admins and the competition's owner may do this")
 	case errors.Is(err, competitions.ErrNotOpen):
 		return httpapi.Conflict("not_open", "the competition is not open for submissions yet")
+	case errors.Is(err, competitions.ErrBadBoard):
+		return httpapi.Invalid(httpapi.FieldError{Field: "board", Message: err.Error()})
+	case errors.Is(err, competitions.ErrNoPrivateBoard):
+		return httpapi.Conflict("no_private_board", err.Error())
+	case errors.Is(err, competitions.ErrSelectionClosed):
+		return httpapi.Conflict("selection_closed", err.Error())
+	case errors.Is(err, competitions.ErrNotFinalizable):
+		return httpapi.Conflict("not_finalizable", err.Error())
+	case errors.As(err, &fl):
+		return httpapi.Conflict("final_limit_reached", fl.Error())
 	case errors.Is(err, competitions.ErrBusy):
 		return httpapi.Conflict("busy", "the submission is being scored right now; try again shortly")
 	case errors.As(err, &ie):

@@ -65,7 +65,10 @@ func scorersDir(t *testing.T) string {
 
 // start runs a real server with the competitions routes, an embedded worker,
 // and one synthetic titanic-format competition.
-func start(t *testing.T, cap int) *tenv {
+func start(t *testing.T, cap int) *tenv { return startWith(t, cap, competitions.ScoringSettings{}) }
+
+// startWith is start with the competition's scoring settings.
+func startWith(t *testing.T, cap int, settings competitions.ScoringSettings) *tenv {
 	t.Helper()
 	poolOnce.Do(func() {
 		var err error
@@ -97,6 +100,7 @@ func start(t *testing.T, cap int) *tenv {
 	}
 	ictx, icancel := context.WithTimeout(context.Background(), time.Minute)
 	defer icancel()
+	b.Scoring = settings
 	if _, err := svc.Install(ictx, 0, b); err != nil {
 		t.Fatal(err)
 	}

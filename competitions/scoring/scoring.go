@@ -34,6 +34,7 @@ type Engine struct {
 	holdouts map[string]*entry
 	order    []string
 	modules  map[string]*sandbox.Module // by the digest competitions recorded
+	masks    map[string][]bool          // public units by holdout digest and split
 }
 
 type entry struct {
@@ -49,7 +50,7 @@ const maxCached = 16
 
 // New returns an Engine scoring in pool with the given submission limits.
 func New(pool *sandbox.Pool, limits submission.Limits) *Engine {
-	return &Engine{pool: pool, limits: limits, holdouts: map[string]*entry{}, modules: map[string]*sandbox.Module{}}
+	return &Engine{pool: pool, limits: limits, holdouts: map[string]*entry{}, modules: map[string]*sandbox.Module{}, masks: map[string][]bool{}}
 }
 
 // holdout returns the prepared holdout h, loading it once per digest.
@@ -134,6 +135,15 @@ func (e *Engine) Score(ctx context.Context, h competitions.Holdout, m competitio
 	if err != nil {
 		return nil, err
 	}
+	mod, err := e.loaded(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	return e.run(ctx, mod, in)
+}
+
+// loaded is module with a refused module as a ScorerError.
+func (e *Engine) loaded(ctx context.Context, m competitions.ScorerModule) (*sandbox.Module, error) {
 	mod, err := e.module(ctx, m)
 	if err != nil {
 		var re *sandbox.RejectedError
@@ -142,6 +152,12 @@ func (e *Engine) Score(ctx context.Context, h competitions.Holdout, m competitio
 		}
 		return nil, err
 	}
+	return mod, nil
+}
+
+// run scores in with mod in the sandbox, mapping the sandbox's failures to
+// ScorerErrors.
+func (e *Engine) run(ctx context.Context, mod *sandbox.Module, in *abi.Input) (*abi.Result, error) {
 	res, err := e.pool.Score(ctx, mod, in)
 	if err == nil {
 		return res, nil

@@ -260,16 +260,18 @@ func ReadFile(sp spec.Spec, path string) (*Holdout, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read holdout: %w", err)
 	}
-	if IsArrow(data) {
-		h, err := ReadArrow(sp, data)
-		if err != nil {
-			return nil, fmt.Errorf("holdout %s: %w", path, err)
-		}
-		return h, nil
-	}
-	h, err := ImportCSV(sp, data)
+	h, err := Parse(sp, data)
 	if err != nil {
 		return nil, fmt.Errorf("holdout %s: %w", path, err)
 	}
 	return h, nil
+}
+
+// Parse loads a holdout for sp from data: Arrow IPC when it starts with
+// Arrow's file magic, else a label CSV (see ImportCSV).
+func Parse(sp spec.Spec, data []byte) (*Holdout, error) {
+	if IsArrow(data) {
+		return ReadArrow(sp, data)
+	}
+	return ImportCSV(sp, data)
 }

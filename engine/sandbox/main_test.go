@@ -22,3 +22,7 @@ func TestMain(m *testing.M) {
 // SharedTestCacheDir exposes the package's shared compilation cache to the
 // external test package.
 func SharedTestCacheDir() string { return testCacheDir }
+
+// WorkerPIDs exposes the pool's live worker processes to tests that read
+// their /proc entries.
+func WorkerPIDs(p *Pool) []int { return p.workerPIDs() }

@@ -69,6 +69,15 @@ type Options struct {
 	MemoryLimitBytes uint64
 	// MaxOutputBytes caps the encoded output of one scoring. Default 256 MiB.
 	MaxOutputBytes uint32
+	// AddressSpaceBytes is each worker's address-space limit (RLIMIT_AS),
+	// and its cgroup v2 memory.max where that is writable. It must hold the
+	// Go runtime, compiled code and up to four guest memories of
+	// MemoryLimitBytes (the one in use and the spares). Default
+	// 4 x MemoryLimitBytes + 3 GiB (the Go runtime alone reserves over 1 GiB of address space).
+	AddressSpaceBytes uint64
+	// UID and GID are the unprivileged user and group a worker switches to
+	// when the pool runs as root. Default 65534:65534 (nobody:nogroup).
+	UID, GID int
 	// Executable is the binary re-executed as a worker; it must call
 	// MaybeRunWorker first thing. Default os.Executable().
 	Executable string
@@ -99,6 +108,15 @@ func (o *Options) setDefaults() error {
 	}
 	if o.MemoryLimitBytes < 1<<16 {
 		return fmt.Errorf("sandbox: memory limit %d is below one page", o.MemoryLimitBytes)
+	}
+	if o.AddressSpaceBytes == 0 {
+		o.AddressSpaceBytes = 4*(o.MemoryLimitBytes&^0xffff) + 3<<30
+	}
+	if o.UID <= 0 {
+		o.UID = 65534
+	}
+	if o.GID <= 0 {
+		o.GID = 65534
 	}
 	if o.MaxOutputBytes == 0 {
 		o.MaxOutputBytes = 256 << 20
@@ -162,10 +180,19 @@ func New(opts Options) (*Pool, error) {
 	if err := privateDir(opts.CacheDir); err != nil {
 		return nil, err
 	}
+	if os.Geteuid() == 0 {
+		// Workers drop root before they touch the cache.
+		if err := chownTree(opts.CacheDir, opts.UID, opts.GID); err != nil {
+			return nil, fmt.Errorf("sandbox: cache dir: %w", err)
+		}
+	}
 	cfg, _ := json.Marshal(runnerConfig{
-		CacheDir:         opts.CacheDir,
-		MemoryLimitBytes: opts.MemoryLimitBytes &^ 0xffff,
-		MaxOutputBytes:   opts.MaxOutputBytes,
+		CacheDir:          opts.CacheDir,
+		MemoryLimitBytes:  opts.MemoryLimitBytes &^ 0xffff,
+		MaxOutputBytes:    opts.MaxOutputBytes,
+		AddressSpaceBytes: opts.AddressSpaceBytes,
+		UID:               opts.UID,
+		GID:               opts.GID,
 	})
 	p := &Pool{
 		opts:    opts,
@@ -400,7 +427,9 @@ type worker struct {
 	loaded  map[string]bool
 	greeted bool
 	broken  atomic.Bool
-	once    sync.Once
+	// uncgroup removes the worker's cgroup after it exited (nil: none).
+	uncgroup func()
+	once     sync.Once
 }
 
 func (p *Pool) spawn() (*worker, error) {
@@ -437,10 +466,24 @@ func (p *Pool) spawn() (*worker, error) {
 		return nil, fmt.Errorf("sandbox: start worker %s: %w", p.opts.Executable, err)
 	}
 	w.in, w.outFile, w.out = inW, outR, bufio.NewReaderSize(outR, 1<<16)
+	w.uncgroup = cgroupMemory(cmd.Process.Pid, p.opts.AddressSpaceBytes)
 	p.mu.Lock()
 	p.all[w] = true
 	p.mu.Unlock()
 	return w, nil
+}
+
+// workerPIDs lists the process ids of the pool's live workers.
+func (p *Pool) workerPIDs() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pids := make([]int, 0, len(p.all))
+	for w := range p.all {
+		if !w.broken.Load() {
+			pids = append(pids, w.cmd.Process.Pid)
+		}
+	}
+	return pids
 }
 
 // kill stops the process for good; it is safe to call many times and from
@@ -453,6 +496,9 @@ func (w *worker) kill() {
 		go func() {
 			_ = w.cmd.Wait()
 			_ = w.outFile.Close()
+			if w.uncgroup != nil {
+				w.uncgroup()
+			}
 			w.pool.mu.Lock()
 			delete(w.pool.all, w)
 			w.pool.mu.Unlock()

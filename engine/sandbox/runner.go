@@ -76,6 +76,10 @@ type runnerConfig struct {
 	CacheDir         string
 	MemoryLimitBytes uint64
 	MaxOutputBytes   uint32
+	// AddressSpaceBytes is the worker's RLIMIT_AS (0: none).
+	AddressSpaceBytes uint64
+	// UID and GID are what a worker started as root drops to.
+	UID, GID int
 	// CloseOnContextDone makes wazero check the context in guest loops. The
 	// pool never sets it (it kills the worker instead); benchmarks do, to
 	// measure what it would cost.
@@ -250,6 +254,10 @@ func (r *runner) compile(ctx context.Context, digest string, wasm []byte) error 
 		return nil
 	}
 	ctx = r.wrap(ctx)
+	wasm, err := boundTables(wasm, MaxTableElements)
+	if err != nil {
+		return fail(kindRejected, "%v", err)
+	}
 	cm, err := r.rt.CompileModule(ctx, wasm)
 	if err != nil {
 		return fail(kindRejected, "invalid module: %v", err)

@@ -44,6 +44,12 @@ func MaybeRunWorker() {
 		fmt.Fprintf(os.Stderr, "sandbox worker: bad config: %v\n", err)
 		os.Exit(3)
 	}
+	cache, err := confine(cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sandbox worker: confine: %v\n", err)
+		os.Exit(3)
+	}
+	cfg.CacheDir = cache
 	if err := serve(cfg, os.Stdin, os.Stdout); err != nil && err != io.EOF {
 		fmt.Fprintf(os.Stderr, "sandbox worker: %v\n", err)
 		os.Exit(3)

@@ -13,6 +13,7 @@ need=(
   libclang-rt-14-dev-wasm32:/usr/lib/llvm-14/lib/clang/14.0.6/lib/wasi/libclang_rt.builtins-wasm32.a
   python3-pandas:/usr/lib/python3/dist-packages/pandas
   python3-sklearn:/usr/lib/python3/dist-packages/sklearn
+  python3-scipy:/usr/lib/python3/dist-packages/scipy
   caddy:/usr/bin/caddy
   docker-compose:/usr/bin/docker-compose
   iptables:/usr/sbin/iptables

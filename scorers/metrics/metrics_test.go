@@ -2,18 +2,14 @@ package metrics
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/medforge/medforge/engine/abi"
 	"github.com/medforge/medforge/internal/reftest"
@@ -300,19 +296,19 @@ func (c rsnaCase) csv(dir string) (holdout, submission string, err error) {
 	return holdout, submission, err
 }
 
-// TestMapIoUAgreesWithReference checks MapIoU against reference_score.py on
-// many generated data sets, to 1e-9. One Python process scores them all
-// (importing the reference's own rsna function), to pay pandas' start-up once.
+// TestMapIoUAgreesWithReference checks MapIoU against the repository's own
+// pandas + sklearn reference scorer (internal/reftest) on many generated data
+// sets, to 1e-9. One Python process scores them all, to pay pandas' start-up
+// once.
 func TestMapIoUAgreesWithReference(t *testing.T) {
 	t.Parallel()
-	script := reftest.Script(t)
 	seeds := 60
 	if testing.Short() {
 		seeds = 5
 	}
 	dir := t.TempDir()
 	cases := make([]rsnaCase, seeds)
-	var pairs [][2]string
+	var jobs []reftest.Job
 	for seed := range seeds {
 		cases[seed] = genRSNA(uint64(seed), 20+seed*7)
 		sub := filepath.Join(dir, strconv.Itoa(seed))
@@ -323,40 +319,19 @@ func TestMapIoUAgreesWithReference(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pairs = append(pairs, [2]string{h, s})
+		jobs = append(jobs, reftest.Job{Competition: "rsna-pneumonia-detection", Holdout: h, Submission: s})
 	}
-	list, _ := json.Marshal(pairs)
-	const driver = `
-import json, sys, types
-sys.argv = ["reference_score.py"]
-ns = {"__name__": "reference"}
-exec(open(SCRIPT).read(), ns)
-out = []
-for h, s in json.loads(sys.stdin.read()):
-    score, _ = ns["rsna"](types.SimpleNamespace(holdout=h, submission=s))
-    out.append(score)
-print(json.dumps(out))
-`
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "/usr/bin/python3", "-c", strings.Replace(driver, "SCRIPT", strconv.Quote(script), 1))
-	cmd.Stdin = bytes.NewReader(list)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("reference: %v: %s", err, stderr.String())
-	}
-	var ref []float64
-	if err := json.Unmarshal(out, &ref); err != nil || len(ref) != seeds {
-		t.Fatalf("reference answered %q: %v", out, err)
-	}
+	answers := reftest.Score(t, jobs)
 	for seed, c := range cases {
 		to, tv := listColumn(c.truth)
 		po, pv := listColumn(c.pred)
 		got := MapIoU(to, tv, po, pv, nil)
-		if math.Abs(got-ref[seed]) > 1e-9 {
-			t.Errorf("seed %d: MapIoU = %.17g, reference %.17g", seed, got, ref[seed])
+		a := answers[seed]
+		if a.Error != "" || a.Score == nil {
+			t.Fatalf("seed %d: reference rejected the set: %q", seed, a.Error)
+		}
+		if math.Abs(got-*a.Score) > 1e-9 {
+			t.Errorf("seed %d: MapIoU = %.17g, reference %.17g", seed, got, *a.Score)
 		}
 	}
 }

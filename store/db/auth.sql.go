@@ -74,7 +74,7 @@ func (q *Queries) DeleteExpiredAuthSessions(ctx context.Context, now time.Time) 
 }
 
 const getAuthSessionByHash = `-- name: GetAuthSessionByHash :one
-SELECT s.id AS session_id, s.expires_at, s.last_seen_at, u.id, u.email, u.password_hash, u.role, u.can_use_internal, u.max_concurrent_sessions, u.display_name, u.created_at, u.updated_at
+SELECT s.id AS session_id, s.expires_at, s.last_seen_at, u.id, u.email, u.password_hash, u.role, u.can_use_internal, u.max_concurrent_sessions, u.display_name, u.created_at, u.updated_at, u.can_author
 FROM auth_sessions s JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = ?
 `
@@ -102,6 +102,7 @@ func (q *Queries) GetAuthSessionByHash(ctx context.Context, tokenHash []byte) (G
 		&i.User.DisplayName,
 		&i.User.CreatedAt,
 		&i.User.UpdatedAt,
+		&i.User.CanAuthor,
 	)
 	return i, err
 }

@@ -38,6 +38,17 @@ func (q *Queries) BumpLeaderboardVersion(ctx context.Context, id int64) error {
 	return err
 }
 
+const countCompetitionSubmissions = `-- name: CountCompetitionSubmissions :one
+SELECT COUNT(*) FROM submissions WHERE competition_id = ?
+`
+
+func (q *Queries) CountCompetitionSubmissions(ctx context.Context, competitionID int64) (int64, error) {
+	row := q.db.QueryRowContext(ctx, countCompetitionSubmissions, competitionID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const createCompetition = `-- name: CreateCompetition :execlastid
 INSERT INTO competitions (slug, title, description, exposure, owner_user_id, metric, higher_is_better,
                           daily_cap, spec_json, dataset_id)
@@ -103,7 +114,7 @@ func (q *Queries) CreateRescoreJob(ctx context.Context, arg CreateRescoreJobPara
 }
 
 const getCompetition = `-- name: GetCompetition :one
-SELECT id, slug, title, description, exposure, owner_user_id, scoring_mode, leaderboard_rule, evaluation_policy, metric, higher_is_better, daily_cap, spec_json, dataset_id, current_scorer_id, current_holdout_id, leaderboard_version, created_at, updated_at FROM competitions WHERE id = ?
+SELECT id, slug, title, description, exposure, owner_user_id, leaderboard_rule, evaluation_policy, metric, higher_is_better, daily_cap, spec_json, dataset_id, current_scorer_id, current_holdout_id, leaderboard_version, created_at, updated_at, scoring_mode, public_fraction, split_secret, display_digits, final_limit, selection_deadline, private_revealed_at FROM competitions WHERE id = ?
 `
 
 func (q *Queries) GetCompetition(ctx context.Context, id int64) (Competition, error) {
@@ -116,7 +127,6 @@ func (q *Queries) GetCompetition(ctx context.Context, id int64) (Competition, er
 		&i.Description,
 		&i.Exposure,
 		&i.OwnerUserID,
-		&i.ScoringMode,
 		&i.LeaderboardRule,
 		&i.EvaluationPolicy,
 		&i.Metric,
@@ -129,12 +139,19 @@ func (q *Queries) GetCompetition(ctx context.Context, id int64) (Competition, er
 		&i.LeaderboardVersion,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ScoringMode,
+		&i.PublicFraction,
+		&i.SplitSecret,
+		&i.DisplayDigits,
+		&i.FinalLimit,
+		&i.SelectionDeadline,
+		&i.PrivateRevealedAt,
 	)
 	return i, err
 }
 
 const getCompetitionBySlug = `-- name: GetCompetitionBySlug :one
-SELECT id, slug, title, description, exposure, owner_user_id, scoring_mode, leaderboard_rule, evaluation_policy, metric, higher_is_better, daily_cap, spec_json, dataset_id, current_scorer_id, current_holdout_id, leaderboard_version, created_at, updated_at FROM competitions WHERE slug = ?
+SELECT id, slug, title, description, exposure, owner_user_id, leaderboard_rule, evaluation_policy, metric, higher_is_better, daily_cap, spec_json, dataset_id, current_scorer_id, current_holdout_id, leaderboard_version, created_at, updated_at, scoring_mode, public_fraction, split_secret, display_digits, final_limit, selection_deadline, private_revealed_at FROM competitions WHERE slug = ?
 `
 
 func (q *Queries) GetCompetitionBySlug(ctx context.Context, slug string) (Competition, error) {
@@ -147,7 +164,6 @@ func (q *Queries) GetCompetitionBySlug(ctx context.Context, slug string) (Compet
 		&i.Description,
 		&i.Exposure,
 		&i.OwnerUserID,
-		&i.ScoringMode,
 		&i.LeaderboardRule,
 		&i.EvaluationPolicy,
 		&i.Metric,
@@ -160,6 +176,13 @@ func (q *Queries) GetCompetitionBySlug(ctx context.Context, slug string) (Compet
 		&i.LeaderboardVersion,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ScoringMode,
+		&i.PublicFraction,
+		&i.SplitSecret,
+		&i.DisplayDigits,
+		&i.FinalLimit,
+		&i.SelectionDeadline,
+		&i.PrivateRevealedAt,
 	)
 	return i, err
 }
@@ -267,7 +290,7 @@ func (q *Queries) InsertHoldoutVersion(ctx context.Context, arg InsertHoldoutVer
 }
 
 const listCompetitions = `-- name: ListCompetitions :many
-SELECT id, slug, title, description, exposure, owner_user_id, scoring_mode, leaderboard_rule, evaluation_policy, metric, higher_is_better, daily_cap, spec_json, dataset_id, current_scorer_id, current_holdout_id, leaderboard_version, created_at, updated_at FROM competitions ORDER BY slug
+SELECT id, slug, title, description, exposure, owner_user_id, leaderboard_rule, evaluation_policy, metric, higher_is_better, daily_cap, spec_json, dataset_id, current_scorer_id, current_holdout_id, leaderboard_version, created_at, updated_at, scoring_mode, public_fraction, split_secret, display_digits, final_limit, selection_deadline, private_revealed_at FROM competitions ORDER BY slug
 `
 
 func (q *Queries) ListCompetitions(ctx context.Context) ([]Competition, error) {
@@ -286,7 +309,6 @@ func (q *Queries) ListCompetitions(ctx context.Context) ([]Competition, error) {
 			&i.Description,
 			&i.Exposure,
 			&i.OwnerUserID,
-			&i.ScoringMode,
 			&i.LeaderboardRule,
 			&i.EvaluationPolicy,
 			&i.Metric,
@@ -299,6 +321,13 @@ func (q *Queries) ListCompetitions(ctx context.Context) ([]Competition, error) {
 			&i.LeaderboardVersion,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.ScoringMode,
+			&i.PublicFraction,
+			&i.SplitSecret,
+			&i.DisplayDigits,
+			&i.FinalLimit,
+			&i.SelectionDeadline,
+			&i.PrivateRevealedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -351,7 +380,7 @@ func (q *Queries) ListRescoreJobs(ctx context.Context, competitionID int64) ([]R
 }
 
 const lockCompetition = `-- name: LockCompetition :one
-SELECT id, slug, title, description, exposure, owner_user_id, scoring_mode, leaderboard_rule, evaluation_policy, metric, higher_is_better, daily_cap, spec_json, dataset_id, current_scorer_id, current_holdout_id, leaderboard_version, created_at, updated_at FROM competitions WHERE id = ? FOR UPDATE
+SELECT id, slug, title, description, exposure, owner_user_id, leaderboard_rule, evaluation_policy, metric, higher_is_better, daily_cap, spec_json, dataset_id, current_scorer_id, current_holdout_id, leaderboard_version, created_at, updated_at, scoring_mode, public_fraction, split_secret, display_digits, final_limit, selection_deadline, private_revealed_at FROM competitions WHERE id = ? FOR UPDATE
 `
 
 // Serializes imports, scorer switches and rescore requests of one competition.
@@ -365,7 +394,6 @@ func (q *Queries) LockCompetition(ctx context.Context, id int64) (Competition, e
 		&i.Description,
 		&i.Exposure,
 		&i.OwnerUserID,
-		&i.ScoringMode,
 		&i.LeaderboardRule,
 		&i.EvaluationPolicy,
 		&i.Metric,
@@ -378,6 +406,13 @@ func (q *Queries) LockCompetition(ctx context.Context, id int64) (Competition, e
 		&i.LeaderboardVersion,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ScoringMode,
+		&i.PublicFraction,
+		&i.SplitSecret,
+		&i.DisplayDigits,
+		&i.FinalLimit,
+		&i.SelectionDeadline,
+		&i.PrivateRevealedAt,
 	)
 	return i, err
 }
@@ -392,6 +427,25 @@ func (q *Queries) NextHoldoutVersion(ctx context.Context, competitionID int64) (
 	var next_version int64
 	err := row.Scan(&next_version)
 	return next_version, err
+}
+
+const revealPrivateBoard = `-- name: RevealPrivateBoard :execrows
+UPDATE competitions SET private_revealed_at = ?, leaderboard_version = leaderboard_version + 1
+WHERE id = ? AND private_revealed_at IS NULL
+`
+
+type RevealPrivateBoardParams struct {
+	RevealedAt sql.NullTime
+	ID         int64
+}
+
+// The reveal is one-way: a revealed board stays revealed.
+func (q *Queries) RevealPrivateBoard(ctx context.Context, arg RevealPrivateBoardParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, revealPrivateBoard, arg.RevealedAt, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
 }
 
 const setCompetitionHoldout = `-- name: SetCompetitionHoldout :exec
@@ -419,6 +473,40 @@ type SetCompetitionScorerParams struct {
 
 func (q *Queries) SetCompetitionScorer(ctx context.Context, arg SetCompetitionScorerParams) error {
 	_, err := q.db.ExecContext(ctx, setCompetitionScorer, arg.ScorerID, arg.ID)
+	return err
+}
+
+const setCompetitionScoring = `-- name: SetCompetitionScoring :exec
+UPDATE competitions
+SET scoring_mode = ?, public_fraction = ?,
+    split_secret = IF(split_secret = '', ?, split_secret),
+    display_digits = ?, final_limit = ?,
+    selection_deadline = ?
+WHERE id = ?
+`
+
+type SetCompetitionScoringParams struct {
+	ScoringMode       CompetitionsScoringMode
+	PublicFraction    float64
+	SplitSecret       interface{}
+	DisplayDigits     int8
+	FinalLimit        int32
+	SelectionDeadline sql.NullTime
+	ID                int64
+}
+
+// Scoring mode and split, display precision and final selection. The split
+// secret is set once (when empty) and never changed.
+func (q *Queries) SetCompetitionScoring(ctx context.Context, arg SetCompetitionScoringParams) error {
+	_, err := q.db.ExecContext(ctx, setCompetitionScoring,
+		arg.ScoringMode,
+		arg.PublicFraction,
+		arg.SplitSecret,
+		arg.DisplayDigits,
+		arg.FinalLimit,
+		arg.SelectionDeadline,
+		arg.ID,
+	)
 	return err
 }
 

@@ -183,6 +183,7 @@ type CompetitionsScoringMode string
 
 const (
 	CompetitionsScoringModeSingleRealtimeHidden CompetitionsScoringMode = "single_realtime_hidden"
+	CompetitionsScoringModePublicPrivate        CompetitionsScoringMode = "public_private"
 )
 
 func (e *CompetitionsScoringMode) Scan(src interface{}) error {
@@ -222,7 +223,8 @@ func (ns NullCompetitionsScoringMode) Value() (driver.Value, error) {
 
 func (e CompetitionsScoringMode) Valid() bool {
 	switch e {
-	case CompetitionsScoringModeSingleRealtimeHidden:
+	case CompetitionsScoringModeSingleRealtimeHidden,
+		CompetitionsScoringModePublicPrivate:
 		return true
 	}
 	return false
@@ -231,6 +233,7 @@ func (e CompetitionsScoringMode) Valid() bool {
 func AllCompetitionsScoringModeValues() []CompetitionsScoringMode {
 	return []CompetitionsScoringMode{
 		CompetitionsScoringModeSingleRealtimeHidden,
+		CompetitionsScoringModePublicPrivate,
 	}
 }
 
@@ -478,6 +481,67 @@ func AllSessionsStatusValues() []SessionsStatus {
 	}
 }
 
+type SubmissionScoresSplitMethod string
+
+const (
+	SubmissionScoresSplitMethodNone    SubmissionScoresSplitMethod = "none"
+	SubmissionScoresSplitMethodOneRun  SubmissionScoresSplitMethod = "one_run"
+	SubmissionScoresSplitMethodPerPart SubmissionScoresSplitMethod = "per_part"
+)
+
+func (e *SubmissionScoresSplitMethod) Scan(src interface{}) error {
+	switch s := src.(type) {
+	case []byte:
+		*e = SubmissionScoresSplitMethod(s)
+	case string:
+		*e = SubmissionScoresSplitMethod(s)
+	default:
+		return fmt.Errorf("unsupported scan type for SubmissionScoresSplitMethod: %T", src)
+	}
+	return nil
+}
+
+type NullSubmissionScoresSplitMethod struct {
+	SubmissionScoresSplitMethod SubmissionScoresSplitMethod
+	Valid                       bool // Valid is true if SubmissionScoresSplitMethod is not NULL
+}
+
+// Scan implements the Scanner interface.
+func (ns *NullSubmissionScoresSplitMethod) Scan(value interface{}) error {
+	if value == nil {
+		ns.SubmissionScoresSplitMethod, ns.Valid = "", false
+		return nil
+	}
+	ns.Valid = true
+	return ns.SubmissionScoresSplitMethod.Scan(value)
+}
+
+// Value implements the driver Valuer interface.
+func (ns NullSubmissionScoresSplitMethod) Value() (driver.Value, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	return string(ns.SubmissionScoresSplitMethod), nil
+}
+
+func (e SubmissionScoresSplitMethod) Valid() bool {
+	switch e {
+	case SubmissionScoresSplitMethodNone,
+		SubmissionScoresSplitMethodOneRun,
+		SubmissionScoresSplitMethodPerPart:
+		return true
+	}
+	return false
+}
+
+func AllSubmissionScoresSplitMethodValues() []SubmissionScoresSplitMethod {
+	return []SubmissionScoresSplitMethod{
+		SubmissionScoresSplitMethodNone,
+		SubmissionScoresSplitMethodOneRun,
+		SubmissionScoresSplitMethodPerPart,
+	}
+}
+
 type SubmissionsStatus string
 
 const (
@@ -640,7 +704,6 @@ type Competition struct {
 	Description        string
 	Exposure           CompetitionsExposure
 	OwnerUserID        sql.NullInt64
-	ScoringMode        CompetitionsScoringMode
 	LeaderboardRule    CompetitionsLeaderboardRule
 	EvaluationPolicy   CompetitionsEvaluationPolicy
 	Metric             string
@@ -653,6 +716,13 @@ type Competition struct {
 	LeaderboardVersion int64
 	CreatedAt          time.Time
 	UpdatedAt          time.Time
+	ScoringMode        CompetitionsScoringMode
+	PublicFraction     float64
+	SplitSecret        []byte
+	DisplayDigits      int8
+	FinalLimit         int32
+	SelectionDeadline  sql.NullTime
+	PrivateRevealedAt  sql.NullTime
 }
 
 type Dataset struct {
@@ -699,15 +769,20 @@ type HoldoutVersion struct {
 }
 
 type LeaderboardEntry struct {
-	CompetitionID    int64
-	UserID           int64
-	Submissions      int32
-	LastSubmissionAt time.Time
-	BestSubmissionID sql.NullInt64
-	BestScore        sql.NullFloat64
-	BestCiLow        sql.NullFloat64
-	BestCiHigh       sql.NullFloat64
-	BestAt           sql.NullTime
+	CompetitionID       int64
+	UserID              int64
+	Submissions         int32
+	LastSubmissionAt    time.Time
+	BestSubmissionID    sql.NullInt64
+	BestScore           sql.NullFloat64
+	BestCiLow           sql.NullFloat64
+	BestCiHigh          sql.NullFloat64
+	BestAt              sql.NullTime
+	PrivateSubmissionID sql.NullInt64
+	PrivateScore        sql.NullFloat64
+	PrivateCiLow        sql.NullFloat64
+	PrivateCiHigh       sql.NullFloat64
+	PrivateAt           sql.NullTime
 }
 
 type RescoreJob struct {
@@ -780,6 +855,11 @@ type Submission struct {
 	CiHigh         sql.NullFloat64
 	CreatedAt      time.Time
 	ScoredAt       sql.NullTime
+	PrivateScore   sql.NullFloat64
+	PrivateCiLow   sql.NullFloat64
+	PrivateCiHigh  sql.NullFloat64
+	IsFinal        bool
+	FinalAt        sql.NullTime
 }
 
 type SubmissionDailyCount struct {
@@ -790,19 +870,27 @@ type SubmissionDailyCount struct {
 }
 
 type SubmissionScore struct {
-	ID            int64
-	SubmissionID  int64
-	PrimaryScore  float64
-	SecondaryJson string
-	CiLow         sql.NullFloat64
-	CiHigh        sql.NullFloat64
-	ScorerDigest  string
-	HoldoutDigest string
-	EngineVersion string
-	DurationMs    int32
-	IsOfficial    bool
-	OfficialKey   sql.NullInt64
-	CreatedAt     time.Time
+	ID               int64
+	SubmissionID     int64
+	PrimaryScore     float64
+	SecondaryJson    string
+	CiLow            sql.NullFloat64
+	CiHigh           sql.NullFloat64
+	ScorerDigest     string
+	HoldoutDigest    string
+	EngineVersion    string
+	DurationMs       int32
+	IsOfficial       bool
+	OfficialKey      sql.NullInt64
+	CreatedAt        time.Time
+	PrivateScore     sql.NullFloat64
+	PrivateCiLow     sql.NullFloat64
+	PrivateCiHigh    sql.NullFloat64
+	SplitMethod      SubmissionScoresSplitMethod
+	SplitFingerprint string
+	PublicUnits      sql.NullInt32
+	PrivateUnits     sql.NullInt32
+	UnitScores       sql.NullString
 }
 
 type User struct {
@@ -815,4 +903,5 @@ type User struct {
 	DisplayName           string
 	CreatedAt             time.Time
 	UpdatedAt             time.Time
+	CanAuthor             bool
 }

@@ -6,6 +6,7 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"time"
 )
 
@@ -22,11 +23,13 @@ type Querier interface {
 	CompetitionLeaderboardEntries(ctx context.Context, competitionID int64) ([]CompetitionLeaderboardEntriesRow, error)
 	CountActiveSessionsByUser(ctx context.Context, userID int64) (int64, error)
 	CountAdmins(ctx context.Context) (int64, error)
+	CountCompetitionSubmissions(ctx context.Context, competitionID int64) (int64, error)
 	// Counts an accepted submission on the user's leaderboard entry. Runs in the
 	// accepting transaction, after the daily-count row lock that serializes the
 	// user's uploads to the competition.
 	CountLeaderboardSubmission(ctx context.Context, arg CountLeaderboardSubmissionParams) error
 	CountOfficialSubmissionScores(ctx context.Context, submissionID int64) (int64, error)
+	CountUserFinals(ctx context.Context, arg CountUserFinalsParams) (int64, error)
 	CreateAPIToken(ctx context.Context, arg CreateAPITokenParams) (int64, error)
 	CreateAuthSession(ctx context.Context, arg CreateAuthSessionParams) (int64, error)
 	CreateCompetition(ctx context.Context, arg CreateCompetitionParams) (int64, error)
@@ -128,6 +131,9 @@ type Querier interface {
 	// rescoring), skipping rows another claimer holds locked.
 	NextClaimableSubmission(ctx context.Context, arg NextClaimableSubmissionParams) (int64, error)
 	NextHoldoutVersion(ctx context.Context, competitionID int64) (int64, error)
+	// The per-unit contributions of the official scores of some submissions
+	// (the board entries' best ones), for the paired comparisons.
+	OfficialUnitScores(ctx context.Context, submissionIds []sql.NullInt64) ([]OfficialUnitScoresRow, error)
 	// Locks the lowest enabled, present GPU that no active session holds.
 	// SKIP LOCKED lets concurrent allocations take different GPUs instead of
 	// queueing on the same one; the unique index on active_gpu_id is the backstop.
@@ -140,18 +146,25 @@ type Querier interface {
 	// stopping keeps its first reason.
 	RequestSessionStop(ctx context.Context, arg RequestSessionStopParams) (int64, error)
 	RequeueSubmission(ctx context.Context, arg RequeueSubmissionParams) (int64, error)
+	// The reveal is one-way: a revealed board stays revealed.
+	RevealPrivateBoard(ctx context.Context, arg RevealPrivateBoardParams) (int64, error)
 	// The database's clock, against which session ages (start timeout, idle
 	// and lifetime limits) are measured, so they never depend on the API
 	// host's clock or time zone.
 	SessionClock(ctx context.Context) (time.Time, error)
 	SetCompetitionHoldout(ctx context.Context, arg SetCompetitionHoldoutParams) error
 	SetCompetitionScorer(ctx context.Context, arg SetCompetitionScorerParams) error
+	// Scoring mode and split, display precision and final selection. The split
+	// secret is set once (when empty) and never changed.
+	SetCompetitionScoring(ctx context.Context, arg SetCompetitionScoringParams) error
 	SetGPUEnabled(ctx context.Context, arg SetGPUEnabledParams) (int64, error)
 	SetLeaderboardBest(ctx context.Context, arg SetLeaderboardBestParams) error
+	SetLeaderboardPrivate(ctx context.Context, arg SetLeaderboardPrivateParams) error
 	SetOfficialSubmissionScore(ctx context.Context, id int64) error
 	SetRescoreJobTotal(ctx context.Context, arg SetRescoreJobTotalParams) error
 	SetSessionContainer(ctx context.Context, arg SetSessionContainerParams) (int64, error)
 	SetSessionWorkspace(ctx context.Context, arg SetSessionWorkspaceParams) (int64, error)
+	SetSubmissionFinal(ctx context.Context, arg SetSubmissionFinalParams) (int64, error)
 	SubmissionQueueStats(ctx context.Context) (SubmissionQueueStatsRow, error)
 	TouchAPIToken(ctx context.Context, arg TouchAPITokenParams) error
 	TouchAuthSession(ctx context.Context, arg TouchAuthSessionParams) error
@@ -169,6 +182,9 @@ type Querier interface {
 	// enabled. uuid is assigned last because MariaDB evaluates the assignments
 	// in order.
 	UpsertGPU(ctx context.Context, arg UpsertGPUParams) error
+	// One user's scored submissions in a competition, for recomputing their
+	// public best and private entry (finals) in the switching transaction.
+	UserScoredSubmissions(ctx context.Context, arg UserScoredSubmissionsParams) ([]UserScoredSubmissionsRow, error)
 }
 
 var _ Querier = (*Queries)(nil)

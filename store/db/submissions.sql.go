@@ -8,6 +8,7 @@ package db
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"time"
 )
 
@@ -116,21 +117,27 @@ func (q *Queries) ClearOfficialSubmissionScore(ctx context.Context, submissionID
 
 const competitionLeaderboardEntries = `-- name: CompetitionLeaderboardEntries :many
 SELECT e.user_id, e.submissions, e.last_submission_at, e.best_submission_id, e.best_score, e.best_ci_low,
-       e.best_ci_high, e.best_at, u.display_name
+       e.best_ci_high, e.best_at, u.display_name, e.private_submission_id, e.private_score, e.private_ci_low,
+       e.private_ci_high, e.private_at
 FROM leaderboard_entries e JOIN users u ON u.id = e.user_id
 WHERE e.competition_id = ? AND e.best_submission_id IS NOT NULL
 `
 
 type CompetitionLeaderboardEntriesRow struct {
-	UserID           int64
-	Submissions      int32
-	LastSubmissionAt time.Time
-	BestSubmissionID sql.NullInt64
-	BestScore        sql.NullFloat64
-	BestCiLow        sql.NullFloat64
-	BestCiHigh       sql.NullFloat64
-	BestAt           sql.NullTime
-	DisplayName      string
+	UserID              int64
+	Submissions         int32
+	LastSubmissionAt    time.Time
+	BestSubmissionID    sql.NullInt64
+	BestScore           sql.NullFloat64
+	BestCiLow           sql.NullFloat64
+	BestCiHigh          sql.NullFloat64
+	BestAt              sql.NullTime
+	DisplayName         string
+	PrivateSubmissionID sql.NullInt64
+	PrivateScore        sql.NullFloat64
+	PrivateCiLow        sql.NullFloat64
+	PrivateCiHigh       sql.NullFloat64
+	PrivateAt           sql.NullTime
 }
 
 func (q *Queries) CompetitionLeaderboardEntries(ctx context.Context, competitionID int64) ([]CompetitionLeaderboardEntriesRow, error) {
@@ -152,6 +159,11 @@ func (q *Queries) CompetitionLeaderboardEntries(ctx context.Context, competition
 			&i.BestCiHigh,
 			&i.BestAt,
 			&i.DisplayName,
+			&i.PrivateSubmissionID,
+			&i.PrivateScore,
+			&i.PrivateCiLow,
+			&i.PrivateCiHigh,
+			&i.PrivateAt,
 		); err != nil {
 			return nil, err
 		}
@@ -193,6 +205,23 @@ SELECT COUNT(*) FROM submission_scores WHERE submission_id = ? AND is_official
 
 func (q *Queries) CountOfficialSubmissionScores(ctx context.Context, submissionID int64) (int64, error) {
 	row := q.db.QueryRowContext(ctx, countOfficialSubmissionScores, submissionID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
+const countUserFinals = `-- name: CountUserFinals :one
+SELECT COUNT(*) FROM submissions
+WHERE competition_id = ? AND user_id = ? AND is_final
+`
+
+type CountUserFinalsParams struct {
+	CompetitionID int64
+	UserID        int64
+}
+
+func (q *Queries) CountUserFinals(ctx context.Context, arg CountUserFinalsParams) (int64, error) {
+	row := q.db.QueryRowContext(ctx, countUserFinals, arg.CompetitionID, arg.UserID)
 	var count int64
 	err := row.Scan(&count)
 	return count, err
@@ -260,16 +289,20 @@ const finishSubmissionScored = `-- name: FinishSubmissionScored :exec
 UPDATE submissions
 SET status = 'scored', pending = 0, rescore_job_id = NULL, lease_owner = '', lease_token = '', lease_until = NULL,
     public_error = '', internal_error = '', primary_score = ?, ci_low = ?,
-    ci_high = ?, scored_at = ?
+    ci_high = ?, private_score = ?, private_ci_low = ?,
+    private_ci_high = ?, scored_at = ?
 WHERE id = ?
 `
 
 type FinishSubmissionScoredParams struct {
-	PrimaryScore sql.NullFloat64
-	CiLow        sql.NullFloat64
-	CiHigh       sql.NullFloat64
-	ScoredAt     sql.NullTime
-	ID           int64
+	PrimaryScore  sql.NullFloat64
+	CiLow         sql.NullFloat64
+	CiHigh        sql.NullFloat64
+	PrivateScore  sql.NullFloat64
+	PrivateCiLow  sql.NullFloat64
+	PrivateCiHigh sql.NullFloat64
+	ScoredAt      sql.NullTime
+	ID            int64
 }
 
 func (q *Queries) FinishSubmissionScored(ctx context.Context, arg FinishSubmissionScoredParams) error {
@@ -277,6 +310,9 @@ func (q *Queries) FinishSubmissionScored(ctx context.Context, arg FinishSubmissi
 		arg.PrimaryScore,
 		arg.CiLow,
 		arg.CiHigh,
+		arg.PrivateScore,
+		arg.PrivateCiLow,
+		arg.PrivateCiHigh,
 		arg.ScoredAt,
 		arg.ID,
 	)
@@ -302,7 +338,7 @@ func (q *Queries) GetDailyCount(ctx context.Context, arg GetDailyCountParams) (i
 }
 
 const getOfficialSubmissionScore = `-- name: GetOfficialSubmissionScore :one
-SELECT id, submission_id, primary_score, secondary_json, ci_low, ci_high, scorer_digest, holdout_digest, engine_version, duration_ms, is_official, official_key, created_at FROM submission_scores WHERE submission_id = ? AND is_official
+SELECT id, submission_id, primary_score, secondary_json, ci_low, ci_high, scorer_digest, holdout_digest, engine_version, duration_ms, is_official, official_key, created_at, private_score, private_ci_low, private_ci_high, split_method, split_fingerprint, public_units, private_units, unit_scores FROM submission_scores WHERE submission_id = ? AND is_official
 `
 
 func (q *Queries) GetOfficialSubmissionScore(ctx context.Context, submissionID int64) (SubmissionScore, error) {
@@ -322,12 +358,20 @@ func (q *Queries) GetOfficialSubmissionScore(ctx context.Context, submissionID i
 		&i.IsOfficial,
 		&i.OfficialKey,
 		&i.CreatedAt,
+		&i.PrivateScore,
+		&i.PrivateCiLow,
+		&i.PrivateCiHigh,
+		&i.SplitMethod,
+		&i.SplitFingerprint,
+		&i.PublicUnits,
+		&i.PrivateUnits,
+		&i.UnitScores,
 	)
 	return i, err
 }
 
 const getSubmission = `-- name: GetSubmission :one
-SELECT id, competition_id, user_id, filename, artifact_sha256, artifact_path, size_bytes, row_count, status, public_error, internal_error, pending, rescore_job_id, attempts, lease_owner, lease_token, lease_until, primary_score, ci_low, ci_high, created_at, scored_at FROM submissions WHERE id = ?
+SELECT id, competition_id, user_id, filename, artifact_sha256, artifact_path, size_bytes, row_count, status, public_error, internal_error, pending, rescore_job_id, attempts, lease_owner, lease_token, lease_until, primary_score, ci_low, ci_high, created_at, scored_at, private_score, private_ci_low, private_ci_high, is_final, final_at FROM submissions WHERE id = ?
 `
 
 func (q *Queries) GetSubmission(ctx context.Context, id int64) (Submission, error) {
@@ -356,12 +400,17 @@ func (q *Queries) GetSubmission(ctx context.Context, id int64) (Submission, erro
 		&i.CiHigh,
 		&i.CreatedAt,
 		&i.ScoredAt,
+		&i.PrivateScore,
+		&i.PrivateCiLow,
+		&i.PrivateCiHigh,
+		&i.IsFinal,
+		&i.FinalAt,
 	)
 	return i, err
 }
 
 const getSubmissionScoreByDigests = `-- name: GetSubmissionScoreByDigests :one
-SELECT id, submission_id, primary_score, secondary_json, ci_low, ci_high, scorer_digest, holdout_digest, engine_version, duration_ms, is_official, official_key, created_at FROM submission_scores
+SELECT id, submission_id, primary_score, secondary_json, ci_low, ci_high, scorer_digest, holdout_digest, engine_version, duration_ms, is_official, official_key, created_at, private_score, private_ci_low, private_ci_high, split_method, split_fingerprint, public_units, private_units, unit_scores FROM submission_scores
 WHERE submission_id = ? AND scorer_digest = ?
   AND holdout_digest = ?
 `
@@ -389,6 +438,14 @@ func (q *Queries) GetSubmissionScoreByDigests(ctx context.Context, arg GetSubmis
 		&i.IsOfficial,
 		&i.OfficialKey,
 		&i.CreatedAt,
+		&i.PrivateScore,
+		&i.PrivateCiLow,
+		&i.PrivateCiHigh,
+		&i.SplitMethod,
+		&i.SplitFingerprint,
+		&i.PublicUnits,
+		&i.PrivateUnits,
+		&i.UnitScores,
 	)
 	return i, err
 }
@@ -430,23 +487,35 @@ func (q *Queries) InsertSubmission(ctx context.Context, arg InsertSubmissionPara
 
 const insertSubmissionScore = `-- name: InsertSubmissionScore :execlastid
 INSERT INTO submission_scores (submission_id, primary_score, secondary_json, ci_low, ci_high, scorer_digest,
-                               holdout_digest, engine_version, duration_ms, is_official)
+                               holdout_digest, engine_version, duration_ms, is_official, private_score,
+                               private_ci_low, private_ci_high, split_method, split_fingerprint, public_units,
+                               private_units, unit_scores)
 VALUES (?, ?, ?, ?,
+        ?, ?, ?, ?,
+        ?, ?, ?, ?,
         ?, ?, ?, ?,
         ?, ?)
 `
 
 type InsertSubmissionScoreParams struct {
-	SubmissionID  int64
-	PrimaryScore  float64
-	SecondaryJson string
-	CiLow         sql.NullFloat64
-	CiHigh        sql.NullFloat64
-	ScorerDigest  string
-	HoldoutDigest string
-	EngineVersion string
-	DurationMs    int32
-	IsOfficial    bool
+	SubmissionID     int64
+	PrimaryScore     float64
+	SecondaryJson    string
+	CiLow            sql.NullFloat64
+	CiHigh           sql.NullFloat64
+	ScorerDigest     string
+	HoldoutDigest    string
+	EngineVersion    string
+	DurationMs       int32
+	IsOfficial       bool
+	PrivateScore     sql.NullFloat64
+	PrivateCiLow     sql.NullFloat64
+	PrivateCiHigh    sql.NullFloat64
+	SplitMethod      SubmissionScoresSplitMethod
+	SplitFingerprint string
+	PublicUnits      sql.NullInt32
+	PrivateUnits     sql.NullInt32
+	UnitScores       sql.NullString
 }
 
 // A new official score is inserted as official (after ClearOfficialSubmissionScore):
@@ -463,6 +532,14 @@ func (q *Queries) InsertSubmissionScore(ctx context.Context, arg InsertSubmissio
 		arg.EngineVersion,
 		arg.DurationMs,
 		arg.IsOfficial,
+		arg.PrivateScore,
+		arg.PrivateCiLow,
+		arg.PrivateCiHigh,
+		arg.SplitMethod,
+		arg.SplitFingerprint,
+		arg.PublicUnits,
+		arg.PrivateUnits,
+		arg.UnitScores,
 	)
 	if err != nil {
 		return 0, err
@@ -498,7 +575,7 @@ func (q *Queries) LeaseSubmission(ctx context.Context, arg LeaseSubmissionParams
 }
 
 const listSubmissionScores = `-- name: ListSubmissionScores :many
-SELECT id, submission_id, primary_score, secondary_json, ci_low, ci_high, scorer_digest, holdout_digest, engine_version, duration_ms, is_official, official_key, created_at FROM submission_scores WHERE submission_id = ? ORDER BY id
+SELECT id, submission_id, primary_score, secondary_json, ci_low, ci_high, scorer_digest, holdout_digest, engine_version, duration_ms, is_official, official_key, created_at, private_score, private_ci_low, private_ci_high, split_method, split_fingerprint, public_units, private_units, unit_scores FROM submission_scores WHERE submission_id = ? ORDER BY id
 `
 
 func (q *Queries) ListSubmissionScores(ctx context.Context, submissionID int64) ([]SubmissionScore, error) {
@@ -524,6 +601,14 @@ func (q *Queries) ListSubmissionScores(ctx context.Context, submissionID int64) 
 			&i.IsOfficial,
 			&i.OfficialKey,
 			&i.CreatedAt,
+			&i.PrivateScore,
+			&i.PrivateCiLow,
+			&i.PrivateCiHigh,
+			&i.SplitMethod,
+			&i.SplitFingerprint,
+			&i.PublicUnits,
+			&i.PrivateUnits,
+			&i.UnitScores,
 		); err != nil {
 			return nil, err
 		}
@@ -539,7 +624,7 @@ func (q *Queries) ListSubmissionScores(ctx context.Context, submissionID int64) 
 }
 
 const listUserSubmissions = `-- name: ListUserSubmissions :many
-SELECT id, competition_id, user_id, filename, artifact_sha256, artifact_path, size_bytes, row_count, status, public_error, internal_error, pending, rescore_job_id, attempts, lease_owner, lease_token, lease_until, primary_score, ci_low, ci_high, created_at, scored_at FROM submissions
+SELECT id, competition_id, user_id, filename, artifact_sha256, artifact_path, size_bytes, row_count, status, public_error, internal_error, pending, rescore_job_id, attempts, lease_owner, lease_token, lease_until, primary_score, ci_low, ci_high, created_at, scored_at, private_score, private_ci_low, private_ci_high, is_final, final_at FROM submissions
 WHERE competition_id = ? AND user_id = ?
 ORDER BY id DESC LIMIT 200
 `
@@ -581,6 +666,11 @@ func (q *Queries) ListUserSubmissions(ctx context.Context, arg ListUserSubmissio
 			&i.CiHigh,
 			&i.CreatedAt,
 			&i.ScoredAt,
+			&i.PrivateScore,
+			&i.PrivateCiLow,
+			&i.PrivateCiHigh,
+			&i.IsFinal,
+			&i.FinalAt,
 		); err != nil {
 			return nil, err
 		}
@@ -615,7 +705,7 @@ func (q *Queries) LockLeaderboardEntry(ctx context.Context, arg LockLeaderboardE
 }
 
 const lockSubmission = `-- name: LockSubmission :one
-SELECT id, competition_id, user_id, filename, artifact_sha256, artifact_path, size_bytes, row_count, status, public_error, internal_error, pending, rescore_job_id, attempts, lease_owner, lease_token, lease_until, primary_score, ci_low, ci_high, created_at, scored_at FROM submissions WHERE id = ? FOR UPDATE
+SELECT id, competition_id, user_id, filename, artifact_sha256, artifact_path, size_bytes, row_count, status, public_error, internal_error, pending, rescore_job_id, attempts, lease_owner, lease_token, lease_until, primary_score, ci_low, ci_high, created_at, scored_at, private_score, private_ci_low, private_ci_high, is_final, final_at FROM submissions WHERE id = ? FOR UPDATE
 `
 
 func (q *Queries) LockSubmission(ctx context.Context, id int64) (Submission, error) {
@@ -644,6 +734,11 @@ func (q *Queries) LockSubmission(ctx context.Context, id int64) (Submission, err
 		&i.CiHigh,
 		&i.CreatedAt,
 		&i.ScoredAt,
+		&i.PrivateScore,
+		&i.PrivateCiLow,
+		&i.PrivateCiHigh,
+		&i.IsFinal,
+		&i.FinalAt,
 	)
 	return i, err
 }
@@ -699,6 +794,52 @@ func (q *Queries) NextClaimableSubmission(ctx context.Context, arg NextClaimable
 	var id int64
 	err := row.Scan(&id)
 	return id, err
+}
+
+const officialUnitScores = `-- name: OfficialUnitScores :many
+SELECT submission_id, id, unit_scores FROM submission_scores
+WHERE official_key IN (/*SLICE:submission_ids*/?) AND unit_scores IS NOT NULL
+`
+
+type OfficialUnitScoresRow struct {
+	SubmissionID int64
+	ID           int64
+	UnitScores   sql.NullString
+}
+
+// The per-unit contributions of the official scores of some submissions
+// (the board entries' best ones), for the paired comparisons.
+func (q *Queries) OfficialUnitScores(ctx context.Context, submissionIds []sql.NullInt64) ([]OfficialUnitScoresRow, error) {
+	query := officialUnitScores
+	var queryParams []interface{}
+	if len(submissionIds) > 0 {
+		for _, v := range submissionIds {
+			queryParams = append(queryParams, v)
+		}
+		query = strings.Replace(query, "/*SLICE:submission_ids*/?", strings.Repeat(",?", len(submissionIds))[1:], 1)
+	} else {
+		query = strings.Replace(query, "/*SLICE:submission_ids*/?", "NULL", 1)
+	}
+	rows, err := q.db.QueryContext(ctx, query, queryParams...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []OfficialUnitScoresRow{}
+	for rows.Next() {
+		var i OfficialUnitScoresRow
+		if err := rows.Scan(&i.SubmissionID, &i.ID, &i.UnitScores); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const releaseSubmissionLease = `-- name: ReleaseSubmissionLease :exec
@@ -764,6 +905,37 @@ func (q *Queries) SetLeaderboardBest(ctx context.Context, arg SetLeaderboardBest
 	return err
 }
 
+const setLeaderboardPrivate = `-- name: SetLeaderboardPrivate :exec
+UPDATE leaderboard_entries
+SET private_submission_id = ?, private_score = ?,
+    private_ci_low = ?, private_ci_high = ?,
+    private_at = ?
+WHERE competition_id = ? AND user_id = ?
+`
+
+type SetLeaderboardPrivateParams struct {
+	PrivateSubmissionID sql.NullInt64
+	PrivateScore        sql.NullFloat64
+	PrivateCiLow        sql.NullFloat64
+	PrivateCiHigh       sql.NullFloat64
+	PrivateAt           sql.NullTime
+	CompetitionID       int64
+	UserID              int64
+}
+
+func (q *Queries) SetLeaderboardPrivate(ctx context.Context, arg SetLeaderboardPrivateParams) error {
+	_, err := q.db.ExecContext(ctx, setLeaderboardPrivate,
+		arg.PrivateSubmissionID,
+		arg.PrivateScore,
+		arg.PrivateCiLow,
+		arg.PrivateCiHigh,
+		arg.PrivateAt,
+		arg.CompetitionID,
+		arg.UserID,
+	)
+	return err
+}
+
 const setOfficialSubmissionScore = `-- name: SetOfficialSubmissionScore :exec
 UPDATE submission_scores SET is_official = TRUE WHERE id = ?
 `
@@ -771,6 +943,30 @@ UPDATE submission_scores SET is_official = TRUE WHERE id = ?
 func (q *Queries) SetOfficialSubmissionScore(ctx context.Context, id int64) error {
 	_, err := q.db.ExecContext(ctx, setOfficialSubmissionScore, id)
 	return err
+}
+
+const setSubmissionFinal = `-- name: SetSubmissionFinal :execrows
+UPDATE submissions SET is_final = ?, final_at = ?
+WHERE id = ? AND is_final <> ?
+`
+
+type SetSubmissionFinalParams struct {
+	IsFinal bool
+	FinalAt sql.NullTime
+	ID      int64
+}
+
+func (q *Queries) SetSubmissionFinal(ctx context.Context, arg SetSubmissionFinalParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, setSubmissionFinal,
+		arg.IsFinal,
+		arg.FinalAt,
+		arg.ID,
+		arg.IsFinal,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
 }
 
 const submissionQueueStats = `-- name: SubmissionQueueStats :one
@@ -787,4 +983,63 @@ func (q *Queries) SubmissionQueueStats(ctx context.Context) (SubmissionQueueStat
 	var i SubmissionQueueStatsRow
 	err := row.Scan(&i.Depth, &i.Oldest)
 	return i, err
+}
+
+const userScoredSubmissions = `-- name: UserScoredSubmissions :many
+SELECT id, primary_score, ci_low, ci_high, private_score, private_ci_low, private_ci_high, is_final, created_at
+FROM submissions
+WHERE competition_id = ? AND user_id = ? AND status = 'scored'
+  AND primary_score IS NOT NULL
+`
+
+type UserScoredSubmissionsParams struct {
+	CompetitionID int64
+	UserID        int64
+}
+
+type UserScoredSubmissionsRow struct {
+	ID            int64
+	PrimaryScore  sql.NullFloat64
+	CiLow         sql.NullFloat64
+	CiHigh        sql.NullFloat64
+	PrivateScore  sql.NullFloat64
+	PrivateCiLow  sql.NullFloat64
+	PrivateCiHigh sql.NullFloat64
+	IsFinal       bool
+	CreatedAt     time.Time
+}
+
+// One user's scored submissions in a competition, for recomputing their
+// public best and private entry (finals) in the switching transaction.
+func (q *Queries) UserScoredSubmissions(ctx context.Context, arg UserScoredSubmissionsParams) ([]UserScoredSubmissionsRow, error) {
+	rows, err := q.db.QueryContext(ctx, userScoredSubmissions, arg.CompetitionID, arg.UserID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []UserScoredSubmissionsRow{}
+	for rows.Next() {
+		var i UserScoredSubmissionsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.PrimaryScore,
+			&i.CiLow,
+			&i.CiHigh,
+			&i.PrivateScore,
+			&i.PrivateCiLow,
+			&i.PrivateCiHigh,
+			&i.IsFinal,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

@@ -87,7 +87,7 @@ func (q *Queries) GetAPIToken(ctx context.Context, arg GetAPITokenParams) (GetAP
 }
 
 const getAPITokenByHash = `-- name: GetAPITokenByHash :one
-SELECT t.id AS token_id, t.expires_at, t.last_used_at, u.id, u.email, u.password_hash, u.role, u.can_use_internal, u.max_concurrent_sessions, u.display_name, u.created_at, u.updated_at
+SELECT t.id AS token_id, t.expires_at, t.last_used_at, u.id, u.email, u.password_hash, u.role, u.can_use_internal, u.max_concurrent_sessions, u.display_name, u.created_at, u.updated_at, u.can_author
 FROM api_tokens t JOIN users u ON u.id = t.user_id
 WHERE t.token_hash = ?
 `
@@ -115,6 +115,7 @@ func (q *Queries) GetAPITokenByHash(ctx context.Context, tokenHash []byte) (GetA
 		&i.User.DisplayName,
 		&i.User.CreatedAt,
 		&i.User.UpdatedAt,
+		&i.User.CanAuthor,
 	)
 	return i, err
 }

@@ -22,8 +22,8 @@ func (q *Queries) CountAdmins(ctx context.Context) (int64, error) {
 }
 
 const createUser = `-- name: CreateUser :execlastid
-INSERT INTO users (email, password_hash, role, can_use_internal, max_concurrent_sessions, display_name)
-VALUES (?, ?, ?, ?,
+INSERT INTO users (email, password_hash, role, can_use_internal, can_author, max_concurrent_sessions, display_name)
+VALUES (?, ?, ?, ?, ?,
         ?, ?)
 `
 
@@ -32,6 +32,7 @@ type CreateUserParams struct {
 	PasswordHash          string
 	Role                  UsersRole
 	CanUseInternal        bool
+	CanAuthor             bool
 	MaxConcurrentSessions int32
 	DisplayName           string
 }
@@ -42,6 +43,7 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (int64, 
 		arg.PasswordHash,
 		arg.Role,
 		arg.CanUseInternal,
+		arg.CanAuthor,
 		arg.MaxConcurrentSessions,
 		arg.DisplayName,
 	)
@@ -52,7 +54,7 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (int64, 
 }
 
 const getUser = `-- name: GetUser :one
-SELECT id, email, password_hash, role, can_use_internal, max_concurrent_sessions, display_name, created_at, updated_at FROM users WHERE id = ?
+SELECT id, email, password_hash, role, can_use_internal, max_concurrent_sessions, display_name, created_at, updated_at, can_author FROM users WHERE id = ?
 `
 
 func (q *Queries) GetUser(ctx context.Context, id int64) (User, error) {
@@ -68,12 +70,13 @@ func (q *Queries) GetUser(ctx context.Context, id int64) (User, error) {
 		&i.DisplayName,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.CanAuthor,
 	)
 	return i, err
 }
 
 const getUserByEmail = `-- name: GetUserByEmail :one
-SELECT id, email, password_hash, role, can_use_internal, max_concurrent_sessions, display_name, created_at, updated_at FROM users WHERE email = ?
+SELECT id, email, password_hash, role, can_use_internal, max_concurrent_sessions, display_name, created_at, updated_at, can_author FROM users WHERE email = ?
 `
 
 func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error) {
@@ -89,12 +92,13 @@ func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error
 		&i.DisplayName,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.CanAuthor,
 	)
 	return i, err
 }
 
 const listUsers = `-- name: ListUsers :many
-SELECT id, email, password_hash, role, can_use_internal, max_concurrent_sessions, display_name, created_at, updated_at FROM users WHERE id > ? ORDER BY id LIMIT ?
+SELECT id, email, password_hash, role, can_use_internal, max_concurrent_sessions, display_name, created_at, updated_at, can_author FROM users WHERE id > ? ORDER BY id LIMIT ?
 `
 
 type ListUsersParams struct {
@@ -121,6 +125,7 @@ func (q *Queries) ListUsers(ctx context.Context, arg ListUsersParams) ([]User, e
 			&i.DisplayName,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.CanAuthor,
 		); err != nil {
 			return nil, err
 		}
@@ -170,7 +175,7 @@ func (q *Queries) ListUsersUpdatedSince(ctx context.Context, since time.Time) ([
 }
 
 const lockUser = `-- name: LockUser :one
-SELECT id, email, password_hash, role, can_use_internal, max_concurrent_sessions, display_name, created_at, updated_at FROM users WHERE id = ? FOR UPDATE
+SELECT id, email, password_hash, role, can_use_internal, max_concurrent_sessions, display_name, created_at, updated_at, can_author FROM users WHERE id = ? FOR UPDATE
 `
 
 // Takes the row lock on a user for the rest of the transaction (per-user
@@ -188,13 +193,14 @@ func (q *Queries) LockUser(ctx context.Context, id int64) (User, error) {
 		&i.DisplayName,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.CanAuthor,
 	)
 	return i, err
 }
 
 const updateUserAccess = `-- name: UpdateUserAccess :execrows
 UPDATE users
-SET role = ?, can_use_internal = ?,
+SET role = ?, can_use_internal = ?, can_author = ?,
     max_concurrent_sessions = ?
 WHERE id = ?
 `
@@ -202,6 +208,7 @@ WHERE id = ?
 type UpdateUserAccessParams struct {
 	Role                  UsersRole
 	CanUseInternal        bool
+	CanAuthor             bool
 	MaxConcurrentSessions int32
 	ID                    int64
 }
@@ -210,6 +217,7 @@ func (q *Queries) UpdateUserAccess(ctx context.Context, arg UpdateUserAccessPara
 	result, err := q.db.ExecContext(ctx, updateUserAccess,
 		arg.Role,
 		arg.CanUseInternal,
+		arg.CanAuthor,
 		arg.MaxConcurrentSessions,
 		arg.ID,
 	)

@@ -35,6 +35,7 @@ type UserOpts struct {
 	DisplayName           string
 	Admin                 bool
 	CanUseInternal        bool
+	CanAuthor             bool
 	MaxConcurrentSessions int
 }
 
@@ -67,7 +68,7 @@ func User(t testing.TB, st store.Store, o UserOpts) FactoryUser {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	id, err := st.CreateUser(ctx, db.CreateUserParams{
-		Email: identity.NormalizeEmail(o.Email), PasswordHash: h, Role: role, CanUseInternal: o.CanUseInternal,
+		Email: identity.NormalizeEmail(o.Email), PasswordHash: h, Role: role, CanUseInternal: o.CanUseInternal, CanAuthor: o.CanAuthor,
 		MaxConcurrentSessions: int32(o.MaxConcurrentSessions), DisplayName: o.DisplayName,
 	})
 	if err != nil {

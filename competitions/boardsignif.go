@@ -1,0 +1,139 @@
+package competitions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+
+	"github.com/medforge/medforge/competitions/signif"
+	"github.com/medforge/medforge/store/db"
+)
+
+// unitChunk bounds the ids of one OfficialUnitScores query.
+const unitChunk = 500
+
+// compare attaches the paired comparison with the leader to the board's
+// entries (see package signif): for the top signif.DefaultMaxEntries
+// entries it reads their official scores' per-unit contributions, keeps
+// the units of the board's part (public units for the public board of a
+// public_private competition, private units for its private board, every
+// unit otherwise) and resamples them together with a seed fixed by the
+// competition and board. Per-unit values never leave this function.
+func (s *Service) compare(ctx context.Context, c db.Competition, lb *Leaderboard, private bool) error {
+	lb.Significance = Significance{Note: "the metric gives no per-unit contributions, so p-values, difference intervals, rank intervals and the tie group are unavailable"}
+	if len(lb.Entries) == 0 {
+		lb.Significance.Note = ""
+		return nil
+	}
+	top := lb.Entries[:min(len(lb.Entries), signif.DefaultMaxEntries)]
+	units := make(map[int64][]byte, len(top))
+	for i := 0; i < len(top); i += unitChunk {
+		ids := make([]sqlNullInt64, 0, unitChunk)
+		for _, e := range top[i:min(i+unitChunk, len(top))] {
+			ids = append(ids, sqlNullInt(e.SubmissionID))
+		}
+		rows, err := s.st.OfficialUnitScores(ctx, ids)
+		if err != nil {
+			return fmt.Errorf("unit scores of %s: %w", c.Slug, err)
+		}
+		for _, r := range rows {
+			units[r.SubmissionID] = []byte(r.UnitScores.String)
+		}
+	}
+	if units[top[0].SubmissionID] == nil {
+		return nil
+	}
+	// The units of this board's part.
+	var keep []bool
+	if sp, split := splitOf(c); split {
+		h, err := s.holdoutOf(ctx, c)
+		if errors.Is(err, ErrNotOpen) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if keep, err = s.eng.PublicUnits(ctx, h, sp); err != nil {
+			return fmt.Errorf("split of %s: %w", c.Slug, err)
+		}
+		if private {
+			for i := range keep {
+				keep[i] = !keep[i]
+			}
+		}
+	}
+	vecs := make([][]float64, len(top))
+	for i, e := range top {
+		p := units[e.SubmissionID]
+		if p == nil {
+			continue
+		}
+		v, err := signif.Decode(p)
+		if err != nil {
+			s.log.Warn("unreadable unit scores", "competition", c.Slug, "submission_id", e.SubmissionID, "err", err.Error())
+			continue
+		}
+		if keep != nil {
+			if len(v) != len(keep) {
+				continue // scored on another holdout version; rescoring will replace it
+			}
+			part := make([]float64, 0, len(v))
+			for u, x := range v {
+				if keep[u] {
+					part = append(part, x)
+				}
+			}
+			v = part
+		}
+		vecs[i] = v
+	}
+	const resamples = 1000
+	h := fnv.New64a()
+	h.Write([]byte(c.Slug + "\x00" + lb.Board))
+	figs, covered := signif.Compare(vecs, signif.Options{Resamples: resamples, Seed: h.Sum64(), HigherIsBetter: c.HigherIsBetter})
+	if covered == 0 {
+		return nil
+	}
+	lb.Significance = Significance{Available: true, Method: "paired bootstrap vs the leader (same resampled units for both)",
+		Resamples: resamples, Covered: covered}
+	if covered < len(lb.Entries) {
+		lb.Significance.Note = fmt.Sprintf("figures cover the top %d entries (and only those with per-unit contributions on the current holdout); rank intervals are among them", covered)
+	}
+	for i, f := range figs {
+		if f == nil {
+			continue
+		}
+		e := &lb.Entries[i]
+		p, d, lo, hi, rl, rh, tied := f.PValue, f.Diff, f.DiffLow, f.DiffHigh, f.RankLow, f.RankHigh, f.Tied
+		e.PValueVsLeader, e.DiffVsLeader, e.DiffLow, e.DiffHigh = &p, &d, &lo, &hi
+		e.RankLow, e.RankHigh, e.TiedWithLeader = &rl, &rh, &tied
+		e.NotSignificant = i > 0 && tied
+	}
+	return nil
+}
+
+// roundEntry rounds what a participant sees of an entry to digits
+// significant digits. Ranks were set from the full precision.
+func roundEntry(e *Entry, digits int) {
+	e.Score = roundSig(e.Score, digits)
+	for _, p := range []**float64{&e.CILow, &e.CIHigh, &e.DiffVsLeader, &e.DiffLow, &e.DiffHigh} {
+		if *p != nil {
+			v := roundSig(**p, digits)
+			*p = &v
+		}
+	}
+}
+
+// roundSig rounds x to digits significant digits (1..17).
+func roundSig(x float64, digits int) float64 {
+	if digits <= 0 || digits >= 17 {
+		return x
+	}
+	v, err := strconv.ParseFloat(strconv.FormatFloat(x, 'g', digits, 64), 64)
+	if err != nil {
+		return x
+	}
+	return v
+}
