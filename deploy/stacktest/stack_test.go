@@ -176,9 +176,9 @@ func TestStack(t *testing.T) {
 		// embedded worker is off.
 		s.must(2*time.Minute, "compose", "stop", "medforge-api-worker")
 		submit := func(c *client, slug string, file []byte) submission {
-			var sub submission
-			c.data("POST", "/api/v2/competitions/"+slug+"/submissions", fileForm(t, "sample.csv", file), 201, &sub)
-			return sub
+			var res struct{ Submission submission }
+			c.data("POST", "/api/v2/competitions/"+slug+"/submissions", fileForm(t, "sample.csv", file), 201, &res)
+			return res.Submission
 		}
 		first := submit(c1, "titanic-survival", sample)
 		time.Sleep(3 * time.Second)
@@ -358,8 +358,9 @@ func TestStack(t *testing.T) {
 		for _, f := range d.Files {
 			if f.Name == "sample_submission.csv" {
 				_, b := c.do("GET", f.URL, nil)
-				var sub submission
-				c.data("POST", "/api/v2/competitions/stack-import/submissions", fileForm(t, "again.csv", b), 201, &sub)
+				var res struct{ Submission submission }
+				c.data("POST", "/api/v2/competitions/stack-import/submissions", fileForm(t, "again.csv", b), 201, &res)
+				sub := res.Submission
 				eventually(t, 2*time.Minute, "scored after restore", func() bool {
 					c.data("GET", fmt.Sprintf("/api/v2/submissions/%d?wait=10s", sub.ID), nil, 200, &sub)
 					return sub.Status == "scored"
