@@ -73,6 +73,7 @@ test-stack: deps build
 	set -o pipefail; flock $(MEDFORGE_DOCKER_LOCK) env MEDFORGE_STACK_TEST=1 MEDFORGE_BIN=$(CURDIR)/bin/medforge \
 		MEDFORGE_STACK_IMAGES=$(RUN_DIR)/stack-images.env \
 		$(GO) test -tags stack -count=1 -json -timeout 40m ./deploy/stacktest/... | bin/testsum
+	@tail -n 4 $(RUN_DIR)/stacktest-figures.txt 2>/dev/null || true
 
 # run.sh starts the private MariaDB itself (and stops it on Ctrl-C when it did).
 run: deps scorers build

@@ -85,6 +85,19 @@ func (s *stack) must(timeout time.Duration, args ...string) string {
 	return out
 }
 
+// figure logs a measurement and appends it to .run/stacktest-figures.txt,
+// which make test-stack prints after the tally (passing tests' logs are not
+// shown).
+func (s *stack) figure(format string, a ...any) {
+	line := fmt.Sprintf(format, a...)
+	s.t.Log(line)
+	f, err := os.OpenFile(filepath.Join(filepath.Dir(s.dir), "stacktest-figures.txt"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err == nil {
+		fmt.Fprintf(f, "%s %s\n", time.Now().UTC().Format(time.RFC3339), line)
+		f.Close()
+	}
+}
+
 func (s *stack) envValue(key string) string {
 	for _, f := range []string{"stack.env", "images.env"} {
 		b, _ := os.ReadFile(filepath.Join(s.dir, f))

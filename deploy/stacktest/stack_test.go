@@ -59,7 +59,7 @@ func TestStack(t *testing.T) {
 	step("up from images built here", func(t *testing.T) {
 		start := time.Now()
 		out := s.must(30*time.Minute, "up")
-		t.Logf("stack-up (cold for this stack; images as cached as the engine has them): %s; %s", time.Since(start).Round(time.Second), strings.TrimSpace(out))
+		s.figure("stack-up to healthy, empty stack, images prebuilt: %s (%s)", time.Since(start).Round(time.Second), strings.TrimSpace(out))
 		c := s.client(t)
 		code, body := c.do("GET", "/healthz", nil)
 		if code != 200 || !strings.Contains(string(body), `"ok"`) {
@@ -306,7 +306,7 @@ func TestStack(t *testing.T) {
 		s.must(5*time.Minute, "down")
 		start := time.Now()
 		s.must(30*time.Minute, "up")
-		t.Logf("stack-up with images cached: %s", time.Since(start).Round(time.Second))
+		s.figure("stack-up to healthy after stack-down, data kept: %s", time.Since(start).Round(time.Second))
 		c := s.client(t)
 		c.login("comp1@example.org", pw["comp1@example.org"])
 		if got := leaderboards(t, c); !sameBoards(got, boards) {
@@ -327,7 +327,7 @@ func TestStack(t *testing.T) {
 		t.Cleanup(func() { _ = os.RemoveAll(bdir) })
 		start := time.Now()
 		s.must(10*time.Minute, "backup", bdir)
-		t.Logf("backup: %s", time.Since(start).Round(time.Millisecond))
+		s.figure("backup (small stack): %s", time.Since(start).Round(time.Millisecond))
 		s.must(5*time.Minute, "verify", bdir)
 		// A tampered copy is refused before anything is touched.
 		bad := bdir + "-tampered"
@@ -344,7 +344,7 @@ func TestStack(t *testing.T) {
 		s.must(30*time.Minute, "up")
 		start = time.Now()
 		s.must(10*time.Minute, "restore", bdir)
-		t.Logf("restore: %s", time.Since(start).Round(time.Millisecond))
+		s.figure("restore into a wiped stack: %s", time.Since(start).Round(time.Millisecond))
 		c := s.client(t)
 		c.login("comp1@example.org", pw["comp1@example.org"])
 		if got := leaderboards(t, c); !sameBoards(got, boards) {
