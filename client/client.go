@@ -226,40 +226,7 @@ func (c *Client) get(ctx context.Context, path string, out any) error {
 // "file", streaming it and reporting progress (when not nil).
 func (c *Client) Submit(ctx context.Context, slug, path string, progress Progress) (SubmitResult, error) {
 	var out SubmitResult
-	f, err := os.Open(path)
-	if err != nil {
-		return out, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return out, err
-	}
-	if st.IsDir() {
-		return out, fmt.Errorf("%s is a directory", path)
-	}
-	// The multipart framing is small and known up front, so the body is
-	// streamed with an exact Content-Length.
-	var head bytes.Buffer
-	mw := multipart.NewWriter(&head)
-	if _, err := mw.CreateFormFile("file", filepath.Base(path)); err != nil {
-		return out, err
-	}
-	headLen := head.Len()
-	if err := mw.Close(); err != nil {
-		return out, err
-	}
-	tailBytes := append([]byte(nil), head.Bytes()[headLen:]...)
-	headBytes := head.Bytes()[:headLen]
-	total := int64(len(headBytes)) + st.Size() + int64(len(tailBytes))
-	body := io.MultiReader(bytes.NewReader(headBytes), &progressReader{r: f, total: st.Size(), fn: progress}, bytes.NewReader(tailBytes))
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url("/competitions/"+url.PathEscape(slug)+"/submissions"), body)
-	if err != nil {
-		return out, err
-	}
-	req.ContentLength = total
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	err = c.do(req, &out)
+	err := c.upload(ctx, "/competitions/"+url.PathEscape(slug)+"/submissions", path, nil, progress, &out)
 	return out, err
 }
 
@@ -335,4 +302,159 @@ func (c *Client) SetFinal(ctx context.Context, slug string, id int64, final bool
 	}
 	var out Submission
 	return out, c.do(req, &out)
+}
+
+// upload streams the file at path as multipart field "file" (plus fields)
+// to path api with an exact Content-Length, reporting progress.
+func (c *Client) upload(ctx context.Context, api, path string, fields map[string]string, progress Progress, out any) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if st.IsDir() {
+		return fmt.Errorf("%s is a directory", path)
+	}
+	var head bytes.Buffer
+	mw := multipart.NewWriter(&head)
+	for k, v := range fields {
+		if err := mw.WriteField(k, v); err != nil {
+			return err
+		}
+	}
+	if _, err := mw.CreateFormFile("file", filepath.Base(path)); err != nil {
+		return err
+	}
+	headLen := head.Len()
+	if err := mw.Close(); err != nil {
+		return err
+	}
+	tailBytes := append([]byte(nil), head.Bytes()[headLen:]...)
+	headBytes := head.Bytes()[:headLen]
+	total := int64(len(headBytes)) + st.Size() + int64(len(tailBytes))
+	body := io.MultiReader(bytes.NewReader(headBytes), &progressReader{r: f, total: st.Size(), fn: progress}, bytes.NewReader(tailBytes))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url(api), body)
+	if err != nil {
+		return err
+	}
+	req.ContentLength = total
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	return c.do(req, out)
+}
+
+// postJSON posts body as JSON to path.
+func (c *Client) postJSON(ctx context.Context, method, path string, body any, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.url(path), rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return c.do(req, out)
+}
+
+// AuthorCompetition is a competition as its author sees it
+// (GET /author/competitions/{slug}); fields the CLI does not use are kept
+// in Raw.
+type AuthorCompetition struct {
+	Slug      string `json:"slug"`
+	Title     string `json:"title"`
+	Published bool   `json:"published"`
+	Certified bool   `json:"certified"`
+	Metric    string `json:"metric"`
+	Holdout   *struct {
+		Version int    `json:"version"`
+		Digest  string `json:"digest"`
+		Rows    int    `json:"rows"`
+	} `json:"holdout"`
+	Scorer *struct {
+		Digest string `json:"digest"`
+		Name   string `json:"name"`
+	} `json:"scorer"`
+	Files []struct {
+		Name string `json:"name"`
+		Kind string `json:"kind"`
+		Size int64  `json:"size"`
+	} `json:"files"`
+}
+
+// CertCheck is one check of a certification report.
+type CertCheck struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
+}
+
+// CertReport is a competition's certification report (the CLI prints its
+// checks; --json prints all of it).
+type CertReport struct {
+	OK            bool            `json:"ok"`
+	Checks        []CertCheck     `json:"checks"`
+	ElapsedMillis int64           `json:"elapsed_ms"`
+	Raw           json.RawMessage `json:"-"`
+}
+
+// CreateCompetition creates a draft from the JSON object draft (the API's
+// Draft: slug, title, description, metric, direction, daily_cap,
+// id_column, columns, layout).
+func (c *Client) CreateCompetition(ctx context.Context, draft json.RawMessage) (AuthorCompetition, error) {
+	var out AuthorCompetition
+	return out, c.postJSON(ctx, http.MethodPost, "/author/competitions", draft, &out)
+}
+
+// AuthorUpload uploads a public file (kind training, public_eval or
+// sample_submission) or, with kind "holdout", the hidden holdout. out
+// receives the answer's data.
+func (c *Client) AuthorUpload(ctx context.Context, slug, kind, path string, progress Progress, out any) error {
+	base := "/author/competitions/" + url.PathEscape(slug)
+	if kind == "holdout" {
+		return c.upload(ctx, base+"/holdout", path, nil, progress, out)
+	}
+	return c.upload(ctx, base+"/files", path, map[string]string{"kind": kind}, progress, out)
+}
+
+// AuthorScorer uploads a scorer module.
+func (c *Client) AuthorScorer(ctx context.Context, slug, path, name, version string, progress Progress, out any) error {
+	fields := map[string]string{}
+	if name != "" {
+		fields["name"] = name
+	}
+	if version != "" {
+		fields["version"] = version
+	}
+	return c.upload(ctx, "/author/competitions/"+url.PathEscape(slug)+"/scorer", path, fields, progress, out)
+}
+
+// Report fetches (computing it when needed) the certification report.
+func (c *Client) Report(ctx context.Context, slug string) (CertReport, error) {
+	var raw json.RawMessage
+	if err := c.get(ctx, "/author/competitions/"+url.PathEscape(slug)+"/report", &raw); err != nil {
+		return CertReport{}, err
+	}
+	var out CertReport
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return out, err
+	}
+	out.Raw = raw
+	return out, nil
+}
+
+// Publish publishes a draft (a 409 not_certified *Error names the failed
+// checks).
+func (c *Client) Publish(ctx context.Context, slug string) (AuthorCompetition, error) {
+	var out AuthorCompetition
+	return out, c.postJSON(ctx, http.MethodPost, "/author/competitions/"+url.PathEscape(slug)+"/publish", nil, &out)
 }

@@ -39,10 +39,23 @@ func (s *Service) dataset(ctx context.Context, v Viewer, slug string) (db.Datase
 	if err != nil {
 		return d, fmt.Errorf("get dataset %q: %w", slug, err)
 	}
-	if d.Exposure == db.DatasetsExposureINTERNAL && !v.Internal {
+	if !s.seesDataset(ctx, v, d) {
 		return d, ErrNotFound
 	}
 	return d, nil
+}
+
+// seesDataset: INTERNAL needs can_use_internal, and a draft's dataset is
+// visible only to the competition's owner and admins.
+func (s *Service) seesDataset(ctx context.Context, v Viewer, d db.Dataset) bool {
+	if d.Exposure == db.DatasetsExposureINTERNAL && !v.Internal {
+		return false
+	}
+	if d.Published || v.Admin {
+		return true
+	}
+	c, err := s.st.GetCompetitionBySlug(ctx, d.Slug)
+	return err == nil && c.DatasetID == d.ID && v.owns(c)
 }
 
 // ListDatasets returns the datasets v may see, without files.
@@ -53,7 +66,7 @@ func (s *Service) ListDatasets(ctx context.Context, v Viewer) ([]Dataset, error)
 	}
 	out := []Dataset{}
 	for _, d := range rows {
-		if d.Exposure == db.DatasetsExposureINTERNAL && !v.Internal {
+		if !s.seesDataset(ctx, v, d) {
 			continue
 		}
 		out = append(out, datasetView(d))

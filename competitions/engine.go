@@ -3,10 +3,12 @@ package competitions
 import (
 	"context"
 	"fmt"
-	"strings"
+	"time"
 
+	"github.com/medforge/medforge/engine"
 	"github.com/medforge/medforge/engine/abi"
 	"github.com/medforge/medforge/engine/spec"
+	"github.com/medforge/medforge/engine/strictcsv"
 )
 
 // Holdout is one hidden holdout version as the Engine needs it. Path is
@@ -28,16 +30,21 @@ type ScorerModule struct {
 
 // Engine is the scoring engine as competitions uses it: validation of
 // submissions against a holdout's ids and columns, scoring in the sandbox,
-// and loading (checking) scorer modules. Implementations cache prepared
-// holdouts per Holdout.Digest and must be safe for concurrent use.
+// and loading (checking) scorer modules. The real one (competitions/scoring)
+// is engine.Engine, the same assembly `medforge score` uses, so a recorded
+// score equals the CLI's Result for the same files. Implementations cache
+// prepared holdouts per Holdout.Digest and must be safe for concurrent use.
 type Engine interface {
-	// Validate checks file against h and returns its row count. An invalid
-	// file is an *InvalidError listing the problems; any other error is an
-	// internal failure.
-	Validate(ctx context.Context, h Holdout, file []byte) (rows int, err error)
-	// Score validates, aligns and scores file against h with m.
-	// Failures of the module itself are *ScorerError.
-	Score(ctx context.Context, h Holdout, m ScorerModule, file []byte) (*abi.Result, error)
+	// Validate checks file against h and returns it aligned to h, ready to
+	// Run (it holds no reference to file). An invalid file is an
+	// *InvalidError listing the problems; any other error is an internal
+	// failure.
+	Validate(ctx context.Context, h Holdout, file []byte) (*engine.Validated, error)
+	// Run scores a validated submission with m. Failures of the module
+	// itself (including a non-finite primary score) are *ScorerError.
+	Run(ctx context.Context, v *engine.Validated, m ScorerModule) (*engine.Result, error)
+	// Score is Validate then Run.
+	Score(ctx context.Context, h Holdout, m ScorerModule, file []byte) (*engine.Result, error)
 	// ScoreSplit validates file against h and scores it on both parts of
 	// the split sp (see SplitResult). Failures are as for Score.
 	ScoreSplit(ctx context.Context, h Holdout, m ScorerModule, file []byte, sp Split) (*SplitResult, error)
@@ -48,8 +55,22 @@ type Engine interface {
 	// and start) and returns the ABI version it reports, such as "1.0".
 	// A refused module is a *ScorerError with Public set.
 	Check(ctx context.Context, m ScorerModule) (abiVersion string, err error)
-	// Version names the engine build; it is recorded with every score.
-	Version() string
+}
+
+// ProbeEngine is an Engine that can also score in a sandbox whose random
+// source and clock derive from seed instead of the fixed ones every official
+// scoring sees, and report what the scoring used. The certification report
+// runs a module under several seeds: a score that moves with the seed
+// depends on something besides its input.
+type ProbeEngine interface {
+	Probe(ctx context.Context, h Holdout, m ScorerModule, file []byte, seed uint64) (*abi.Result, Usage, error)
+}
+
+// Usage is what one scoring used: the scorer's linear memory at its end
+// (its peak) and the sandbox time.
+type Usage struct {
+	MemoryBytes uint64
+	Duration    time.Duration
 }
 
 // Split scoring methods, recorded with every split score.
@@ -82,29 +103,11 @@ type SplitResult struct {
 	Method string
 }
 
-// Problem is one reason a submitted file is invalid. Row is 1-based (the
-// header is row 1) or 0 for the whole file; Column and Value may be empty.
-type Problem struct {
-	Row     int    `json:"row,omitempty"`
-	Column  string `json:"column,omitempty"`
-	Value   string `json:"value,omitempty"`
-	Message string `json:"message"`
-}
-
-func (p Problem) String() string {
-	var b strings.Builder
-	if p.Row > 0 {
-		fmt.Fprintf(&b, "row %d: ", p.Row)
-	}
-	if p.Column != "" {
-		fmt.Fprintf(&b, "column %q: ", p.Column)
-	}
-	if p.Value != "" {
-		fmt.Fprintf(&b, "value %q: ", p.Value)
-	}
-	b.WriteString(p.Message)
-	return b.String()
-}
+// Problem is one reason a submitted file is invalid: the engine's own
+// (strictcsv.Problem), so it prints the same in every layer. Row is 1-based
+// (the header is row 1) or 0 for the whole file; Column and Value may be
+// empty.
+type Problem = strictcsv.Problem
 
 // InvalidError is a submission the validator refused; Problems are safe to
 // show its author.
@@ -123,7 +126,23 @@ type ScorerError struct {
 	Public  bool
 	Message string
 	Detail  string
+	// Kind says what failed; the certification report counts by it.
+	Kind ScorerErrorKind
 }
+
+// ScorerErrorKind classifies a ScorerError.
+type ScorerErrorKind string
+
+// Kinds of ScorerError. The zero kind is the module's own verdict (an
+// error it returned, public or not).
+const (
+	ScorerVerdict  ScorerErrorKind = ""
+	ScorerTimeout  ScorerErrorKind = "timeout"
+	ScorerMemory   ScorerErrorKind = "memory"
+	ScorerCrash    ScorerErrorKind = "crash"
+	ScorerOutput   ScorerErrorKind = "output"
+	ScorerRejected ScorerErrorKind = "rejected"
+)
 
 func (e *ScorerError) Error() string {
 	if e.Detail != "" {

@@ -34,5 +34,5 @@ func (s *Service) Validate(ctx context.Context, slug string, file []byte) (float
 	if err != nil {
 		return 0, err
 	}
-	return res.Primary, nil
+	return res.PrimaryScore, nil
 }

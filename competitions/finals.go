@@ -161,18 +161,25 @@ func (ss ScoringSettings) withDefaults() ScoringSettings {
 	return ss
 }
 
-// Validate names the first invalid field.
+// Validate returns a *ValidationError naming every invalid field.
 func (ss ScoringSettings) Validate() error {
 	ss = ss.withDefaults()
-	switch {
-	case ss.Mode != ModeSingle && ss.Mode != ModePublicPrivate:
-		return fmt.Errorf("scoring_mode: must be %s or %s, got %q", ModeSingle, ModePublicPrivate, ss.Mode)
-	case !ValidFraction(ss.PublicFraction):
-		return fmt.Errorf("public_fraction: must be strictly between 0 and 1, got %v", ss.PublicFraction)
-	case ss.DisplayDigits < 1 || ss.DisplayDigits > 17:
-		return fmt.Errorf("display_digits: must be 1-17, got %d", ss.DisplayDigits)
-	case ss.FinalLimit < 1 || ss.FinalLimit > 100:
-		return fmt.Errorf("final_limit: must be 1-100, got %d", ss.FinalLimit)
+	var fe []FieldError
+	bad := func(field, format string, a ...any) { fe = append(fe, FieldError{field, fmt.Sprintf(format, a...)}) }
+	if ss.Mode != ModeSingle && ss.Mode != ModePublicPrivate {
+		bad("scoring_mode", "must be %s or %s, got %q", ModeSingle, ModePublicPrivate, ss.Mode)
+	}
+	if !ValidFraction(ss.PublicFraction) {
+		bad("public_fraction", "must be strictly between 0 and 1, got %v", ss.PublicFraction)
+	}
+	if ss.DisplayDigits < 1 || ss.DisplayDigits > 17 {
+		bad("display_digits", "must be 1-17, got %d", ss.DisplayDigits)
+	}
+	if ss.FinalLimit < 1 || ss.FinalLimit > 100 {
+		bad("final_limit", "must be 1-100, got %d", ss.FinalLimit)
+	}
+	if len(fe) > 0 {
+		return &ValidationError{Fields: fe}
 	}
 	return nil
 }
@@ -192,7 +199,8 @@ func applyScoring(ctx context.Context, tx store.Store, c db.Competition, ss Scor
 			return fmt.Errorf("count submissions: %w", err)
 		}
 		if n > 0 {
-			return fmt.Errorf("scoring_mode and public_fraction cannot change once a competition has submissions (%s has %d)", c.Slug, n)
+			return &ValidationError{Fields: []FieldError{{"scoring_mode", fmt.Sprintf(
+				"scoring_mode and public_fraction cannot change once a competition has submissions (%s has %d)", c.Slug, n)}}}
 		}
 	}
 	p := db.SetCompetitionScoringParams{ID: c.ID, ScoringMode: db.CompetitionsScoringMode(ss.Mode),

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -454,10 +453,7 @@ func (s *Service) validateScorer(ctx context.Context, h Holdout, wasm, sample []
 		}
 		return r, fmt.Errorf("run scorer on sample: %w", err)
 	}
-	if math.IsNaN(res.Primary) || math.IsInf(res.Primary, 0) {
-		return reject("sample", "primary score is not finite: "+strconv.FormatFloat(res.Primary, 'g', -1, 64))
-	}
-	p := res.Primary
+	p := res.PrimaryScore
 	r.SampleScore = &p
 	r.Checks = append(r.Checks, Check{Name: "sample", OK: true, Detail: "scored " + strconv.FormatFloat(p, 'g', 6, 64)})
 	r.OK = true

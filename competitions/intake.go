@@ -2,6 +2,7 @@ package competitions
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/medforge/medforge/engine"
 	"github.com/medforge/medforge/store"
 	"github.com/medforge/medforge/store/db"
 )
@@ -103,7 +105,7 @@ func (s *Service) Submit(ctx context.Context, v Viewer, slug, filename string, f
 	if err != nil {
 		return SubmitResult{}, err
 	}
-	if !c.CurrentScorerID.Valid {
+	if !c.CurrentScorerID.Valid || !c.Published {
 		return SubmitResult{}, ErrNotOpen
 	}
 	h, err := s.holdoutOf(ctx, c)
@@ -113,7 +115,7 @@ func (s *Service) Submit(ctx context.Context, v Viewer, slug, filename string, f
 	if len(file) > s.maxLen {
 		return SubmitResult{}, &InvalidError{Problems: []Problem{{Message: fmt.Sprintf("the file is larger than %d bytes", s.maxLen)}}}
 	}
-	rows, err := s.eng.Validate(ctx, h, file)
+	aligned, err := s.eng.Validate(ctx, h, file)
 	if err != nil {
 		var ie *InvalidError
 		if errors.As(err, &ie) {
@@ -157,7 +159,7 @@ func (s *Service) Submit(ctx context.Context, v Viewer, slug, filename string, f
 		}
 		id, err := tx.InsertSubmission(ctx, db.InsertSubmissionParams{
 			CompetitionID: c.ID, UserID: v.UserID, Filename: cleanFilename(filename), ArtifactSha256: digest,
-			ArtifactPath: rel, SizeBytes: int64(len(file)), RowCount: int32(rows), CreatedAt: now,
+			ArtifactPath: rel, SizeBytes: int64(len(file)), RowCount: int32(aligned.Units()), CreatedAt: now,
 		})
 		if err != nil {
 			return fmt.Errorf("insert submission: %w", err)
@@ -185,6 +187,9 @@ func (s *Service) Submit(ctx context.Context, v Viewer, slug, filename string, f
 		return SubmitResult{}, err
 	}
 	accepted = true
+	// The worker of this process takes the aligned submission from here
+	// instead of reading and parsing the file again.
+	s.validated.put(res.Submission.ID, aligned)
 	s.wake.Notify()
 	return res, nil
 }
@@ -342,6 +347,22 @@ type ScoreRecord struct {
 	PublicUnits      *int32    `json:"public_units,omitempty"`
 	PrivateUnits     *int32    `json:"private_units,omitempty"`
 	CreatedAt        time.Time `json:"created_at"`
+	// Result is the engine's Result this row records, in the form
+	// `medforge score` prints: the same submission, holdout and module give
+	// the same bytes here and there.
+	Result *engine.Result `json:"result"`
+}
+
+// recordedResult rebuilds the engine.Result a score row of submission r
+// in competition c records.
+func recordedResult(c db.Competition, r db.Submission, sc db.SubmissionScore) *engine.Result {
+	res := &engine.Result{Competition: c.Slug, PrimaryScore: sc.PrimaryScore, HigherIsBetter: c.HigherIsBetter,
+		Rows: int(r.RowCount), ScorerDigest: "sha256:" + sc.ScorerDigest, HoldoutDigest: "sha256:" + sc.HoldoutDigest,
+		EngineVersion: sc.EngineVersion}
+	if err := json.Unmarshal([]byte(sc.SecondaryJson), &res.Secondary); err != nil || len(res.Secondary) == 0 {
+		res.Secondary = nil
+	}
+	return res
 }
 
 // AdminSubmission returns any submission with its internal detail.
@@ -367,7 +388,7 @@ func (s *Service) AdminSubmission(ctx context.Context, id int64) (AdminSubmissio
 		out.Scores[i] = ScoreRecord{ID: sc.ID, PrimaryScore: sc.PrimaryScore, Secondary: sc.SecondaryJson,
 			ScorerDigest: sc.ScorerDigest, HoldoutDigest: sc.HoldoutDigest, EngineVersion: sc.EngineVersion,
 			DurationMs: int(sc.DurationMs), Official: sc.IsOfficial, CreatedAt: sc.CreatedAt.UTC(),
-			SplitMethod: string(sc.SplitMethod), SplitFingerprint: sc.SplitFingerprint}
+			SplitMethod: string(sc.SplitMethod), SplitFingerprint: sc.SplitFingerprint, Result: recordedResult(c, r, sc)}
 		if sc.PrivateScore.Valid {
 			v := sc.PrivateScore.Float64
 			out.Scores[i].PrivateScore = &v

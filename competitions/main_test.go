@@ -11,7 +11,7 @@ import (
 	"github.com/medforge/medforge/competitions"
 	"github.com/medforge/medforge/competitions/bundle"
 	"github.com/medforge/medforge/competitions/scoring"
-	"github.com/medforge/medforge/engine/abi"
+	"github.com/medforge/medforge/engine"
 	"github.com/medforge/medforge/engine/sandbox"
 	"github.com/medforge/medforge/engine/spec"
 	"github.com/medforge/medforge/engine/submission"
@@ -60,7 +60,7 @@ func builtScorers(t testing.TB) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, n := range []string{"accuracy", "accuracy-c", "top1", "map-iou"} {
+		for _, n := range []string{"accuracy", "accuracy-c", "top1", "map-iou", "roc-auc"} {
 			data, err := os.ReadFile(scorertest.Build(t, n))
 			if err != nil {
 				t.Fatal(err)
@@ -74,19 +74,29 @@ func builtScorers(t testing.TB) string {
 	return scorersDir
 }
 
-// hookEngine wraps the real engine; before, when set, runs before each Score.
+// hookEngine wraps the real engine; before, when set, runs before each
+// scoring run (Score, or Run of a submission aligned at intake).
 type hookEngine struct {
 	competitions.Engine
 	before func(ctx context.Context) error
 }
 
-func (h *hookEngine) Score(ctx context.Context, ho competitions.Holdout, m competitions.ScorerModule, f []byte) (*abi.Result, error) {
+func (h *hookEngine) Score(ctx context.Context, ho competitions.Holdout, m competitions.ScorerModule, f []byte) (*engine.Result, error) {
 	if h.before != nil {
 		if err := h.before(ctx); err != nil {
 			return nil, err
 		}
 	}
 	return h.Engine.Score(ctx, ho, m, f)
+}
+
+func (h *hookEngine) Run(ctx context.Context, v *engine.Validated, m competitions.ScorerModule) (*engine.Result, error) {
+	if h.before != nil {
+		if err := h.before(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return h.Engine.Run(ctx, v, m)
 }
 
 type env struct {

@@ -41,9 +41,10 @@ func (e *CapError) Error() string {
 // Viewer is who is asking. The zero Viewer is anonymous.
 type Viewer struct {
 	UserID int64
-	// Admin: role admin. Internal: can_use_internal.
+	// Admin: role admin. Internal: can_use_internal. Author: can_author.
 	Admin    bool
 	Internal bool
+	Author   bool
 }
 
 func (v Viewer) sees(exposure db.CompetitionsExposure) bool {
@@ -62,6 +63,19 @@ type Deps struct {
 	// MaxSubmissionBytes bounds an uploaded file (MEDFORGE_BODY_LIMIT;
 	// default 64 MiB). The Engine's validation limit should be the same.
 	MaxSubmissionBytes int
+	// BuiltinScorers is the folder of built-in modules (<metric>.wasm); an
+	// author's draft whose metric names one gets it as its scorer.
+	BuiltinScorers string
+	// MaxAuthorDailyCap bounds the daily cap an author may set (default 100).
+	MaxAuthorDailyCap int
+	// Limits are the sandbox's limits, listed in certification reports.
+	Limits ScoringLimits
+}
+
+// ScoringLimits are the sandbox limits of one scoring.
+type ScoringLimits struct {
+	Timeout     time.Duration
+	MemoryBytes uint64
 }
 
 // Service is the competitions capability. It is safe for concurrent use.
@@ -72,15 +86,22 @@ type Service struct {
 	log    *slog.Logger
 	now    func() time.Time
 	maxLen int
-	wake   *notifier // new work queued in this process
-	done   *waiters  // submissions finished in this process
-	boards *boardCache
-	mu     sync.Mutex
-	wasm   map[string][]byte // scorer bytes by digest
+	// validated hands submissions aligned at intake to this process's worker.
+	validated *handoff
+	wake      *notifier // new work queued in this process
+	done      *waiters  // submissions finished in this process
+	boards    *boardCache
+	mu        sync.Mutex
+	wasm      map[string][]byte // scorer bytes by digest
 	// Immutable rows, cached by id.
 	holdouts map[int64]db.HoldoutVersion
 	scorers  map[int64]db.ScorerModule
 	metrics  serviceMetrics
+	// Authoring.
+	builtins     string
+	maxAuthorCap int
+	limits       ScoringLimits
+	certLocks    sync.Map // competition id -> *sync.Mutex
 }
 
 // New builds a Service. It creates the roots when missing.
@@ -95,7 +116,7 @@ func New(d Deps) (*Service, error) {
 		return nil, fmt.Errorf("competitions: %w", err)
 	}
 	s := &Service{st: d.Store, eng: d.Engine, roots: d.Roots, log: d.Logger, now: d.Now,
-		maxLen: d.MaxSubmissionBytes, wake: newNotifier(), done: newWaiters(), holdouts: map[int64]db.HoldoutVersion{}, scorers: map[int64]db.ScorerModule{}, boards: newBoardCache(), wasm: map[string][]byte{}}
+		maxLen: d.MaxSubmissionBytes, validated: newHandoff(), wake: newNotifier(), done: newWaiters(), holdouts: map[int64]db.HoldoutVersion{}, scorers: map[int64]db.ScorerModule{}, boards: newBoardCache(), wasm: map[string][]byte{}}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -104,6 +125,10 @@ func New(d Deps) (*Service, error) {
 	}
 	if s.maxLen <= 0 {
 		s.maxLen = 64 << 20
+	}
+	s.builtins, s.maxAuthorCap, s.limits = d.BuiltinScorers, d.MaxAuthorDailyCap, d.Limits
+	if s.maxAuthorCap <= 0 {
+		s.maxAuthorCap = 100
 	}
 	return s, nil
 }
@@ -207,7 +232,7 @@ func (s *Service) competition(ctx context.Context, v Viewer, slug string) (db.Co
 	if err != nil {
 		return c, fmt.Errorf("get competition %q: %w", slug, err)
 	}
-	if !v.sees(c.Exposure) {
+	if !v.seesCompetition(c) {
 		return c, ErrNotFound
 	}
 	return c, nil
@@ -221,7 +246,7 @@ func (s *Service) ListCompetitions(ctx context.Context, v Viewer) ([]Competition
 	}
 	out := []Competition{}
 	for _, c := range rows {
-		if !v.sees(c.Exposure) {
+		if !v.seesCompetition(c) {
 			continue
 		}
 		cv, err := s.view(ctx, c)

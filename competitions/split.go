@@ -13,6 +13,7 @@ import (
 
 	"github.com/medforge/medforge/engine/holdout"
 	"github.com/medforge/medforge/store"
+	"github.com/medforge/medforge/store/db"
 )
 
 // Scoring modes of a competition.
@@ -94,7 +95,34 @@ func checkSplit(ctx context.Context, tx store.Store, id int64, h *holdout.Holdou
 		}
 	}
 	if pub == 0 || pub == h.Units() {
-		return fmt.Errorf("public_fraction: %v puts %d of the holdout's %d units on the public board; both parts need at least one", sp.Fraction, pub, h.Units())
+		return &ValidationError{Fields: []FieldError{{"public_fraction", fmt.Sprintf(
+			"%v puts %d of the holdout's %d units on the public board; both parts need at least one", sp.Fraction, pub, h.Units())}}}
 	}
 	return nil
+}
+
+// checkSplitVersion is checkSplit for the competition's current holdout,
+// read from its stored file (a mode or fraction changed after the upload).
+func checkSplitVersion(ctx context.Context, tx store.Store, s *Service, c db.Competition) error {
+	now, err := tx.GetCompetition(ctx, c.ID)
+	if err != nil || now.ScoringMode != db.CompetitionsScoringModePublicPrivate {
+		return err
+	}
+	hv, err := tx.GetHoldoutVersion(ctx, c.CurrentHoldoutID.Int64)
+	if err != nil {
+		return err
+	}
+	sp, err := specOf(c)
+	if err != nil {
+		return err
+	}
+	p, err := resolve(s.roots.Holdouts, hv.Path)
+	if err != nil {
+		return err
+	}
+	h, err := holdout.ReadFile(sp, p)
+	if err != nil {
+		return fmt.Errorf("read holdout of %s: %w", c.Slug, err)
+	}
+	return checkSplit(ctx, tx, c.ID, h)
 }

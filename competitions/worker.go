@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/medforge/medforge/competitions/signif"
+	"github.com/medforge/medforge/engine"
 	"github.com/medforge/medforge/engine/abi"
 	"github.com/medforge/medforge/store"
 	"github.com/medforge/medforge/store/db"
@@ -260,18 +261,14 @@ func (w *Worker) process(ctx context.Context, cl *claimed) error {
 			return w.retryLater(ctx, cl, err)
 		}
 	}
-	file, err := readBlob(s.roots.Submissions, cl.sub.ArtifactPath, cl.sub.ArtifactSha256)
-	if err != nil {
-		return w.retryLater(ctx, cl, fmt.Errorf("read artifact of submission %d: %w", cl.sub.ID, err))
-	}
 	start := time.Now()
-	var res *abi.Result
+	var res *engine.Result
 	var split *SplitResult
 	sp, splitMode := splitOf(c)
 	if splitMode {
-		split, err = s.eng.ScoreSplit(sctx, h, m, file, sp)
+		split, err = w.scoreSplit(sctx, cl, h, m, sp)
 	} else {
-		res, err = s.eng.Score(sctx, h, m, file)
+		res, err = w.score(sctx, cl, h, m)
 	}
 	dur := time.Since(start)
 	if err != nil {
@@ -295,17 +292,19 @@ func (w *Worker) process(ctx context.Context, cl *claimed) error {
 		return w.retryLater(ctx, cl, fmt.Errorf("score submission %d: %w", cl.sub.ID, err))
 	}
 	if splitMode {
-		res = &abi.Result{Primary: split.Public.Primary, Secondary: split.Public.Secondary}
-	}
-	for _, v := range []float64{res.Primary, privateOf(split)} {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return w.fail(ctx, cl, c, "the scorer failed on this submission; an admin can see the details",
-				fmt.Sprintf("scorer returned a non-finite primary score %v", v))
+		res = &engine.Result{PrimaryScore: split.Public.Primary, Secondary: namedMap(split.Public.Secondary), EngineVersion: engine.Version}
+		// The parts' scores are computed here from per-unit values, not
+		// by the engine's run: check them too.
+		for _, v := range []float64{split.Public.Primary, split.Private.Primary} {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return w.fail(ctx, cl, c, "the scorer failed on this submission; an admin can see the details",
+					fmt.Sprintf("scorer returned a non-finite primary score %v", v))
+			}
 		}
 	}
 	row := db.InsertSubmissionScoreParams{
-		SubmissionID: cl.sub.ID, PrimaryScore: res.Primary, SecondaryJson: secondaryJSON(res),
-		ScorerDigest: m.Digest, HoldoutDigest: h.Digest, EngineVersion: truncate(s.eng.Version(), 64),
+		SubmissionID: cl.sub.ID, PrimaryScore: res.PrimaryScore, SecondaryJson: secondaryJSON(res),
+		ScorerDigest: m.Digest, HoldoutDigest: h.Digest, EngineVersion: truncate(res.EngineVersion, 64),
 		DurationMs: int32(min(dur.Milliseconds(), math.MaxInt32)), SplitMethod: db.SubmissionScoresSplitMethodNone,
 	}
 	seed := bootstrapSeed(cl.sub.ArtifactSha256, m.Digest, h.Digest)
@@ -313,7 +312,7 @@ func (w *Worker) process(ctx context.Context, cl *claimed) error {
 		if lo, hi, ok := Bootstrap(res.PerUnit, seed); ok {
 			row.CiLow, row.CiHigh = sqlNullFloat{Float64: lo, Valid: true}, sqlNullFloat{Float64: hi, Valid: true}
 		}
-		if signif.IsMean(res.Primary, res.PerUnit) {
+		if signif.IsMean(res.PrimaryScore, res.PerUnit) {
 			row.UnitScores = sql.NullString{String: string(signif.Encode(res.PerUnit)), Valid: true}
 		}
 		return w.finish(ctx, cl, c, [2]int64{m.ID, h.ID}, nil, &row)
@@ -342,11 +341,29 @@ func splitOf(c db.Competition) (Split, bool) {
 	return Split{Secret: c.SplitSecret, Fraction: c.PublicFraction}, c.ScoringMode == db.CompetitionsScoringModePublicPrivate
 }
 
-func privateOf(sr *SplitResult) float64 {
-	if sr == nil {
-		return 0
+// scoreSplit scores the claimed submission on both parts of sp, from its
+// stored file.
+func (w *Worker) scoreSplit(ctx context.Context, cl *claimed, h Holdout, m ScorerModule, sp Split) (*SplitResult, error) {
+	w.s.validated.take(cl.sub.ID) // split scoring runs parts of the input itself
+	file, err := readBlob(w.s.roots.Submissions, cl.sub.ArtifactPath, cl.sub.ArtifactSha256)
+	if err != nil {
+		return nil, fmt.Errorf("read artifact of submission %d: %w", cl.sub.ID, err)
 	}
-	return sr.Private.Primary
+	return w.s.eng.ScoreSplit(ctx, h, m, file, sp)
+}
+
+// namedMap is the finite values of ns by name.
+func namedMap(ns []abi.Named) map[string]float64 {
+	var m map[string]float64
+	for _, n := range ns {
+		if !math.IsNaN(n.Value) && !math.IsInf(n.Value, 0) {
+			if m == nil {
+				m = map[string]float64{}
+			}
+			m[n.Name] = n.Value
+		}
+	}
+	return m
 }
 
 // partValues splits the per-unit contributions into the public and the
@@ -372,12 +389,26 @@ func summarize(ps []Problem) string {
 	return fmt.Sprintf("%s (and %d more problems)", ps[0], len(ps)-1)
 }
 
-func secondaryJSON(res *abi.Result) string {
-	m := make(map[string]float64, len(res.Secondary))
-	for _, n := range res.Secondary {
-		if !math.IsNaN(n.Value) && !math.IsInf(n.Value, 0) {
-			m[n.Name] = n.Value
-		}
+// score runs the claimed submission: from the aligned form intake left in
+// this process when it is there (and aligned to the same holdout), else
+// from its stored file.
+func (w *Worker) score(ctx context.Context, cl *claimed, h Holdout, m ScorerModule) (*engine.Result, error) {
+	s := w.s
+	if v := s.validated.take(cl.sub.ID); v != nil && v.HoldoutDigest() == "sha256:"+h.Digest {
+		return s.eng.Run(ctx, v, m)
+	}
+	file, err := readBlob(s.roots.Submissions, cl.sub.ArtifactPath, cl.sub.ArtifactSha256)
+	if err != nil {
+		return nil, fmt.Errorf("read artifact of submission %d: %w", cl.sub.ID, err)
+	}
+	return s.eng.Score(ctx, h, m, file)
+}
+
+// secondaryJSON is the stored form of a result's (finite) secondary scores.
+func secondaryJSON(res *engine.Result) string {
+	m := res.Secondary
+	if m == nil {
+		m = map[string]float64{}
 	}
 	b, _ := json.Marshal(m)
 	return string(b)

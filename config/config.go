@@ -84,8 +84,10 @@ type Config struct {
 	// concurrent scorings per process; ScoringTimeout bounds one scoring and
 	// ScoringMemory (bytes) a scorer module's linear memory.
 	ScoringWorkers int
-	ScoringTimeout time.Duration
-	ScoringMemory  uint64
+	// AuthorMaxDailyCap bounds the daily cap authors set on their competitions.
+	AuthorMaxDailyCap int
+	ScoringTimeout    time.Duration
+	ScoringMemory     uint64
 	// WorkerPoll is how often an idle worker looks for work submitted
 	// through other processes; WorkerLease is a claim's lease, renewed
 	// every third of it. WorkerPoll is shorter than WorkerLease.

@@ -10,6 +10,10 @@ import (
 // Sessions holds the session runtime's settings (docs/sessions.md);
 // cmd/medforge turns them into providers and a sessions.Config.
 type Sessions struct {
+	// Runtime is docker (the default) or kubernetes.
+	Runtime string
+	// Kube holds the Kubernetes runtime's settings.
+	Kube KubeSessions
 	// Mode is on, off or auto (on when the Docker engine answers).
 	Mode string
 	// GPUs is the GPU provider: empty (NVML when present), none, or a
@@ -53,8 +57,55 @@ type Sessions struct {
 	ProbeInterval  time.Duration
 }
 
+// KubeSessions are the Kubernetes runtime's settings (MEDFORGE_KUBE_*,
+// docs/sessions.md "Kubernetes runtime").
+type KubeSessions struct {
+	// Kubeconfig is a kubeconfig file; empty uses the in-cluster account.
+	Kubeconfig string
+	// Namespace is where the API and Caddy run.
+	Namespace string
+	// StorageClass and SnapshotClass of workspaces ("" for the defaults).
+	StorageClass  string
+	SnapshotClass string
+	// WorkspaceSize and EphemeralStorage are Kubernetes quantities.
+	WorkspaceSize    string
+	EphemeralStorage string
+	// GPUNodeSelector limits the GPU inventory to some nodes.
+	GPUNodeSelector string
+}
+
 // sessionSettings are the session runtime's rows of Settings.
 var sessionSettings = []Setting{
+	{Env: "MEDFORGE_RUNTIME", Default: "docker",
+		Doc: "Session runtime: docker (one Docker engine) or kubernetes (Pods on a cluster; docs/sessions.md, Kubernetes runtime).",
+		apply: func(c *Config, v string) error {
+			c.Sessions.Runtime = strings.ToLower(v)
+			if c.Sessions.Runtime != "docker" && c.Sessions.Runtime != "kubernetes" {
+				return errors.New("must be docker or kubernetes")
+			}
+			return nil
+		}},
+	{Env: "MEDFORGE_KUBECONFIG", Default: "",
+		Doc:   "Kubernetes runtime: kubeconfig file; empty uses the in-cluster service account.",
+		apply: func(c *Config, v string) error { c.Sessions.Kube.Kubeconfig = v; return nil }},
+	{Env: "MEDFORGE_KUBE_NAMESPACE", Default: "medforge",
+		Doc:   "Kubernetes runtime: namespace of MedForge's API and Caddy, the only peers allowed to reach a session's :8080.",
+		apply: func(c *Config, v string) error { c.Sessions.Kube.Namespace = v; return nil }},
+	{Env: "MEDFORGE_KUBE_STORAGE_CLASS", Default: "",
+		Doc:   "Kubernetes runtime: storage class of workspace PVCs; empty uses the cluster's default.",
+		apply: func(c *Config, v string) error { c.Sessions.Kube.StorageClass = v; return nil }},
+	{Env: "MEDFORGE_KUBE_WORKSPACE_SIZE", Default: "50Gi",
+		Doc:   "Kubernetes runtime: size of each workspace PVC (a Kubernetes quantity).",
+		apply: func(c *Config, v string) error { c.Sessions.Kube.WorkspaceSize = v; return nil }},
+	{Env: "MEDFORGE_KUBE_SNAPSHOT_CLASS", Default: "",
+		Doc:   "Kubernetes runtime: VolumeSnapshotClass of stop snapshots; empty uses the default class.",
+		apply: func(c *Config, v string) error { c.Sessions.Kube.SnapshotClass = v; return nil }},
+	{Env: "MEDFORGE_KUBE_EPHEMERAL_STORAGE", Default: "20Gi",
+		Doc:   "Kubernetes runtime: ephemeral-storage limit of each session Pod (a Kubernetes quantity).",
+		apply: func(c *Config, v string) error { c.Sessions.Kube.EphemeralStorage = v; return nil }},
+	{Env: "MEDFORGE_KUBE_GPU_NODE_SELECTOR", Default: "",
+		Doc:   "Kubernetes runtime: label selector limiting the GPU inventory to some nodes; empty takes every node with allocatable nvidia.com/gpu.",
+		apply: func(c *Config, v string) error { c.Sessions.Kube.GPUNodeSelector = v; return nil }},
 	{Env: "MEDFORGE_SESSIONS", Default: "auto",
 		Doc: "Session runtime: on, off, or auto (on when the Docker engine answers at start; otherwise the endpoints are not mounted and a warning says why).",
 		apply: func(c *Config, v string) error {

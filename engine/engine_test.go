@@ -7,7 +7,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/medforge/medforge/engine/holdout"
 	"github.com/medforge/medforge/engine/sandbox"
 	"github.com/medforge/medforge/engine/spec"
+	"github.com/medforge/medforge/engine/submission"
 	"github.com/medforge/medforge/engine/synth"
 	"github.com/medforge/medforge/internal/reftest"
 	"github.com/medforge/medforge/scorers/scorertest"
@@ -54,9 +54,9 @@ func ctxT(t testing.TB, d time.Duration) context.Context {
 	return ctx
 }
 
-// scorer returns an engine.Scorer over the shared pool and the built-in
+// scorer returns an engine.Engine over the shared pool and the built-in
 // module of sp, built from source (or taken from $MEDFORGE_SCORERS_DIR).
-func scorer(t testing.TB, sp spec.Spec) (*engine.Scorer, *sandbox.Module) {
+func scorer(t testing.TB, sp spec.Spec) (*engine.Engine, *sandbox.Module) {
 	t.Helper()
 	poolOnce.Do(func() {
 		pool, poolErr = sandbox.New(sandbox.Options{CacheDir: cacheDir, Workers: 2, Timeout: 30 * time.Second})
@@ -72,7 +72,23 @@ func scorer(t testing.TB, sp spec.Spec) (*engine.Scorer, *sandbox.Module) {
 		require.NoError(t, err)
 		modules[sp.Metric] = m
 	}
-	return &engine.Scorer{Pool: pool}, m
+	return engine.New(pool, submission.Limits{}), m
+}
+
+// scoreBytes validates data against the in-memory holdout h and runs m.
+func scoreBytes(ctx context.Context, e *engine.Engine, sp spec.Spec, h *holdout.Holdout, data []byte, m *sandbox.Module) (*engine.Result, error) {
+	v, err := e.Validate(sp, h, data)
+	if err != nil {
+		return nil, err
+	}
+	return e.Run(ctx, v, m)
+}
+
+// writeFile writes content to a fresh file and returns its path.
+func writeFile(t testing.TB, content string) string {
+	p := filepath.Join(t.TempDir(), "holdout.csv")
+	require.NoError(t, os.WriteFile(p, []byte(content), 0o600))
+	return p
 }
 
 type refJob struct {
@@ -127,7 +143,7 @@ func TestAgreesWithReference(t *testing.T) {
 				h, err = holdout.ReadArrow(sp, buf.Bytes())
 				require.NoError(t, err)
 			}
-			res, err := sc.ScoreBytes(ctxT(t, time.Minute), sp, h, sub, m)
+			res, err := scoreBytes(ctxT(t, time.Minute), sc, sp, h, sub, m)
 			require.NoError(t, err, "%s #%d", slug, i)
 			name := fmt.Sprintf("%s-%d", slug, i)
 			hp, sp2 := filepath.Join(dir, name+"-holdout.csv"), filepath.Join(dir, name+"-sub.csv")
@@ -189,7 +205,7 @@ func TestRSNAEdgeCases(t *testing.T) {
 			t.Parallel()
 			h, err := holdout.ImportCSV(sp, []byte(tc.holdout))
 			require.NoError(t, err)
-			res, err := sc.ScoreBytes(ctxT(t, time.Minute), sp, h, []byte(tc.sub), m)
+			res, err := scoreBytes(ctxT(t, time.Minute), sc, sp, h, []byte(tc.sub), m)
 			require.NoError(t, err)
 			require.InDelta(t, tc.want, res.PrimaryScore, 1e-12)
 		})
@@ -214,7 +230,10 @@ func TestClassificationEdgeCases(t *testing.T) {
 			sc, m := scorer(t, sp)
 			h, err := holdout.ImportCSV(sp, []byte(tc.holdout))
 			require.NoError(t, err)
-			res, err := sc.Score(ctxT(t, time.Minute), sp, h, strings.NewReader(tc.sub), m)
+			// Score reads the holdout file through the engine's cache, the
+			// way competitions does, and checks the recorded digest.
+			ref := engine.HoldoutRef{Spec: sp, Path: writeFile(t, tc.holdout), Digest: h.Digest()}
+			res, err := sc.Score(ctxT(t, time.Minute), ref, m, []byte(tc.sub))
 			require.NoError(t, err)
 			require.Equal(t, tc.want, res.PrimaryScore)
 			require.Equal(t, h.Digest(), res.HoldoutDigest)
@@ -231,16 +250,25 @@ func TestInvalidSubmissionNeverRunsModule(t *testing.T) {
 	sc, m := scorer(t, sp)
 	h, err := holdout.ImportCSV(sp, []byte("PassengerId,Survived\n1,0\n2,1\n"))
 	require.NoError(t, err)
-	_, err = sc.Score(ctxT(t, time.Minute), sp, h, strings.NewReader("PassengerId,Survived\n1,0\n3,1\n"), m)
+	ref := engine.HoldoutRef{Spec: sp, Path: writeFile(t, "PassengerId,Survived\n1,0\n2,1\n"), Digest: h.Digest()}
+	_, err = sc.Score(ctxT(t, time.Minute), ref, m, []byte("PassengerId,Survived\n1,0\n3,1\n"))
 	ie, ok := engine.InvalidSubmission(err)
 	require.True(t, ok, "%v", err)
 	require.Contains(t, ie.Error(), `row 3, column "PassengerId", value "3": unknown id`)
 	msg, public := engine.PublicMessage(err)
 	require.True(t, public)
 	require.Contains(t, msg, "unknown id")
+	// The one rule: a run out of time or memory is the participant's to
+	// know; a crash or a non-finite score (which may reveal holdout
+	// values) is not.
 	msg, public = engine.PublicMessage(fmt.Errorf("wrapped: %w", sandbox.ErrTimeout))
-	require.False(t, public)
-	require.NotContains(t, msg, "time")
+	require.True(t, public)
+	require.Equal(t, "scoring exceeded its time limit", msg)
+	for _, hidden := range []error{&sandbox.TrapError{Detail: "holdout value 0.73"}, fmt.Errorf("run: %w", engine.ErrNotFinite)} {
+		msg, public = engine.PublicMessage(hidden)
+		require.False(t, public)
+		require.NotContains(t, msg, "0.73")
+	}
 }
 
 // TestValidateThenRun checks the two-step API: validation needs no pool,
@@ -250,13 +278,13 @@ func TestValidateThenRun(t *testing.T) {
 	sp, _ := spec.Builtin(spec.CIFAR)
 	h, err := holdout.ImportCSV(sp, []byte("image_id,label\na,1\nb,2\n"))
 	require.NoError(t, err)
-	v, err := (&engine.Scorer{}).Validate(sp, h, []byte("image_id,label\nb,2\na,5\n"))
+	v, err := engine.New(nil, submission.Limits{}).Validate(sp, h, []byte("image_id,label\nb,2\na,5\n"))
 	require.NoError(t, err)
 	require.Equal(t, 2, v.Units())
-	_, err = (&engine.Scorer{}).Validate(sp, h, []byte("image_id,label\nb,2\n"))
+	_, err = engine.New(nil, submission.Limits{}).Validate(sp, h, []byte("image_id,label\nb,2\n"))
 	_, invalid := engine.InvalidSubmission(err)
 	require.True(t, invalid)
-	_, err = (&engine.Scorer{}).Run(ctxT(t, time.Minute), v, nil)
+	_, err = engine.New(nil, submission.Limits{}).Run(ctxT(t, time.Minute), v, nil)
 	require.Error(t, err)
 	sc, m := scorer(t, sp)
 	res, err := sc.Run(ctxT(t, time.Minute), v, m)

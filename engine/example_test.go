@@ -6,17 +6,18 @@ import (
 	"github.com/medforge/medforge/engine"
 	"github.com/medforge/medforge/engine/holdout"
 	"github.com/medforge/medforge/engine/spec"
+	"github.com/medforge/medforge/engine/submission"
 )
 
 // A service validates a submission at intake, without a sandbox, and
 // shows the participant only what PublicMessage allows.
-func ExampleScorer_Validate() {
+func ExampleEngine_Validate() {
 	sp, _ := spec.Builtin(spec.RSNA)
 	h, err := holdout.ImportCSV(sp, []byte("patientId,x,y,width,height,Target\np1,10,10,50,50,1\np2,,,,,0\n"))
 	if err != nil {
 		panic(err)
 	}
-	sc := &engine.Scorer{}
+	sc := engine.New(nil, submission.Limits{})
 	v, err := sc.Validate(sp, h, []byte("patientId,PredictionString\np2,\np1,0.9 12 11 48 50\n"))
 	fmt.Println(v.Units(), err)
 

@@ -93,6 +93,10 @@ type ContainerSpec struct {
 	Env     []string
 	User    string // uid:gid
 	Mounts  []Mount
+	// Workspace is the workspace's name (Workspace.Name); runtimes whose
+	// workspaces are volumes rather than host folders (Kubernetes: a PVC)
+	// mount it by this name.
+	Workspace string
 	// GPUUUID, when set, is attached through a device request by UUID.
 	GPUUUID     string
 	NanoCPUs    int64
@@ -135,6 +139,10 @@ type Container struct {
 	Name    string
 	Labels  map[string]string
 	Running bool
+	// Failure, when set, is why the runtime knows the container failed
+	// (on Kubernetes: the Pod failed or was evicted). Recovery ends such a
+	// session as error with this reason instead of stopping it.
+	Failure string
 }
 
 // ErrRuntimeUnavailable wraps errors that mean the container engine did not
@@ -161,6 +169,15 @@ type Runtime interface {
 	// List returns every container (running or not) whose labels include
 	// all of match.
 	List(ctx context.Context, match map[string]string) ([]Container, error)
+}
+
+// ReadyChecker is implemented by runtimes that know themselves whether the
+// IDE answers (on Kubernetes: the Pod's Ready condition, fed by its
+// readiness probe on :8080). The Service then asks Ready instead of probing
+// Address over HTTP, which it may not be able to reach.
+type ReadyChecker interface {
+	// Ready returns nil once the container's IDE answers.
+	Ready(ctx context.Context, id string) error
 }
 
 // ExitWatcher is implemented by runtimes that can report container exits as

@@ -205,14 +205,19 @@ const passParallelism = 8
 
 func (r *Reconciler) reconcile(ctx context.Context, row db.Session, cs []Container, now time.Time) error {
 	s := r.s
-	running := false
+	running, failure := false, ""
 	for _, c := range cs {
 		running = running || c.Running
+		if c.Failure != "" {
+			failure = c.Failure
+		}
 	}
 	switch Status(row.Status) {
 	case StatusRunning:
 		reason := ""
 		switch {
+		case !running && failure != "":
+			reason = StopContainerFailed
 		case !running:
 			reason = StopContainerLost
 		case s.cfg.MaxLifetime > 0 && row.StartedAt.Valid && now.Sub(row.StartedAt.Time) > s.cfg.MaxLifetime:
@@ -308,7 +313,7 @@ func (r *Reconciler) finalize(ctx context.Context, row db.Session, cs []Containe
 	snap := row.Snapshot
 	if row.Workspace != "" {
 		if snap == "" {
-			name := row.Workspace + "@stop-" + strconv.FormatInt(time.Now().UnixMilli(), 10)
+			name := row.Workspace + "@stop-" + strconv.FormatInt(stopMillis(), 10)
 			if _, err := s.st.RecordSessionSnapshot(ctx, db.RecordSessionSnapshotParams{ID: row.ID, Snapshot: name}); err != nil {
 				return fmt.Errorf("record snapshot name: %w", err)
 			}
@@ -341,6 +346,9 @@ func (r *Reconciler) finalize(ctx context.Context, row db.Session, cs []Containe
 		return err
 	}
 	r.gate(ctx, int(row.GpuID))
+	if row.StopReason == StopContainerFailed {
+		return r.finishFailed(ctx, row, cs)
+	}
 	n, err := s.st.FinishSessionStop(ctx, row.ID)
 	if err != nil {
 		return fmt.Errorf("mark stopped: %w", err)
@@ -353,6 +361,53 @@ func (r *Reconciler) finalize(ctx context.Context, row db.Session, cs []Containe
 	}
 	s.log.Info("session stopped", "session", row.ID, "slug", row.Slug, "snapshot", snap, "reason", row.StopReason)
 	return nil
+}
+
+// finishFailed ends a session whose container the runtime reported failed:
+// status error with the runtime's reason (or a generic one when the
+// container was already removed by an earlier, interrupted pass).
+func (r *Reconciler) finishFailed(ctx context.Context, row db.Session, cs []Container) error {
+	reason := "the session's container failed"
+	for _, c := range cs {
+		if c.Failure != "" {
+			reason = c.Failure
+		}
+	}
+	if len(reason) > 1000 {
+		reason = reason[:1000]
+	}
+	n, err := r.s.st.FailSession(ctx, db.FailSessionParams{ID: row.ID, ErrorReason: reason})
+	if err != nil {
+		return fmt.Errorf("mark error: %w", err)
+	}
+	if n == 1 {
+		r.s.changed(row, StatusError)
+		if m := r.s.metrics(); m != nil {
+			m.stopped.WithLabelValues(row.StopReason).Inc()
+		}
+	}
+	r.s.log.Warn("session failed", "session", row.ID, "slug", row.Slug, "reason", reason)
+	return nil
+}
+
+var (
+	stopMu   sync.Mutex
+	lastStop int64
+)
+
+// stopMillis is the Unix time in milliseconds for a stop snapshot's name,
+// strictly increasing within the process: two sessions finalized in the
+// same millisecond still get different names (Kubernetes VolumeSnapshots
+// share a namespace, so stop-<unixms> must not repeat there).
+func stopMillis() int64 {
+	stopMu.Lock()
+	defer stopMu.Unlock()
+	now := time.Now().UnixMilli()
+	if now <= lastStop {
+		now = lastStop + 1
+	}
+	lastStop = now
+	return now
 }
 
 // gate runs the GPU health gate on a released GPU and disables it when

@@ -475,6 +475,7 @@ func (s *Service) Spec(r db.Session, ws Workspace) ContainerSpec {
 			"MEDFORGE_GPU_PROVIDER=" + s.gpus.Kind(),
 		},
 		Mounts:      []Mount{{Source: ws.HostPath, Target: "/home/coder"}},
+		Workspace:   ws.Name,
 		NanoCPUs:    s.cfg.NanoCPUs,
 		MemoryBytes: s.cfg.MemoryBytes,
 		PidsLimit:   s.cfg.PidsLimit,
@@ -607,6 +608,9 @@ func (s *Service) waitReady(ctx context.Context, containerID string) error {
 }
 
 func (s *Service) ready(ctx context.Context, containerID string) error {
+	if rc, ok := s.rt.(ReadyChecker); ok {
+		return rc.Ready(ctx, containerID)
+	}
 	addr, err := s.rt.Address(ctx, containerID)
 	if err != nil {
 		return err

@@ -47,6 +47,9 @@ const (
 	StopIdle          = "idle"
 	StopMaxLifetime   = "max_lifetime"
 	StopContainerLost = "container_lost"
+	// StopContainerFailed: the runtime reported the container failed (a
+	// Pod failed or evicted); the session ends as error with the reason.
+	StopContainerFailed = "container_failed"
 )
 
 // Session is the public view of one session row. Times are UTC.

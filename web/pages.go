@@ -103,6 +103,10 @@ type compData struct {
 	Pending  bool
 	Announce string
 	Plot     []plotPoint
+	// BoardName is the board shown (public or private); PrivateHidden is
+	// set when the private board was asked for and is not revealed yet.
+	BoardName     string
+	PrivateHidden bool
 }
 
 type mySubmissions struct {
@@ -125,8 +129,14 @@ func (ui *UI) competition(c *fiber.Ctx, v *view) error {
 			d.Dataset = &ds
 		}
 	}
-	if err := ui.get(c, "/api/v2/competitions/"+slug+"/leaderboard?limit=100", &d.Board); err != nil {
+	d.BoardName = "public"
+	if c.Query("board") == "private" && d.Comp.ScoringMode == competitions.ModePublicPrivate {
+		d.BoardName = "private"
+	}
+	if ok, err := optional(ui.get(c, "/api/v2/competitions/"+slug+"/leaderboard?limit=100&board="+d.BoardName, &d.Board)); err != nil {
 		return err
+	} else if !ok {
+		d.PrivateHidden = true
 	}
 	if v.User != nil {
 		var m mySubmissions

@@ -101,7 +101,16 @@ var funcs = template.FuncMap{
 	"pathesc":  url.PathEscape,
 	"queryesc": url.QueryEscape,
 	"plot":     plotSVG,
-	"add":      func(a, b int) int { return a + b },
+	"forest":   forestSVG,
+	"deref_b":  func(p *bool) bool { return p != nil && *p },
+	"deref_i": func(p *int) int {
+		if p == nil {
+			return 0
+		}
+		return *p
+	},
+	"mul100": func(f float64) float64 { return f * 100 },
+	"add":    func(a, b int) int { return a + b },
 }
 
 func (ui *UI) parse() error {

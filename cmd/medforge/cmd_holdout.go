@@ -29,7 +29,7 @@ func runHoldout(ctx context.Context, args []string) error {
 		return withExit(2, errors.New("usage: medforge holdout import --competition SLUG in.csv out.arrow"))
 	}
 	fs := flag.NewFlagSet("holdout import", flag.ContinueOnError)
-	slug := fs.String("competition", "", "built-in competition slug ("+fmt.Sprint(spec.BuiltinSlugs())+")")
+	slug := fs.String("competition", "", "built-in competition slug ("+fmt.Sprint(spec.Slugs())+")")
 	if err := fs.Parse(args[1:]); err != nil {
 		return withExit(2, errors.New(""))
 	}
@@ -38,7 +38,7 @@ func runHoldout(ctx context.Context, args []string) error {
 	}
 	sp, ok := spec.Builtin(*slug)
 	if !ok {
-		return withExit(2, fmt.Errorf("unknown competition %q (built-in: %v)", *slug, spec.BuiltinSlugs()))
+		return withExit(2, fmt.Errorf("unknown competition %q (built-in: %v)", *slug, spec.Slugs()))
 	}
 	in, out := fs.Arg(0), fs.Arg(1)
 	data, err := os.ReadFile(in)

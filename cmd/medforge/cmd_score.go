@@ -32,7 +32,7 @@ func init() {
 // internal failure (unreadable holdout, rejected or failing module).
 func runScore(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("score", flag.ContinueOnError)
-	slug := fs.String("competition", "", "built-in competition slug ("+fmt.Sprint(spec.BuiltinSlugs())+")")
+	slug := fs.String("competition", "", "built-in competition slug ("+fmt.Sprint(spec.Slugs())+")")
 	holdoutPath := fs.String("holdout", "", "holdout file: label CSV or Arrow IPC (from `medforge holdout import`)")
 	subPath := fs.String("submission", "", "submission CSV")
 	scorerPath := fs.String("scorer", "", "scorer module (.wasm); default: the competition's built-in module")
@@ -47,7 +47,7 @@ func runScore(ctx context.Context, args []string) error {
 	}
 	sp, ok := spec.Builtin(*slug)
 	if !ok {
-		return withExit(2, fmt.Errorf("unknown competition %q (built-in: %v)", *slug, spec.BuiltinSlugs()))
+		return withExit(2, fmt.Errorf("unknown competition %q (built-in: %v)", *slug, spec.Slugs()))
 	}
 	// MEDFORGE_TRACE=1 prints phase times on stderr (for benchmarks).
 	t0 := time.Now()
@@ -121,8 +121,7 @@ func runScore(ctx context.Context, args []string) error {
 	}
 	trace("submission read")
 	// Validate while the sandbox may still be starting.
-	sc := &engine.Scorer{}
-	v, err := sc.Validate(sp, h, data)
+	v, err := engine.New(nil, submission.Limits{}).Validate(sp, h, data)
 	if err != nil {
 		if ie, ok := engine.InvalidSubmission(err); ok {
 			fmt.Fprint(os.Stderr, ie.Lines())
@@ -135,8 +134,7 @@ func runScore(ctx context.Context, args []string) error {
 		return err
 	}
 	trace("sandbox ready")
-	sc.Pool = l.pool
-	res, err := sc.Run(ctx, v, l.mod)
+	res, err := engine.New(l.pool, submission.Limits{}).Run(ctx, v, l.mod)
 	if err != nil {
 		var ge *abi.GuestError
 		if errors.As(err, &ge) && ge.Public {
@@ -145,6 +143,9 @@ func runScore(ctx context.Context, args []string) error {
 		return err
 	}
 	trace("scored")
+	if os.Getenv("MEDFORGE_TRACE") == "1" {
+		fmt.Fprintf(os.Stderr, "trace validate %.2f ms, metric %.2f ms\n", res.Timing.ValidateMS, res.Timing.MetricMS)
+	}
 	enc := json.NewEncoder(os.Stdout)
 	return enc.Encode(res)
 }

@@ -38,7 +38,9 @@ func newCompetitions(cfg config.Config, st store.Store, log *slog.Logger) (*comp
 	if err != nil {
 		return nil, fmt.Errorf("scoring sandbox: %w", err)
 	}
-	svc, err := competitions.New(competitions.Deps{Store: st, Engine: scoring.New(pool, submission.Limits{MaxBytes: int64(cfg.BodyLimit)}), Roots: competitionRoots(cfg), Logger: log, MaxSubmissionBytes: cfg.BodyLimit})
+	svc, err := competitions.New(competitions.Deps{Store: st, Engine: scoring.New(pool, submission.Limits{MaxBytes: int64(cfg.BodyLimit)}), Roots: competitionRoots(cfg), Logger: log, MaxSubmissionBytes: cfg.BodyLimit,
+		BuiltinScorers: builtinScorersDir(cfg), MaxAuthorDailyCap: cfg.AuthorMaxDailyCap,
+		Limits: competitions.ScoringLimits{Timeout: cfg.ScoringTimeout, MemoryBytes: cfg.ScoringMemory}})
 	if err != nil {
 		pool.Close()
 		return nil, err

@@ -222,7 +222,7 @@ func TestSeedWithoutScorersSaysWhatToDo(t *testing.T) {
 	empty := t.TempDir()
 	c.env = append(c.env, "MEDFORGE_SCORERS_DIR="+empty)
 	out, code := c.run("", "seed", "--admin-password-file", filepath.Join(t.TempDir(), "pw"))
-	want := "the built-in scorer modules are not built: accuracy.wasm, map-iou.wasm, top1.wasm missing in " + empty +
+	want := "the built-in scorer modules are not built: accuracy.wasm, map-iou.wasm, top1.wasm, roc-auc.wasm missing in " + empty +
 		". Run `make scorers` (it builds them into bin/scorers, next to bin/medforge), or set MEDFORGE_SCORERS_DIR to the folder that holds them"
 	if code != 1 || !strings.Contains(out, want) {
 		t.Fatalf("exit %d, want 1 and %q in:\n%s", code, want, out)

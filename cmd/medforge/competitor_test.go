@@ -20,11 +20,11 @@ import (
 // competitorStack is bin/medforge serving a fresh seeded database, and a
 // competitor with an API token.
 type competitorStack struct {
+	st    store.Store
 	cli   *cli
 	url   string
 	token string
 	dir   string
-	st    store.Store
 }
 
 // startCompetitorStack serves a seeded database; env adds settings of the
@@ -47,7 +47,17 @@ func startCompetitorStack(t *testing.T, env ...string) *competitorStack {
 	// The CLI gets its server and token from the environment only, and a
 	// config dir of its own so that a developer's file is never read.
 	c.env = append(c.env, "MEDFORGE_API_URL="+url, "MEDFORGE_TOKEN="+tok, "XDG_CONFIG_HOME="+dir, "MEDFORGE_CONFIG=")
-	return &competitorStack{cli: c, url: url, token: tok, dir: dir, st: st}
+	return &competitorStack{st: st, cli: c, url: url, token: tok, dir: dir}
+}
+
+// runDir is the served process's MEDFORGE_RUN_DIR (its data roots).
+func (s *competitorStack) runDir() string {
+	for _, kv := range s.cli.env {
+		if v, ok := strings.CutPrefix(kv, "MEDFORGE_RUN_DIR="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 func (s *competitorStack) sample(t *testing.T) string {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/medforge/medforge/competitions/bundle"
 	"github.com/medforge/medforge/engine/spec"
 	"github.com/medforge/medforge/engine/synth"
 	"github.com/medforge/medforge/internal/stacktest"
@@ -156,5 +157,32 @@ func TestScoreCommandBuiltinModules(t *testing.T) {
 		r := runCLI(t, "score", "--competition", slug, "--holdout", hold, "--submission", sub, "--cache-dir", filepath.Join(dir, "cache"))
 		require.Equal(t, 0, r.code, r.stderr)
 		require.Contains(t, r.stdout, `"primary_score":`)
+	}
+}
+
+// medforge score scores breast-cancer-diagnosis like the built-in
+// competitions: its contract (id,malignant, roc-auc, higher is better) with
+// the built-in roc-auc module from the scorers folder.
+func TestScoreBreastCancer(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, _, sample, hold, err := bundle.BreastCancerFiles()
+	require.NoError(t, err)
+	hp, sp := filepath.Join(dir, "holdout.csv"), filepath.Join(dir, "sub.csv")
+	require.NoError(t, os.WriteFile(hp, hold, 0o600))
+	require.NoError(t, os.WriteFile(sp, sample, 0o600))
+	perfect := filepath.Join(dir, "perfect.csv")
+	require.NoError(t, os.WriteFile(perfect, hold, 0o600))
+	for file, want := range map[string]float64{sp: 0.5, perfect: 1} {
+		r := runCLI(t, "score", "--competition", spec.BreastCancer, "--holdout", hp, "--submission", file,
+			"--scorer", scorertest.Build(t, "roc-auc"), "--cache-dir", filepath.Join(dir, "cache"))
+		require.Equal(t, 0, r.code, r.stderr)
+		var res struct {
+			Primary float64 `json:"primary_score"`
+			Rows    int     `json:"rows"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &res))
+		require.Equal(t, want, res.Primary)
+		require.Equal(t, 170, res.Rows)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/medforge/medforge/competitions"
 	"github.com/medforge/medforge/competitions/bundle"
 	"github.com/medforge/medforge/engine/spec"
 	"github.com/medforge/medforge/scorers"
@@ -41,6 +42,14 @@ func init() {
 			}
 			fmt.Fprintf(env.Out, "competition %s: %s (%d holdout rows, cap %d/day)\n", info.Slug, state, info.Units, info.DailyCap)
 		}
+		// The fourth, real-data competition is authored through the same
+		// flow an author uses (docs/authoring.md), owned by the local admin.
+		v := competitions.Viewer{UserID: env.Admin.ID, Admin: true, Author: true}
+		state, err := bundle.AuthorBreastCancer(ctx, rt.svc, v)
+		if err != nil {
+			return fmt.Errorf("competition %s: %w", spec.BreastCancer, err)
+		}
+		fmt.Fprintf(env.Out, "competition %s: %s (real data, roc-auc, authored and certified)\n", spec.BreastCancer, state)
 		return nil
 	})
 }
@@ -49,10 +58,15 @@ func init() {
 // modules the permanent competitions need are not in dir.
 func checkBuiltinScorers(dir string) error {
 	var missing []string
+	var metrics []string
 	for _, info := range bundle.Builtins {
 		sp, _ := spec.Builtin(info.Slug)
-		if st, err := os.Stat(filepath.Join(dir, sp.Metric+".wasm")); err != nil || !st.Mode().IsRegular() {
-			missing = append(missing, sp.Metric+".wasm")
+		metrics = append(metrics, sp.Metric)
+	}
+	metrics = append(metrics, scorers.ROCAUC) // breast-cancer-diagnosis
+	for _, m := range metrics {
+		if st, err := os.Stat(filepath.Join(dir, m+".wasm")); err != nil || !st.Mode().IsRegular() {
+			missing = append(missing, m+".wasm")
 		}
 	}
 	if len(missing) == 0 {

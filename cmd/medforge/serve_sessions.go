@@ -59,6 +59,9 @@ func newSessions(ctx context.Context, cfg config.Config, st store.Store, log *sl
 		log.Warn("sessions disabled (MEDFORGE_SESSIONS=auto); set MEDFORGE_SESSIONS=on to make this fatal", "reason", err.Error())
 		return nil, nil
 	}
+	if set.Runtime == "kubernetes" {
+		return newKubeSessions(ctx, cfg, st, log, skip)
+	}
 	roots := competitionRoots(cfg)
 	rt, err := dockerrt.New(dockerrt.Options{Host: set.DockerHost, ForbiddenDir: roots.Holdouts,
 		Networks:       dockerrt.NamedNetworks(set.ExternalNetwork, set.InternalNetwork),

@@ -50,7 +50,7 @@ func Mount(srv *httpapi.Server, svc *competitions.Service, w *competitions.Worke
 		w = svc.NewWorker(competitions.WorkerOptions{Name: "admin-score-now"})
 	}
 	h := &handlers{svc: svc, w: w}
-	for _, r := range h.routes() {
+	for _, r := range append(h.routes(), h.authorRoutes()...) {
 		srv.Handle(r)
 	}
 	return nil
@@ -66,7 +66,7 @@ func viewer(c *fiber.Ctx) competitions.Viewer {
 	if u == nil {
 		return competitions.Viewer{}
 	}
-	return competitions.Viewer{UserID: u.ID, Admin: u.IsAdmin(), Internal: u.CanUseInternal}
+	return competitions.Viewer{UserID: u.ID, Admin: u.IsAdmin(), Internal: u.CanUseInternal, Author: u.CanAuthor}
 }
 
 // Submission answers POST /competitions/{slug}/submissions.

@@ -70,6 +70,12 @@ func start(t *testing.T, cap int) *tenv { return startWith(t, cap, competitions.
 // startWith is start with the competition's scoring settings.
 func startWith(t *testing.T, cap int, settings competitions.ScoringSettings) *tenv {
 	t.Helper()
+	return startDeps(t, cap, settings, nil)
+}
+
+// startDeps is startWith with a hook that adjusts the service's Deps.
+func startDeps(t *testing.T, cap int, settings competitions.ScoringSettings, deps func(*competitions.Deps)) *tenv {
+	t.Helper()
 	poolOnce.Do(func() {
 		var err error
 		if pool, err = sandbox.New(sandbox.Options{Workers: 2}); err != nil {
@@ -78,7 +84,11 @@ func startWith(t *testing.T, cap int, settings competitions.ScoringSettings) *te
 	})
 	st := testdb.Fresh(t)
 	roots := competitions.Under(t.TempDir())
-	svc, err := competitions.New(competitions.Deps{Store: st, Engine: scoring.New(pool, submission.Limits{}), Roots: roots})
+	d := competitions.Deps{Store: st, Engine: scoring.New(pool, submission.Limits{}), Roots: roots}
+	if deps != nil {
+		deps(&d)
+	}
+	svc, err := competitions.New(d)
 	if err != nil {
 		t.Fatal(err)
 	}

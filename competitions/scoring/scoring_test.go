@@ -79,7 +79,7 @@ func TestScoreAndErrors(t *testing.T) {
 	}
 	m := competitions.ScorerModule{Digest: "x", Wasm: wasm}
 	res, err := e.Score(ctx, h, m, f.Submission(1, synth.SubmissionOptions{}))
-	if err != nil || res.Primary != 1 || len(res.PerUnit) != 100 {
+	if err != nil || res.PrimaryScore != 1 || len(res.PerUnit) != 100 {
 		t.Fatalf("perfect submission: %+v %v", res, err)
 	}
 	if v, err := e.Check(ctx, m); err != nil || v != "1" {
@@ -105,10 +105,10 @@ func FuzzValidate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		rows, err := e.Validate(ctx, h, data)
+		v, err := e.Validate(ctx, h, data)
 		if err == nil {
-			if rows != h.Rows {
-				t.Fatalf("valid file with %d rows for %d units", rows, h.Rows)
+			if v.Units() != h.Rows {
+				t.Fatalf("valid file with %d rows for %d units", v.Units(), h.Rows)
 			}
 			return
 		}

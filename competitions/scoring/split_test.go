@@ -42,8 +42,8 @@ func TestScoreSplitOneRunForMeans(t *testing.T) {
 		t.Fatal(err)
 	}
 	whole := (res.Public.Primary*float64(res.Public.Units) + res.Private.Primary*float64(res.Private.Units)) / float64(h.Rows)
-	if math.Abs(whole-full.Primary) > 1e-12 {
-		t.Fatalf("parts %v/%v do not make the whole %v", res.Public.Primary, res.Private.Primary, full.Primary)
+	if math.Abs(whole-full.PrimaryScore) > 1e-12 {
+		t.Fatalf("parts %v/%v do not make the whole %v", res.Public.Primary, res.Private.Primary, full.PrimaryScore)
 	}
 	units, err := e.PublicUnits(ctx, h, sp)
 	if err != nil {

@@ -287,17 +287,47 @@ func (p *Pool) Load(ctx context.Context, wasm []byte) (*Module, error) {
 // error when ctx is cancelled. Whatever the module does, the pool
 // stays usable for the next scoring.
 func (p *Pool) Score(ctx context.Context, m *Module, in *abi.Input) (*abi.Result, error) {
+	res, _, err := p.probe(ctx, m, in, 0, false)
+	return res, err
+}
+
+// Usage is what one scoring used: the guest's linear memory when it
+// finished (wasm memory only grows, so this is its peak) and the time from
+// sending the input to receiving the output.
+type Usage struct {
+	MemoryBytes uint64
+	Duration    time.Duration
+}
+
+// Probe is Score that also reports the scoring's Usage, run in a fresh
+// instance whose random source and wall clock derive from seed instead of
+// the fixed fakes every official scoring sees (seed 0: those fakes). A
+// module whose result changes with the seed depends on something besides
+// its input; the certification report runs each module under several seeds
+// to find out.
+func (p *Pool) Probe(ctx context.Context, m *Module, in *abi.Input, seed uint64) (*abi.Result, Usage, error) {
+	return p.probe(ctx, m, in, seed, true)
+}
+
+// probe scores; with usage it also asks the worker for the instance's
+// memory (one more frame exchange, which official scorings skip).
+func (p *Pool) probe(ctx context.Context, m *Module, in *abi.Input, seed uint64, usage bool) (*abi.Result, Usage, error) {
+	var u Usage
+	up := &u
+	if !usage {
+		up = nil
+	}
 	if m == nil {
-		return nil, errors.New("sandbox: nil module")
+		return nil, u, errors.New("sandbox: nil module")
 	}
 	size, err := abi.EncodedInputSize(in)
 	if err != nil {
-		return nil, fmt.Errorf("sandbox: encode input: %w", err)
+		return nil, u, fmt.Errorf("sandbox: encode input: %w", err)
 	}
 	var out []byte
 	err = p.do(ctx, func(w *worker, limit func(time.Duration)) error {
 		var err error
-		out, err = w.score(m, in, size, limit)
+		out, err = w.score(m, in, size, seed, up, limit)
 		return err
 	})
 	if err != nil {
@@ -305,27 +335,27 @@ func (p *Pool) Score(ctx context.Context, m *Module, in *abi.Input) (*abi.Result
 		if errors.As(err, &re) {
 			switch re.kind {
 			case kindMemory:
-				return nil, fmt.Errorf("%w: %s", ErrMemoryLimit, re.msg)
+				return nil, u, fmt.Errorf("%w: %s", ErrMemoryLimit, re.msg)
 			case kindOutput:
-				return nil, fmt.Errorf("%w: %s", ErrOutputTooLarge, re.msg)
+				return nil, u, fmt.Errorf("%w: %s", ErrOutputTooLarge, re.msg)
 			case kindTrap:
-				return nil, &TrapError{Detail: re.msg}
+				return nil, u, &TrapError{Detail: re.msg}
 			case kindRejected:
-				return nil, &RejectedError{Reason: re.msg}
+				return nil, u, &RejectedError{Reason: re.msg}
 			}
-			return nil, fmt.Errorf("sandbox: %s", re.msg)
+			return nil, u, fmt.Errorf("sandbox: %s", re.msg)
 		}
-		return nil, err
+		return nil, u, err
 	}
 	res, err := abi.DecodeOutput(out, in.Units)
 	if err != nil {
 		var ge *abi.GuestError
 		if errors.As(err, &ge) {
-			return nil, ge
+			return nil, u, ge
 		}
-		return nil, &TrapError{Detail: err.Error()}
+		return nil, u, &TrapError{Detail: err.Error()}
 	}
-	return res, nil
+	return res, u, nil
 }
 
 // do runs f on an idle worker under a time limit that f sets, phase by
@@ -606,10 +636,22 @@ func (w *worker) start(m *Module) (uint32, error) {
 }
 
 // score streams the encoded input straight from in's buffers to the worker
-// (no encoded copy in the pool's memory) and returns the guest's output.
-func (w *worker) score(m *Module, in *abi.Input, size int, limit func(time.Duration)) ([]byte, error) {
+// (no encoded copy in the pool's memory) and returns the guest's output. A
+// non-zero seed is sent first (opSeed); a non-nil u is filled in after
+// (opMemory).
+func (w *worker) score(m *Module, in *abi.Input, size int, seed uint64, u *Usage, limit func(time.Duration)) ([]byte, error) {
 	if err := w.compile(m, limit); err != nil {
 		return nil, err
+	}
+	if seed != 0 {
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], seed)
+		if err := w.send(opSeed, m.Digest, b[:]); err != nil {
+			return nil, w.died(err)
+		}
+		if _, err := w.recv(); err != nil {
+			return nil, err
+		}
 	}
 	limit(w.pool.opts.Timeout)
 	if uint64(size)+digestLen > 1<<32-1 {
@@ -618,10 +660,27 @@ func (w *worker) score(m *Module, in *abi.Input, size int, limit func(time.Durat
 	if err := w.sendHeader(opScore, m.Digest, size); err != nil {
 		return nil, w.died(err)
 	}
+	began := time.Now()
 	if _, err := abi.WriteInput(w.in, in); err != nil {
 		return nil, w.died(err)
 	}
-	return w.recv()
+	out, err := w.recv()
+	if u == nil || err != nil && !isRunError(err) {
+		return out, err
+	}
+	u.Duration = time.Since(began)
+	// The worker's answer to opMemory: the last instance's memory size.
+	if serr := w.send(opMemory, m.Digest, nil); serr != nil {
+		return nil, w.died(serr)
+	}
+	b, serr := w.recv()
+	if serr != nil {
+		return nil, serr
+	}
+	if len(b) == 8 {
+		u.MemoryBytes = binary.LittleEndian.Uint64(b)
+	}
+	return out, err
 }
 
 // lockedWriter serialises writes from os/exec's stderr copier with reads.

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -46,6 +48,9 @@ var AllowedImports = map[string]bool{
 }
 
 const wasiModule = wasi_snapshot_preview1.ModuleName
+
+// fakeEpoch is wazero's fake wall clock start (2022-01-01T00:00:00Z).
+const fakeEpoch = 1640995200
 
 // errKind classifies a failure for the wire between worker and pool.
 type errKind byte
@@ -96,6 +101,13 @@ type runner struct {
 	ctx     context.Context
 	alloc   *mmapAllocator
 	spare   *spare
+	// seed, when not 0, makes the next scoring's instance draw its random
+	// bytes and wall clock from seed instead of wazero's fixed fakes (the
+	// certification report's determinism check); the spare is left alone.
+	seed uint64
+	// lastMemory is the linear memory size the last scoring's instance
+	// ended with (0 when it never started).
+	lastMemory uint64
 }
 
 // spare is a fresh instance made ahead of the next scoring, while the
@@ -190,7 +202,7 @@ func (r *runner) start(ctx context.Context, digest string) (uint32, error) {
 // take returns a fresh instance of digest for one scoring: the spare when it
 // is of that module (waiting for it to finish starting), else a new one.
 func (r *runner) take(ctx context.Context, digest string) (api.Module, *boundedBuffer, error) {
-	if sp := r.spare; sp != nil && sp.digest == digest {
+	if sp := r.spare; sp != nil && sp.digest == digest && r.seed == 0 {
 		r.spare = nil
 		select {
 		case <-sp.done:
@@ -361,6 +373,18 @@ func (r *runner) instantiate(ctx context.Context, cm wazero.CompiledModule, stde
 		WithStartFunctions("_initialize").
 		WithStdout(io.Discard).
 		WithStderr(stderr)
+	if seed := r.seed; seed != 0 {
+		// Another deterministic world: random bytes from seed, and a wall
+		// clock that starts seed-many seconds after wazero's fake epoch
+		// and, like it, moves 1 ms per reading.
+		var calls int64
+		cfg = cfg.WithRandSource(mrand.New(mrand.NewSource(int64(seed)))).
+			WithWalltime(func() (int64, int32) {
+				calls++
+				ns := calls * int64(time.Millisecond)
+				return fakeEpoch + int64(seed%(1<<31)) + ns/1e9, int32(ns % 1e9)
+			}, sys.ClockResolution(time.Microsecond))
+	}
 	mod, err := r.rt.InstantiateModule(ctx, cm, cfg)
 	if err != nil {
 		return nil, r.classify(err, nil, stderr)
@@ -383,11 +407,17 @@ func (r *runner) score(ctx context.Context, digest string, n uint32, fill func([
 			}
 		}
 	}()
+	r.lastMemory = 0
 	mod, stderr, err := r.take(ctx, digest)
 	if err != nil {
 		return err
 	}
-	defer mod.Close(ctx)
+	defer func() {
+		if mem := mod.Memory(); mem != nil {
+			r.lastMemory = uint64(mem.Size())
+		}
+		mod.Close(ctx)
+	}()
 	res, err := mod.ExportedFunction(abi.MinorExport).Call(ctx)
 	if err != nil {
 		return r.classify(err, mod, stderr)

@@ -22,6 +22,8 @@ const (
 	opCompile byte = 1 // digest + wasm: compile and check; answer empty
 	opStart   byte = 2 // digest: start the next instance; answer the u32 minor
 	opScore   byte = 3 // digest + encoded input; answer the guest output
+	opSeed    byte = 4 // digest + u64 seed: the next opScore runs in an instance seeded so; answer empty
+	opMemory  byte = 5 // digest: answer the u64 memory size the last opScore's instance ended with
 )
 
 const digestLen = 64 // hex sha256
@@ -118,6 +120,27 @@ func serve(cfg runnerConfig, in io.Reader, out io.Writer) error {
 			if err != nil {
 				return err
 			}
+		case opSeed:
+			var b [8]byte
+			if n != 8 {
+				return fmt.Errorf("seed frame with %d payload bytes", n)
+			}
+			if _, err := io.ReadFull(br, b[:]); err != nil {
+				return err
+			}
+			r.seed = binary.LittleEndian.Uint64(b[:])
+			if err := writeFrame(bw, byte(kindOK), nil); err != nil {
+				return err
+			}
+		case opMemory:
+			if n != 0 {
+				return fmt.Errorf("memory frame with %d payload bytes", n)
+			}
+			var b [8]byte
+			binary.LittleEndian.PutUint64(b[:], r.lastMemory)
+			if err := writeFrame(bw, byte(kindOK), b[:]); err != nil {
+				return err
+			}
 		case opScore:
 			var readErr error
 			fill := func(view []byte) error {
@@ -130,6 +153,7 @@ func serve(cfg runnerConfig, in io.Reader, out io.Writer) error {
 			}
 			emit := func(b []byte) error { return writeFrame(bw, byte(kindOK), b) }
 			err := r.score(ctx, string(digest[:]), n, fill, skip, emit)
+			r.seed = 0
 			if readErr != nil {
 				return readErr
 			}

@@ -171,6 +171,9 @@ const (
 	Titanic = "titanic-survival"
 	CIFAR   = "cifar-100-classification"
 	RSNA    = "rsna-pneumonia-detection"
+	// BreastCancer is the real-data competition authored through the
+	// authoring flow (docs/authoring.md); it has no synthetic generator.
+	BreastCancer = "breast-cancer-diagnosis"
 )
 
 var builtins = map[string]Spec{
@@ -182,10 +185,20 @@ var builtins = map[string]Spec{
 		Columns: []Column{{Name: "PredictionString", Type: Boxes}}, Layout: BoxRows},
 }
 
-// Builtin returns the built-in spec for slug. The returned value is a copy
+// realData are the built-in specs of competitions with real data.
+var realData = map[string]Spec{
+	BreastCancer: {Slug: BreastCancer, Metric: "roc-auc", HigherIsBetter: true, ID: "id",
+		Columns: []Column{{Name: "malignant", Type: Float}}, Layout: Rows},
+}
+
+// Builtin returns the built-in spec for slug (a synthetic competition of
+// BuiltinSlugs or a real-data one of Slugs). The returned value is a copy
 // the caller may modify.
 func Builtin(slug string) (Spec, bool) {
 	s, ok := builtins[slug]
+	if !ok {
+		s, ok = realData[slug]
+	}
 	if !ok {
 		return Spec{}, false
 	}
@@ -193,7 +206,18 @@ func Builtin(slug string) (Spec, bool) {
 	return s, true
 }
 
-// BuiltinSlugs returns the built-in slugs, sorted.
+// Slugs returns every built-in slug, real-data ones included, sorted.
+func Slugs() []string {
+	out := BuiltinSlugs()
+	for k := range realData {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// BuiltinSlugs returns the slugs of the built-in synthetic competitions
+// (those engine/synth generates data for), sorted.
 func BuiltinSlugs() []string {
 	out := make([]string, 0, len(builtins))
 	for k := range builtins {

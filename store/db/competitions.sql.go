@@ -114,7 +114,7 @@ func (q *Queries) CreateRescoreJob(ctx context.Context, arg CreateRescoreJobPara
 }
 
 const getCompetition = `-- name: GetCompetition :one
-SELECT id, slug, title, description, exposure, owner_user_id, leaderboard_rule, evaluation_policy, metric, higher_is_better, daily_cap, spec_json, dataset_id, current_scorer_id, current_holdout_id, leaderboard_version, created_at, updated_at, scoring_mode, public_fraction, split_secret, display_digits, final_limit, selection_deadline, private_revealed_at FROM competitions WHERE id = ?
+SELECT id, slug, title, description, exposure, owner_user_id, leaderboard_rule, evaluation_policy, metric, higher_is_better, daily_cap, spec_json, dataset_id, current_scorer_id, current_holdout_id, leaderboard_version, created_at, updated_at, published, published_at, scoring_mode, public_fraction, split_secret, display_digits, final_limit, selection_deadline, private_revealed_at FROM competitions WHERE id = ?
 `
 
 func (q *Queries) GetCompetition(ctx context.Context, id int64) (Competition, error) {
@@ -139,6 +139,8 @@ func (q *Queries) GetCompetition(ctx context.Context, id int64) (Competition, er
 		&i.LeaderboardVersion,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Published,
+		&i.PublishedAt,
 		&i.ScoringMode,
 		&i.PublicFraction,
 		&i.SplitSecret,
@@ -151,7 +153,7 @@ func (q *Queries) GetCompetition(ctx context.Context, id int64) (Competition, er
 }
 
 const getCompetitionBySlug = `-- name: GetCompetitionBySlug :one
-SELECT id, slug, title, description, exposure, owner_user_id, leaderboard_rule, evaluation_policy, metric, higher_is_better, daily_cap, spec_json, dataset_id, current_scorer_id, current_holdout_id, leaderboard_version, created_at, updated_at, scoring_mode, public_fraction, split_secret, display_digits, final_limit, selection_deadline, private_revealed_at FROM competitions WHERE slug = ?
+SELECT id, slug, title, description, exposure, owner_user_id, leaderboard_rule, evaluation_policy, metric, higher_is_better, daily_cap, spec_json, dataset_id, current_scorer_id, current_holdout_id, leaderboard_version, created_at, updated_at, published, published_at, scoring_mode, public_fraction, split_secret, display_digits, final_limit, selection_deadline, private_revealed_at FROM competitions WHERE slug = ?
 `
 
 func (q *Queries) GetCompetitionBySlug(ctx context.Context, slug string) (Competition, error) {
@@ -176,6 +178,8 @@ func (q *Queries) GetCompetitionBySlug(ctx context.Context, slug string) (Compet
 		&i.LeaderboardVersion,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Published,
+		&i.PublishedAt,
 		&i.ScoringMode,
 		&i.PublicFraction,
 		&i.SplitSecret,
@@ -242,7 +246,7 @@ func (q *Queries) GetLeaderboardVersion(ctx context.Context, id int64) (int64, e
 }
 
 const getRescoreJob = `-- name: GetRescoreJob :one
-SELECT id, competition_id, requested_by, reason, total, done, failed, created_at, finished_at FROM rescore_jobs WHERE id = ?
+SELECT id, competition_id, requested_by, reason, total, done, failed, created_at, finished_at, ranks_before FROM rescore_jobs WHERE id = ?
 `
 
 func (q *Queries) GetRescoreJob(ctx context.Context, id int64) (RescoreJob, error) {
@@ -258,6 +262,7 @@ func (q *Queries) GetRescoreJob(ctx context.Context, id int64) (RescoreJob, erro
 		&i.Failed,
 		&i.CreatedAt,
 		&i.FinishedAt,
+		&i.RanksBefore,
 	)
 	return i, err
 }
@@ -290,7 +295,7 @@ func (q *Queries) InsertHoldoutVersion(ctx context.Context, arg InsertHoldoutVer
 }
 
 const listCompetitions = `-- name: ListCompetitions :many
-SELECT id, slug, title, description, exposure, owner_user_id, leaderboard_rule, evaluation_policy, metric, higher_is_better, daily_cap, spec_json, dataset_id, current_scorer_id, current_holdout_id, leaderboard_version, created_at, updated_at, scoring_mode, public_fraction, split_secret, display_digits, final_limit, selection_deadline, private_revealed_at FROM competitions ORDER BY slug
+SELECT id, slug, title, description, exposure, owner_user_id, leaderboard_rule, evaluation_policy, metric, higher_is_better, daily_cap, spec_json, dataset_id, current_scorer_id, current_holdout_id, leaderboard_version, created_at, updated_at, published, published_at, scoring_mode, public_fraction, split_secret, display_digits, final_limit, selection_deadline, private_revealed_at FROM competitions ORDER BY slug
 `
 
 func (q *Queries) ListCompetitions(ctx context.Context) ([]Competition, error) {
@@ -321,6 +326,8 @@ func (q *Queries) ListCompetitions(ctx context.Context) ([]Competition, error) {
 			&i.LeaderboardVersion,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.Published,
+			&i.PublishedAt,
 			&i.ScoringMode,
 			&i.PublicFraction,
 			&i.SplitSecret,
@@ -343,7 +350,7 @@ func (q *Queries) ListCompetitions(ctx context.Context) ([]Competition, error) {
 }
 
 const listRescoreJobs = `-- name: ListRescoreJobs :many
-SELECT id, competition_id, requested_by, reason, total, done, failed, created_at, finished_at FROM rescore_jobs WHERE competition_id = ? ORDER BY id DESC LIMIT 20
+SELECT id, competition_id, requested_by, reason, total, done, failed, created_at, finished_at, ranks_before FROM rescore_jobs WHERE competition_id = ? ORDER BY id DESC LIMIT 20
 `
 
 func (q *Queries) ListRescoreJobs(ctx context.Context, competitionID int64) ([]RescoreJob, error) {
@@ -365,6 +372,7 @@ func (q *Queries) ListRescoreJobs(ctx context.Context, competitionID int64) ([]R
 			&i.Failed,
 			&i.CreatedAt,
 			&i.FinishedAt,
+			&i.RanksBefore,
 		); err != nil {
 			return nil, err
 		}
@@ -380,7 +388,7 @@ func (q *Queries) ListRescoreJobs(ctx context.Context, competitionID int64) ([]R
 }
 
 const lockCompetition = `-- name: LockCompetition :one
-SELECT id, slug, title, description, exposure, owner_user_id, leaderboard_rule, evaluation_policy, metric, higher_is_better, daily_cap, spec_json, dataset_id, current_scorer_id, current_holdout_id, leaderboard_version, created_at, updated_at, scoring_mode, public_fraction, split_secret, display_digits, final_limit, selection_deadline, private_revealed_at FROM competitions WHERE id = ? FOR UPDATE
+SELECT id, slug, title, description, exposure, owner_user_id, leaderboard_rule, evaluation_policy, metric, higher_is_better, daily_cap, spec_json, dataset_id, current_scorer_id, current_holdout_id, leaderboard_version, created_at, updated_at, published, published_at, scoring_mode, public_fraction, split_secret, display_digits, final_limit, selection_deadline, private_revealed_at FROM competitions WHERE id = ? FOR UPDATE
 `
 
 // Serializes imports, scorer switches and rescore requests of one competition.
@@ -406,6 +414,8 @@ func (q *Queries) LockCompetition(ctx context.Context, id int64) (Competition, e
 		&i.LeaderboardVersion,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Published,
+		&i.PublishedAt,
 		&i.ScoringMode,
 		&i.PublicFraction,
 		&i.SplitSecret,

@@ -49,7 +49,7 @@ func (q *Queries) DeleteDatasetFile(ctx context.Context, arg DeleteDatasetFilePa
 }
 
 const getDataset = `-- name: GetDataset :one
-SELECT id, slug, title, description, exposure, created_at, updated_at FROM datasets WHERE id = ?
+SELECT id, slug, title, description, exposure, created_at, updated_at, published FROM datasets WHERE id = ?
 `
 
 func (q *Queries) GetDataset(ctx context.Context, id int64) (Dataset, error) {
@@ -63,12 +63,13 @@ func (q *Queries) GetDataset(ctx context.Context, id int64) (Dataset, error) {
 		&i.Exposure,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Published,
 	)
 	return i, err
 }
 
 const getDatasetBySlug = `-- name: GetDatasetBySlug :one
-SELECT id, slug, title, description, exposure, created_at, updated_at FROM datasets WHERE slug = ?
+SELECT id, slug, title, description, exposure, created_at, updated_at, published FROM datasets WHERE slug = ?
 `
 
 func (q *Queries) GetDatasetBySlug(ctx context.Context, slug string) (Dataset, error) {
@@ -82,6 +83,7 @@ func (q *Queries) GetDatasetBySlug(ctx context.Context, slug string) (Dataset, e
 		&i.Exposure,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Published,
 	)
 	return i, err
 }
@@ -148,7 +150,7 @@ func (q *Queries) ListDatasetFiles(ctx context.Context, datasetID int64) ([]Data
 }
 
 const listDatasets = `-- name: ListDatasets :many
-SELECT id, slug, title, description, exposure, created_at, updated_at FROM datasets ORDER BY slug
+SELECT id, slug, title, description, exposure, created_at, updated_at, published FROM datasets ORDER BY slug
 `
 
 func (q *Queries) ListDatasets(ctx context.Context) ([]Dataset, error) {
@@ -168,6 +170,7 @@ func (q *Queries) ListDatasets(ctx context.Context) ([]Dataset, error) {
 			&i.Exposure,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.Published,
 		); err != nil {
 			return nil, err
 		}

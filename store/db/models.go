@@ -697,6 +697,17 @@ type AuthSession struct {
 	Ip         string
 }
 
+type CertificationReport struct {
+	ID            int64
+	CompetitionID int64
+	ScorerDigest  string
+	HoldoutDigest string
+	SampleSha256  string
+	Ok            bool
+	ReportJson    string
+	CreatedAt     time.Time
+}
+
 type Competition struct {
 	ID                 int64
 	Slug               string
@@ -716,6 +727,8 @@ type Competition struct {
 	LeaderboardVersion int64
 	CreatedAt          time.Time
 	UpdatedAt          time.Time
+	Published          bool
+	PublishedAt        sql.NullTime
 	ScoringMode        CompetitionsScoringMode
 	PublicFraction     float64
 	SplitSecret        []byte
@@ -733,6 +746,7 @@ type Dataset struct {
 	Exposure    DatasetsExposure
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	Published   bool
 }
 
 type DatasetFile struct {
@@ -795,6 +809,7 @@ type RescoreJob struct {
 	Failed        int32
 	CreatedAt     time.Time
 	FinishedAt    sql.NullTime
+	RanksBefore   sql.NullString
 }
 
 type ScorerModule struct {

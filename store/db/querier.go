@@ -57,6 +57,7 @@ type Querier interface {
 	GetAPIToken(ctx context.Context, arg GetAPITokenParams) (GetAPITokenRow, error)
 	GetAPITokenByHash(ctx context.Context, tokenHash []byte) (GetAPITokenByHashRow, error)
 	GetAuthSessionByHash(ctx context.Context, tokenHash []byte) (GetAuthSessionByHashRow, error)
+	GetCertificationReport(ctx context.Context, arg GetCertificationReportParams) (CertificationReport, error)
 	GetCompetition(ctx context.Context, id int64) (Competition, error)
 	GetCompetitionBySlug(ctx context.Context, slug string) (Competition, error)
 	// The user's newest active session on one exposure.
@@ -80,6 +81,7 @@ type Querier interface {
 	GetUser(ctx context.Context, id int64) (User, error)
 	GetUserByEmail(ctx context.Context, email string) (User, error)
 	InsertAuditEvent(ctx context.Context, arg InsertAuditEventParams) error
+	InsertCertificationReport(ctx context.Context, arg InsertCertificationReportParams) (int64, error)
 	InsertHoldoutVersion(ctx context.Context, arg InsertHoldoutVersionParams) (int64, error)
 	InsertScorerModule(ctx context.Context, arg InsertScorerModuleParams) (int64, error)
 	InsertSession(ctx context.Context, arg InsertSessionParams) (int64, error)
@@ -93,7 +95,10 @@ type Querier interface {
 	ListAuditEvents(ctx context.Context, arg ListAuditEventsParams) ([]AuditEvent, error)
 	ListAuditEventsByAction(ctx context.Context, action string) ([]AuditEvent, error)
 	ListAuthSessionsForUser(ctx context.Context, userID int64) ([]AuthSession, error)
+	// The owner's view: every submission of the competition, newest first.
+	ListCompetitionSubmissions(ctx context.Context, arg ListCompetitionSubmissionsParams) ([]ListCompetitionSubmissionsRow, error)
 	ListCompetitions(ctx context.Context) ([]Competition, error)
+	ListCompetitionsByOwner(ctx context.Context, ownerUserID sql.NullInt64) ([]Competition, error)
 	ListDatasetFiles(ctx context.Context, datasetID int64) ([]DatasetFile, error)
 	ListDatasets(ctx context.Context) ([]Dataset, error)
 	// Every GPU with the active session holding it, if any.
@@ -153,14 +158,17 @@ type Querier interface {
 	// host's clock or time zone.
 	SessionClock(ctx context.Context) (time.Time, error)
 	SetCompetitionHoldout(ctx context.Context, arg SetCompetitionHoldoutParams) error
+	SetCompetitionPublished(ctx context.Context, arg SetCompetitionPublishedParams) error
 	SetCompetitionScorer(ctx context.Context, arg SetCompetitionScorerParams) error
 	// Scoring mode and split, display precision and final selection. The split
 	// secret is set once (when empty) and never changed.
 	SetCompetitionScoring(ctx context.Context, arg SetCompetitionScoringParams) error
+	SetDatasetPublished(ctx context.Context, arg SetDatasetPublishedParams) error
 	SetGPUEnabled(ctx context.Context, arg SetGPUEnabledParams) (int64, error)
 	SetLeaderboardBest(ctx context.Context, arg SetLeaderboardBestParams) error
 	SetLeaderboardPrivate(ctx context.Context, arg SetLeaderboardPrivateParams) error
 	SetOfficialSubmissionScore(ctx context.Context, id int64) error
+	SetRescoreJobRanks(ctx context.Context, arg SetRescoreJobRanksParams) error
 	SetRescoreJobTotal(ctx context.Context, arg SetRescoreJobTotalParams) error
 	SetSessionContainer(ctx context.Context, arg SetSessionContainerParams) (int64, error)
 	SetSessionWorkspace(ctx context.Context, arg SetSessionWorkspaceParams) (int64, error)
@@ -172,6 +180,8 @@ type Querier interface {
 	// culling measures from here.
 	TouchSessionActivity(ctx context.Context, id int64) (int64, error)
 	UpdateCompetition(ctx context.Context, arg UpdateCompetitionParams) error
+	// An author's edit: everything but the exposure, the owner and the artifacts.
+	UpdateCompetitionAuthored(ctx context.Context, arg UpdateCompetitionAuthoredParams) error
 	UpdateDataset(ctx context.Context, arg UpdateDatasetParams) error
 	UpdateUserAccess(ctx context.Context, arg UpdateUserAccessParams) (int64, error)
 	UpdateUserDisplayName(ctx context.Context, arg UpdateUserDisplayNameParams) (int64, error)

@@ -13,6 +13,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
+	"math/rand/v2"
 	"mime/multipart"
 	"net/http"
 	"os"
@@ -24,6 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/medforge/medforge/competitions/signif"
 	"github.com/medforge/medforge/engine/synth"
 	"github.com/medforge/medforge/identity"
 	"github.com/medforge/medforge/store"
@@ -96,7 +99,7 @@ func main() {
 	slug := "bench-titanic"
 	bdir := filepath.Join(*workDir, "bundle")
 	files, _ := synth.Generate("titanic-survival", 1, 418)
-	writeBundle(bdir, slug, files)
+	writeBundle(bdir, slug, files, "single_realtime_hidden")
 	wasm, err := os.ReadFile(filepath.Join(os.Getenv("MEDFORGE_SCORERS_DIR"), *scorer+".wasm"))
 	if err != nil {
 		die("scorer: %v", err)
@@ -236,42 +239,50 @@ func main() {
 	// 3. Leaderboard reads on a large board.
 	bigSlug := "bench-board"
 	bdir2 := filepath.Join(*workDir, "bundle2")
-	writeBundle(bdir2, bigSlug, files)
+	writeBundle(bdir2, bigSlug, files, "public_private")
 	run(env, *bin, "competition", "import", bdir2)
 	fillBoard(ctx, pool, bigSlug, *boardUsers, *boardSubs)
-	get(client, base+"/competitions/"+bigSlug+"/leaderboard") // builds the board once
-	for _, clients := range []int{4, 16} {
-		var rlat []time.Duration
-		stop := time.Now().Add(*boardSeconds)
-		for range clients {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				var mine []time.Duration
-				for time.Now().Before(stop) {
-					t0 := time.Now()
-					get(client, base+"/competitions/"+bigSlug+"/leaderboard")
-					mine = append(mine, time.Since(t0))
-				}
-				mu.Lock()
-				rlat = append(rlat, mine...)
-				mu.Unlock()
-			}()
+	// Both boards: the private one is revealed so that anyone reads it.
+	pool.ExecContext(ctx, "UPDATE competitions SET private_revealed_at = NOW(6), leaderboard_version = leaderboard_version + 1 WHERE slug = ?", bigSlug)
+	for _, board := range []string{"public", "private"} {
+		boardURL := base + "/competitions/" + bigSlug + "/leaderboard?board=" + board
+		t0 := time.Now()
+		get(client, boardURL) // builds the board once
+		fmt.Printf("%s board build with paired comparisons (%d users): %.1f ms\n", board, *boardUsers, ms(time.Since(t0)))
+		for _, clients := range []int{4, 16} {
+			var rlat []time.Duration
+			stop := time.Now().Add(*boardSeconds)
+			for range clients {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var mine []time.Duration
+					for time.Now().Before(stop) {
+						t0 := time.Now()
+						get(client, boardURL)
+						mine = append(mine, time.Since(t0))
+					}
+					mu.Lock()
+					rlat = append(rlat, mine...)
+					mu.Unlock()
+				}()
+			}
+			wg.Wait()
+			slices.Sort(rlat)
+			fmt.Printf("leaderboard read, %s board (%d users, %d submissions, first page of 100, %d clients, %s):\n", board, *boardUsers, *boardSubs, clients, *boardSeconds)
+			fmt.Printf("  p50 %6.2f ms   p99 %6.2f ms   %7.0f req/s   (goal p99 <= 20 ms)\n",
+				ms(pct(rlat, .5)), ms(pct(rlat, .99)), float64(len(rlat))/boardSeconds.Seconds())
 		}
-		wg.Wait()
-		slices.Sort(rlat)
-		fmt.Printf("leaderboard read (%d users, %d submissions, first page of 100, %d clients, %s):\n", *boardUsers, *boardSubs, clients, *boardSeconds)
-		fmt.Printf("  p50 %6.2f ms   p99 %6.2f ms   %7.0f req/s   (goal p99 <= 20 ms)\n",
-			ms(pct(rlat, .5)), ms(pct(rlat, .99)), float64(len(rlat))/boardSeconds.Seconds())
 	}
 	t0 := time.Now()
 	pool.ExecContext(ctx, "UPDATE competitions SET leaderboard_version = leaderboard_version + 1 WHERE slug = ?", bigSlug)
 	get(client, base+"/competitions/"+bigSlug+"/leaderboard")
-	fmt.Printf("  rebuild after an official-score change: %.1f ms\n", ms(time.Since(t0)))
+	fmt.Printf("  public board rebuild after an official-score change (paired comparisons included): %.1f ms\n", ms(time.Since(t0)))
 	var top struct {
 		Data struct {
-			Total   int
-			Entries []struct {
+			Total        int
+			Significance struct{ Covered int }
+			Entries      []struct {
 				Score       float64
 				Submissions int `json:"submission_count"`
 			}
@@ -287,7 +298,8 @@ func main() {
 	for j := range *boardSubs {
 		want = max(want, float64((j*7919)%1000)/1000)
 	}
-	if top.Data.Total != min(*boardUsers, *boardSubs) || len(top.Data.Entries) != 1 || top.Data.Entries[0].Score != want {
+	if top.Data.Total != min(*boardUsers, *boardSubs) || len(top.Data.Entries) != 1 || math.Abs(top.Data.Entries[0].Score-want) > 1e-4 ||
+		top.Data.Significance.Covered == 0 {
 		die("large board is wrong: %+v", top.Data)
 	}
 	fmt.Printf("  (load average now: %s; %d cores shared with other work)\n", loadavg(), numCPU())
@@ -326,12 +338,12 @@ func run(env []string, name string, args ...string) {
 	}
 }
 
-func writeBundle(dir, slug string, f *synth.Files) {
+func writeBundle(dir, slug string, f *synth.Files, mode string) {
 	os.MkdirAll(filepath.Join(dir, "public"), 0o755)
 	os.MkdirAll(filepath.Join(dir, "training"), 0o755)
 	manifest := fmt.Sprintf(`{"slug": %q, "title": "Bench", "description": "benchmark", "metric": "accuracy",
   "direction": "maximize", "daily_cap": 10000, "id_column": "PassengerId",
-  "columns": [{"name": "Survived", "type": "int", "min": 0, "max": 1}]}`, slug)
+  "columns": [{"name": "Survived", "type": "int", "min": 0, "max": 1}], "scoring_mode": %q}`, slug, mode)
 	os.WriteFile(filepath.Join(dir, "competition.json"), []byte(manifest), 0o644)
 	os.WriteFile(filepath.Join(dir, "holdout.csv"), f.Holdout, 0o644)
 	os.WriteFile(filepath.Join(dir, "public", "sample_submission.csv"), f.SampleSubmission, 0o644)
@@ -462,15 +474,16 @@ func fillBoard(ctx context.Context, pool *sql.DB, slug string, users, subs int) 
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := 0; i < subs; i += batch {
 		var sb strings.Builder
-		sb.WriteString("INSERT INTO submissions (competition_id, user_id, filename, artifact_sha256, artifact_path, size_bytes, row_count, status, internal_error, pending, primary_score, ci_low, ci_high, created_at, scored_at) VALUES ")
+		sb.WriteString("INSERT INTO submissions (competition_id, user_id, filename, artifact_sha256, artifact_path, size_bytes, row_count, status, internal_error, pending, primary_score, ci_low, ci_high, private_score, private_ci_low, private_ci_high, created_at, scored_at) VALUES ")
 		for j := i; j < min(i+batch, subs); j++ {
 			if j > i {
 				sb.WriteByte(',')
 			}
 			score := float64((j*7919)%1000) / 1000
 			at := t0.Add(time.Duration(j) * time.Second).Format("2006-01-02 15:04:05")
-			fmt.Fprintf(&sb, "(%d,%d,'s.csv','%064d','x',1,418,'scored','',0,%g,%g,%g,'%s','%s')",
-				compID, firstUser+int64(j%users), j, score, score-0.02, score+0.02, at, at)
+			priv := float64((j*104729)%1000) / 1000
+			fmt.Fprintf(&sb, "(%d,%d,'s.csv','%064d','x',1,418,'scored','',0,%g,%g,%g,%g,%g,%g,'%s','%s')",
+				compID, firstUser+int64(j%users), j, score, score-0.02, score+0.02, priv, priv-0.02, priv+0.02, at, at)
 		}
 		if _, err := pool.ExecContext(ctx, sb.String()); err != nil {
 			die("board submissions: %v", err)
@@ -491,6 +504,50 @@ func fillBoard(ctx context.Context, pool *sql.DB, slug string, users, subs int) 
 		SET e.best_submission_id = b.id, e.best_score = b.primary_score, e.best_ci_low = b.ci_low,
 		    e.best_ci_high = b.ci_high, e.best_at = b.created_at`, compID); err != nil {
 		die("board best: %v", err)
+	}
+	// The private board: each user's best public submission marked final.
+	if _, err := pool.ExecContext(ctx, `UPDATE leaderboard_entries e JOIN submissions s ON s.id = e.best_submission_id
+		SET s.is_final = TRUE, e.private_submission_id = s.id, e.private_score = s.private_score,
+		    e.private_ci_low = s.private_ci_low, e.private_ci_high = s.private_ci_high, e.private_at = s.created_at
+		WHERE e.competition_id = ?`, compID); err != nil {
+		die("board private: %v", err)
+	}
+	// Official score rows with per-unit contributions (418 units, 0/1 with
+	// the submission's score as the chance of 1) for the paired comparisons.
+	rows, err := pool.QueryContext(ctx, `SELECT best_submission_id, best_score FROM leaderboard_entries WHERE competition_id = ?`, compID)
+	if err != nil {
+		die("board best rows: %v", err)
+	}
+	type best struct {
+		id    int64
+		score float64
+	}
+	var bests []best
+	for rows.Next() {
+		var b best
+		rows.Scan(&b.id, &b.score)
+		bests = append(bests, b)
+	}
+	rows.Close()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < len(bests); i += batch {
+		var sb strings.Builder
+		sb.WriteString("INSERT INTO submission_scores (submission_id, primary_score, secondary_json, scorer_digest, holdout_digest, engine_version, duration_ms, is_official, private_score, split_method, unit_scores) VALUES ")
+		for j, b := range bests[i:min(i+batch, len(bests))] {
+			if j > 0 {
+				sb.WriteByte(',')
+			}
+			units := make([]float64, 418)
+			for u := range units {
+				if rng.Float64() < b.score {
+					units[u] = 1
+				}
+			}
+			fmt.Fprintf(&sb, "(%d,%g,'{}','bench','bench','bench',0,TRUE,0,'one_run',X'%x')", b.id, b.score, signif.Encode(units))
+		}
+		if _, err := pool.ExecContext(ctx, sb.String()); err != nil {
+			die("board unit scores: %v", err)
+		}
 	}
 	pool.ExecContext(ctx, "UPDATE competitions SET leaderboard_version = leaderboard_version + 1 WHERE id = ?", compID)
 }

@@ -1,10 +1,9 @@
-package scoring
+package engine
 
 import (
 	"path/filepath"
 	"testing"
 
-	"github.com/medforge/medforge/competitions"
 	"github.com/medforge/medforge/engine/spec"
 	"github.com/medforge/medforge/engine/submission"
 )
@@ -15,9 +14,9 @@ import (
 func TestFailedHoldoutLoadLeavesNoEvictionEntry(t *testing.T) {
 	sp, _ := spec.Builtin(spec.Titanic)
 	e := New(nil, submission.Limits{})
-	h := competitions.Holdout{ID: 1, Digest: "00", Path: filepath.Join(t.TempDir(), "missing.arrow"), Spec: sp}
+	ref := HoldoutRef{Spec: sp, Digest: "00", Path: filepath.Join(t.TempDir(), "missing.arrow")}
 	for range 3 {
-		if _, err := e.holdout(h); err == nil {
+		if _, err := e.Holdout(ref); err == nil {
 			t.Fatal("a missing holdout file loaded")
 		}
 	}
