@@ -29,6 +29,7 @@ func (s *Service) compare(ctx context.Context, c db.Competition, lb *Leaderboard
 	}
 	top := lb.Entries[:min(len(lb.Entries), signif.DefaultMaxEntries)]
 	units := make(map[int64][]byte, len(top))
+	rowID := make(map[int64]int64, len(top))
 	for i := 0; i < len(top); i += unitChunk {
 		ids := make([]sqlNullInt64, 0, unitChunk)
 		for _, e := range top[i:min(i+unitChunk, len(top))] {
@@ -40,6 +41,7 @@ func (s *Service) compare(ctx context.Context, c db.Competition, lb *Leaderboard
 		}
 		for _, r := range rows {
 			units[r.SubmissionID] = []byte(r.UnitScores.String)
+			rowID[r.SubmissionID] = r.ID
 		}
 	}
 	if units[top[0].SubmissionID] == nil {
@@ -63,6 +65,27 @@ func (s *Service) compare(ctx context.Context, c db.Competition, lb *Leaderboard
 				keep[i] = !keep[i]
 			}
 		}
+	}
+	// The figures are a function of the covered entries' score rows (whose
+	// per-unit values never change), their order and the part: reuse the
+	// last computation when those are the same, as after a score switch
+	// outside the top.
+	id := fnv.New64a()
+	fmt.Fprintf(id, "%s\x00%s\x00%d\x00%t\x00%d\x00", c.Slug, lb.Board, c.CurrentHoldoutID.Int64, c.HigherIsBetter, len(top))
+	if keep != nil {
+		sp, _ := splitOf(c)
+		id.Write([]byte(sp.Fingerprint()))
+	}
+	for _, e := range top {
+		fmt.Fprintf(id, "%d:%d,", e.SubmissionID, rowID[e.SubmissionID])
+	}
+	key := boardKey{c.ID, private}
+	s.mu.Lock()
+	cached, hit := s.sigCache[key]
+	s.mu.Unlock()
+	if hit && cached.sum == id.Sum64() {
+		attach(lb, cached.figs, cached.covered, cached.resamples)
+		return nil
 	}
 	vecs := make([][]float64, len(top))
 	for i, e := range top {
@@ -93,8 +116,24 @@ func (s *Service) compare(ctx context.Context, c db.Competition, lb *Leaderboard
 	h := fnv.New64a()
 	h.Write([]byte(c.Slug + "\x00" + lb.Board))
 	figs, covered := signif.Compare(vecs, signif.Options{Resamples: resamples, Seed: h.Sum64(), HigherIsBetter: c.HigherIsBetter})
+	s.mu.Lock()
+	s.sigCache[key] = sigResult{sum: id.Sum64(), figs: figs, covered: covered, resamples: resamples}
+	s.mu.Unlock()
+	attach(lb, figs, covered, resamples)
+	return nil
+}
+
+// sigResult is a board's last comparison, by the identity of its inputs.
+type sigResult struct {
+	sum                uint64
+	figs               []*signif.Figures
+	covered, resamples int
+}
+
+// attach puts the figures on the board's entries (figs[i] is entry i's).
+func attach(lb *Leaderboard, figs []*signif.Figures, covered, resamples int) {
 	if covered == 0 {
-		return nil
+		return
 	}
 	lb.Significance = Significance{Available: true, Method: "paired bootstrap vs the leader (same resampled units for both)",
 		Resamples: resamples, Covered: covered}
@@ -111,7 +150,6 @@ func (s *Service) compare(ctx context.Context, c db.Competition, lb *Leaderboard
 		e.RankLow, e.RankHigh, e.TiedWithLeader = &rl, &rh, &tied
 		e.NotSignificant = i > 0 && tied
 	}
-	return nil
 }
 
 // roundEntry rounds what a participant sees of an entry to digits

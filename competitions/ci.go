@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/bits"
 	"slices"
+
+	"github.com/medforge/medforge/competitions/signif"
 )
 
 // BootstrapResamples is how many resamples Bootstrap draws.
@@ -26,7 +28,7 @@ func Bootstrap(perUnit []float64, seed uint64) (lo, hi float64, ok bool) {
 	if n < 2 {
 		return 0, 0, false
 	}
-	if a, b, two := twoValued(vals); two {
+	if a, b, two := signif.TwoValued(vals); two {
 		lo, hi = bootstrapBinary(vals, a, b, seed)
 		return lo, hi, true
 	}
@@ -50,18 +52,7 @@ func Bootstrap(perUnit []float64, seed uint64) (lo, hi float64, ok bool) {
 		means[b] = sum / float64(n)
 	}
 	slices.Sort(means)
-	return percentile(means, 0.025), percentile(means, 0.975), true
-}
-
-// percentile of sorted xs by linear interpolation between closest ranks.
-func percentile(xs []float64, p float64) float64 {
-	pos := p * float64(len(xs)-1)
-	i := int(pos)
-	if i >= len(xs)-1 {
-		return xs[len(xs)-1]
-	}
-	f := pos - float64(i)
-	return xs[i]*(1-f) + xs[i+1]*f
+	return signif.Percentile(means, 0.025), signif.Percentile(means, 0.975), true
 }
 
 // bootstrapSeed derives the resampling seed of one score from the digests
@@ -76,24 +67,6 @@ func bootstrapSeed(artifact, scorer, holdout string) uint64 {
 		h.Write([]byte(s))
 	}
 	return h.Sum64()
-}
-
-// twoValued reports whether vals hold at most two distinct values, a < b
-// (a == b when there is one).
-func twoValued(vals []float64) (a, b float64, ok bool) {
-	a, b = vals[0], vals[0]
-	for _, v := range vals[1:] {
-		switch {
-		case v == a || v == b:
-		case a == b && v < a:
-			a = v
-		case a == b:
-			b = v
-		default:
-			return 0, 0, false
-		}
-	}
-	return a, b, true
 }
 
 // bootstrapBinary is Bootstrap for per-unit values that take two values a
@@ -128,7 +101,7 @@ func bootstrapBinary(vals []float64, a, b float64, seed uint64) (lo, hi float64)
 		means[i] = a + (b-a)*float64(k)/float64(n)
 	}
 	slices.Sort(means)
-	return percentile(means, 0.025), percentile(means, 0.975)
+	return signif.Percentile(means, 0.025), signif.Percentile(means, 0.975)
 }
 
 // binomialCDF returns P(X <= k) for k = 0..n, X ~ Binomial(n, p), 0 < p < 1.

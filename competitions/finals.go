@@ -45,60 +45,58 @@ func (s *Service) SetFinal(ctx context.Context, v Viewer, slug string, id int64,
 	}
 	now := s.now().UTC()
 	var out db.Submission
-	err = retryDeadlock(ctx, func() error {
-		return s.st.InTx(ctx, func(tx store.Store) error {
-			if _, err := tx.LockLeaderboardEntry(ctx, db.LockLeaderboardEntryParams{CompetitionID: c.ID, UserID: v.UserID}); err != nil && !store.IsNotFound(err) {
-				return fmt.Errorf("lock leaderboard entry: %w", err)
+	err = s.st.InTx(ctx, func(tx store.Store) error {
+		if _, err := tx.LockLeaderboardEntry(ctx, db.LockLeaderboardEntryParams{CompetitionID: c.ID, UserID: v.UserID}); err != nil && !store.IsNotFound(err) {
+			return fmt.Errorf("lock leaderboard entry: %w", err)
+		}
+		cur, err := tx.GetCompetition(ctx, c.ID)
+		if err != nil {
+			return fmt.Errorf("read competition %s: %w", c.Slug, err)
+		}
+		if cur.PrivateRevealedAt.Valid || cur.SelectionDeadline.Valid && !now.Before(cur.SelectionDeadline.Time) {
+			return ErrSelectionClosed
+		}
+		sub, err := tx.LockSubmission(ctx, id)
+		if store.IsNotFound(err) || err == nil && (sub.UserID != v.UserID || sub.CompetitionID != c.ID) {
+			return ErrNotFound // another user's submission is indistinguishable from none
+		}
+		if err != nil {
+			return fmt.Errorf("lock submission %d: %w", id, err)
+		}
+		if sub.IsFinal == final {
+			out = sub
+			return nil
+		}
+		p := db.SetSubmissionFinalParams{ID: id, IsFinal: final}
+		if final {
+			if sub.Status == db.SubmissionsStatusFailed {
+				return ErrNotFinalizable
 			}
-			cur, err := tx.GetCompetition(ctx, c.ID)
+			n, err := tx.CountUserFinals(ctx, db.CountUserFinalsParams{CompetitionID: c.ID, UserID: v.UserID})
 			if err != nil {
-				return fmt.Errorf("read competition %s: %w", c.Slug, err)
+				return fmt.Errorf("count finals: %w", err)
 			}
-			if cur.PrivateRevealedAt.Valid || cur.SelectionDeadline.Valid && !now.Before(cur.SelectionDeadline.Time) {
-				return ErrSelectionClosed
+			if n >= int64(cur.FinalLimit) {
+				return &FinalLimitError{Limit: int(cur.FinalLimit)}
 			}
-			sub, err := tx.LockSubmission(ctx, id)
-			if store.IsNotFound(err) || err == nil && (sub.UserID != v.UserID || sub.CompetitionID != c.ID) {
-				return ErrNotFound // another user's submission is indistinguishable from none
-			}
-			if err != nil {
-				return fmt.Errorf("lock submission %d: %w", id, err)
-			}
-			if sub.IsFinal == final {
-				out = sub
-				return nil
-			}
-			p := db.SetSubmissionFinalParams{ID: id, IsFinal: final}
-			if final {
-				if sub.Status == db.SubmissionsStatusFailed {
-					return ErrNotFinalizable
-				}
-				n, err := tx.CountUserFinals(ctx, db.CountUserFinalsParams{CompetitionID: c.ID, UserID: v.UserID})
-				if err != nil {
-					return fmt.Errorf("count finals: %w", err)
-				}
-				if n >= int64(cur.FinalLimit) {
-					return &FinalLimitError{Limit: int(cur.FinalLimit)}
-				}
-				p.FinalAt = timeArg(now)
-			}
-			if _, err := tx.SetSubmissionFinal(ctx, p); err != nil {
-				return fmt.Errorf("mark submission %d: %w", id, err)
-			}
-			if err := updatePrivate(ctx, tx, cur, v.UserID); err != nil {
-				return err
-			}
-			if err := tx.BumpLeaderboardVersion(ctx, c.ID); err != nil {
-				return fmt.Errorf("bump leaderboard of %s: %w", c.Slug, err)
-			}
-			out, err = tx.GetSubmission(ctx, id)
+			p.FinalAt = timeArg(now)
+		}
+		if _, err := tx.SetSubmissionFinal(ctx, p); err != nil {
+			return fmt.Errorf("mark submission %d: %w", id, err)
+		}
+		if err := updatePrivate(ctx, tx, cur, v.UserID); err != nil {
 			return err
-		})
+		}
+		if err := tx.BumpLeaderboardVersion(ctx, c.ID); err != nil {
+			return fmt.Errorf("bump leaderboard of %s: %w", c.Slug, err)
+		}
+		out, err = tx.GetSubmission(ctx, id)
+		return err
 	})
 	if err != nil {
 		return Submission{}, err
 	}
-	return submissionView(c.Slug, out), nil
+	return s.shown(c, v, submissionView(c.Slug, out)), nil
 }
 
 // Reveal makes the competition's private board public. Only its owner

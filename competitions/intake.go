@@ -140,12 +140,31 @@ func (s *Service) Submit(ctx context.Context, v Viewer, slug, filename string, f
 			s.dropUnreferencedBlob(ctx, digest, rel)
 		}
 	}()
+	gate := s.intakeLock(c.ID, v.UserID)
+	gate.Lock()
+	defer gate.Unlock()
 	ensure := db.EnsureDailyCountParams{CompetitionID: c.ID, UserID: v.UserID, Day: day}
-	if err := retryDeadlock(ctx, func() error { return s.st.EnsureDailyCount(ctx, ensure) }); err != nil {
+	if err := s.st.InTx(ctx, func(tx store.Store) error { return tx.EnsureDailyCount(ctx, ensure) }); err != nil {
 		return SubmitResult{}, fmt.Errorf("count submission: %w", err)
+	}
+	entry := db.EnsureLeaderboardEntryParams{CompetitionID: c.ID, UserID: v.UserID, CreatedAt: now}
+	if err := s.st.InTx(ctx, func(tx store.Store) error { return tx.EnsureLeaderboardEntry(ctx, entry) }); err != nil {
+		return SubmitResult{}, fmt.Errorf("create leaderboard entry: %w", err)
 	}
 	var res SubmitResult
 	err = s.st.InTx(ctx, func(tx store.Store) error {
+		// Lock order, shared with the worker's finish (see Worker.finish):
+		// the user's leaderboard entry first, then the daily count and the
+		// submission rows, the competition row last. Counting on the entry
+		// first takes its row lock before the submission insert's
+		// foreign-key check share-locks the competition row, so an intake
+		// and a finish (entry, ..., competition) can never wait on each
+		// other in a cycle. A refused upload rolls the count back.
+		if err := tx.CountLeaderboardSubmission(ctx, db.CountLeaderboardSubmissionParams{
+			CompetitionID: c.ID, UserID: v.UserID, CreatedAt: now,
+		}); err != nil {
+			return fmt.Errorf("count submission on the leaderboard: %w", err)
+		}
 		n, err := tx.BumpDailyCount(ctx, db.BumpDailyCountParams{CompetitionID: c.ID, UserID: v.UserID, Day: day, DailyCap: c.DailyCap})
 		if err != nil {
 			return fmt.Errorf("count submission: %w", err)
@@ -170,11 +189,6 @@ func (s *Service) Submit(ctx context.Context, v Viewer, slug, filename string, f
 		// the file back. Idempotent, so a retried transaction is fine.
 		if _, _, err := putBlob(s.roots.Submissions, file, s.roots.Owner); err != nil {
 			return fmt.Errorf("store submission to %s: %w", slug, err)
-		}
-		if err := tx.CountLeaderboardSubmission(ctx, db.CountLeaderboardSubmissionParams{
-			CompetitionID: c.ID, UserID: v.UserID, CreatedAt: now,
-		}); err != nil {
-			return fmt.Errorf("count submission on the leaderboard: %w", err)
 		}
 		row, err := tx.GetSubmission(ctx, id)
 		if err != nil {
@@ -237,7 +251,7 @@ func (s *Service) MySubmissions(ctx context.Context, v Viewer, slug string) ([]S
 	}
 	out := make([]Submission, len(rows))
 	for i, r := range rows {
-		out[i] = submissionView(c.Slug, r)
+		out[i] = s.shown(c, v, submissionView(c.Slug, r))
 	}
 	day, _ := utcDay(s.now())
 	used, err := s.st.GetDailyCount(ctx, db.GetDailyCountParams{CompetitionID: c.ID, UserID: v.UserID, Day: day})
@@ -302,20 +316,22 @@ func (s *Service) GetSubmission(ctx context.Context, v Viewer, id int64) (Submis
 	if !v.sees(c.Exposure) && !v.Admin {
 		return Submission{}, ErrNotFound
 	}
-	return submissionView(c.Slug, r), nil
+	return s.shown(c, v, submissionView(c.Slug, r)), nil
 }
 
-// retryDeadlock runs f again (up to 5 times) when MariaDB picks it as a
-// deadlock victim or a lock wait times out.
-func retryDeadlock(ctx context.Context, f func() error) error {
-	var err error
-	for attempt := 1; attempt <= 5; attempt++ {
-		if err = f(); err == nil || !(store.IsDeadlock(err) || store.IsLockWaitTimeout(err)) || ctx.Err() != nil {
-			return err
-		}
-		time.Sleep(time.Duration(attempt) * 5 * time.Millisecond)
+// shown is sub as v sees it: a participant of a public_private competition
+// sees its public score and interval rounded to the display precision.
+func (s *Service) shown(c db.Competition, v Viewer, sub Submission) Submission {
+	if !s.rounds(c, v) {
+		return sub
 	}
-	return err
+	for _, p := range []**float64{&sub.PrimaryScore, &sub.CILow, &sub.CIHigh} {
+		if *p != nil {
+			x := roundSig(**p, int(c.DisplayDigits))
+			*p = &x
+		}
+	}
+	return sub
 }
 
 // AdminSubmission is an admin's view of a submission: the participant view

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -298,5 +299,73 @@ func TestAcceptedUploadRestoresARemovedFile(t *testing.T) {
 	got, err := os.ReadFile(blobPath(e, res.Submission.SHA256))
 	if err != nil || !bytes.Equal(got, e.sample()) {
 		t.Fatalf("the accepted submission's file: %v", err)
+	}
+}
+
+// TestConcurrentUploadsWhileScoringNeverFail is the contention finding:
+// 20 rounds of 25 concurrent valid uploads by one user, while a worker
+// scores what was accepted (its finish locks the same leaderboard entry and
+// the competition row), give exactly the cap accepted and the rest refused
+// for the cap: no upload fails with a server error (a deadlock once did).
+func TestConcurrentUploadsWhileScoringNeverFail(t *testing.T) {
+	const rounds, uploads, capN = 20, 25, 20
+	e := setup(t, setupOpts{cap: capN})
+	ctx := ctxT(t, 5*time.Minute)
+	wctx, stop := context.WithCancel(ctx)
+	var scored atomic.Int64
+	var workers sync.WaitGroup
+	for range 4 {
+		workers.Go(func() { runWorker(t, wctx, e, &scored) })
+	}
+	for round := range rounds {
+		u := e.user(t, fmt.Sprintf("crowd%d", round))
+		var ok, capped atomic.Int64
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range uploads {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				_, err := e.svc.Submit(ctx, u, e.slug, "s.csv", e.sample())
+				var ce *competitions.CapError
+				switch {
+				case err == nil:
+					ok.Add(1)
+				case errors.As(err, &ce):
+					capped.Add(1)
+				default:
+					t.Errorf("round %d upload %d: %v (a server error)", round, i, err)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if ok.Load() != capN || capped.Load() != uploads-capN {
+			t.Fatalf("round %d: accepted %d, capped %d; want %d and %d", round, ok.Load(), capped.Load(), capN, uploads-capN)
+		}
+	}
+	stop()
+	workers.Wait()
+	if scored.Load() == 0 {
+		t.Fatal("the worker scored nothing while uploads ran")
+	}
+	t.Logf("%d uploads accepted, %d scored during the run", rounds*capN, scored.Load())
+}
+
+// runWorker scores until ctx ends, counting what it scored.
+func runWorker(t *testing.T, ctx context.Context, e *env, scored *atomic.Int64) {
+	w := e.svc.NewWorker(competitions.WorkerOptions{})
+	for ctx.Err() == nil {
+		did, err := w.RunOnce(ctx)
+		if err != nil && ctx.Err() == nil {
+			t.Errorf("worker: %v", err)
+			return
+		}
+		if did {
+			scored.Add(1)
+		} else {
+			time.Sleep(2 * time.Millisecond)
+		}
 	}
 }

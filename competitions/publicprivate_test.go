@@ -8,6 +8,8 @@ import (
 	"math"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -171,8 +173,8 @@ func TestBothPartsScoredAndPrivateHiddenUntilReveal(t *testing.T) {
 	if math.Abs(whole-full) > 1e-12 {
 		t.Fatalf("public %v on %d and private %v on %d units do not make the whole %v", sc.PrimaryScore, *sc.PublicUnits, *sc.PrivateScore, *sc.PrivateUnits, full)
 	}
-	if *sa.PrimaryScore != sc.PrimaryScore {
-		t.Fatalf("the participant sees %v, not the public score %v", *sa.PrimaryScore, sc.PrimaryScore)
+	if *sa.PrimaryScore != roundTo(sc.PrimaryScore, 5) {
+		t.Fatalf("the participant sees %v, not the public score %v to 5 significant digits", *sa.PrimaryScore, sc.PrimaryScore)
 	}
 	// Private board: 404 for participants and anonymous callers, visible
 	// to the owner and admins.
@@ -429,5 +431,53 @@ func TestLabelRecoveryDoesNotCarryToPrivate(t *testing.T) {
 	lb, err := e.svc.Leaderboard(ctx, admin, e.slug, competitions.BoardPrivate, 0, 0)
 	if err != nil || len(lb.Entries) != 1 || lb.Entries[0].Score > *a0.PrivateScore+1e-12 {
 		t.Fatalf("private board %+v %v", lb, err)
+	}
+}
+
+// TestFinalLimitHoldsUnderConcurrency: a crowd of concurrent marks of one
+// user's submissions leaves exactly final_limit finals.
+func TestFinalLimitHoldsUnderConcurrency(t *testing.T) {
+	e := ppEnv(t, 418)
+	ctx := ctxT(t, 2*time.Minute)
+	u := e.user(t, "crowd")
+	var ids []int64
+	for i := range 6 {
+		res, err := e.svc.Submit(ctx, u, e.slug, "s.csv", noisy(e)(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.Submission.ID)
+	}
+	var wg sync.WaitGroup
+	var ok, limited atomic.Int32
+	for i := range 24 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := e.svc.SetFinal(ctx, u, e.slug, ids[i%len(ids)], true)
+			var fl *competitions.FinalLimitError
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.As(err, &fl):
+				limited.Add(1)
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	finals := 0
+	mine, _, _, err := e.svc.MySubmissions(ctx, u, e.slug)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range mine {
+		if s.IsFinal {
+			finals++
+		}
+	}
+	if finals != competitions.DefaultFinalLimit || limited.Load() == 0 {
+		t.Fatalf("%d finals after %d accepted and %d limited marks, want %d", finals, ok.Load(), limited.Load(), competitions.DefaultFinalLimit)
 	}
 }

@@ -442,94 +442,95 @@ func (w *Worker) heartbeat(ctx context.Context, cancel context.CancelFunc, cl *c
 }
 
 // finish records a successful score (an existing row, or a new one) as the
-// official score, in one transaction that also checks the lease.
+// official score, in one transaction that also checks the lease. Its lock
+// order is the intake's (see Service.Submit): the user's leaderboard entry,
+// then submission rows, the competition row last. Deadlock victims and lock
+// wait timeouts are retried by Store.InTx, the one retry layer.
 func (w *Worker) finish(ctx context.Context, cl *claimed, c db.Competition, used [2]int64, existing *db.SubmissionScore, row *db.InsertSubmissionScoreParams) error {
 	s := w.s
 	scoredAt := s.now().UTC()
-	err := retryDeadlock(ctx, func() error {
-		return s.st.InTx(ctx, func(tx store.Store) error {
-			// First statement: the user's leaderboard entry lock, so this
-			// transaction's reads start after any concurrent switch of the same
-			// user's scores has committed (see updateBest).
-			if _, err := tx.LockLeaderboardEntry(ctx, db.LockLeaderboardEntryParams{
-				CompetitionID: c.ID, UserID: cl.sub.UserID,
-			}); err != nil && !store.IsNotFound(err) {
-				return fmt.Errorf("lock leaderboard entry: %w", err)
+	err := s.st.InTx(ctx, func(tx store.Store) error {
+		// First statement: the user's leaderboard entry lock, so this
+		// transaction's reads start after any concurrent switch of the same
+		// user's scores has committed (see updateBest).
+		if _, err := tx.LockLeaderboardEntry(ctx, db.LockLeaderboardEntryParams{
+			CompetitionID: c.ID, UserID: cl.sub.UserID,
+		}); err != nil && !store.IsNotFound(err) {
+			return fmt.Errorf("lock leaderboard entry: %w", err)
+		}
+		cur, err := tx.LockSubmission(ctx, cl.sub.ID)
+		if err != nil {
+			return fmt.Errorf("lock submission %d: %w", cl.sub.ID, err)
+		}
+		if cur.LeaseToken != cl.token || cur.Pending == pendingNone {
+			return errLeaseLost
+		}
+		if err := tx.ClearOfficialSubmissionScore(ctx, cl.sub.ID); err != nil {
+			return fmt.Errorf("switch official score of submission %d: %w", cl.sub.ID, err)
+		}
+		sc, inserted := existing, false
+		if sc == nil {
+			// The unique (submission, scorer, holdout) key makes a second
+			// row with the same digests impossible; reuse the first.
+			ins := *row
+			ins.IsOfficial = true
+			id, err := tx.InsertSubmissionScore(ctx, ins)
+			switch {
+			case store.IsDuplicate(err):
+				got, err := tx.GetSubmissionScoreByDigests(ctx, db.GetSubmissionScoreByDigestsParams{
+					SubmissionID: row.SubmissionID, ScorerDigest: row.ScorerDigest, HoldoutDigest: row.HoldoutDigest,
+				})
+				if err != nil {
+					return fmt.Errorf("find score of submission %d: %w", cl.sub.ID, err)
+				}
+				sc = &got
+			case err != nil:
+				return fmt.Errorf("insert score of submission %d: %w", cl.sub.ID, err)
+			default:
+				sc, inserted = &db.SubmissionScore{ID: id, PrimaryScore: row.PrimaryScore, CiLow: row.CiLow, CiHigh: row.CiHigh,
+					PrivateScore: row.PrivateScore, PrivateCiLow: row.PrivateCiLow, PrivateCiHigh: row.PrivateCiHigh}, true
 			}
-			cur, err := tx.LockSubmission(ctx, cl.sub.ID)
-			if err != nil {
-				return fmt.Errorf("lock submission %d: %w", cl.sub.ID, err)
-			}
-			if cur.LeaseToken != cl.token || cur.Pending == pendingNone {
-				return errLeaseLost
-			}
-			if err := tx.ClearOfficialSubmissionScore(ctx, cl.sub.ID); err != nil {
+		}
+		if !inserted {
+			if err := tx.SetOfficialSubmissionScore(ctx, sc.ID); err != nil {
 				return fmt.Errorf("switch official score of submission %d: %w", cl.sub.ID, err)
 			}
-			sc, inserted := existing, false
-			if sc == nil {
-				// The unique (submission, scorer, holdout) key makes a second
-				// row with the same digests impossible; reuse the first.
-				ins := *row
-				ins.IsOfficial = true
-				id, err := tx.InsertSubmissionScore(ctx, ins)
-				switch {
-				case store.IsDuplicate(err):
-					got, err := tx.GetSubmissionScoreByDigests(ctx, db.GetSubmissionScoreByDigestsParams{
-						SubmissionID: row.SubmissionID, ScorerDigest: row.ScorerDigest, HoldoutDigest: row.HoldoutDigest,
-					})
-					if err != nil {
-						return fmt.Errorf("find score of submission %d: %w", cl.sub.ID, err)
-					}
-					sc = &got
-				case err != nil:
-					return fmt.Errorf("insert score of submission %d: %w", cl.sub.ID, err)
-				default:
-					sc, inserted = &db.SubmissionScore{ID: id, PrimaryScore: row.PrimaryScore, CiLow: row.CiLow, CiHigh: row.CiHigh,
-						PrivateScore: row.PrivateScore, PrivateCiLow: row.PrivateCiLow, PrivateCiHigh: row.PrivateCiHigh}, true
-				}
+		}
+		if err := tx.FinishSubmissionScored(ctx, db.FinishSubmissionScoredParams{
+			ID: cl.sub.ID, PrimaryScore: sqlNullFloat{Float64: sc.PrimaryScore, Valid: true},
+			CiLow: sc.CiLow, CiHigh: sc.CiHigh, PrivateScore: sc.PrivateScore, PrivateCiLow: sc.PrivateCiLow,
+			PrivateCiHigh: sc.PrivateCiHigh, ScoredAt: timeArg(scoredAt),
+		}); err != nil {
+			return fmt.Errorf("finish submission %d: %w", cl.sub.ID, err)
+		}
+		// The competition as it is now: an import may have turned its
+		// direction around while this one scored, and the best is
+		// ranked the current way.
+		now, err := tx.GetCompetition(ctx, c.ID)
+		if err != nil {
+			return fmt.Errorf("read competition %s: %w", c.Slug, err)
+		}
+		if err := updateBest(ctx, tx, now, cur.UserID); err != nil {
+			return err
+		}
+		if cur.RescoreJobID.Valid {
+			if err := tx.AdvanceRescoreJob(ctx, db.AdvanceRescoreJobParams{ID: cur.RescoreJobID.Int64, Done: 1}); err != nil {
+				return fmt.Errorf("advance rescore job: %w", err)
 			}
-			if !inserted {
-				if err := tx.SetOfficialSubmissionScore(ctx, sc.ID); err != nil {
-					return fmt.Errorf("switch official score of submission %d: %w", cl.sub.ID, err)
-				}
+		}
+		// The scorer or holdout changed while this one scored (and the
+		// rescore request skipped it as busy): queue it again.
+		if now.CurrentScorerID.Int64 != used[0] || now.CurrentHoldoutID.Int64 != used[1] {
+			if _, err := tx.RequeueSubmission(ctx, db.RequeueSubmissionParams{ID: cl.sub.ID}); err != nil {
+				return fmt.Errorf("requeue submission %d: %w", cl.sub.ID, err)
 			}
-			if err := tx.FinishSubmissionScored(ctx, db.FinishSubmissionScoredParams{
-				ID: cl.sub.ID, PrimaryScore: sqlNullFloat{Float64: sc.PrimaryScore, Valid: true},
-				CiLow: sc.CiLow, CiHigh: sc.CiHigh, PrivateScore: sc.PrivateScore, PrivateCiLow: sc.PrivateCiLow,
-				PrivateCiHigh: sc.PrivateCiHigh, ScoredAt: timeArg(scoredAt),
-			}); err != nil {
-				return fmt.Errorf("finish submission %d: %w", cl.sub.ID, err)
-			}
-			// The competition as it is now: an import may have turned its
-			// direction around while this one scored, and the best is
-			// ranked the current way.
-			now, err := tx.GetCompetition(ctx, c.ID)
-			if err != nil {
-				return fmt.Errorf("read competition %s: %w", c.Slug, err)
-			}
-			if err := updateBest(ctx, tx, now, cur.UserID); err != nil {
-				return err
-			}
-			if cur.RescoreJobID.Valid {
-				if err := tx.AdvanceRescoreJob(ctx, db.AdvanceRescoreJobParams{ID: cur.RescoreJobID.Int64, Done: 1}); err != nil {
-					return fmt.Errorf("advance rescore job: %w", err)
-				}
-			}
-			// The scorer or holdout changed while this one scored (and the
-			// rescore request skipped it as busy): queue it again.
-			if now.CurrentScorerID.Int64 != used[0] || now.CurrentHoldoutID.Int64 != used[1] {
-				if _, err := tx.RequeueSubmission(ctx, db.RequeueSubmissionParams{ID: cl.sub.ID}); err != nil {
-					return fmt.Errorf("requeue submission %d: %w", cl.sub.ID, err)
-				}
-			}
-			// Last: every switch of this competition serializes on this row
-			// lock, so hold it for as short a time as possible.
-			if err := tx.BumpLeaderboardVersion(ctx, c.ID); err != nil {
-				return fmt.Errorf("bump leaderboard of %s: %w", c.Slug, err)
-			}
-			return nil
-		})
+		}
+		// Last: every switch of this competition serializes on this row
+		// lock, so hold it for as short a time as possible.
+		if err := tx.BumpLeaderboardVersion(ctx, c.ID); err != nil {
+			return fmt.Errorf("bump leaderboard of %s: %w", c.Slug, err)
+		}
+		return nil
 	})
 	if err != nil {
 		return err
@@ -547,7 +548,7 @@ func (w *Worker) fail(ctx context.Context, cl *claimed, c db.Competition, public
 	s := w.s
 	s.log.Warn("submission scoring failed", "submission_id", cl.sub.ID, "competition", c.Slug, "detail", internal)
 	defer s.done.Done(cl.sub.ID)
-	return retryDeadlock(ctx, func() error { return s.failTx(ctx, cl, c, public, internal) })
+	return s.failTx(ctx, cl, c, public, internal)
 }
 
 func (s *Service) failTx(ctx context.Context, cl *claimed, c db.Competition, public, internal string) error {

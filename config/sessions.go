@@ -55,6 +55,16 @@ type Sessions struct {
 	IsolationCheck string
 	ProbeImage     string
 	ProbeInterval  time.Duration
+	// GPUBusyPercent is the GPU utilisation that counts as activity for
+	// idle culling; WarnBefore how long before a stop the session warns;
+	// MaxExtension the most a user may extend a session, once.
+	GPUBusyPercent int
+	WarnBefore     time.Duration
+	MaxExtension   time.Duration
+	// Snapshot retention per user (zero disables a rule).
+	SnapshotKeepLast   int
+	SnapshotMaxAge     time.Duration
+	SnapshotQuotaBytes int64
 }
 
 // KubeSessions are the Kubernetes runtime's settings (MEDFORGE_KUBE_*,
@@ -226,6 +236,46 @@ var sessionSettings = []Setting{
 	{Env: "MEDFORGE_ISOLATION_PROBE_INTERVAL", Default: "5m",
 		Doc:   "How often the east-west probe runs again.",
 		apply: func(c *Config, v string) (err error) { c.Sessions.ProbeInterval, err = parseDuration(v); return }},
+	{Env: "MEDFORGE_SESSION_GPU_BUSY_PERCENT", Default: "10",
+		Doc: "GPU utilisation (percent, NVML only) at or above which a session counts as busy, not idle, for idle culling.",
+		apply: func(c *Config, v string) error {
+			n, err := parseInt(v, 1)
+			if err == nil && n > 100 {
+				err = errors.New("must be a percentage from 1 to 100")
+			}
+			c.Sessions.GPUBusyPercent = n
+			return err
+		}},
+	{Env: "MEDFORGE_SESSION_WARN_BEFORE", Default: "10m",
+		Doc:   "Warn on the session page this long before an idle cull or a lifetime stop.",
+		apply: func(c *Config, v string) (err error) { c.Sessions.WarnBefore, err = parseDuration(v); return }},
+	{Env: "MEDFORGE_SESSION_MAX_EXTENSION", Default: "1h",
+		Doc:   "The most a user may extend a session, once (pushes the lifetime back and restarts the idle clock); 0 disables extensions.",
+		apply: func(c *Config, v string) (err error) { c.Sessions.MaxExtension, err = parseDurationOrZero(v); return }},
+	{Env: "MEDFORGE_SNAPSHOT_KEEP_LAST", Default: "0",
+		Doc: "Snapshot retention: keep the newest N snapshots per user (0: no limit).",
+		apply: func(c *Config, v string) (err error) {
+			c.Sessions.SnapshotKeepLast, err = parseInt(v, 0)
+			return
+		}},
+	{Env: "MEDFORGE_SNAPSHOT_MAX_AGE", Default: "0",
+		Doc: "Snapshot retention: drop snapshots older than this, in days (30d) or as a duration (0: no limit).",
+		apply: func(c *Config, v string) (err error) {
+			if days, ok := strings.CutSuffix(v, "d"); ok {
+				n, err := parseInt(days, 0)
+				c.Sessions.SnapshotMaxAge = time.Duration(n) * 24 * time.Hour
+				return err
+			}
+			c.Sessions.SnapshotMaxAge, err = parseDurationOrZero(v)
+			return
+		}},
+	{Env: "MEDFORGE_SNAPSHOT_QUOTA", Default: "0",
+		Doc: "Snapshot retention: bytes of snapshots kept per user (bytes, or with a k/m/g suffix; 0: no limit).",
+		apply: func(c *Config, v string) error {
+			n, err := parseBytes(v)
+			c.Sessions.SnapshotQuotaBytes = int64(n)
+			return err
+		}},
 }
 
 // nonEmpty refuses an empty value.

@@ -93,6 +93,13 @@ func Unauthenticated() *Error {
 // Forbidden is a 403 with a code and a detail.
 func Forbidden(code, detail string) *Error { return Problem(http.StatusForbidden, code, detail) }
 
+// Unavailable is 503 `unavailable` with Retry-After: a dependency (the
+// database) cannot be reached for a moment. Clients retry; it is never a 500.
+func Unavailable() *Error {
+	return Problem(http.StatusServiceUnavailable, "unavailable", "the service is briefly unavailable; try again in a few seconds").
+		WithHeader("Retry-After", "2")
+}
+
 // Conflict is a 409 with a code and a detail.
 func Conflict(code, detail string) *Error { return Problem(http.StatusConflict, code, detail) }
 
@@ -132,6 +139,8 @@ func toProblem(err error) *Error {
 	switch {
 	case errors.As(err, &pe):
 		return pe
+	case store.IsUnavailable(err):
+		return Unavailable().WithCause(err)
 	case errors.As(err, &ve):
 		fields := make([]FieldError, len(ve.Fields))
 		for i, f := range ve.Fields {

@@ -93,13 +93,19 @@ func New(d Deps) (*Server, error) {
 	}
 	s.origins = newOriginPolicy(d.Config)
 	s.app = fiber.New(fiber.Config{
-		AppName:               "medforge",
-		ErrorHandler:          s.errorHandler,
-		BodyLimit:             d.Config.BodyLimit + BodySlack,
-		ReadTimeout:           d.Config.ReadTimeout,
-		WriteTimeout:          d.Config.WriteTimeout,
-		IdleTimeout:           d.Config.IdleTimeout,
-		DisableStartupMessage: true,
+		AppName:      "medforge",
+		ErrorHandler: s.errorHandler,
+		BodyLimit:    d.Config.BodyLimit + BodySlack,
+		ReadTimeout:  d.Config.ReadTimeout,
+		WriteTimeout: d.Config.WriteTimeout,
+		IdleTimeout:  d.Config.IdleTimeout,
+		// Bodies are streamed: nothing announced by Content-Length is
+		// allocated before limitBody and the handler ask for it, and
+		// multipart forms are parsed only by the upload handlers that take
+		// them (after authentication), never before any handler runs.
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
+		DisableStartupMessage:        true,
 		// Handlers may keep strings from the request past the handler
 		// (goroutines, caches); Immutable makes that safe.
 		Immutable: true,
@@ -107,7 +113,7 @@ func New(d Deps) (*Server, error) {
 			return jsonMarshal(v)
 		},
 	})
-	s.app.Use(s.requestID, s.observe, s.recover, s.deadline, s.cors)
+	s.app.Use(s.requestID, s.observe, s.recover, s.limitBody, s.deadline, s.cors)
 	s.app.Use(s.authenticate, s.checkOrigin)
 	s.app.Use(Prefix+"/admin", s.gate(AuthAdmin, Prefix+"/admin/*"))
 	s.app.Use(Prefix+"/internal", s.gate(AuthInternal, Prefix+"/internal/*"))

@@ -14,9 +14,9 @@ LIMIT 1
 FOR UPDATE SKIP LOCKED;
 
 -- name: InsertSession :execlastid
-INSERT INTO sessions (slug, user_id, exposure, pack, image, gpu_id, status, workspace)
+INSERT INTO sessions (slug, user_id, exposure, pack, image, gpu_id, status, workspace, from_snapshot_id)
 VALUES (sqlc.arg(slug), sqlc.arg(user_id), sqlc.arg(exposure), sqlc.arg(pack), sqlc.arg(image),
-        sqlc.arg(gpu_id), 'starting', sqlc.arg(workspace));
+        sqlc.arg(gpu_id), 'starting', sqlc.arg(workspace), sqlc.narg(from_snapshot_id));
 
 -- name: GetSession :one
 SELECT * FROM sessions WHERE id = sqlc.arg(id);
@@ -98,3 +98,19 @@ WHERE id = sqlc.arg(id) AND status = 'starting';
 -- and lifetime limits) are measured, so they never depend on the API
 -- host's clock or time zone.
 SELECT CAST(CURRENT_TIMESTAMP(6) AS DATETIME(6)) AS now;
+
+-- name: MarkSessionWorkspaceClone :execrows
+-- The workspace was made as a ZFS clone of from_snapshot_id, which must
+-- then outlive it.
+UPDATE sessions SET workspace_clone = TRUE WHERE id = sqlc.arg(id);
+
+-- name: MarkSessionGPUBusy :execrows
+-- A recovery pass saw the session's GPU above the utilisation threshold.
+UPDATE sessions SET last_gpu_busy_at = CURRENT_TIMESTAMP(6)
+WHERE id = sqlc.arg(id) AND status = 'running';
+
+-- name: ExtendSession :execrows
+-- The one extension of a running session's idle and lifetime limits.
+UPDATE sessions SET extended_at = CURRENT_TIMESTAMP(6), extension_s = sqlc.arg(extension_s),
+    last_activity_at = CURRENT_TIMESTAMP(6)
+WHERE id = sqlc.arg(id) AND status = 'running' AND extended_at IS NULL;

@@ -121,14 +121,24 @@ SELECT * FROM submission_scores WHERE submission_id = sqlc.arg(submission_id) OR
 -- name: CountOfficialSubmissionScores :one
 SELECT COUNT(*) FROM submission_scores WHERE submission_id = sqlc.arg(submission_id) AND is_official;
 
+-- name: EnsureLeaderboardEntry :exec
+-- Creates the user's leaderboard entry (no submissions, no best: not shown)
+-- when missing, in its own statement before the accepting transaction, so
+-- that transaction only updates an existing row: concurrent first uploads
+-- then queue on its row lock instead of deadlocking on the insert of a new
+-- key.
+INSERT IGNORE INTO leaderboard_entries (competition_id, user_id, submissions, last_submission_at)
+VALUES (sqlc.arg(competition_id), sqlc.arg(user_id), 0, sqlc.arg(created_at));
+
 -- name: CountLeaderboardSubmission :exec
--- Counts an accepted submission on the user's leaderboard entry. Runs in the
--- accepting transaction, after the daily-count row lock that serializes the
--- user's uploads to the competition.
-INSERT INTO leaderboard_entries (competition_id, user_id, submissions, last_submission_at)
-VALUES (sqlc.arg(competition_id), sqlc.arg(user_id), 1, sqlc.arg(created_at))
-ON DUPLICATE KEY UPDATE submissions = submissions + 1,
-                        last_submission_at = GREATEST(last_submission_at, VALUES(last_submission_at));
+-- Counts an accepted submission on the user's leaderboard entry (created
+-- beforehand by EnsureLeaderboardEntry). The first statement of the
+-- accepting transaction: a plain UPDATE of an existing row takes its
+-- exclusive lock at once, where an upsert's shared-then-exclusive upgrade
+-- deadlocks concurrent uploads.
+UPDATE leaderboard_entries SET submissions = submissions + 1,
+                               last_submission_at = GREATEST(last_submission_at, sqlc.arg(created_at))
+WHERE competition_id = sqlc.arg(competition_id) AND user_id = sqlc.arg(user_id);
 
 -- name: BestUserSubmissionHigh :one
 SELECT id, primary_score, ci_low, ci_high, created_at FROM submissions

@@ -42,9 +42,9 @@ func TestSplitSnapshot(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ws, snap, ok := splitSnapshot(tc.in)
+			ws, snap, ok := SplitSnapshot(tc.in)
 			if ok != tc.ok || (ok && (ws != tc.ws || snap != tc.snap)) {
-				t.Fatalf("splitSnapshot(%q) = %q, %q, %v", tc.in, ws, snap, ok)
+				t.Fatalf("SplitSnapshot(%q) = %q, %q, %v", tc.in, ws, snap, ok)
 			}
 		})
 	}

@@ -127,3 +127,71 @@ func pct(ds []time.Duration, p int) string {
 	}
 	return s[i-1].Round(time.Millisecond).String()
 }
+
+// TestBenchHandoff measures the waitlist's hand-off: with one GPU held and a
+// request queued, the time from the holder's stop request to the queued
+// user's session running (the stop's finalization and snapshot, the
+// hand-off transaction, and the new container's start), against a plain
+// create -> running on a free GPU in the same run. It runs only with
+// MEDFORGE_SESSIONS_BENCH=1 (ops/bench/bench-sessions.sh).
+func TestBenchHandoff(t *testing.T) {
+	if os.Getenv("MEDFORGE_SESSIONS_BENCH") != "1" {
+		t.Skip("benchmark: set MEDFORGE_SESSIONS_BENCH=1 (make bench)")
+	}
+	rounds := 8
+	e := newEnv(t, envOpts{gpus: "0", cfg: func(c *sessions.Config) { c.PollInterval = 50 * time.Millisecond }})
+	ctx := ctxT(t, 10*time.Minute)
+	a, b := e.user(testdb.UserOpts{}), e.user(testdb.UserOpts{})
+	var plain, handoff []time.Duration
+	holder := a
+	t0 := time.Now()
+	s, err := e.svc.Create(ctx, sessions.CreateRequest{UserID: holder, Exposure: sessions.External})
+	require.NoError(t, err)
+	waitFast(t, e, s.ID, sessions.StatusRunning)
+	plain = append(plain, time.Since(t0))
+	for i := 0; i < rounds; i++ {
+		next := b
+		if holder == b {
+			next = a
+		}
+		p, err := e.svc.Request(ctx, sessions.CreateRequest{UserID: next, Exposure: sessions.External})
+		require.NoError(t, err)
+		require.NotNil(t, p.Queued)
+		t1 := time.Now()
+		_, err = e.svc.Stop(ctx, s.ID, holder, sessions.StopUser)
+		require.NoError(t, err)
+		var q sessions.QueueEntry
+		for {
+			q, err = e.svc.QueueStatus(ctx, next, sessions.External)
+			require.NoError(t, err)
+			if q.Status == sessions.QueueGranted {
+				break
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		waitFast(t, e, q.SessionID, sessions.StatusRunning)
+		handoff = append(handoff, time.Since(t1))
+		s, err = e.svc.Get(ctx, q.SessionID, 0)
+		require.NoError(t, err)
+		holder = next
+		if i%2 == 1 {
+			// A plain create -> running on a free GPU, for the reference.
+			_, err = e.svc.Stop(ctx, s.ID, holder, sessions.StopUser)
+			require.NoError(t, err)
+			waitFast(t, e, s.ID, sessions.StatusStopped)
+			t2 := time.Now()
+			s, err = e.svc.Create(ctx, sessions.CreateRequest{UserID: holder, Exposure: sessions.External})
+			require.NoError(t, err)
+			waitFast(t, e, s.ID, sessions.StatusRunning)
+			plain = append(plain, time.Since(t2))
+		}
+	}
+	fmt.Printf("BENCH queue hand-off, stop request -> next session running (%d rounds): p50 %s  p90 %s; plain create->running p50 %s; ratio %.2f\n",
+		rounds, pct(handoff, 50), pct(handoff, 90), pct(plain, 50), float64(median(handoff))/float64(median(plain)))
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}

@@ -14,6 +14,9 @@ type metrics struct {
 	passFails prometheus.Counter
 	orphans   prometheus.Counter
 	gpuGated  prometheus.Counter
+	queued    prometheus.Counter
+	granted   prometheus.Counter
+	pruned    *prometheus.CounterVec // by rule
 }
 
 // RegisterMetrics registers the session runtime's series on reg:
@@ -21,7 +24,8 @@ type metrics struct {
 // _start_seconds (create -> running), _stopped_total{reason},
 // _start_failures_total, medforge_session_recovery_pass_seconds,
 // _recovery_pass_failures_total, _orphans_removed_total and
-// medforge_gpu_health_gate_failures_total.
+// medforge_gpu_health_gate_failures_total, medforge_session_queue_joined_total,
+// _queue_granted_total and medforge_snapshots_pruned_total{rule}.
 func (s *Service) RegisterMetrics(reg prometheus.Registerer) error {
 	m := &metrics{
 		created: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "medforge_sessions_created_total", Help: "Sessions allocated, by exposure."}, []string{"exposure"}),
@@ -35,8 +39,11 @@ func (s *Service) RegisterMetrics(reg prometheus.Registerer) error {
 		passFails: prometheus.NewCounter(prometheus.CounterOpts{Name: "medforge_session_recovery_pass_failures_total", Help: "Recovery passes that failed."}),
 		orphans:   prometheus.NewCounter(prometheus.CounterOpts{Name: "medforge_session_orphans_removed_total", Help: "Containers removed because no active session owned them."}),
 		gpuGated:  prometheus.NewCounter(prometheus.CounterOpts{Name: "medforge_gpu_health_gate_failures_total", Help: "GPUs disabled by the health gate on release."}),
+		queued:    prometheus.NewCounter(prometheus.CounterOpts{Name: "medforge_session_queue_joined_total", Help: "Session requests that joined the GPU waitlist."}),
+		granted:   prometheus.NewCounter(prometheus.CounterOpts{Name: "medforge_session_queue_granted_total", Help: "Queued requests handed a freed GPU."}),
+		pruned:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "medforge_snapshots_pruned_total", Help: "Snapshots deleted by retention, by rule."}, []string{"rule"}),
 	}
-	for _, c := range []prometheus.Collector{m.created, m.refused, m.startSecs, m.stopped, m.failed, m.passSecs, m.passFails, m.orphans, m.gpuGated} {
+	for _, c := range []prometheus.Collector{m.created, m.refused, m.startSecs, m.stopped, m.failed, m.passSecs, m.passFails, m.orphans, m.gpuGated, m.queued, m.granted, m.pruned} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}

@@ -46,6 +46,10 @@ type Workspace struct {
 	Name string
 	// HostPath is the folder to bind-mount at the IDE's home.
 	HostPath string
+	// Clone is true when the workspace is a copy-on-write clone of the
+	// snapshot it was restored from (ZFS): that snapshot must then outlive
+	// the workspace, and DeleteSnapshot refuses it with ErrSnapshotInUse.
+	Clone bool
 }
 
 // WorkspaceProvider creates per-session workspaces and their stop snapshots.
@@ -63,6 +67,36 @@ type WorkspaceProvider interface {
 	Snapshot(ctx context.Context, name, snap string) error
 	// Snapshots lists the snapshot names of the workspace named name.
 	Snapshots(ctx context.Context, name string) ([]string, error)
+	// Restore creates the workspace of session sessionID (of userID) from
+	// the snapshot snapshot (the full name <workspace>@<snap>, which must
+	// be one of this provider's): a clone for ZFS, a copy for directories.
+	// The snapshot is never changed. It is idempotent: when the workspace
+	// exists already (a launch repeated after a restart) it is returned as
+	// it is, and a crash midway leaves no half-made workspace behind.
+	Restore(ctx context.Context, userID, sessionID int64, snapshot string) (Workspace, error)
+	// SnapshotSize is the number of bytes the snapshot refers to.
+	SnapshotSize(ctx context.Context, snapshot string) (int64, error)
+	// SnapshotPath is a host folder showing the snapshot's files read-only
+	// (downloads read it; nothing may write there).
+	SnapshotPath(ctx context.Context, snapshot string) (string, error)
+	// DeleteSnapshot destroys the snapshot. A missing snapshot is not an
+	// error; one that a workspace still depends on (a ZFS clone origin) is
+	// ErrSnapshotInUse and is left whole.
+	DeleteSnapshot(ctx context.Context, snapshot string) error
+}
+
+// ErrSnapshotInUse: a workspace (a ZFS clone), an active session or a
+// queued request still depends on the snapshot, so it is kept.
+var ErrSnapshotInUse = errors.New("snapshot in use")
+
+// SplitSnapshot splits a full snapshot name <workspace>@<snap>; ok is false
+// when either part is empty.
+func SplitSnapshot(full string) (workspace, snap string, ok bool) {
+	i := strings.LastIndexByte(full, '@')
+	if i <= 0 || i == len(full)-1 {
+		return "", "", false
+	}
+	return full[:i], full[i+1:], true
 }
 
 // Label keys on every session container. Reconciliation matches containers
@@ -187,4 +221,14 @@ type ExitWatcher interface {
 	// WatchExits calls fn for each exit of a container whose labels include
 	// match, until ctx ends (nil) or the stream breaks (an error).
 	WatchExits(ctx context.Context, match map[string]string, fn func()) error
+}
+
+// UtilizationSampler is implemented by GPU providers that can read a GPU's
+// current utilisation (NVML). Recovery samples each running session's GPU
+// on every pass; a session at or above Config.GPUBusyPercent is busy, and
+// busy sessions are not culled as idle.
+type UtilizationSampler interface {
+	// Utilization is the percentage (0-100) of the last sample period in
+	// which a kernel ran on g.
+	Utilization(ctx context.Context, g GPU) (int, error)
 }

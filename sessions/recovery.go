@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/medforge/medforge/store"
 	"github.com/medforge/medforge/store/db"
 )
 
@@ -23,8 +24,11 @@ import (
 //     container, run the GPU health gate, mark the row stopped; each step is
 //     idempotent, so a pass cut short anywhere (a crash, a kill) is
 //     completed exactly once by the next;
-//  4. times out starting sessions, or resumes them after a restart;
-//  5. stops and removes orphan containers (no active row).
+//  4. times out starting sessions, or resumes them after a restart (a
+//     start with no container and no launch in flight is launched again);
+//  5. stops and removes orphan containers (no active row);
+//  6. finishes snapshot deletes cut short, hands any free GPU to queued
+//     requests, and prunes snapshots by the retention policy.
 //
 // Passes never run concurrently; within a pass each session is handled by
 // one goroutine (up to 8 sessions at once). The loop repeats them every PollInterval,
@@ -32,6 +36,8 @@ import (
 type Reconciler struct {
 	s  *Service
 	mu sync.Mutex // one pass at a time
+
+	passes int // completed or not; the first one runs at Start
 
 	hmu      sync.Mutex
 	failures int
@@ -115,6 +121,8 @@ func backoff(n int, max time.Duration) time.Duration {
 func (r *Reconciler) Pass(ctx context.Context) (err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	first := r.passes == 0
+	r.passes++
 	began := time.Now()
 	defer func() {
 		r.record(err)
@@ -167,7 +175,7 @@ func (r *Reconciler) Pass(ctx context.Context) (err error) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := r.reconcile(ctx, row, bySession[row.ID], now); err != nil {
+			if err := r.reconcile(ctx, row, bySession[row.ID], now, first); err != nil {
 				fail(fmt.Errorf("session %d: %w", row.ID, err))
 			}
 		}()
@@ -197,13 +205,29 @@ func (r *Reconciler) Pass(ctx context.Context) (err error) {
 		}
 	}
 	wg.Wait()
+	// Snapshot deletes cut short, GPUs free while requests wait (enabled
+	// by an admin, found at a sync, or freed by a transaction that raced a
+	// create), and retention.
+	if err := s.finishDeletes(ctx); err != nil {
+		fail(err)
+	}
+	if waiting, err := s.st.CountQueued(ctx); err != nil {
+		fail(fmt.Errorf("count queue: %w", err))
+	} else if waiting > 0 {
+		if _, err := s.release(ctx, nil); err != nil {
+			fail(fmt.Errorf("hand out free GPUs: %w", err))
+		}
+	}
+	if _, err := s.prune(ctx); err != nil {
+		fail(fmt.Errorf("retention: %w", err))
+	}
 	return errors.Join(errs...)
 }
 
 // passParallelism bounds the sessions one pass reconciles at once.
 const passParallelism = 8
 
-func (r *Reconciler) reconcile(ctx context.Context, row db.Session, cs []Container, now time.Time) error {
+func (r *Reconciler) reconcile(ctx context.Context, row db.Session, cs []Container, now time.Time, first bool) error {
 	s := r.s
 	running, failure := false, ""
 	for _, c := range cs {
@@ -215,15 +239,15 @@ func (r *Reconciler) reconcile(ctx context.Context, row db.Session, cs []Contain
 	switch Status(row.Status) {
 	case StatusRunning:
 		reason := ""
-		switch {
-		case !running && failure != "":
+		if !running && failure != "" {
 			reason = StopContainerFailed
-		case !running:
+		} else if !running {
 			reason = StopContainerLost
-		case s.cfg.MaxLifetime > 0 && row.StartedAt.Valid && now.Sub(row.StartedAt.Time) > s.cfg.MaxLifetime:
-			reason = StopMaxLifetime
-		case s.cfg.IdleTimeout > 0 && row.LastActivityAt.Valid && now.Sub(row.LastActivityAt.Time) > s.cfg.IdleTimeout:
-			reason = StopIdle
+		} else {
+			if s.sampleGPU(ctx, row) {
+				row.LastGpuBusyAt.Time, row.LastGpuBusyAt.Valid = now, true
+			}
+			reason = s.cullReason(row, now)
 		}
 		if reason == "" {
 			return nil
@@ -271,7 +295,19 @@ func (r *Reconciler) reconcile(ctx context.Context, row db.Session, cs []Contain
 		// Give a young start its time: a container exists and the IDE may
 		// still be booting, or the row was committed an instant ago and its
 		// launch is about to register.
-		if age := now.Sub(row.CreatedAt); age < s.cfg.StartTimeout && (len(cs) > 0 || age < startGrace) {
+		age := now.Sub(row.CreatedAt)
+		if age < s.cfg.StartTimeout && len(cs) > 0 {
+			return nil
+		}
+		if age < s.cfg.StartTimeout && len(cs) == 0 {
+			if !first && age < startGrace {
+				return nil
+			}
+			// No process launches it any more (the API died between the
+			// allocation, or a queue grant, and the launch): launch it
+			// here, so a granted GPU is not lost with its place in line.
+			s.log.Info("resuming an interrupted session start", "session", row.ID)
+			s.launchAsync(row)
 			return nil
 		}
 		reason := "the session start was interrupted"
@@ -283,7 +319,9 @@ func (r *Reconciler) reconcile(ctx context.Context, row db.Session, cs []Contain
 				return err
 			}
 		}
-		n, err := s.st.FailStartingSession(ctx, db.FailStartingSessionParams{ID: row.ID, ErrorReason: reason})
+		n, err := s.release(ctx, func(tx store.Store) (int64, error) {
+			return tx.FailStartingSession(ctx, db.FailStartingSessionParams{ID: row.ID, ErrorReason: reason})
+		})
 		if err == nil && n == 1 {
 			s.changed(row, StatusError)
 		}
@@ -311,6 +349,7 @@ func (r *Reconciler) finalize(ctx context.Context, row db.Session, cs []Containe
 		return err
 	}
 	snap := row.Snapshot
+	var size int64
 	if row.Workspace != "" {
 		if snap == "" {
 			name := row.Workspace + "@stop-" + strconv.FormatInt(stopMillis(), 10)
@@ -326,7 +365,7 @@ func (r *Reconciler) finalize(ctx context.Context, row db.Session, cs []Containe
 		if err := s.at("snapshot-named", row.ID); err != nil {
 			return err
 		}
-		ws, short, ok := splitSnapshot(snap)
+		ws, short, ok := SplitSnapshot(snap)
 		if !ok {
 			return fmt.Errorf("bad snapshot name %q", snap)
 		}
@@ -335,6 +374,10 @@ func (r *Reconciler) finalize(ctx context.Context, row db.Session, cs []Containe
 		}
 		if err := s.at("snapshotted", row.ID); err != nil {
 			return err
+		}
+		var err error
+		if size, err = s.ws.SnapshotSize(ctx, snap); err != nil {
+			s.log.Warn("snapshot size unknown", "snapshot", snap, "err", err)
 		}
 	}
 	for _, c := range cs {
@@ -347,9 +390,17 @@ func (r *Reconciler) finalize(ctx context.Context, row db.Session, cs []Containe
 	}
 	r.gate(ctx, int(row.GpuID))
 	if row.StopReason == StopContainerFailed {
-		return r.finishFailed(ctx, row, cs)
+		return r.finishFailed(ctx, row, cs, snap, size)
 	}
-	n, err := s.st.FinishSessionStop(ctx, row.ID)
+	// The snapshot's record, the stop and the hand-off of the GPU to the
+	// head of the queue commit together.
+	n, err := s.release(ctx, func(tx store.Store) (int64, error) {
+		n, err := tx.FinishSessionStop(ctx, row.ID)
+		if err != nil || n == 0 {
+			return n, err
+		}
+		return n, s.recordSnapshot(ctx, tx, row, snap, size)
+	})
 	if err != nil {
 		return fmt.Errorf("mark stopped: %w", err)
 	}
@@ -366,7 +417,7 @@ func (r *Reconciler) finalize(ctx context.Context, row db.Session, cs []Containe
 // finishFailed ends a session whose container the runtime reported failed:
 // status error with the runtime's reason (or a generic one when the
 // container was already removed by an earlier, interrupted pass).
-func (r *Reconciler) finishFailed(ctx context.Context, row db.Session, cs []Container) error {
+func (r *Reconciler) finishFailed(ctx context.Context, row db.Session, cs []Container, snap string, size int64) error {
 	reason := "the session's container failed"
 	for _, c := range cs {
 		if c.Failure != "" {
@@ -376,7 +427,15 @@ func (r *Reconciler) finishFailed(ctx context.Context, row db.Session, cs []Cont
 	if len(reason) > 1000 {
 		reason = reason[:1000]
 	}
-	n, err := r.s.st.FailSession(ctx, db.FailSessionParams{ID: row.ID, ErrorReason: reason})
+	// Like a stop: the snapshot's record, the status change and the
+	// hand-off of the GPU to the queue commit together.
+	n, err := r.s.release(ctx, func(tx store.Store) (int64, error) {
+		n, err := tx.FailSession(ctx, db.FailSessionParams{ID: row.ID, ErrorReason: reason})
+		if err != nil || n == 0 {
+			return n, err
+		}
+		return n, r.s.recordSnapshot(ctx, tx, row, snap, size)
+	})
 	if err != nil {
 		return fmt.Errorf("mark error: %w", err)
 	}
@@ -432,14 +491,4 @@ func (r *Reconciler) gate(ctx context.Context, gpuID int) {
 	if _, err := s.st.SetGPUEnabled(ctx, db.SetGPUEnabledParams{ID: int32(gpuID), Enabled: false, DisabledReason: h.Reason}); err != nil {
 		s.log.Error("disable GPU", "gpu", gpuID, "err", err)
 	}
-}
-
-// splitSnapshot splits <workspace>@<snap>.
-func splitSnapshot(full string) (string, string, bool) {
-	for i := len(full) - 1; i >= 0; i-- {
-		if full[i] == '@' {
-			return full[:i], full[i+1:], i > 0 && i < len(full)-1
-		}
-	}
-	return "", "", false
 }

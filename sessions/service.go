@@ -58,6 +58,18 @@ type Config struct {
 	// disables either.
 	IdleTimeout time.Duration
 	MaxLifetime time.Duration
+	// GPUBusyPercent is the GPU utilisation (0-100) at or above which a
+	// recovery pass counts a session as busy, like routed traffic, for
+	// idle culling (only providers that sample utilisation: NVML).
+	GPUBusyPercent int
+	// WarnBefore is how long before an idle cull or a lifetime stop the
+	// session shows a warning (Session.Warning).
+	WarnBefore time.Duration
+	// MaxExtension is the most a user may extend a session, once: it pushes
+	// the lifetime limit back and restarts the idle clock. 0 disables it.
+	MaxExtension time.Duration
+	// Retention is the snapshot retention policy (pruned by recovery).
+	Retention Retention
 }
 
 func (c *Config) defaults() {
@@ -84,6 +96,12 @@ func (c *Config) defaults() {
 	}
 	if c.UnhealthyAfter <= 0 {
 		c.UnhealthyAfter = 3
+	}
+	if c.GPUBusyPercent <= 0 {
+		c.GPUBusyPercent = 10
+	}
+	if c.WarnBefore <= 0 {
+		c.WarnBefore = 10 * time.Minute
 	}
 }
 
@@ -301,33 +319,58 @@ type CreateRequest struct {
 	UserID   int64
 	Exposure Exposure
 	Pack     string // "" means "default"
+	// FromSnapshot, when set, is the name of one of the user's snapshots:
+	// the session's workspace is made from it (restore or fork).
+	FromSnapshot string
 }
 
 // Create allocates a GPU and inserts a starting session in one transaction,
 // then starts its container in the background; the session becomes running
-// once the IDE answers, or error with a reason. It returns ErrLimit,
-// ErrNoGPU, ErrInternalNotAllowed or ErrUnknownPack for refusals.
+// once the IDE answers, or error with a reason. It never queues: with no
+// GPU free, or other users on the waitlist, it is ErrNoGPU (Request queues
+// instead). It returns ErrLimit, ErrNoGPU, ErrInternalNotAllowed,
+// ErrUnknownPack, ErrSnapshotNotFound or ErrSnapshotExposure for refusals.
 func (s *Service) Create(ctx context.Context, req CreateRequest) (Session, error) {
-	if err := s.iso.Err(); err != nil {
+	if err := s.isolationRefusal(); err != nil {
+		return Session{}, err
+	}
+	row, _, err := s.allocate(ctx, req, false)
+	if err != nil {
+		s.countRefusal(err)
+		return Session{}, err
+	}
+	if m := s.metrics(); m != nil {
+		m.created.WithLabelValues(string(req.Exposure)).Inc()
+	}
+	s.launchAsync(row)
+	return s.view(row), nil
+}
+
+// isolationRefusal is ErrIsolation (counted) while the east-west rule is
+// not known to be in force; nothing is allocated or queued then.
+func (s *Service) isolationRefusal() error {
+	err := s.iso.Err()
+	if err != nil {
 		if m := s.metrics(); m != nil {
 			m.refused.WithLabelValues("isolation").Inc()
 		}
-		return Session{}, err
 	}
-	row, err := s.allocate(ctx, req)
+	return err
+}
+
+func (s *Service) countRefusal(err error) {
 	if m := s.metrics(); m != nil {
 		switch {
-		case err == nil:
-			m.created.WithLabelValues(string(req.Exposure)).Inc()
 		case errors.Is(err, ErrLimit):
 			m.refused.WithLabelValues("limit").Inc()
 		case errors.Is(err, ErrNoGPU):
 			m.refused.WithLabelValues("no_gpu").Inc()
 		}
 	}
-	if err != nil {
-		return Session{}, err
-	}
+}
+
+// launchAsync launches a starting session's container in the background.
+func (s *Service) launchAsync(row db.Session) {
 	s.mu.Lock()
 	s.launching[row.ID] = true
 	s.mu.Unlock()
@@ -336,49 +379,64 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (Session, error
 		defer s.wg.Done()
 		s.launch(row)
 	}()
-	return fromRow(row), nil
 }
 
 // AllocateOnly runs Create's allocation transaction alone and returns the
 // starting session without launching anything; recovery fails it after the
 // start grace. Benchmarks and tests of the allocation invariant use it.
 func (s *Service) AllocateOnly(ctx context.Context, req CreateRequest) (Session, error) {
-	row, err := s.allocate(ctx, req)
+	row, _, err := s.allocate(ctx, req, false)
 	if err != nil {
 		return Session{}, err
 	}
-	return fromRow(row), nil
+	return s.view(row), nil
 }
 
-func (s *Service) allocate(ctx context.Context, req CreateRequest) (db.Session, error) {
+// allocate runs the allocation transaction: a starting session row, or
+// (queue true, no GPU for this request) the id of a new queue entry.
+func (s *Service) allocate(ctx context.Context, req CreateRequest, queue bool) (db.Session, int64, error) {
 	if !req.Exposure.Valid() {
-		return db.Session{}, fmt.Errorf("invalid exposure %q", req.Exposure)
+		return db.Session{}, 0, fmt.Errorf("invalid exposure %q", req.Exposure)
 	}
 	if req.Pack == "" {
 		req.Pack = "default"
 	}
 	image, ok := s.cfg.Packs[req.Pack]
 	if !ok {
-		return db.Session{}, ErrUnknownPack
+		return db.Session{}, 0, ErrUnknownPack
 	}
-	var row db.Session
-	var err error
+	var (
+		row     db.Session
+		entryID int64
+		err     error
+	)
 	// InTx already retries deadlock victims; under a burst of creates a
 	// transaction can lose several times in a row, so allocation gives it
 	// a few more rounds before reporting an internal error.
 	for round := 0; round < 4; round++ {
-		err = s.allocateTx(ctx, req, image, &row)
+		row, entryID, err = s.allocateTx(ctx, req, image, queue)
 		if !(store.IsDeadlock(err) || store.IsLockWaitTimeout(err)) || ctx.Err() != nil {
 			break
 		}
 		time.Sleep(time.Duration(round+1) * 20 * time.Millisecond)
 	}
-	return row, err
+	return row, entryID, err
 }
 
-func (s *Service) allocateTx(ctx context.Context, req CreateRequest, image string, out *db.Session) error {
-	var row db.Session
+// allocateTx takes the scheduler lock, then the user's row; checks the
+// entitlement, the limit and the source snapshot; and inserts a starting
+// session on a free GPU, unless requests are queued or no GPU is free: then
+// it joins the queue (queue true) or answers ErrNoGPU.
+func (s *Service) allocateTx(ctx context.Context, req CreateRequest, image string, queue bool) (db.Session, int64, error) {
+	var (
+		row     db.Session
+		entryID int64
+	)
 	err := s.st.InTx(ctx, func(tx store.Store) error {
+		row, entryID = db.Session{}, 0
+		if _, err := tx.LockScheduler(ctx); err != nil {
+			return fmt.Errorf("lock scheduler: %w", err)
+		}
 		u, err := tx.LockUser(ctx, req.UserID)
 		if err != nil {
 			if store.IsNotFound(err) {
@@ -396,36 +454,73 @@ func (s *Service) allocateTx(ctx context.Context, req CreateRequest, image strin
 		if n >= int64(u.MaxConcurrentSessions) {
 			return ErrLimit
 		}
-		g, err := tx.PickFreeGPU(ctx)
+		if _, err := tx.GetQueuedEntryByUser(ctx, nullID(req.UserID)); err == nil {
+			return ErrAlreadyQueued
+		} else if !store.IsNotFound(err) {
+			return fmt.Errorf("queued request: %w", err)
+		}
+		var snapID int64
+		if req.FromSnapshot != "" {
+			if snapID, err = lockSourceSnapshot(ctx, tx, req.UserID, req.FromSnapshot, req.Exposure); err != nil {
+				return err
+			}
+		}
+		waiting, err := tx.CountQueued(ctx)
 		if err != nil {
-			if store.IsNotFound(err) {
+			return fmt.Errorf("count queue: %w", err)
+		}
+		var g db.PickFreeGPURow
+		if waiting == 0 {
+			g, err = tx.PickFreeGPU(ctx)
+			if err != nil && !store.IsNotFound(err) {
+				return fmt.Errorf("pick GPU: %w", err)
+			}
+		}
+		if waiting > 0 || err != nil {
+			if !queue {
 				return ErrNoGPU
 			}
-			return fmt.Errorf("pick GPU: %w", err)
-		}
-		slug, err := newSlug()
-		if err != nil {
+			entryID, err = enqueue(ctx, tx, req, image, snapID)
 			return err
 		}
-		id, err := tx.InsertSession(ctx, db.InsertSessionParams{
-			Slug: slug, UserID: req.UserID, Exposure: db.SessionsExposure(req.Exposure),
-			Pack: req.Pack, Image: image, GpuID: g.ID,
-		})
-		if err != nil {
-			if store.IsDuplicate(err) {
-				// The unique index on the active GPU caught a race the
-				// locking read did not: report the GPU as taken.
-				return ErrNoGPU
-			}
-			return fmt.Errorf("insert session: %w", err)
-		}
-		row, err = tx.GetSession(ctx, id)
+		row, err = insertSession(ctx, tx, req, image, g.ID, snapID)
 		return err
 	})
-	if err == nil {
-		*out = row
+	return row, entryID, err
+}
+
+// insertSession inserts a starting session on GPU gpuID and returns it.
+func insertSession(ctx context.Context, tx store.Store, req CreateRequest, image string, gpuID int32, snapID int64) (db.Session, error) {
+	slug, err := newSlug()
+	if err != nil {
+		return db.Session{}, err
 	}
-	return err
+	if req.Pack == "" {
+		req.Pack = "default"
+	}
+	id, err := tx.InsertSession(ctx, db.InsertSessionParams{
+		Slug: slug, UserID: req.UserID, Exposure: db.SessionsExposure(req.Exposure),
+		Pack: req.Pack, Image: image, GpuID: gpuID, FromSnapshotID: nullID(snapID),
+	})
+	if err != nil {
+		if store.IsDuplicate(err) {
+			// The unique index on the active GPU caught a race the locking
+			// read did not: report the GPU as taken.
+			return db.Session{}, ErrNoGPU
+		}
+		return db.Session{}, fmt.Errorf("insert session: %w", err)
+	}
+	return tx.GetSession(ctx, id)
+}
+
+// view is a row's public view, with its deadlines and warning.
+func (s *Service) view(r db.Session) Session {
+	v := fromRow(r)
+	v.Deadlines = s.deadlines(r)
+	v.Warning = s.warning(r, time.Now())
+	v.CanExtend = Status(r.Status) == StatusRunning && !r.ExtendedAt.Valid && s.cfg.MaxExtension > 0 &&
+		(s.cfg.IdleTimeout > 0 || s.cfg.MaxLifetime > 0)
+	return v
 }
 
 // newSlug is 10 lowercase base32 characters (50 bits), valid in a DNS label.
@@ -542,7 +637,9 @@ func (s *Service) launch(r db.Session) {
 			s.log.Error("remove failed session container", "session", r.ID, "err", rerr)
 		}
 	}
-	if n, ferr := s.st.FailStartingSession(fctx, db.FailStartingSessionParams{ID: r.ID, ErrorReason: startReason(err)}); ferr != nil {
+	if n, ferr := s.release(fctx, func(tx store.Store) (int64, error) {
+		return tx.FailStartingSession(fctx, db.FailStartingSessionParams{ID: r.ID, ErrorReason: startReason(err)})
+	}); ferr != nil {
 		s.log.Error("mark session error", "session", r.ID, "err", ferr)
 	} else if n == 1 {
 		s.changed(r, StatusError)
@@ -568,7 +665,7 @@ func startReason(err error) string {
 }
 
 func (s *Service) startContainer(ctx context.Context, r db.Session) (string, error) {
-	ws, err := s.ws.Ensure(ctx, r.UserID, r.ID)
+	ws, err := s.workspace(ctx, r)
 	if err != nil {
 		return "", fmt.Errorf("workspace: %w", err)
 	}
@@ -587,6 +684,27 @@ func (s *Service) startContainer(ctx context.Context, r db.Session) (string, err
 		return id, fmt.Errorf("record container: %w", err)
 	}
 	return id, nil
+}
+
+// workspace makes the session's workspace: empty, or from its snapshot.
+func (s *Service) workspace(ctx context.Context, r db.Session) (Workspace, error) {
+	if !r.FromSnapshotID.Valid {
+		return s.ws.Ensure(ctx, r.UserID, r.ID)
+	}
+	snap, err := s.st.GetSnapshot(ctx, r.FromSnapshotID.Int64)
+	if err != nil {
+		return Workspace{}, fmt.Errorf("snapshot %d: %w", r.FromSnapshotID.Int64, err)
+	}
+	ws, err := s.ws.Restore(ctx, r.UserID, r.ID, snap.Name)
+	if err != nil {
+		return Workspace{}, err
+	}
+	if ws.Clone {
+		if _, err := s.st.MarkSessionWorkspaceClone(ctx, r.ID); err != nil {
+			return Workspace{}, fmt.Errorf("record clone: %w", err)
+		}
+	}
+	return ws, nil
 }
 
 // waitReady polls the IDE on :8080 until it answers with any HTTP status.
@@ -636,7 +754,7 @@ func (s *Service) Current(ctx context.Context, userID int64, e Exposure) (Sessio
 		}
 		return Session{}, fmt.Errorf("current session: %w", err)
 	}
-	return fromRow(r), nil
+	return s.view(r), nil
 }
 
 // Get returns a session; when userID is not zero it must be the owner, and
@@ -652,7 +770,7 @@ func (s *Service) Get(ctx context.Context, id, userID int64) (Session, error) {
 	if userID != 0 && r.UserID != userID {
 		return Session{}, ErrNotFound
 	}
-	return fromRow(r), nil
+	return s.view(r), nil
 }
 
 // List returns the user's sessions, newest first, with snapshot names;
@@ -670,7 +788,7 @@ func (s *Service) List(ctx context.Context, userID, beforeID int64, limit int) (
 	}
 	out := make([]Session, 0, len(rows))
 	for _, r := range rows {
-		out = append(out, fromRow(r))
+		out = append(out, s.view(r))
 	}
 	return out, nil
 }
@@ -788,5 +906,5 @@ func (s *Service) BySlug(ctx context.Context, slug string) (Session, error) {
 		}
 		return Session{}, fmt.Errorf("session %q: %w", slug, err)
 	}
-	return fromRow(r), nil
+	return s.view(r), nil
 }

@@ -70,6 +70,17 @@ type Session struct {
 	// ContainerName is mf-session-<slug>; the routing layer resolves it on
 	// the exposure's network.
 	ContainerName string `json:"container_name"`
+	// FromSnapshotID is the snapshot the workspace was made from, if any.
+	FromSnapshotID int64 `json:"from_snapshot_id,omitempty"`
+	// Deadlines of a running session: when idle culling or the maximum
+	// lifetime will stop it if nothing changes.
+	Deadlines
+	// Warning is set when one of those stops is near (Config.WarnBefore).
+	Warning string `json:"warning,omitempty"`
+	// ExtendedAt is when the session used its one extension; CanExtend
+	// says whether it still may.
+	ExtendedAt *time.Time `json:"extended_at,omitempty"`
+	CanExtend  bool       `json:"can_extend"`
 }
 
 // ContainerName is the Docker name of a session's container.
@@ -98,6 +109,11 @@ func fromRow(r db.Session) Session {
 		t := r.EndedAt.Time.UTC()
 		s.EndedAt = &t
 	}
+	if r.ExtendedAt.Valid {
+		t := r.ExtendedAt.Time.UTC()
+		s.ExtendedAt = &t
+	}
+	s.FromSnapshotID = r.FromSnapshotID.Int64
 	return s
 }
 

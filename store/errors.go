@@ -1,7 +1,11 @@
 package store
 
 import (
+	"database/sql"
+	"database/sql/driver"
 	"errors"
+	"net"
+	"syscall"
 
 	"github.com/go-sql-driver/mysql"
 )
@@ -47,3 +51,24 @@ func IsCheckViolation(err error) bool { return mysqlNumber(err) == errCheckConst
 
 // IsDataTooLong reports whether a value did not fit its column (1406).
 func IsDataTooLong(err error) bool { return mysqlNumber(err) == errDataTooLong }
+
+// IsUnavailable reports whether err means the database could not be
+// reached or dropped the connection (refused, reset, no socket, a broken
+// connection, the server shutting down or out of connections), as opposed
+// to a query the database answered with an error. Callers answer it as a
+// brief outage (HTTP 503 with Retry-After), never as a server bug.
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	switch mysqlNumber(err) {
+	case 1040, 1053, 1077, 1927: // too many connections, shutdown, normal shutdown, connection killed
+		return true
+	}
+	var ne net.Error
+	var oe *net.OpError
+	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) ||
+		errors.Is(err, sql.ErrConnDone) || errors.As(err, &oe) || errors.As(err, &ne) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE)
+}

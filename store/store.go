@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/medforge/medforge/store/db"
@@ -45,7 +46,10 @@ func (s *sqlStore) DB() *sql.DB { return s.pool }
 
 func (s *sqlStore) Ping(ctx context.Context) error { return s.pool.PingContext(ctx) }
 
-const txAttempts = 3
+// txAttempts is how many times InTx runs a transaction that MariaDB chose
+// as a deadlock victim or whose lock wait timed out. InTx is the one retry
+// layer: callers do not wrap it in retries of their own.
+const txAttempts = 6
 
 func (s *sqlStore) InTx(ctx context.Context, fn func(Store) error) error {
 	if s.inTx {
@@ -54,10 +58,17 @@ func (s *sqlStore) InTx(ctx context.Context, fn func(Store) error) error {
 	var err error
 	for attempt := 1; attempt <= txAttempts; attempt++ {
 		err = s.runTx(ctx, fn)
-		if err == nil || !(IsDeadlock(err) || IsLockWaitTimeout(err)) || ctx.Err() != nil {
+		if err == nil || !(IsDeadlock(err) || IsLockWaitTimeout(err)) || ctx.Err() != nil || attempt == txAttempts {
 			return err
 		}
-		time.Sleep(time.Duration(attempt) * 10 * time.Millisecond)
+		// Growing, jittered backoff, so the victims of one deadlock do not
+		// collide again in the same order.
+		d := time.Duration(attempt*attempt)*5*time.Millisecond + time.Duration(rand.Int64N(int64(10*time.Millisecond)))
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return err
+		}
 	}
 	return err
 }

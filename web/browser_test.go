@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -408,4 +409,111 @@ func sessionsStep(t *testing.T, ctx context.Context, s *stack) {
 		t.Fatalf("past sessions:\n%s", past)
 	}
 	shot(t, ctx, "06c-sessions-past")
+	restoreAndQueueStep(t, ctx, s)
+}
+
+// restoreAndQueueStep (the stack has one GPU): the user starts a session
+// from the snapshot of the one just stopped and sees it run, stops it; then
+// another user holds the GPU, the user launches and is queued at position
+// 1, and the session starts by itself when the other user stops.
+func restoreAndQueueStep(t *testing.T, ctx context.Context, s *stack) {
+	t.Helper()
+	step(t, ctx, "restore: start a session from the snapshot", 3*time.Minute,
+		chromedp.WaitVisible(chromedp.CSS(`#snapshots tr[data-snapshot] button[type=submit]`)),
+		chromedp.Click(chromedp.CSS(`#snapshots tr[data-snapshot] form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`.session[data-status="running"]`)))
+	shot(t, ctx, "06d-session-restored")
+	step(t, ctx, "stop the restored session", 2*time.Minute,
+		chromedp.Click(chromedp.CSS(`.session form button.danger`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`.session`)))
+
+	other := otherUser(t, s)
+	holder := other.post(t, "/api/v2/external/sessions", http.StatusCreated)
+	deadline := time.Now().Add(2 * time.Minute)
+	for !strings.Contains(other.get(t, "/api/v2/external/sessions/current"), `"status":"running"`) {
+		if time.Now().After(deadline) {
+			t.Fatal("the other user's session never ran")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	step(t, ctx, "launch while the only GPU is taken: queued at position 1", time.Minute,
+		chromedp.Click(chromedp.CSS(`#launch-external button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#queued-external[data-position="1"]`)))
+	shot(t, ctx, "06e-session-queued")
+	checkLabels(t, ctx, "sessions queued")
+	other.post(t, "/api/v2/external/sessions/"+jsonField(holder, "id")+"/stop", http.StatusAccepted)
+	step(t, ctx, "the queued session starts when the other user stops", 3*time.Minute,
+		chromedp.WaitNotPresent(chromedp.CSS(`#queued-external`)),
+		chromedp.WaitVisible(chromedp.CSS(`.session[data-status="running"]`)))
+	shot(t, ctx, "06f-queued-session-running")
+}
+
+// apiUser is a second user driving the API with a cookie, as a browser
+// on the site would (Origin included).
+type apiUser struct {
+	s      *stack
+	cookie string
+}
+
+func otherUser(t *testing.T, s *stack) *apiUser {
+	t.Helper()
+	email := fmt.Sprintf("grace%d@example.org", time.Now().UnixNano()%1000000)
+	body := `{"email":"` + email + `","password":"correct horse battery staple","display_name":"Grace"}`
+	u := &apiUser{s: s}
+	u.do(t, "POST", "/api/v2/auth/signup", body, http.StatusCreated)
+	res := u.do(t, "POST", "/api/v2/auth/login", `{"email":"`+email+`","password":"correct horse battery staple"}`, http.StatusOK)
+	for _, c := range res.Cookies() {
+		if c.Name == "medforge_session" {
+			u.cookie = c.Name + "=" + c.Value
+		}
+	}
+	if u.cookie == "" {
+		t.Fatal("login set no session cookie")
+	}
+	return u
+}
+
+func (u *apiUser) do(t *testing.T, method, path, body string, want int) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, u.s.API+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", u.s.URL)
+	if u.cookie != "" {
+		req.Header.Set("Cookie", u.cookie)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != want {
+		t.Fatalf("%s %s: %d, want %d: %s", method, path, res.StatusCode, want, b)
+	}
+	res.Body = io.NopCloser(strings.NewReader(string(b)))
+	return res
+}
+
+func (u *apiUser) post(t *testing.T, path string, want int) string {
+	t.Helper()
+	b, _ := io.ReadAll(u.do(t, "POST", path, "", want).Body)
+	return string(b)
+}
+
+func (u *apiUser) get(t *testing.T, path string) string {
+	t.Helper()
+	b, _ := io.ReadAll(u.do(t, "GET", path, "", http.StatusOK).Body)
+	return string(b)
+}
+
+// jsonField is the value of "key": in the envelope's data (a number).
+func jsonField(body, key string) string {
+	var env struct {
+		Data map[string]any `json:"data"`
+	}
+	_ = json.Unmarshal([]byte(body), &env)
+	return fmt.Sprint(env.Data[key])
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -172,7 +173,13 @@ type sessionsData struct {
 	Internal  bool
 	Current   []sessionView
 	Past      []sessionView
-	// Pending is true while a session is starting or stopping.
+	// Queued are the caller's waiting requests on the GPU waitlist, one per
+	// exposure at most; Snapshots the caller's stop snapshots (restore,
+	// fork, download, delete).
+	Queued    []sessions.QueueEntry
+	Snapshots []sessions.Snapshot
+	// Pending is true while a session is starting or stopping, or a
+	// request is queued: the live fragment then refreshes itself.
 	Pending  bool
 	Announce string
 }
@@ -210,6 +217,29 @@ func (ui *UI) sessions(c *fiber.Ctx, v *view) error {
 	var parts []string
 	for _, s := range d.Current {
 		parts = append(parts, strings.ToUpper(string(s.Exposure))+" session "+s.Slug+" is "+string(s.Status))
+	}
+	if ok {
+		exps := []sessions.Exposure{sessions.External}
+		if d.Internal {
+			exps = append(exps, sessions.Internal)
+		}
+		for _, e := range exps {
+			var q *sessions.QueueEntry
+			if err := ui.get(c, "/api/v2/"+string(e)+"/sessions/queue", &q); err != nil {
+				return err
+			}
+			if q != nil && q.Status == sessions.QueueQueued {
+				d.Queued = append(d.Queued, *q)
+				d.Pending = true
+				parts = append(parts, fmt.Sprintf("%s request queued at position %d", strings.ToUpper(string(e)), q.Position))
+			}
+			var snaps []sessions.Snapshot
+			if err := ui.get(c, "/api/v2/"+string(e)+"/snapshots", &snaps); err != nil {
+				return err
+			}
+			d.Snapshots = append(d.Snapshots, snaps...)
+		}
+		sort.SliceStable(d.Snapshots, func(i, j int) bool { return d.Snapshots[i].CreatedAt.After(d.Snapshots[j].CreatedAt) })
 	}
 	d.Announce = strings.Join(parts, "; ")
 	v.Title, v.Nav, v.Data = "GPU sessions", "sessions", d

@@ -150,6 +150,8 @@ func sessionsConfig(cfg config.Config) sessions.Config {
 		StartTimeout: set.StartTimeout, StopGrace: set.StopGrace, PollInterval: set.PollInterval, BackoffMax: set.BackoffMax,
 		IdleTimeout: set.IdleTimeout, MaxLifetime: set.MaxLifetime,
 		ExternalNetwork: set.ExternalNetwork, InternalNetwork: set.InternalNetwork,
+		GPUBusyPercent: set.GPUBusyPercent, WarnBefore: set.WarnBefore, MaxExtension: set.MaxExtension,
+		Retention: sessions.Retention{KeepLast: set.SnapshotKeepLast, MaxAge: set.SnapshotMaxAge, QuotaBytes: set.SnapshotQuotaBytes},
 	}
 	if sc.Instance == "" {
 		// Containers belong to the database holding their rows: a test

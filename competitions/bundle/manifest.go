@@ -56,14 +56,16 @@ type Manifest struct {
 	DisplayDigits int `json:"display_digits"`
 	// FinalLimit: submissions a participant may mark final (default 2);
 	// SelectionDeadline (RFC 3339) ends the selection (none: permanent).
-	FinalLimit        int        `json:"final_limit"`
-	SelectionDeadline *time.Time `json:"selection_deadline"`
+	FinalLimit        int    `json:"final_limit"`
+	SelectionDeadline string `json:"selection_deadline"`
 }
 
 // Scoring is the manifest's scoring settings.
 func (m Manifest) Scoring() competitions.ScoringSettings {
-	ss := competitions.ScoringSettings{Mode: m.ScoringMode, DisplayDigits: m.DisplayDigits, FinalLimit: m.FinalLimit,
-		SelectionDeadline: m.SelectionDeadline}
+	ss := competitions.ScoringSettings{Mode: m.ScoringMode, DisplayDigits: m.DisplayDigits, FinalLimit: m.FinalLimit}
+	if t, err := time.Parse(time.RFC3339, m.SelectionDeadline); err == nil {
+		ss.SelectionDeadline = &t
+	}
 	if m.PublicFraction != nil {
 		ss.PublicFraction = *m.PublicFraction
 	}
@@ -191,6 +193,11 @@ func ParseManifest(data []byte) (Manifest, error) {
 	}
 	if m.FinalLimit != 0 && (m.FinalLimit < 1 || m.FinalLimit > 100) {
 		bad("final_limit", "must be 1-100, got %d", m.FinalLimit)
+	}
+	if m.SelectionDeadline != "" {
+		if _, err := time.Parse(time.RFC3339, m.SelectionDeadline); err != nil {
+			bad("selection_deadline", "must be an RFC 3339 time such as 2027-03-01T00:00:00Z, got %q", m.SelectionDeadline)
+		}
 	}
 	if m.Holdout != "" && !nameRE.MatchString(m.Holdout) {
 		bad("holdout", "must be a file name in the bundle (no path), got %q", m.Holdout)

@@ -27,6 +27,13 @@ func TestParseManifest(t *testing.T) {
 		t.Fatalf("spec %+v", sp)
 	}
 	edit := func(old, new string) string { return strings.Replace(good, old, new, 1) }
+	pp, err := ParseManifest([]byte(edit(`"columns"`, `"scoring_mode": "public_private", "public_fraction": 0.25, "final_limit": 3, "columns"`)))
+	if ss := pp.Scoring(); err != nil || ss.Mode != "public_private" || ss.PublicFraction != 0.25 || ss.FinalLimit != 3 {
+		t.Fatalf("split manifest: %+v %v", ss, err)
+	}
+	if ss := m.Scoring(); ss.Mode != "single_realtime_hidden" || ss.PublicFraction != 0 {
+		t.Fatalf("default scoring %+v", ss)
+	}
 	tests := []struct {
 		name  string
 		json  string
@@ -55,6 +62,14 @@ func TestParseManifest(t *testing.T) {
 		{"bad layout", edit(`"columns"`, `"layout": "grid", "columns"`), "layout"},
 		{"boxes in rows layout", edit(`"type": "int", "min": 0, "max": 1`, `"type": "boxes"`), "columns"},
 		{"holdout path", edit(`"columns"`, `"holdout": "/etc/shadow", "columns"`), "holdout"},
+		{"bad scoring mode", edit(`"columns"`, `"scoring_mode": "public", "columns"`), "scoring_mode"},
+		{"fraction without split", edit(`"columns"`, `"public_fraction": 0.3, "columns"`), "public_fraction"},
+		{"fraction of 1", edit(`"columns"`, `"scoring_mode": "public_private", "public_fraction": 1, "columns"`), "public_fraction"},
+		{"negative fraction", edit(`"columns"`, `"scoring_mode": "public_private", "public_fraction": -0.1, "columns"`), "public_fraction"},
+		{"fraction as text", edit(`"columns"`, `"scoring_mode": "public_private", "public_fraction": "0.3", "columns"`), "public_fraction"},
+		{"display digits", edit(`"columns"`, `"display_digits": 40, "columns"`), "display_digits"},
+		{"final limit", edit(`"columns"`, `"final_limit": -2, "columns"`), "final_limit"},
+		{"deadline not a time", edit(`"columns"`, `"selection_deadline": "soon", "columns"`), "selection_deadline"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

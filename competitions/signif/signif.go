@@ -133,23 +133,39 @@ func Compare(entries [][]float64, opt Options) ([]*Figures, int) {
 	if opt.HigherIsBetter {
 		sign = -1
 	}
-	// Ranks per resample among the covered entries.
-	ranks := make([][]int32, len(cov))
-	for k := range ranks {
-		ranks[k] = make([]int32, B)
+	// Ranks per resample among the covered entries. Resamples are ranked
+	// in tiles of 64 and each tile's ranks copied to the entries' rows, so
+	// both the reads of S and the writes of ranks run along memory.
+	K := len(cov)
+	ranks := make([]int32, K*B) // entry k's ranks at ranks[k*B:(k+1)*B]
+	const tile = 64
+	keys := make([]float64, K)
+	sorted := make([]float64, K)
+	buf := make([]int32, tile*K)
+	for b0 := 0; b0 < B; b0 += tile {
+		n := min(tile, B-b0)
+		for t := range n {
+			for k := range cov {
+				keys[k] = sign * S[k][b0+t]
+			}
+			copy(sorted, keys)
+			slices.Sort(sorted)
+			for k := range cov {
+				r, _ := slices.BinarySearch(sorted, keys[k]) // entries strictly better
+				buf[t*K+k] = int32(r + 1)
+			}
+		}
+		for k := range cov {
+			row := ranks[k*B+b0 : k*B+b0+n]
+			for t := range n {
+				row[t] = buf[t*K+k]
+			}
+		}
 	}
-	keys := make([]float64, len(cov))
-	sorted := make([]float64, len(cov))
-	for b := range B {
-		for k := range cov {
-			keys[k] = sign * S[k][b]
-		}
-		copy(sorted, keys)
-		slices.Sort(sorted)
-		for k := range cov {
-			r, _ := slices.BinarySearch(sorted, keys[k]) // entries strictly better
-			ranks[k][b] = int32(r + 1)
-		}
+	rankAt := func(k, q int) int {
+		r := ranks[k*B : (k+1)*B]
+		slices.Sort(r)
+		return int(r[q])
 	}
 
 	lead := S[0]
@@ -174,10 +190,8 @@ func Compare(entries [][]float64, opt Options) ([]*Figures, int) {
 		slices.Sort(d)
 		f.DiffLow, f.DiffHigh = Percentile(d, Alpha/2), Percentile(d, 1-Alpha/2)
 		f.Tied = f.PValue >= Alpha
-		r := ranks[k]
-		slices.Sort(r)
-		lo := int(r[int(math.Floor(Alpha/2*float64(B-1)))])
-		hi := int(r[int(math.Ceil((1-Alpha/2)*float64(B-1)))])
+		lo := rankAt(k, int(math.Floor(Alpha/2*float64(B-1))))
+		hi := rankAt(k, int(math.Ceil((1-Alpha/2)*float64(B-1))))
 		obs := k + 1
 		f.RankLow, f.RankHigh = min(lo, obs), max(hi, obs)
 		out[c.idx] = f
@@ -268,7 +282,7 @@ func prepare(x []float64, w *weights) prepared {
 	if cnt > 0 {
 		p.mean = sum / float64(cnt)
 	}
-	if a, b, ok := twoValued(x); ok {
+	if a, b, ok := TwoValued(x); ok {
 		p.two, p.a, p.b = true, a, b
 		p.bits = make([]uint64, w.words)
 		for u, v := range x {

@@ -21,7 +21,7 @@ const MaxUnits = 1 << 26
 // values (0/1 correctness, say) as a bitset, anything else as float64s.
 // It never leaves the server; Decode reverses it exactly.
 func Encode(v []float64) []byte {
-	if a, b, ok := twoValued(v); ok {
+	if a, b, ok := TwoValued(v); ok {
 		out := make([]byte, 21+(len(v)+7)/8)
 		out[0] = encTwoValued
 		binary.LittleEndian.PutUint64(out[1:], math.Float64bits(a))
@@ -81,9 +81,9 @@ func Decode(p []byte) ([]float64, error) {
 	return nil, fmt.Errorf("unit scores: unknown encoding %q", p[0])
 }
 
-// twoValued reports whether v holds at most two distinct finite values,
-// a <= b.
-func twoValued(v []float64) (a, b float64, ok bool) {
+// TwoValued reports whether v holds at most two distinct finite values,
+// a <= b (a == b when there is one).
+func TwoValued(v []float64) (a, b float64, ok bool) {
 	if len(v) == 0 {
 		return 0, 0, false
 	}

@@ -253,3 +253,30 @@ func FuzzParseDeclared(f *testing.F) {
 		}
 	})
 }
+
+// Utilisation samples come from NVML's utilization rates, by UUID or (for
+// a GPU without one) by index, against go-nvml's mock devices.
+func TestNVMLUtilizationFromMock(t *testing.T) {
+	t.Parallel()
+	s := mockedServer(t)
+	s.Devices[1].(*dgxa100.Device).GetUtilizationRatesFunc = func() (nvml.Utilization, nvml.Return) {
+		return nvml.Utilization{Gpu: 87, Memory: 40}, nvml.SUCCESS
+	}
+	s.Devices[2].(*dgxa100.Device).GetUtilizationRatesFunc = func() (nvml.Utilization, nvml.Return) {
+		return nvml.Utilization{}, nvml.ERROR_GPU_IS_LOST
+	}
+	n, err := gpu.NewNVML(s, nil)
+	require.NoError(t, err)
+	devs, err := n.Devices(context.Background())
+	require.NoError(t, err)
+	pct, err := n.Utilization(context.Background(), devs[1])
+	require.NoError(t, err)
+	assert.Equal(t, 87, pct)
+	pct, err = n.Utilization(context.Background(), sessions.GPU{Index: 1})
+	require.NoError(t, err, "by index")
+	assert.Equal(t, 87, pct)
+	_, err = n.Utilization(context.Background(), devs[2])
+	assert.ErrorContains(t, err, "utilization")
+	_, err = n.Utilization(context.Background(), sessions.GPU{Index: 99})
+	assert.Error(t, err)
+}

@@ -206,3 +206,28 @@ func (n *NVML) Check(_ context.Context, g sessions.GPU) (sessions.Health, error)
 	}
 	return sessions.Health{Unhealthy: true, Reason: strings.Join(reasons, "; ")}, nil
 }
+
+// Utilization is NVML's GPU utilisation rate of g (percent of the last
+// sample period with a kernel running), found by UUID, or by index for a
+// GPU without one.
+func (n *NVML) Utilization(_ context.Context, g sessions.GPU) (int, error) {
+	var (
+		d   nvml.Device
+		ret nvml.Return
+	)
+	if g.UUID != "" {
+		d, ret = n.lib.DeviceGetHandleByUUID(g.UUID)
+	} else {
+		d, ret = n.lib.DeviceGetHandleByIndex(g.Index)
+	}
+	if ret != nvml.SUCCESS {
+		return 0, fmt.Errorf("GPU %d: handle: %s", g.Index, nvml.ErrorString(ret))
+	}
+	u, ret := d.GetUtilizationRates()
+	if ret != nvml.SUCCESS {
+		return 0, fmt.Errorf("GPU %d: utilization: %s", g.Index, nvml.ErrorString(ret))
+	}
+	return int(u.Gpu), nil
+}
+
+var _ sessions.UtilizationSampler = (*NVML)(nil)

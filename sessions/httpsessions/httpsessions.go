@@ -2,7 +2,14 @@
 // MedForge HTTP server:
 //
 //	GET  /api/v2/{external,internal}/sessions/current   the caller's active session (data null when none)
-//	POST /api/v2/{external,internal}/sessions           create: 201 with id, slug and status
+//	POST /api/v2/{external,internal}/sessions           create: 201 with the session, or 202 queued (GPU waitlist)
+//	GET|DELETE /api/v2/{external,internal}/sessions/queue  my place on the waitlist; cancel it
+//	POST /api/v2/{external,internal}/sessions/{id}/extend  extend a session once
+//	GET  /api/v2/{external,internal}/snapshots          my snapshots, with when retention prunes them
+//	DELETE /api/v2/{external,internal}/snapshots/{id}   delete one (409 while in use)
+//	GET  /api/v2/{external,internal}/snapshots/{id}/download  .tar.gz (INTERNAL: admins only)
+//	GET  /api/v2/admin/sessions/queue                   the waitlist and GPU-hours per user
+//	GET  /api/v2/admin/snapshots/{id}/download          any snapshot as .tar.gz
 //	POST /api/v2/{external,internal}/sessions/{id}/stop  stop intent: 202, idempotent
 //	GET  /api/v2/sessions                               the caller's sessions, newest first, with snapshot names
 //	GET  /api/v2/admin/gpus                             GPUs with state and holder
@@ -16,10 +23,13 @@
 package httpsessions
 
 import (
+	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -63,6 +73,21 @@ type handlers struct {
 type CreateRequest struct {
 	// Pack is a pack name from the allowlist; "" means "default".
 	Pack string `json:"pack,omitempty"`
+	// FromSnapshot is the name of one of the caller's snapshots to start
+	// the workspace from (restore, or fork); "" for an empty workspace.
+	FromSnapshot string `json:"from_snapshot,omitempty"`
+}
+
+// ExtendRequest is the body of POST .../sessions/{id}/extend; it may be
+// empty (the most the admins allow).
+type ExtendRequest struct {
+	Minutes int `json:"minutes,omitempty"`
+}
+
+// AdminQueue is the admins' view of the waitlist.
+type AdminQueue struct {
+	Queue    []sessions.QueueEntry   `json:"queue"`
+	GPUHours []sessions.UserGPUHours `json:"gpu_hours"`
 }
 
 // DisableRequest is the body of POST /admin/gpus/{id}/disable; it may be empty.
@@ -89,6 +114,20 @@ func problem(err error) error {
 		return httpapi.Invalid(httpapi.FieldError{Field: "pack", Message: "not an available pack"})
 	case errors.Is(err, sessions.ErrGPUNotFound):
 		return httpapi.Problem(http.StatusNotFound, "gpu_not_found", "no such GPU")
+	case errors.Is(err, sessions.ErrSnapshotNotFound):
+		return httpapi.Problem(http.StatusNotFound, "snapshot_not_found", "no such snapshot")
+	case errors.Is(err, sessions.ErrSnapshotExposure):
+		return httpapi.Problem(http.StatusForbidden, "internal_snapshot_refused", "an internal snapshot can only start an internal session: its data must not leave the no-egress network")
+	case errors.Is(err, sessions.ErrSnapshotInUse):
+		return httpapi.Problem(http.StatusConflict, "snapshot_in_use", "a session, a queued request or a cloned workspace depends on this snapshot; it is kept")
+	case errors.Is(err, sessions.ErrAlreadyQueued):
+		return httpapi.Problem(http.StatusConflict, "already_queued", "you already have a queued session request; cancel it first")
+	case errors.Is(err, sessions.ErrNotQueued):
+		return httpapi.Problem(http.StatusNotFound, "not_queued", "you have no queued session request here")
+	case errors.Is(err, sessions.ErrAlreadyGranted):
+		return httpapi.Problem(http.StatusConflict, "already_granted", "the request already got a GPU; stop the session instead")
+	case errors.Is(err, sessions.ErrExtend):
+		return httpapi.Problem(http.StatusConflict, "cannot_extend", "the session is not running, was extended already, or extensions are off")
 	}
 	return err // internal: the server logs it and answers a generic 500
 }
@@ -126,8 +165,10 @@ func (h *handlers) routes() []httpapi.Route {
 				}},
 			httpapi.Route{Method: http.MethodPost, Path: base, Tags: []string{tag}, Auth: e.auth,
 				Summary: "Create a " + string(exp) + " session",
-				Description: "Allocates one GPU and starts the IDE container; the session is starting and becomes running once the IDE answers. " +
-					"409 session_limit at the per-user limit, 503 no_gpu_available when every GPU is held, 503 session_isolation while the east-west rule is not in force.",
+				Description: "Allocates one GPU and starts the IDE container (201); the session is starting and becomes running once the IDE answers. " +
+					"With from_snapshot, the workspace is made from that snapshot of the caller's (404 snapshot_not_found otherwise; an internal snapshot into an external session is 403 internal_snapshot_refused). " +
+					"When no GPU is free, or others are waiting, the request joins this exposure's waitlist: 202 with a queue entry (status queued, position, estimated_start_at) instead of a session. " +
+					"409 session_limit at the per-user limit, 409 already_queued with a request waiting, 503 session_isolation while the east-west rule is not in force.",
 				Request: CreateRequest{}, Response: sessions.Session{}, Status: http.StatusCreated,
 				Handler: func(c *fiber.Ctx) error {
 					var req CreateRequest
@@ -136,12 +177,123 @@ func (h *handlers) routes() []httpapi.Route {
 							return err
 						}
 					}
-					s, err := h.svc.Create(c.UserContext(), sessions.CreateRequest{UserID: httpapi.CurrentUser(c).ID, Exposure: exp, Pack: req.Pack})
+					if len(req.FromSnapshot) > 512 {
+						return httpapi.Invalid(httpapi.FieldError{Field: "from_snapshot", Message: "at most 512 characters"})
+					}
+					p, err := h.svc.Request(c.UserContext(), sessions.CreateRequest{UserID: httpapi.CurrentUser(c).ID, Exposure: exp, Pack: req.Pack, FromSnapshot: req.FromSnapshot})
 					if err != nil {
 						return problem(err)
 					}
-					h.srv.Audit(c, "session.create", "session", strconv.FormatInt(s.ID, 10), fmt.Sprintf("exposure=%s pack=%s gpu=%d", exp, s.Pack, s.GPUID))
+					if p.Queued != nil {
+						q := p.Queued
+						h.srv.Audit(c, "session.queue", "session_queue", strconv.FormatInt(q.ID, 10), fmt.Sprintf("exposure=%s pack=%s position=%d from_snapshot=%q", exp, q.Pack, q.Position, req.FromSnapshot))
+						return httpapi.OK(c, http.StatusAccepted, q)
+					}
+					s := p.Session
+					h.srv.Audit(c, "session.create", "session", strconv.FormatInt(s.ID, 10), fmt.Sprintf("exposure=%s pack=%s gpu=%d from_snapshot=%q", exp, s.Pack, s.GPUID, req.FromSnapshot))
 					return httpapi.OK(c, http.StatusCreated, s)
+				}},
+			httpapi.Route{Method: http.MethodGet, Path: base + "/queue", Tags: []string{tag}, Auth: e.auth,
+				Summary:     "My place on the " + string(exp) + " GPU waitlist",
+				Description: "The caller's latest request on this exposure's waitlist: while queued its position, queue length and estimated start (null with estimate_unknown saying why); then granted with session_id, or cancelled with a reason. data is null when the caller never queued here.",
+				Response:    sessions.QueueEntry{},
+				Handler: func(c *fiber.Ctx) error {
+					q, err := h.svc.QueueStatus(c.UserContext(), httpapi.CurrentUser(c).ID, exp)
+					if errors.Is(err, sessions.ErrNotQueued) {
+						return httpapi.OK(c, http.StatusOK, nil)
+					}
+					if err != nil {
+						return problem(err)
+					}
+					return httpapi.OK(c, http.StatusOK, q)
+				}},
+			httpapi.Route{Method: http.MethodDelete, Path: base + "/queue", Tags: []string{tag}, Auth: e.auth,
+				Summary:     "Leave the " + string(exp) + " GPU waitlist",
+				Description: "Cancels the caller's queued request. 404 not_queued when none is waiting; 409 already_granted when it got a GPU first (stop that session instead).",
+				Response:    sessions.QueueEntry{},
+				Handler: func(c *fiber.Ctx) error {
+					q, err := h.svc.CancelQueued(c.UserContext(), httpapi.CurrentUser(c).ID, exp)
+					if err != nil {
+						return problem(err)
+					}
+					h.srv.Audit(c, "session.queue_cancel", "session_queue", strconv.FormatInt(q.ID, 10), "")
+					return httpapi.OK(c, http.StatusOK, q)
+				}},
+			httpapi.Route{Method: http.MethodPost, Path: base + "/:id/extend", Tags: []string{tag}, Auth: e.auth,
+				Summary:     "Extend a " + string(exp) + " session once",
+				Description: "Pushes the maximum lifetime back and restarts the idle clock by minutes (at most, and by default, the admins' MEDFORGE_SESSION_MAX_EXTENSION). Once per session: 409 cannot_extend after that.",
+				Request:     ExtendRequest{}, Response: sessions.Session{},
+				Handler: func(c *fiber.Ctx) error {
+					id, err := idParam(c, "id")
+					if err != nil {
+						return err
+					}
+					var req ExtendRequest
+					if len(c.Body()) > 0 {
+						if err := httpapi.Decode(c, &req); err != nil {
+							return err
+						}
+					}
+					if req.Minutes < 0 {
+						return httpapi.Invalid(httpapi.FieldError{Field: "minutes", Message: "must not be negative"})
+					}
+					uid := httpapi.CurrentUser(c).ID
+					cur, err := h.svc.Get(c.UserContext(), id, uid)
+					if err != nil {
+						return problem(err)
+					}
+					if cur.Exposure != exp {
+						return problem(sessions.ErrNotFound)
+					}
+					s, err := h.svc.Extend(c.UserContext(), id, uid, time.Duration(req.Minutes)*time.Minute)
+					if err != nil {
+						return problem(err)
+					}
+					h.srv.Audit(c, "session.extend", "session", strconv.FormatInt(id, 10), fmt.Sprintf("minutes=%d", req.Minutes))
+					return httpapi.OK(c, http.StatusOK, s)
+				}},
+			httpapi.Route{Method: http.MethodGet, Path: "/" + string(exp) + "/snapshots", Tags: []string{tag}, Auth: e.auth,
+				Summary: "My " + string(exp) + " snapshots",
+				Description: "The caller's stop snapshots on this exposure, newest first, with the session, time, size, whether something depends on them (in_use), " +
+					"and when retention will prune each (prune_at and prune_reason; null when the policy keeps it).",
+				Response: []sessions.Snapshot{},
+				Handler: func(c *fiber.Ctx) error {
+					out, err := h.svc.Snapshots(c.UserContext(), httpapi.CurrentUser(c).ID, exp)
+					if err != nil {
+						return problem(err)
+					}
+					return httpapi.OK(c, http.StatusOK, out)
+				}},
+			httpapi.Route{Method: http.MethodDelete, Path: "/" + string(exp) + "/snapshots/:id", Tags: []string{tag}, Auth: e.auth,
+				Summary:     "Delete one of my " + string(exp) + " snapshots",
+				Description: "Destroys the snapshot. 409 snapshot_in_use while a session, a queued request or a cloned workspace depends on it; 404 for anyone else's.",
+				Response:    sessions.Snapshot{},
+				Handler: func(c *fiber.Ctx) error {
+					uid := httpapi.CurrentUser(c).ID
+					snap, err := h.ownSnapshot(c, uid, exp)
+					if err != nil {
+						return err
+					}
+					if _, err := h.svc.DeleteSnapshot(c.UserContext(), snap.ID, uid, "user"); err != nil {
+						return problem(err)
+					}
+					h.srv.Audit(c, "snapshot.delete", "snapshot", strconv.FormatInt(snap.ID, 10), snap.Name)
+					return httpapi.OK(c, http.StatusOK, snap)
+				}},
+			httpapi.Route{Method: http.MethodGet, Path: "/" + string(exp) + "/snapshots/:id/download", Tags: []string{tag}, Auth: e.auth,
+				Summary:     "Download one of my " + string(exp) + " snapshots",
+				Description: "The snapshot's files as a .tar.gz stream (links kept as links). INTERNAL snapshots need an admin: their data must not leave the no-egress network (403 internal_download_refused).",
+				Raw:         true, RawContentType: "application/gzip",
+				Handler: func(c *fiber.Ctx) error {
+					u := httpapi.CurrentUser(c)
+					if exp == sessions.Internal && !u.IsAdmin() {
+						return httpapi.Problem(http.StatusForbidden, "internal_download_refused", "internal snapshots can be downloaded only by an admin")
+					}
+					snap, err := h.ownSnapshot(c, u.ID, exp)
+					if err != nil {
+						return err
+					}
+					return h.download(c, snap.ID, u.ID)
 				}},
 			httpapi.Route{Method: http.MethodPost, Path: base + "/:id/stop", Tags: []string{tag}, Auth: e.auth,
 				Summary:     "Stop a " + string(exp) + " session",
@@ -172,6 +324,32 @@ func (h *handlers) routes() []httpapi.Route {
 		)
 	}
 	out = append(out,
+		httpapi.Route{Method: http.MethodGet, Path: "/admin/sessions/queue", Tags: []string{tag, "admin"}, Auth: httpapi.AuthAdmin,
+			Summary:     "The GPU waitlist",
+			Description: "Every queued request of both exposures in hand-off order (fair share: fewer GPU-hours in the last 24 h first, then arrival), and GPU-hours per user over the last 24 h.",
+			Response:    AdminQueue{},
+			Handler: func(c *fiber.Ctx) error {
+				q, err := h.svc.Queue(c.UserContext())
+				if err != nil {
+					return problem(err)
+				}
+				hours, err := h.svc.GPUHours(c.UserContext())
+				if err != nil {
+					return problem(err)
+				}
+				return httpapi.OK(c, http.StatusOK, AdminQueue{Queue: q, GPUHours: hours})
+			}},
+		httpapi.Route{Method: http.MethodGet, Path: "/admin/snapshots/:id/download", Tags: []string{tag, "admin"}, Auth: httpapi.AuthAdmin,
+			Summary:     "Download any snapshot",
+			Description: "Any user's snapshot (INTERNAL ones included) as a .tar.gz stream; recorded in the audit log.",
+			Raw:         true, RawContentType: "application/gzip",
+			Handler: func(c *fiber.Ctx) error {
+				id, err := strconv.ParseInt(c.Params("id"), 10, 64)
+				if err != nil || id <= 0 {
+					return problem(sessions.ErrSnapshotNotFound)
+				}
+				return h.download(c, id, 0)
+			}},
 		httpapi.Route{Method: http.MethodGet, Path: "/sessions", Tags: []string{tag}, Auth: httpapi.AuthUser,
 			Summary:     "My sessions",
 			Description: "The caller's sessions on both exposures, newest first, ended ones with the name of their stop snapshot (restoring one is an admin action).",
@@ -230,6 +408,49 @@ func (h *handlers) routes() []httpapi.Route {
 			}},
 	)
 	return out
+}
+
+// ownSnapshot is the caller's snapshot named by the :id parameter on
+// exposure exp; anything else is 404.
+func (h *handlers) ownSnapshot(c *fiber.Ctx, uid int64, exp sessions.Exposure) (sessions.Snapshot, error) {
+	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return sessions.Snapshot{}, problem(sessions.ErrSnapshotNotFound)
+	}
+	list, err := h.svc.Snapshots(c.UserContext(), uid, exp)
+	if err != nil {
+		return sessions.Snapshot{}, problem(err)
+	}
+	for _, s := range list {
+		if s.ID == id {
+			return s, nil
+		}
+	}
+	return sessions.Snapshot{}, problem(sessions.ErrSnapshotNotFound)
+}
+
+// download streams snapshot id (the owner's when uid is not 0) as .tar.gz.
+// The archive is written after the handler returns, through a bounded
+// buffer; a client that stops reading stops the walk.
+func (h *handlers) download(c *fiber.Ctx, id, uid int64) error {
+	snap, root, err := h.svc.SnapshotPath(c.UserContext(), id, uid)
+	if err != nil {
+		return problem(err)
+	}
+	h.srv.Audit(c, "snapshot.download", "snapshot", strconv.FormatInt(snap.ID, 10), fmt.Sprintf("owner=%d exposure=%s name=%s", snap.UserID, snap.Exposure, snap.Name))
+	_, short, _ := sessions.SplitSnapshot(snap.Name)
+	c.Set(fiber.HeaderContentType, "application/gzip")
+	c.Set(fiber.HeaderContentDisposition, fmt.Sprintf("attachment; filename=%q", snap.SessionSlug+"-"+short+".tar.gz"))
+	log := h.srv.Logger()
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		ctx, cancel := context.WithTimeout(context.Background(), 6*time.Hour)
+		defer cancel()
+		if err := sessions.WriteTarGz(ctx, root, w); err != nil {
+			log.Warn("snapshot download cut short", "snapshot", snap.ID, "err", err)
+		}
+		_ = w.Flush()
+	})
+	return nil
 }
 
 func (h *handlers) setGPU(c *fiber.Ctx, enabled bool, reason string) error {

@@ -105,7 +105,24 @@ func TestSessionEndpoints(t *testing.T) {
 	assert.False(t, g.Enabled)
 	assert.Equal(t, "fan noise", g.DisabledReason)
 	other := apitest.Bearer(testdb.APIToken(t, st, testdb.User(t, st, testdb.UserOpts{}).User))
-	env.Do(t, "POST", "/api/v2/external/sessions", nil, other).Problem(t, http.StatusServiceUnavailable, "no_gpu_available")
+	// No GPU free: 202 queued with a position, visible and cancellable.
+	var q sessions.QueueEntry
+	env.Do(t, "POST", "/api/v2/external/sessions", nil, other).Data(t, http.StatusAccepted, &q)
+	assert.Equal(t, sessions.QueueQueued, q.Status)
+	assert.Equal(t, 1, q.Position)
+	assert.Nil(t, q.EstimatedStartAt)
+	assert.Contains(t, q.EstimateUnknown, "no idle timeout or maximum lifetime", "the estimate says when it is unknown")
+	env.Do(t, "POST", "/api/v2/external/sessions", nil, other).Problem(t, http.StatusConflict, "already_queued")
+	var mine sessions.QueueEntry
+	env.Do(t, "GET", "/api/v2/external/sessions/queue", nil, other).Data(t, http.StatusOK, &mine)
+	assert.Equal(t, q.ID, mine.ID)
+	var aq httpsessions.AdminQueue
+	env.Do(t, "GET", "/api/v2/admin/sessions/queue", nil, adm).Data(t, http.StatusOK, &aq)
+	require.Len(t, aq.Queue, 1)
+	env.Do(t, "GET", "/api/v2/admin/sessions/queue", nil, tok).Problem(t, http.StatusForbidden, "")
+	env.Do(t, "DELETE", "/api/v2/external/sessions/queue", nil, other).Data(t, http.StatusOK, &mine)
+	assert.Equal(t, sessions.QueueCancelled, mine.Status)
+	env.Do(t, "DELETE", "/api/v2/external/sessions/queue", nil, other).Problem(t, http.StatusNotFound, "not_queued")
 	env.Do(t, "POST", "/api/v2/admin/gpus/1/enable", nil, adm).Data(t, http.StatusOK, &g)
 	assert.True(t, g.Enabled)
 	env.Do(t, "POST", "/api/v2/admin/gpus/9/enable", nil, adm).Problem(t, http.StatusNotFound, "gpu_not_found")
@@ -138,15 +155,43 @@ func TestSessionEndpoints(t *testing.T) {
 	require.Len(t, past, 1)
 	assert.Contains(t, past[0].Snapshot, "@stop-")
 
+	// Snapshots: listed for the owner only; another user's restore,
+	// download and delete are 404; the download is a gzip stream.
+	var snaps []sessions.Snapshot
+	env.Do(t, "GET", "/api/v2/external/snapshots", nil, tok).Data(t, http.StatusOK, &snaps)
+	require.Len(t, snaps, 1)
+	assert.Equal(t, past[0].Snapshot, snaps[0].Name)
+	env.Do(t, "GET", "/api/v2/external/snapshots", nil, other).Data(t, http.StatusOK, &snaps)
+	assert.Empty(t, snaps)
+	env.Do(t, "GET", "/api/v2/external/snapshots", nil, tok).Data(t, http.StatusOK, &snaps)
+	snapPath := "/api/v2/external/snapshots/" + itoa(snaps[0].ID)
+	body := `{"from_snapshot":` + strconv.Quote(snaps[0].Name) + `}`
+	env.Do(t, "POST", "/api/v2/external/sessions", body, other).Problem(t, http.StatusNotFound, "snapshot_not_found")
+	env.Do(t, "GET", snapPath+"/download", nil, other).Problem(t, http.StatusNotFound, "snapshot_not_found")
+	env.Do(t, "DELETE", snapPath, nil, other).Problem(t, http.StatusNotFound, "snapshot_not_found")
+	env.Do(t, "GET", "/api/v2/external/snapshots/abc/download", nil, tok).Problem(t, http.StatusNotFound, "snapshot_not_found")
+	dl := env.Do(t, "GET", snapPath+"/download", nil, tok)
+	require.Equal(t, http.StatusOK, dl.Status, string(dl.Body))
+	assert.Equal(t, "application/gzip", dl.Header.Get("Content-Type"))
+	assert.Contains(t, dl.Header.Get("Content-Disposition"), ".tar.gz")
+	require.GreaterOrEqual(t, len(dl.Body), 2)
+	assert.Equal(t, []byte{0x1f, 0x8b}, dl.Body[:2], "gzip magic")
+	var restored sessions.Session
+	env.Do(t, "POST", "/api/v2/external/sessions", body, tok).Data(t, http.StatusCreated, &restored)
+	assert.Equal(t, snaps[0].ID, restored.FromSnapshotID)
+	env.Do(t, "DELETE", snapPath, nil, tok).Problem(t, http.StatusConflict, "snapshot_in_use")
+
 	doc := env.Do(t, "GET", "/api/v2/openapi.json", nil)
 	require.Equal(t, http.StatusOK, doc.Status)
 	for _, p := range []string{"/api/v2/external/sessions/current", "/api/v2/internal/sessions", "/api/v2/external/sessions/{id}/stop",
-		"/api/v2/sessions", "/api/v2/admin/gpus", "/api/v2/admin/gpus/{id}/disable"} {
+		"/api/v2/sessions", "/api/v2/admin/gpus", "/api/v2/admin/gpus/{id}/disable", "/api/v2/external/snapshots",
+		"/api/v2/external/snapshots/{id}/download", "/api/v2/external/sessions/queue", "/api/v2/admin/sessions/queue"} {
 		assert.Contains(t, string(doc.Body), `"`+p+`"`, "OpenAPI documents %s", p)
 	}
 
 	metrics := env.Do(t, "GET", "/metrics", nil)
-	assert.Contains(t, string(metrics.Body), `medforge_sessions_created_total{exposure="external"} 1`)
+	assert.Contains(t, string(metrics.Body), `medforge_sessions_created_total{exposure="external"} 2`, "the first session and the restored one")
+	assert.Contains(t, string(metrics.Body), `medforge_session_queue_joined_total 1`)
 	assert.Contains(t, string(metrics.Body), `medforge_sessions_refused_total{reason="limit"} 1`)
 	assert.Contains(t, string(metrics.Body), `medforge_sessions_stopped_total{reason="user"} 1`)
 

@@ -256,3 +256,147 @@ func makeWritable(root string) error {
 		return nil
 	})
 }
+
+// snapshotPath checks that snapshot is <root>/<user>/<session>@stop-<unixms>
+// of this provider and returns it as a path.
+func (d *Directory) snapshotPath(snapshot string) (string, error) {
+	ws, snap, ok := sessions.SplitSnapshot(snapshot)
+	if !ok || !validSnapName(snap) {
+		return "", fmt.Errorf("snapshot %q: want <workspace>@stop-<unixms>", snapshot)
+	}
+	if err := d.check(ws); err != nil {
+		return "", err
+	}
+	return snapshot, nil
+}
+
+// validSnapName reports whether snap is stop-<digits>.
+func validSnapName(snap string) bool {
+	digits, ok := strings.CutPrefix(snap, "stop-")
+	if !ok || digits == "" {
+		return false
+	}
+	for _, r := range digits {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// Restore copies the snapshot to <root>/<user_id>/<session_id>. The copy is
+// built under a temporary name and renamed into place; the owner keeps
+// write access to everything (the snapshot's read-only bits are not
+// carried over to the owner).
+func (d *Directory) Restore(ctx context.Context, userID, sessionID int64, snapshot string) (sessions.Workspace, error) {
+	if userID <= 0 || sessionID <= 0 {
+		return sessions.Workspace{}, fmt.Errorf("workspace for user %d session %d: ids must be positive", userID, sessionID)
+	}
+	src, err := d.snapshotPath(snapshot)
+	if err != nil {
+		return sessions.Workspace{}, err
+	}
+	if fi, err := os.Lstat(src); err != nil || !fi.IsDir() {
+		return sessions.Workspace{}, fmt.Errorf("snapshot %s is missing", snapshot)
+	}
+	dst := filepath.Join(d.root, strconv.FormatInt(userID, 10), strconv.FormatInt(sessionID, 10))
+	if _, err := os.Lstat(dst); err == nil {
+		return sessions.Workspace{Name: dst, HostPath: dst}, nil
+	}
+	parent := filepath.Dir(dst)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return sessions.Workspace{}, fmt.Errorf("create workspace: %w", err)
+	}
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := filepath.Join(parent, "."+filepath.Base(dst)+".restore-"+hex.EncodeToString(rnd[:]))
+	if err := copyTree(ctx, src, tmp); err != nil {
+		_ = makeWritable(tmp)
+		_ = os.RemoveAll(tmp)
+		return sessions.Workspace{}, fmt.Errorf("restore %s: %w", snapshot, err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		_ = os.RemoveAll(tmp)
+		return sessions.Workspace{}, fmt.Errorf("restore %s: %w", snapshot, err)
+	}
+	if err := chownIDE(dst); err != nil {
+		return sessions.Workspace{}, err
+	}
+	return sessions.Workspace{Name: dst, HostPath: dst}, nil
+}
+
+// SnapshotSize sums the sizes of the snapshot's regular files.
+func (d *Directory) SnapshotSize(_ context.Context, snapshot string) (int64, error) {
+	p, err := d.snapshotPath(snapshot)
+	if err != nil {
+		return 0, err
+	}
+	return treeSize(p)
+}
+
+// treeSize sums the sizes of the regular files below root (links are not
+// followed).
+func treeSize(root string) (int64, error) {
+	var n int64
+	err := filepath.WalkDir(root, func(_ string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.Type().IsRegular() {
+			info, err := e.Info()
+			if err != nil {
+				return err
+			}
+			n += info.Size()
+		}
+		return nil
+	})
+	return n, err
+}
+
+// SnapshotPath is the snapshot's folder itself.
+func (d *Directory) SnapshotPath(_ context.Context, snapshot string) (string, error) {
+	p, err := d.snapshotPath(snapshot)
+	if err != nil {
+		return "", err
+	}
+	if fi, err := os.Lstat(p); err != nil || !fi.IsDir() {
+		return "", fmt.Errorf("snapshot %s is missing", snapshot)
+	}
+	return p, nil
+}
+
+// DeleteSnapshot renames the snapshot out of the way first (so a delete cut
+// short never leaves a half snapshot under its name) and then removes it.
+// A copy has no dependents, so it is never ErrSnapshotInUse here.
+func (d *Directory) DeleteSnapshot(_ context.Context, snapshot string) error {
+	p, err := d.snapshotPath(snapshot)
+	if err != nil {
+		return err
+	}
+	parent, base := filepath.Split(p)
+	// Leftovers of a delete cut short.
+	if old, _ := filepath.Glob(filepath.Join(parent, "."+base+".deleting-*")); len(old) > 0 {
+		for _, o := range old {
+			_ = makeWritable(o)
+			_ = os.RemoveAll(o)
+		}
+	}
+	if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := filepath.Join(parent, "."+base+".deleting-"+hex.EncodeToString(rnd[:]))
+	if err := os.Rename(p, tmp); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("delete snapshot %s: %w", snapshot, err)
+	}
+	_ = makeWritable(tmp)
+	if err := os.RemoveAll(tmp); err != nil {
+		return fmt.Errorf("delete snapshot %s: %w", snapshot, err)
+	}
+	return nil
+}

@@ -7,7 +7,13 @@
 //
 // Every workspace is owned by uid:gid 1000:1000, the IDE's user.
 //
-// It must never delete a workspace or a snapshot (retention and restore are
-// admin actions), never follow a symbolic link a user left in a workspace
-// while copying, and never create anything outside its root or pool.
+// Restore makes a new session's workspace from a stop snapshot (a ZFS
+// clone, or a copy) and never changes the snapshot. DeleteSnapshot destroys
+// one snapshot when the session service asks (a user's delete, retention);
+// the provider itself decides nothing about what to keep, except that it
+// refuses to destroy a ZFS snapshot a clone still depends on.
+//
+// It must never delete a workspace, never follow a symbolic link a user
+// left in a workspace while copying, and never create anything outside its
+// root or pool.
 package workspace

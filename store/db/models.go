@@ -356,6 +356,244 @@ func AllDatasetsExposureValues() []DatasetsExposure {
 	}
 }
 
+type SessionQueueExposure string
+
+const (
+	SessionQueueExposureExternal SessionQueueExposure = "external"
+	SessionQueueExposureInternal SessionQueueExposure = "internal"
+)
+
+func (e *SessionQueueExposure) Scan(src interface{}) error {
+	switch s := src.(type) {
+	case []byte:
+		*e = SessionQueueExposure(s)
+	case string:
+		*e = SessionQueueExposure(s)
+	default:
+		return fmt.Errorf("unsupported scan type for SessionQueueExposure: %T", src)
+	}
+	return nil
+}
+
+type NullSessionQueueExposure struct {
+	SessionQueueExposure SessionQueueExposure
+	Valid                bool // Valid is true if SessionQueueExposure is not NULL
+}
+
+// Scan implements the Scanner interface.
+func (ns *NullSessionQueueExposure) Scan(value interface{}) error {
+	if value == nil {
+		ns.SessionQueueExposure, ns.Valid = "", false
+		return nil
+	}
+	ns.Valid = true
+	return ns.SessionQueueExposure.Scan(value)
+}
+
+// Value implements the driver Valuer interface.
+func (ns NullSessionQueueExposure) Value() (driver.Value, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	return string(ns.SessionQueueExposure), nil
+}
+
+func (e SessionQueueExposure) Valid() bool {
+	switch e {
+	case SessionQueueExposureExternal,
+		SessionQueueExposureInternal:
+		return true
+	}
+	return false
+}
+
+func AllSessionQueueExposureValues() []SessionQueueExposure {
+	return []SessionQueueExposure{
+		SessionQueueExposureExternal,
+		SessionQueueExposureInternal,
+	}
+}
+
+type SessionQueueStatus string
+
+const (
+	SessionQueueStatusQueued    SessionQueueStatus = "queued"
+	SessionQueueStatusGranted   SessionQueueStatus = "granted"
+	SessionQueueStatusCancelled SessionQueueStatus = "cancelled"
+)
+
+func (e *SessionQueueStatus) Scan(src interface{}) error {
+	switch s := src.(type) {
+	case []byte:
+		*e = SessionQueueStatus(s)
+	case string:
+		*e = SessionQueueStatus(s)
+	default:
+		return fmt.Errorf("unsupported scan type for SessionQueueStatus: %T", src)
+	}
+	return nil
+}
+
+type NullSessionQueueStatus struct {
+	SessionQueueStatus SessionQueueStatus
+	Valid              bool // Valid is true if SessionQueueStatus is not NULL
+}
+
+// Scan implements the Scanner interface.
+func (ns *NullSessionQueueStatus) Scan(value interface{}) error {
+	if value == nil {
+		ns.SessionQueueStatus, ns.Valid = "", false
+		return nil
+	}
+	ns.Valid = true
+	return ns.SessionQueueStatus.Scan(value)
+}
+
+// Value implements the driver Valuer interface.
+func (ns NullSessionQueueStatus) Value() (driver.Value, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	return string(ns.SessionQueueStatus), nil
+}
+
+func (e SessionQueueStatus) Valid() bool {
+	switch e {
+	case SessionQueueStatusQueued,
+		SessionQueueStatusGranted,
+		SessionQueueStatusCancelled:
+		return true
+	}
+	return false
+}
+
+func AllSessionQueueStatusValues() []SessionQueueStatus {
+	return []SessionQueueStatus{
+		SessionQueueStatusQueued,
+		SessionQueueStatusGranted,
+		SessionQueueStatusCancelled,
+	}
+}
+
+type SessionSnapshotsExposure string
+
+const (
+	SessionSnapshotsExposureExternal SessionSnapshotsExposure = "external"
+	SessionSnapshotsExposureInternal SessionSnapshotsExposure = "internal"
+)
+
+func (e *SessionSnapshotsExposure) Scan(src interface{}) error {
+	switch s := src.(type) {
+	case []byte:
+		*e = SessionSnapshotsExposure(s)
+	case string:
+		*e = SessionSnapshotsExposure(s)
+	default:
+		return fmt.Errorf("unsupported scan type for SessionSnapshotsExposure: %T", src)
+	}
+	return nil
+}
+
+type NullSessionSnapshotsExposure struct {
+	SessionSnapshotsExposure SessionSnapshotsExposure
+	Valid                    bool // Valid is true if SessionSnapshotsExposure is not NULL
+}
+
+// Scan implements the Scanner interface.
+func (ns *NullSessionSnapshotsExposure) Scan(value interface{}) error {
+	if value == nil {
+		ns.SessionSnapshotsExposure, ns.Valid = "", false
+		return nil
+	}
+	ns.Valid = true
+	return ns.SessionSnapshotsExposure.Scan(value)
+}
+
+// Value implements the driver Valuer interface.
+func (ns NullSessionSnapshotsExposure) Value() (driver.Value, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	return string(ns.SessionSnapshotsExposure), nil
+}
+
+func (e SessionSnapshotsExposure) Valid() bool {
+	switch e {
+	case SessionSnapshotsExposureExternal,
+		SessionSnapshotsExposureInternal:
+		return true
+	}
+	return false
+}
+
+func AllSessionSnapshotsExposureValues() []SessionSnapshotsExposure {
+	return []SessionSnapshotsExposure{
+		SessionSnapshotsExposureExternal,
+		SessionSnapshotsExposureInternal,
+	}
+}
+
+type SessionSnapshotsStatus string
+
+const (
+	SessionSnapshotsStatusAvailable SessionSnapshotsStatus = "available"
+	SessionSnapshotsStatusDeleting  SessionSnapshotsStatus = "deleting"
+	SessionSnapshotsStatusDeleted   SessionSnapshotsStatus = "deleted"
+)
+
+func (e *SessionSnapshotsStatus) Scan(src interface{}) error {
+	switch s := src.(type) {
+	case []byte:
+		*e = SessionSnapshotsStatus(s)
+	case string:
+		*e = SessionSnapshotsStatus(s)
+	default:
+		return fmt.Errorf("unsupported scan type for SessionSnapshotsStatus: %T", src)
+	}
+	return nil
+}
+
+type NullSessionSnapshotsStatus struct {
+	SessionSnapshotsStatus SessionSnapshotsStatus
+	Valid                  bool // Valid is true if SessionSnapshotsStatus is not NULL
+}
+
+// Scan implements the Scanner interface.
+func (ns *NullSessionSnapshotsStatus) Scan(value interface{}) error {
+	if value == nil {
+		ns.SessionSnapshotsStatus, ns.Valid = "", false
+		return nil
+	}
+	ns.Valid = true
+	return ns.SessionSnapshotsStatus.Scan(value)
+}
+
+// Value implements the driver Valuer interface.
+func (ns NullSessionSnapshotsStatus) Value() (driver.Value, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	return string(ns.SessionSnapshotsStatus), nil
+}
+
+func (e SessionSnapshotsStatus) Valid() bool {
+	switch e {
+	case SessionSnapshotsStatusAvailable,
+		SessionSnapshotsStatusDeleting,
+		SessionSnapshotsStatusDeleted:
+		return true
+	}
+	return false
+}
+
+func AllSessionSnapshotsStatusValues() []SessionSnapshotsStatus {
+	return []SessionSnapshotsStatus{
+		SessionSnapshotsStatusAvailable,
+		SessionSnapshotsStatusDeleting,
+		SessionSnapshotsStatusDeleted,
+	}
+}
+
 type SessionsExposure string
 
 const (
@@ -845,6 +1083,43 @@ type Session struct {
 	StopRequestedAt sql.NullTime
 	EndedAt         sql.NullTime
 	LastActivityAt  sql.NullTime
+	FromSnapshotID  sql.NullInt64
+	WorkspaceClone  bool
+	LastGpuBusyAt   sql.NullTime
+	ExtendedAt      sql.NullTime
+	ExtensionS      int32
+}
+
+type SessionQueue struct {
+	ID             int64
+	UserID         int64
+	Exposure       SessionQueueExposure
+	Pack           string
+	Image          string
+	FromSnapshotID sql.NullInt64
+	Status         SessionQueueStatus
+	QueuedUserID   sql.NullInt64
+	SessionID      sql.NullInt64
+	Reason         string
+	CreatedAt      time.Time
+	DecidedAt      sql.NullTime
+}
+
+type SessionScheduler struct {
+	ID int8
+}
+
+type SessionSnapshot struct {
+	ID           int64
+	SessionID    int64
+	UserID       int64
+	Exposure     SessionSnapshotsExposure
+	Name         string
+	SizeBytes    int64
+	Status       SessionSnapshotsStatus
+	DeleteReason string
+	CreatedAt    time.Time
+	DeletedAt    sql.NullTime
 }
 
 type Submission struct {

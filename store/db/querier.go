@@ -19,16 +19,23 @@ type Querier interface {
 	// the row lock it takes serializes the user's concurrent uploads until commit.
 	BumpDailyCount(ctx context.Context, arg BumpDailyCountParams) (int64, error)
 	BumpLeaderboardVersion(ctx context.Context, id int64) error
+	CancelQueueEntry(ctx context.Context, arg CancelQueueEntryParams) (int64, error)
+	// Claims an available snapshot for deletion (by its owner or retention);
+	// the provider's destroy runs after the commit.
+	ClaimSnapshotDelete(ctx context.Context, arg ClaimSnapshotDeleteParams) (int64, error)
 	ClearOfficialSubmissionScore(ctx context.Context, submissionID int64) error
 	CompetitionLeaderboardEntries(ctx context.Context, competitionID int64) ([]CompetitionLeaderboardEntriesRow, error)
 	CountActiveSessionsByUser(ctx context.Context, userID int64) (int64, error)
 	CountAdmins(ctx context.Context) (int64, error)
 	CountCompetitionSubmissions(ctx context.Context, competitionID int64) (int64, error)
-	// Counts an accepted submission on the user's leaderboard entry. Runs in the
-	// accepting transaction, after the daily-count row lock that serializes the
-	// user's uploads to the competition.
+	// Counts an accepted submission on the user's leaderboard entry (created
+	// beforehand by EnsureLeaderboardEntry). The first statement of the
+	// accepting transaction: a plain UPDATE of an existing row takes its
+	// exclusive lock at once, where an upsert's shared-then-exclusive upgrade
+	// deadlocks concurrent uploads.
 	CountLeaderboardSubmission(ctx context.Context, arg CountLeaderboardSubmissionParams) error
 	CountOfficialSubmissionScores(ctx context.Context, submissionID int64) (int64, error)
+	CountQueued(ctx context.Context) (int64, error)
 	CountUserFinals(ctx context.Context, arg CountUserFinalsParams) (int64, error)
 	CreateAPIToken(ctx context.Context, arg CreateAPITokenParams) (int64, error)
 	CreateAuthSession(ctx context.Context, arg CreateAuthSessionParams) (int64, error)
@@ -44,16 +51,27 @@ type Querier interface {
 	// Creates the (competition, user, day) counter row at zero when missing, so
 	// the counting UPDATE below always finds a row to lock.
 	EnsureDailyCount(ctx context.Context, arg EnsureDailyCountParams) error
+	// Creates the user's leaderboard entry (no submissions, no best: not shown)
+	// when missing, in its own statement before the accepting transaction, so
+	// that transaction only updates an existing row: concurrent first uploads
+	// then queue on its row lock instead of deadlocking on the insert of a new
+	// key.
+	EnsureLeaderboardEntry(ctx context.Context, arg EnsureLeaderboardEntryParams) error
+	// The one extension of a running session's idle and lifetime limits.
+	ExtendSession(ctx context.Context, arg ExtendSessionParams) (int64, error)
 	ExtendSubmissionLease(ctx context.Context, arg ExtendSubmissionLeaseParams) (int64, error)
 	FailSession(ctx context.Context, arg FailSessionParams) (int64, error)
 	// A failed start; a session whose stop was requested meanwhile is left to
 	// the stop finalization.
 	FailStartingSession(ctx context.Context, arg FailStartingSessionParams) (int64, error)
 	FinishSessionStop(ctx context.Context, id int64) (int64, error)
+	FinishSnapshotDelete(ctx context.Context, id int64) (int64, error)
 	// A failed rescoring of a scored submission keeps its official score and
 	// status; only a submission never scored becomes failed.
 	FinishSubmissionFailed(ctx context.Context, arg FinishSubmissionFailedParams) error
 	FinishSubmissionScored(ctx context.Context, arg FinishSubmissionScoredParams) error
+	// GPU time held per user in the last 24 h (admins' view of fair share).
+	GPUSecondsByUser(ctx context.Context) ([]GPUSecondsByUserRow, error)
 	GetAPIToken(ctx context.Context, arg GetAPITokenParams) (GetAPITokenRow, error)
 	GetAPITokenByHash(ctx context.Context, tokenHash []byte) (GetAPITokenByHashRow, error)
 	GetAuthSessionByHash(ctx context.Context, tokenHash []byte) (GetAuthSessionByHashRow, error)
@@ -71,24 +89,34 @@ type Querier interface {
 	GetHoldoutVersion(ctx context.Context, id int64) (HoldoutVersion, error)
 	GetLeaderboardVersion(ctx context.Context, id int64) (int64, error)
 	GetOfficialSubmissionScore(ctx context.Context, submissionID int64) (SubmissionScore, error)
+	GetQueueEntry(ctx context.Context, id int64) (SessionQueue, error)
+	GetQueuedEntryByUser(ctx context.Context, userID sql.NullInt64) (SessionQueue, error)
 	GetRescoreJob(ctx context.Context, id int64) (RescoreJob, error)
 	GetScorerModule(ctx context.Context, id int64) (ScorerModule, error)
 	GetScorerModuleByDigest(ctx context.Context, digest string) (ScorerModule, error)
 	GetSession(ctx context.Context, id int64) (Session, error)
 	GetSessionBySlug(ctx context.Context, slug string) (Session, error)
+	GetSnapshot(ctx context.Context, id int64) (SessionSnapshot, error)
 	GetSubmission(ctx context.Context, id int64) (Submission, error)
 	GetSubmissionScoreByDigests(ctx context.Context, arg GetSubmissionScoreByDigestsParams) (SubmissionScore, error)
 	GetUser(ctx context.Context, id int64) (User, error)
 	GetUserByEmail(ctx context.Context, email string) (User, error)
+	GrantQueueEntry(ctx context.Context, arg GrantQueueEntryParams) (int64, error)
 	InsertAuditEvent(ctx context.Context, arg InsertAuditEventParams) error
 	InsertCertificationReport(ctx context.Context, arg InsertCertificationReportParams) (int64, error)
 	InsertHoldoutVersion(ctx context.Context, arg InsertHoldoutVersionParams) (int64, error)
+	InsertQueueEntry(ctx context.Context, arg InsertQueueEntryParams) (int64, error)
 	InsertScorerModule(ctx context.Context, arg InsertScorerModuleParams) (int64, error)
 	InsertSession(ctx context.Context, arg InsertSessionParams) (int64, error)
+	// Records a stop snapshot once; a finalizer that repeats after a crash
+	// finds the row there already.
+	InsertSnapshot(ctx context.Context, arg InsertSnapshotParams) error
 	InsertSubmission(ctx context.Context, arg InsertSubmissionParams) (int64, error)
 	// A new official score is inserted as official (after ClearOfficialSubmissionScore):
 	// inserting a unique key takes no shared gap locks, updating one does.
 	InsertSubmissionScore(ctx context.Context, arg InsertSubmissionScoreParams) (int64, error)
+	// The user's newest request on an exposure, whatever its status.
+	LatestQueueEntryByUser(ctx context.Context, arg LatestQueueEntryByUserParams) (SessionQueue, error)
 	LeaseSubmission(ctx context.Context, arg LeaseSubmissionParams) (int64, error)
 	ListAPITokens(ctx context.Context, userID int64) ([]ListAPITokensRow, error)
 	ListActiveSessions(ctx context.Context) ([]Session, error)
@@ -101,13 +129,24 @@ type Querier interface {
 	ListCompetitionsByOwner(ctx context.Context, ownerUserID sql.NullInt64) ([]Competition, error)
 	ListDatasetFiles(ctx context.Context, datasetID int64) ([]DatasetFile, error)
 	ListDatasets(ctx context.Context) ([]Dataset, error)
+	// Deletes claimed by a process that died before the destroy finished.
+	ListDeletingSnapshots(ctx context.Context) ([]SessionSnapshot, error)
 	// Every GPU with the active session holding it, if any.
 	ListGPUsWithHolder(ctx context.Context) ([]ListGPUsWithHolderRow, error)
+	// Every queued request in fair-share order: fewer GPU-seconds held in the
+	// last 24 h first (a session holds its GPU from creation to its end), then
+	// earlier arrival.
+	ListQueuedFair(ctx context.Context) ([]ListQueuedFairRow, error)
 	ListRescoreJobs(ctx context.Context, competitionID int64) ([]RescoreJob, error)
 	ListScorerModules(ctx context.Context) ([]ScorerModule, error)
 	// A user's sessions, newest first, terminal ones included (with their
 	// snapshot names).
 	ListSessionsByUser(ctx context.Context, arg ListSessionsByUserParams) ([]Session, error)
+	// Snapshots that are not deleted, newest first, with their session's slug
+	// and whether something depends on them: an active session or a queued
+	// request made from them, or a workspace that is a ZFS clone of them.
+	// user_id 0 lists every user's (retention); exposure '' both exposures.
+	ListSnapshots(ctx context.Context, arg ListSnapshotsParams) ([]ListSnapshotsRow, error)
 	ListSubmissionScores(ctx context.Context, submissionID int64) ([]SubmissionScore, error)
 	ListUserSubmissions(ctx context.Context, arg ListUserSubmissionsParams) ([]Submission, error)
 	ListUsers(ctx context.Context, arg ListUsersParams) ([]User, error)
@@ -119,6 +158,12 @@ type Querier interface {
 	// Serializes the official-score switches of one user's submissions, so the
 	// best recomputed after the switch sees every earlier switch.
 	LockLeaderboardEntry(ctx context.Context, arg LockLeaderboardEntryParams) (int32, error)
+	// Serializes GPU allocation decisions (see session_scheduler). Take it
+	// first in a transaction, before any user, GPU, session or queue lock.
+	LockScheduler(ctx context.Context) (int8, error)
+	// A user's available snapshot by name, locked for the rest of the
+	// transaction so a concurrent delete cannot claim it meanwhile.
+	LockSnapshotByName(ctx context.Context, arg LockSnapshotByNameParams) (SessionSnapshot, error)
 	LockSubmission(ctx context.Context, id int64) (Submission, error)
 	// Counts the rows that reference a stored file, locking the digest's index
 	// range and gap until commit: a concurrent insert of the same digest waits,
@@ -131,7 +176,12 @@ type Querier interface {
 	// by UpsertGPU in the same transaction.
 	MarkAllGPUsAbsent(ctx context.Context) error
 	MarkCompetitionForRescore(ctx context.Context, arg MarkCompetitionForRescoreParams) (int64, error)
+	// A recovery pass saw the session's GPU above the utilisation threshold.
+	MarkSessionGPUBusy(ctx context.Context, id int64) (int64, error)
 	MarkSessionRunning(ctx context.Context, id int64) (int64, error)
+	// The workspace was made as a ZFS clone of from_snapshot_id, which must
+	// then outlive it.
+	MarkSessionWorkspaceClone(ctx context.Context, id int64) (int64, error)
 	// The oldest claimable work of one kind (pending 1: new submissions, 2:
 	// rescoring), skipping rows another claimer holds locked.
 	NextClaimableSubmission(ctx context.Context, arg NextClaimableSubmissionParams) (int64, error)
@@ -146,6 +196,9 @@ type Querier interface {
 	// Claims the stop snapshot's name before the snapshot is taken, once: a
 	// finalizer that restarts finds the name here and reuses it.
 	RecordSessionSnapshot(ctx context.Context, arg RecordSessionSnapshotParams) (int64, error)
+	// The provider refused the destroy (something depends on the snapshot):
+	// it is available again.
+	ReleaseSnapshotDelete(ctx context.Context, id int64) (int64, error)
 	ReleaseSubmissionLease(ctx context.Context, arg ReleaseSubmissionLeaseParams) error
 	// Records the intent to stop; recovery finalizes it. A session already
 	// stopping keeps its first reason.
@@ -173,6 +226,7 @@ type Querier interface {
 	SetSessionContainer(ctx context.Context, arg SetSessionContainerParams) (int64, error)
 	SetSessionWorkspace(ctx context.Context, arg SetSessionWorkspaceParams) (int64, error)
 	SetSubmissionFinal(ctx context.Context, arg SetSubmissionFinalParams) (int64, error)
+	SnapshotInUse(ctx context.Context, arg SnapshotInUseParams) (int64, error)
 	SubmissionQueueStats(ctx context.Context) (SubmissionQueueStatsRow, error)
 	TouchAPIToken(ctx context.Context, arg TouchAPITokenParams) error
 	TouchAuthSession(ctx context.Context, arg TouchAuthSessionParams) error

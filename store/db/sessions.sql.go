@@ -7,6 +7,7 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"time"
 )
 
@@ -20,6 +21,26 @@ func (q *Queries) CountActiveSessionsByUser(ctx context.Context, userID int64) (
 	var count int64
 	err := row.Scan(&count)
 	return count, err
+}
+
+const extendSession = `-- name: ExtendSession :execrows
+UPDATE sessions SET extended_at = CURRENT_TIMESTAMP(6), extension_s = ?,
+    last_activity_at = CURRENT_TIMESTAMP(6)
+WHERE id = ? AND status = 'running' AND extended_at IS NULL
+`
+
+type ExtendSessionParams struct {
+	ExtensionS int32
+	ID         int64
+}
+
+// The one extension of a running session's idle and lifetime limits.
+func (q *Queries) ExtendSession(ctx context.Context, arg ExtendSessionParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, extendSession, arg.ExtensionS, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
 }
 
 const failSession = `-- name: FailSession :execrows
@@ -76,7 +97,7 @@ func (q *Queries) FinishSessionStop(ctx context.Context, id int64) (int64, error
 }
 
 const getCurrentSession = `-- name: GetCurrentSession :one
-SELECT id, slug, user_id, exposure, pack, image, gpu_id, status, active_gpu_id, container_id, workspace, snapshot, stop_reason, error_reason, created_at, started_at, stop_requested_at, ended_at, last_activity_at FROM sessions
+SELECT id, slug, user_id, exposure, pack, image, gpu_id, status, active_gpu_id, container_id, workspace, snapshot, stop_reason, error_reason, created_at, started_at, stop_requested_at, ended_at, last_activity_at, from_snapshot_id, workspace_clone, last_gpu_busy_at, extended_at, extension_s FROM sessions
 WHERE user_id = ? AND exposure = ?
   AND status IN ('starting', 'running', 'stopping')
 ORDER BY id DESC
@@ -112,12 +133,17 @@ func (q *Queries) GetCurrentSession(ctx context.Context, arg GetCurrentSessionPa
 		&i.StopRequestedAt,
 		&i.EndedAt,
 		&i.LastActivityAt,
+		&i.FromSnapshotID,
+		&i.WorkspaceClone,
+		&i.LastGpuBusyAt,
+		&i.ExtendedAt,
+		&i.ExtensionS,
 	)
 	return i, err
 }
 
 const getSession = `-- name: GetSession :one
-SELECT id, slug, user_id, exposure, pack, image, gpu_id, status, active_gpu_id, container_id, workspace, snapshot, stop_reason, error_reason, created_at, started_at, stop_requested_at, ended_at, last_activity_at FROM sessions WHERE id = ?
+SELECT id, slug, user_id, exposure, pack, image, gpu_id, status, active_gpu_id, container_id, workspace, snapshot, stop_reason, error_reason, created_at, started_at, stop_requested_at, ended_at, last_activity_at, from_snapshot_id, workspace_clone, last_gpu_busy_at, extended_at, extension_s FROM sessions WHERE id = ?
 `
 
 func (q *Queries) GetSession(ctx context.Context, id int64) (Session, error) {
@@ -143,12 +169,17 @@ func (q *Queries) GetSession(ctx context.Context, id int64) (Session, error) {
 		&i.StopRequestedAt,
 		&i.EndedAt,
 		&i.LastActivityAt,
+		&i.FromSnapshotID,
+		&i.WorkspaceClone,
+		&i.LastGpuBusyAt,
+		&i.ExtendedAt,
+		&i.ExtensionS,
 	)
 	return i, err
 }
 
 const getSessionBySlug = `-- name: GetSessionBySlug :one
-SELECT id, slug, user_id, exposure, pack, image, gpu_id, status, active_gpu_id, container_id, workspace, snapshot, stop_reason, error_reason, created_at, started_at, stop_requested_at, ended_at, last_activity_at FROM sessions WHERE slug = ?
+SELECT id, slug, user_id, exposure, pack, image, gpu_id, status, active_gpu_id, container_id, workspace, snapshot, stop_reason, error_reason, created_at, started_at, stop_requested_at, ended_at, last_activity_at, from_snapshot_id, workspace_clone, last_gpu_busy_at, extended_at, extension_s FROM sessions WHERE slug = ?
 `
 
 func (q *Queries) GetSessionBySlug(ctx context.Context, slug string) (Session, error) {
@@ -174,24 +205,30 @@ func (q *Queries) GetSessionBySlug(ctx context.Context, slug string) (Session, e
 		&i.StopRequestedAt,
 		&i.EndedAt,
 		&i.LastActivityAt,
+		&i.FromSnapshotID,
+		&i.WorkspaceClone,
+		&i.LastGpuBusyAt,
+		&i.ExtendedAt,
+		&i.ExtensionS,
 	)
 	return i, err
 }
 
 const insertSession = `-- name: InsertSession :execlastid
-INSERT INTO sessions (slug, user_id, exposure, pack, image, gpu_id, status, workspace)
+INSERT INTO sessions (slug, user_id, exposure, pack, image, gpu_id, status, workspace, from_snapshot_id)
 VALUES (?, ?, ?, ?, ?,
-        ?, 'starting', ?)
+        ?, 'starting', ?, ?)
 `
 
 type InsertSessionParams struct {
-	Slug      string
-	UserID    int64
-	Exposure  SessionsExposure
-	Pack      string
-	Image     string
-	GpuID     int32
-	Workspace string
+	Slug           string
+	UserID         int64
+	Exposure       SessionsExposure
+	Pack           string
+	Image          string
+	GpuID          int32
+	Workspace      string
+	FromSnapshotID sql.NullInt64
 }
 
 func (q *Queries) InsertSession(ctx context.Context, arg InsertSessionParams) (int64, error) {
@@ -203,6 +240,7 @@ func (q *Queries) InsertSession(ctx context.Context, arg InsertSessionParams) (i
 		arg.Image,
 		arg.GpuID,
 		arg.Workspace,
+		arg.FromSnapshotID,
 	)
 	if err != nil {
 		return 0, err
@@ -211,7 +249,7 @@ func (q *Queries) InsertSession(ctx context.Context, arg InsertSessionParams) (i
 }
 
 const listActiveSessions = `-- name: ListActiveSessions :many
-SELECT id, slug, user_id, exposure, pack, image, gpu_id, status, active_gpu_id, container_id, workspace, snapshot, stop_reason, error_reason, created_at, started_at, stop_requested_at, ended_at, last_activity_at FROM sessions
+SELECT id, slug, user_id, exposure, pack, image, gpu_id, status, active_gpu_id, container_id, workspace, snapshot, stop_reason, error_reason, created_at, started_at, stop_requested_at, ended_at, last_activity_at, from_snapshot_id, workspace_clone, last_gpu_busy_at, extended_at, extension_s FROM sessions
 WHERE status IN ('starting', 'running', 'stopping')
 ORDER BY id
 `
@@ -245,6 +283,11 @@ func (q *Queries) ListActiveSessions(ctx context.Context) ([]Session, error) {
 			&i.StopRequestedAt,
 			&i.EndedAt,
 			&i.LastActivityAt,
+			&i.FromSnapshotID,
+			&i.WorkspaceClone,
+			&i.LastGpuBusyAt,
+			&i.ExtendedAt,
+			&i.ExtensionS,
 		); err != nil {
 			return nil, err
 		}
@@ -260,7 +303,7 @@ func (q *Queries) ListActiveSessions(ctx context.Context) ([]Session, error) {
 }
 
 const listSessionsByUser = `-- name: ListSessionsByUser :many
-SELECT id, slug, user_id, exposure, pack, image, gpu_id, status, active_gpu_id, container_id, workspace, snapshot, stop_reason, error_reason, created_at, started_at, stop_requested_at, ended_at, last_activity_at FROM sessions
+SELECT id, slug, user_id, exposure, pack, image, gpu_id, status, active_gpu_id, container_id, workspace, snapshot, stop_reason, error_reason, created_at, started_at, stop_requested_at, ended_at, last_activity_at, from_snapshot_id, workspace_clone, last_gpu_busy_at, extended_at, extension_s FROM sessions
 WHERE user_id = ? AND id < ?
 ORDER BY id DESC
 LIMIT ?
@@ -303,6 +346,11 @@ func (q *Queries) ListSessionsByUser(ctx context.Context, arg ListSessionsByUser
 			&i.StopRequestedAt,
 			&i.EndedAt,
 			&i.LastActivityAt,
+			&i.FromSnapshotID,
+			&i.WorkspaceClone,
+			&i.LastGpuBusyAt,
+			&i.ExtendedAt,
+			&i.ExtensionS,
 		); err != nil {
 			return nil, err
 		}
@@ -317,6 +365,20 @@ func (q *Queries) ListSessionsByUser(ctx context.Context, arg ListSessionsByUser
 	return items, nil
 }
 
+const markSessionGPUBusy = `-- name: MarkSessionGPUBusy :execrows
+UPDATE sessions SET last_gpu_busy_at = CURRENT_TIMESTAMP(6)
+WHERE id = ? AND status = 'running'
+`
+
+// A recovery pass saw the session's GPU above the utilisation threshold.
+func (q *Queries) MarkSessionGPUBusy(ctx context.Context, id int64) (int64, error) {
+	result, err := q.db.ExecContext(ctx, markSessionGPUBusy, id)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
 const markSessionRunning = `-- name: MarkSessionRunning :execrows
 UPDATE sessions SET status = 'running', started_at = CURRENT_TIMESTAMP(6),
     last_activity_at = CURRENT_TIMESTAMP(6)
@@ -325,6 +387,20 @@ WHERE id = ? AND status = 'starting'
 
 func (q *Queries) MarkSessionRunning(ctx context.Context, id int64) (int64, error) {
 	result, err := q.db.ExecContext(ctx, markSessionRunning, id)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const markSessionWorkspaceClone = `-- name: MarkSessionWorkspaceClone :execrows
+UPDATE sessions SET workspace_clone = TRUE WHERE id = ?
+`
+
+// The workspace was made as a ZFS clone of from_snapshot_id, which must
+// then outlive it.
+func (q *Queries) MarkSessionWorkspaceClone(ctx context.Context, id int64) (int64, error) {
+	result, err := q.db.ExecContext(ctx, markSessionWorkspaceClone, id)
 	if err != nil {
 		return 0, err
 	}

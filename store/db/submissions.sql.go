@@ -179,23 +179,24 @@ func (q *Queries) CompetitionLeaderboardEntries(ctx context.Context, competition
 }
 
 const countLeaderboardSubmission = `-- name: CountLeaderboardSubmission :exec
-INSERT INTO leaderboard_entries (competition_id, user_id, submissions, last_submission_at)
-VALUES (?, ?, 1, ?)
-ON DUPLICATE KEY UPDATE submissions = submissions + 1,
-                        last_submission_at = GREATEST(last_submission_at, VALUES(last_submission_at))
+UPDATE leaderboard_entries SET submissions = submissions + 1,
+                               last_submission_at = GREATEST(last_submission_at, ?)
+WHERE competition_id = ? AND user_id = ?
 `
 
 type CountLeaderboardSubmissionParams struct {
+	CreatedAt     interface{}
 	CompetitionID int64
 	UserID        int64
-	CreatedAt     time.Time
 }
 
-// Counts an accepted submission on the user's leaderboard entry. Runs in the
-// accepting transaction, after the daily-count row lock that serializes the
-// user's uploads to the competition.
+// Counts an accepted submission on the user's leaderboard entry (created
+// beforehand by EnsureLeaderboardEntry). The first statement of the
+// accepting transaction: a plain UPDATE of an existing row takes its
+// exclusive lock at once, where an upsert's shared-then-exclusive upgrade
+// deadlocks concurrent uploads.
 func (q *Queries) CountLeaderboardSubmission(ctx context.Context, arg CountLeaderboardSubmissionParams) error {
-	_, err := q.db.ExecContext(ctx, countLeaderboardSubmission, arg.CompetitionID, arg.UserID, arg.CreatedAt)
+	_, err := q.db.ExecContext(ctx, countLeaderboardSubmission, arg.CreatedAt, arg.CompetitionID, arg.UserID)
 	return err
 }
 
@@ -242,6 +243,27 @@ type EnsureDailyCountParams struct {
 // the counting UPDATE below always finds a row to lock.
 func (q *Queries) EnsureDailyCount(ctx context.Context, arg EnsureDailyCountParams) error {
 	_, err := q.db.ExecContext(ctx, ensureDailyCount, arg.CompetitionID, arg.UserID, arg.Day)
+	return err
+}
+
+const ensureLeaderboardEntry = `-- name: EnsureLeaderboardEntry :exec
+INSERT IGNORE INTO leaderboard_entries (competition_id, user_id, submissions, last_submission_at)
+VALUES (?, ?, 0, ?)
+`
+
+type EnsureLeaderboardEntryParams struct {
+	CompetitionID int64
+	UserID        int64
+	CreatedAt     time.Time
+}
+
+// Creates the user's leaderboard entry (no submissions, no best: not shown)
+// when missing, in its own statement before the accepting transaction, so
+// that transaction only updates an existing row: concurrent first uploads
+// then queue on its row lock instead of deadlocking on the insert of a new
+// key.
+func (q *Queries) EnsureLeaderboardEntry(ctx context.Context, arg EnsureLeaderboardEntryParams) error {
+	_, err := q.db.ExecContext(ctx, ensureLeaderboardEntry, arg.CompetitionID, arg.UserID, arg.CreatedAt)
 	return err
 }
 

@@ -250,28 +250,16 @@ func main() {
 		get(client, boardURL) // builds the board once
 		fmt.Printf("%s board build with paired comparisons (%d users): %.1f ms\n", board, *boardUsers, ms(time.Since(t0)))
 		for _, clients := range []int{4, 16} {
-			var rlat []time.Duration
-			stop := time.Now().Add(*boardSeconds)
-			for range clients {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					var mine []time.Duration
-					for time.Now().Before(stop) {
-						t0 := time.Now()
-						get(client, boardURL)
-						mine = append(mine, time.Since(t0))
-					}
-					mu.Lock()
-					rlat = append(rlat, mine...)
-					mu.Unlock()
-				}()
-			}
-			wg.Wait()
-			slices.Sort(rlat)
+			// The reference, in the same run with the same clients: the
+			// competition's detail (one cached row read and a small JSON
+			// body), i.e. the server's floor for a read under this load.
+			rlat := readLoop(client, boardURL, clients, *boardSeconds)
+			ref := readLoop(client, base+"/competitions/"+bigSlug, clients, *boardSeconds)
 			fmt.Printf("leaderboard read, %s board (%d users, %d submissions, first page of 100, %d clients, %s):\n", board, *boardUsers, *boardSubs, clients, *boardSeconds)
 			fmt.Printf("  p50 %6.2f ms   p99 %6.2f ms   %7.0f req/s   (goal p99 <= 20 ms)\n",
 				ms(pct(rlat, .5)), ms(pct(rlat, .99)), float64(len(rlat))/boardSeconds.Seconds())
+			fmt.Printf("  reference GET /competitions/{slug}: p50 %6.2f ms   p99 %6.2f ms; board/reference p99 ratio %.2fx\n",
+				ms(pct(ref, .5)), ms(pct(ref, .99)), ms(pct(rlat, .99))/ms(pct(ref, .99)))
 		}
 	}
 	t0 := time.Now()
@@ -303,6 +291,33 @@ func main() {
 		die("large board is wrong: %+v", top.Data)
 	}
 	fmt.Printf("  (load average now: %s; %d cores shared with other work)\n", loadavg(), numCPU())
+}
+
+// readLoop GETs url from clients goroutines for d and returns the sorted
+// latencies.
+func readLoop(c *http.Client, url string, clients int, d time.Duration) []time.Duration {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var lat []time.Duration
+	stop := time.Now().Add(d)
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			for time.Now().Before(stop) {
+				t0 := time.Now()
+				get(c, url)
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	slices.Sort(lat)
+	return lat
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

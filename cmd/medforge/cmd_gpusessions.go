@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/medforge/medforge/client"
+	"github.com/medforge/medforge/internal/humanize"
+)
+
+func init() {
+	register(command{
+		name: "sessions",
+		usage: "GPU sessions: sessions snapshots | create [--from-snapshot NAME] | queue | cancel | " +
+			"delete-snapshot ID | download ID [-o FILE] (all take --internal and --json)",
+		run: runSessions,
+	})
+}
+
+const sessionsUsage = `medforge sessions snapshots [--internal] [--json]
+medforge sessions create [--internal] [--pack NAME] [--from-snapshot NAME] [--json]
+medforge sessions queue [--internal] [--json]
+medforge sessions cancel [--internal] [--json]
+medforge sessions delete-snapshot [--internal] ID
+medforge sessions download [--internal] [-o FILE] ID`
+
+func runSessions(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return withExit(exitUsage, errors.New("usage:\n"+sessionsUsage))
+	}
+	sub, args := args[0], args[1:]
+	c := newCompetitorCmd("sessions " + sub)
+	c.usage(sessionsUsage)
+	internal := c.fs.Bool("internal", false, "the INTERNAL exposure (default EXTERNAL)")
+	pack := c.fs.String("pack", "", "pack name (create)")
+	from := c.fs.String("from-snapshot", "", "snapshot name to start the workspace from (create)")
+	out := c.fs.String("o", "", "file to write (download; default <session>-<snapshot>.tar.gz)")
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	exposure := "external"
+	if *internal {
+		exposure = "internal"
+	}
+	idArg := func() (int64, error) {
+		if len(pos) != 1 {
+			return 0, withExit(exitUsage, errors.New("want one snapshot ID"))
+		}
+		id, err := strconv.ParseInt(pos[0], 10, 64)
+		if err != nil || id <= 0 {
+			return 0, withExit(exitUsage, fmt.Errorf("snapshot ID %q is not a positive number", pos[0]))
+		}
+		return id, nil
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "snapshots":
+		list, err := cl.Snapshots(ctx, exposure)
+		if err != nil {
+			return c.fail(err)
+		}
+		if c.json {
+			c.printJSON(list)
+			return nil
+		}
+		if len(list) == 0 {
+			fmt.Fprintln(c.stdout, "No snapshots yet: one is taken each time a session stops.")
+			return nil
+		}
+		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tSESSION\tTAKEN (UTC)\tSIZE\tPRUNED")
+		for _, s := range list {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Name, s.SessionSlug, s.CreatedAt.UTC().Format("2006-01-02 15:04"),
+				humanize.Bytes(s.SizeBytes), pruneText(s))
+		}
+		return tw.Flush()
+	case "create":
+		p, err := cl.CreateSession(ctx, exposure, *pack, *from)
+		if err != nil {
+			return c.fail(err)
+		}
+		if c.json {
+			c.printJSON(p)
+			return nil
+		}
+		if p.Queued != nil {
+			fmt.Fprintln(c.stdout, queueText(*p.Queued))
+			return nil
+		}
+		fmt.Fprintf(c.stdout, "Session %d (%s) is %s on GPU %d.\n", p.Session.ID, p.Session.Slug, p.Session.Status, p.Session.GPUID)
+		return nil
+	case "queue":
+		q, err := cl.Queue(ctx, exposure)
+		if err != nil {
+			return c.fail(err)
+		}
+		if c.json {
+			c.printJSON(q)
+			return nil
+		}
+		if q == nil {
+			fmt.Fprintln(c.stdout, "You are not on the "+exposure+" waitlist.")
+			return nil
+		}
+		fmt.Fprintln(c.stdout, queueText(*q))
+		return nil
+	case "cancel":
+		q, err := cl.CancelQueue(ctx, exposure)
+		if err != nil {
+			return c.fail(err)
+		}
+		if c.json {
+			c.printJSON(q)
+			return nil
+		}
+		fmt.Fprintln(c.stdout, "Left the "+exposure+" waitlist.")
+		return nil
+	case "delete-snapshot":
+		id, err := idArg()
+		if err != nil {
+			return err
+		}
+		s, err := cl.DeleteSnapshot(ctx, exposure, id)
+		if err != nil {
+			return c.fail(err)
+		}
+		if c.json {
+			c.printJSON(s)
+			return nil
+		}
+		fmt.Fprintf(c.stdout, "Deleted snapshot %d (%s).\n", s.ID, s.Name)
+		return nil
+	case "download":
+		id, err := idArg()
+		if err != nil {
+			return err
+		}
+		name := *out
+		if name == "" {
+			name = "snapshot-" + strconv.FormatInt(id, 10) + ".tar.gz"
+		}
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return withExit(exitUsage, err)
+		}
+		n, err := cl.DownloadSnapshot(ctx, exposure, id, f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			_ = os.Remove(name)
+			return c.fail(err)
+		}
+		fmt.Fprintf(c.stderr, "Wrote %s (%s).\n", name, humanize.Bytes(n))
+		return nil
+	}
+	return withExit(exitUsage, fmt.Errorf("unknown sessions command %q; usage:\n%s", sub, sessionsUsage))
+}
+
+func pruneText(s client.Snapshot) string {
+	switch {
+	case s.KeptBecause != "":
+		return "kept (" + s.KeptBecause + ")"
+	case s.PruneAt == nil:
+		return "kept"
+	case !s.PruneAt.After(time.Now()):
+		return "at the next pass (" + s.PruneReason + ")"
+	}
+	return s.PruneAt.UTC().Format("2006-01-02 15:04") + " (" + s.PruneReason + ")"
+}
+
+func queueText(q client.QueueEntry) string {
+	switch q.Status {
+	case "granted":
+		return fmt.Sprintf("Your request got a GPU: session %d.", q.SessionID)
+	case "cancelled":
+		return "Your request was cancelled: " + q.Reason
+	}
+	eta := "unknown (" + q.EstimateUnknown + ")"
+	if q.EstimatedStartAt != nil {
+		eta = q.EstimatedStartAt.UTC().Format("2006-01-02 15:04 UTC")
+	}
+	return fmt.Sprintf("Queued for a GPU: position %d of %d on the %s waitlist; estimated start %s. "+
+		"Cancel with: medforge sessions cancel.", q.Position, q.QueueLength, q.Exposure, eta)
+}

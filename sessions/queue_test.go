@@ -1,0 +1,311 @@
+package sessions_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/medforge/medforge/sessions"
+	"github.com/medforge/medforge/sessions/gpu"
+	"github.com/medforge/medforge/store/testdb"
+)
+
+// queued requests a session for uid and requires it to be queued.
+func (e *env) queued(ctx context.Context, uid int64) sessions.QueueEntry {
+	e.t.Helper()
+	p, err := e.svc.Request(ctx, sessions.CreateRequest{UserID: uid, Exposure: sessions.External})
+	require.NoError(e.t, err)
+	require.NotNil(e.t, p.Queued, "user %d should be queued, got a session", uid)
+	assert.Equal(e.t, sessions.QueueQueued, p.Queued.Status)
+	return *p.Queued
+}
+
+// waitGranted polls until uid's request is granted and its session runs.
+func (e *env) waitGranted(svc *sessions.Service, uid int64) sessions.Session {
+	e.t.Helper()
+	ctx := ctxT(e.t, time.Minute)
+	for {
+		q, err := svc.QueueStatus(ctx, uid, sessions.External)
+		require.NoError(e.t, err)
+		if q.Status == sessions.QueueGranted {
+			return e.waitStatus(q.SessionID, sessions.StatusRunning, time.Minute)
+		}
+		require.Equal(e.t, sessions.QueueQueued, q.Status, "reason: %s", q.Reason)
+		select {
+		case <-ctx.Done():
+			e.t.Fatalf("user %d never granted", uid)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// history gives uid a stopped session that held GPU 3 for the given time
+// ending an hour ago (the fair-share key counts the last 24 h).
+func (e *env) history(uid int64, held time.Duration) {
+	e.t.Helper()
+	_, err := e.st.DB().Exec(`INSERT INTO sessions (slug, user_id, exposure, pack, image, gpu_id, status, created_at, started_at, ended_at)
+		VALUES (?, ?, 'external', 'default', 'x', 3, 'stopped', NOW(6) - INTERVAL ? SECOND, NOW(6) - INTERVAL ? SECOND, NOW(6) - INTERVAL 1 HOUR)`,
+		"hist"+randHex(4), uid, int64((held+time.Hour)/time.Second), int64((held+time.Hour)/time.Second))
+	require.NoError(e.t, err)
+}
+
+// With 4 declared GPUs and 6 users, the 5th and 6th are queued at
+// positions 1 and 2 (202 in the API), and each gets a GPU as soon as one is
+// freed, in order; then fair share: a user with fewer GPU-hours in the last
+// 24 h goes ahead of an earlier arrival with more. A queued user cannot
+// queue twice, and can cancel.
+func TestWaitlistFairShare(t *testing.T) {
+	e := newEnv(t, envOpts{cfg: func(c *sessions.Config) {
+		c.IdleTimeout = time.Hour
+		c.MaxLifetime = 4 * time.Hour
+	}})
+	ctx := ctxT(t, 4*time.Minute)
+	var users [8]int64
+	for i := range users {
+		users[i] = e.user(testdb.UserOpts{})
+	}
+	var running [4]sessions.Session
+	for i := range running {
+		running[i] = e.running(ctx, users[i])
+	}
+	q5 := e.queued(ctx, users[4])
+	q6 := e.queued(ctx, users[5])
+	assert.Equal(t, 1, q5.Position)
+	assert.Equal(t, 2, q6.Position)
+	assert.Equal(t, 2, q6.QueueLength)
+	require.NotNil(t, q5.EstimatedStartAt, "estimated from the running sessions' limits: %s", q5.EstimateUnknown)
+	require.NotNil(t, q6.EstimatedStartAt)
+	assert.WithinDuration(t, time.Now().Add(time.Hour), *q5.EstimatedStartAt, 2*time.Minute, "the earliest idle deadline")
+	assert.False(t, q6.EstimatedStartAt.Before(*q5.EstimatedStartAt))
+
+	_, err := e.svc.Request(ctx, sessions.CreateRequest{UserID: users[4], Exposure: sessions.External})
+	assert.ErrorIs(t, err, sessions.ErrAlreadyQueued)
+	_, err = e.svc.Create(ctx, sessions.CreateRequest{UserID: users[7], Exposure: sessions.External})
+	assert.ErrorIs(t, err, sessions.ErrNoGPU, "Create never queues")
+
+	e.stopped(ctx, running[0])
+	s5 := e.waitGranted(e.svc, users[4])
+	assert.Equal(t, running[0].GPUID, s5.GPUID, "the freed GPU went to the head of the queue")
+	q6, err = e.svc.QueueStatus(ctx, users[5], sessions.External)
+	require.NoError(t, err)
+	assert.Equal(t, 1, q6.Position, "the next one moved up")
+	e.stopped(ctx, running[1])
+	s6 := e.waitGranted(e.svc, users[5])
+	assert.Equal(t, running[1].GPUID, s6.GPUID)
+
+	// Fair share: user 7 used a GPU for 3 h today and arrives first; user 8
+	// has used none and goes ahead.
+	e.history(users[6], 3*time.Hour)
+	q7 := e.queued(ctx, users[6])
+	q8 := e.queued(ctx, users[7])
+	assert.Equal(t, 1, q7.Position)
+	q7, err = e.svc.QueueStatus(ctx, users[6], sessions.External)
+	require.NoError(t, err)
+	assert.Equal(t, 2, q7.Position, "overtaken by the user with fewer GPU-hours")
+	assert.InDelta(t, 3.0, q7.GPUHours24h, 0.05)
+	assert.Equal(t, 1, q8.Position)
+	all, err := e.svc.Queue(ctx)
+	require.NoError(t, err)
+	require.Len(t, all, 2)
+	assert.Equal(t, users[7], all[0].UserID)
+	hours, err := e.svc.GPUHours(ctx)
+	require.NoError(t, err)
+	require.NotEmpty(t, hours)
+	assert.Equal(t, users[6], hours[0].UserID, "admins see who used most")
+
+	e.stopped(ctx, running[2])
+	e.waitGranted(e.svc, users[7])
+	left, err := e.svc.CancelQueued(ctx, users[6], sessions.External)
+	require.NoError(t, err)
+	assert.Equal(t, sessions.QueueCancelled, left.Status)
+	_, err = e.svc.CancelQueued(ctx, users[6], sessions.External)
+	assert.ErrorIs(t, err, sessions.ErrNotQueued)
+	_, err = e.svc.CancelQueued(ctx, users[7], sessions.External)
+	assert.ErrorIs(t, err, sessions.ErrAlreadyGranted)
+	e.stopped(ctx, running[3])
+	time.Sleep(500 * time.Millisecond)
+	all, err = e.svc.Queue(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, all)
+	q7, err = e.svc.QueueStatus(ctx, users[6], sessions.External)
+	require.NoError(t, err)
+	assert.Equal(t, sessions.QueueCancelled, q7.Status, "a cancelled request is never granted")
+}
+
+// The API is SIGKILLed (a real process) while finalizing a stop, with two
+// requests waiting: the restarted API keeps their order, finishes the stop
+// and hands the freed GPU to the head of the queue.
+func TestWaitlistSurvivesSIGKILL(t *testing.T) {
+	e := newEnv(t, envOpts{gpus: "0", cfg: func(c *sessions.Config) { c.PollInterval = time.Hour }})
+	ctx := ctxT(t, 3*time.Minute)
+	a, b, c := e.user(testdb.UserOpts{}), e.user(testdb.UserOpts{}), e.user(testdb.UserOpts{})
+	s := e.running(ctx, a)
+	e.queued(ctx, b)
+	e.queued(ctx, c)
+	e.svc.Close()
+	_, err := e.svc.Stop(ctx, s.ID, a, sessions.StopUser)
+	require.NoError(t, err)
+
+	marker := filepath.Join(t.TempDir(), "frozen")
+	spec, _ := json.Marshal(childSpec{DSN: e.dsn, Instance: e.instance, Workspaces: e.ws.Root(),
+		Holdouts: e.cfg.TestHoldoutsDir, Step: "removed", Marker: marker, Config: e.cfg})
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+string(spec))
+	out, _ := os.CreateTemp(t.TempDir(), "child")
+	cmd.Stdout, cmd.Stderr = out, out
+	require.NoError(t, cmd.Start())
+	for {
+		if _, err := os.Stat(marker); err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			b, _ := os.ReadFile(out.Name())
+			t.Fatalf("child never reached the step: %s", b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+
+	one, err := gpu.ParseDeclared("0")
+	require.NoError(t, err)
+	restarted := e.newService(one)
+	qb, err := restarted.QueueStatus(ctx, b, sessions.External)
+	require.NoError(t, err)
+	qc, err := restarted.QueueStatus(ctx, c, sessions.External)
+	require.NoError(t, err)
+	assert.Equal(t, sessions.QueueQueued, qb.Status, "the kill lost no place")
+	assert.Equal(t, 1, qb.Position)
+	assert.Equal(t, 2, qc.Position)
+	require.NoError(t, restarted.Start(ctx))
+	got := e.waitGranted(restarted, b)
+	assert.Equal(t, s.GPUID, got.GPUID)
+	qc, err = restarted.QueueStatus(ctx, c, sessions.External)
+	require.NoError(t, err)
+	assert.Equal(t, 1, qc.Position)
+	old, err := restarted.Get(ctx, s.ID, 0)
+	require.NoError(t, err)
+	assert.Equal(t, sessions.StatusStopped, old.Status)
+}
+
+// 50 concurrent create, stop and cancel calls by 12 users for 4 GPUs: no
+// GPU is ever held by two active sessions, no request is granted twice,
+// no user holds two sessions, and once everything is stopped and cancelled
+// the queue is empty and every GPU free.
+func TestWaitlistConcurrentNeverDoubleAssigns(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ctx := ctxT(t, 4*time.Minute)
+	users := make([]int64, 12)
+	for i := range users {
+		users[i] = e.user(testdb.UserOpts{})
+	}
+	stopWatch := make(chan struct{})
+	var violations []string
+	var vmu sync.Mutex
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		for {
+			select {
+			case <-stopWatch:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			for _, q := range []string{
+				`SELECT CONCAT('gpu ', gpu_id, ' held ', COUNT(*), ' times') FROM sessions WHERE status IN ('starting','running','stopping') GROUP BY gpu_id HAVING COUNT(*) > 1`,
+				`SELECT CONCAT('user ', user_id, ' holds ', COUNT(*)) FROM sessions WHERE status IN ('starting','running','stopping') GROUP BY user_id HAVING COUNT(*) > 1`,
+				`SELECT CONCAT('session ', session_id, ' granted ', COUNT(*), ' times') FROM session_queue WHERE status = 'granted' GROUP BY session_id HAVING COUNT(*) > 1`,
+			} {
+				rows, err := e.st.DB().Query(q)
+				if err != nil {
+					continue
+				}
+				for rows.Next() {
+					var v string
+					_ = rows.Scan(&v)
+					vmu.Lock()
+					violations = append(violations, v)
+					vmu.Unlock()
+				}
+				rows.Close()
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	var errs sync.Map
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			uid := users[i%len(users)]
+			time.Sleep(time.Duration(rand.IntN(300)) * time.Millisecond)
+			var err error
+			switch i % 5 {
+			case 0, 1, 2:
+				_, err = e.svc.Request(ctx, sessions.CreateRequest{UserID: uid, Exposure: sessions.External})
+			case 3:
+				_, err = e.svc.CancelQueued(ctx, uid, sessions.External)
+			case 4:
+				if cur, cerr := e.svc.Current(ctx, uid, sessions.External); cerr == nil {
+					_, err = e.svc.Stop(ctx, cur.ID, uid, sessions.StopUser)
+				}
+			}
+			switch {
+			case err == nil:
+			case errorsIsAny(err, sessions.ErrAlreadyQueued, sessions.ErrLimit, sessions.ErrNotQueued, sessions.ErrAlreadyGranted):
+			default:
+				errs.Store(i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	errs.Range(func(k, v any) bool {
+		t.Errorf("call %v: unexpected error %v", k, v)
+		return true
+	})
+	// Drain: cancel every request and stop every session until nothing is
+	// active or queued.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		for _, uid := range users {
+			_, _ = e.svc.CancelQueued(ctx, uid, sessions.External)
+			if cur, err := e.svc.Current(ctx, uid, sessions.External); err == nil && cur.Status != sessions.StatusStarting {
+				_, _ = e.svc.Stop(ctx, cur.ID, uid, sessions.StopUser)
+			}
+		}
+		var active, queued int
+		require.NoError(t, e.st.DB().QueryRow(`SELECT COUNT(*) FROM sessions WHERE status IN ('starting','running','stopping')`).Scan(&active))
+		require.NoError(t, e.st.DB().QueryRow(`SELECT COUNT(*) FROM session_queue WHERE status = 'queued'`).Scan(&queued))
+		if active == 0 && queued == 0 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "still %d active and %d queued", active, queued)
+		time.Sleep(200 * time.Millisecond)
+	}
+	close(stopWatch)
+	<-watchDone
+	assert.Empty(t, violations)
+	var granted, grantedSessions int
+	require.NoError(t, e.st.DB().QueryRow(`SELECT COUNT(*), COUNT(DISTINCT session_id) FROM session_queue WHERE status = 'granted'`).Scan(&granted, &grantedSessions))
+	assert.Equal(t, granted, grantedSessions, "each grant has its own session")
+	t.Logf("%d requests were granted from the queue", granted)
+}
+
+func errorsIsAny(err error, targets ...error) bool {
+	for _, t := range targets {
+		if errors.Is(err, t) {
+			return true
+		}
+	}
+	return false
+}
