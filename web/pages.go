@@ -13,6 +13,7 @@ import (
 	"github.com/medforge/medforge/competitions"
 	"github.com/medforge/medforge/identity"
 	"github.com/medforge/medforge/sessions"
+	"github.com/medforge/medforge/sessions/httpsessions"
 )
 
 func (ui *UI) routes() []route {
@@ -23,6 +24,8 @@ func (ui *UI) routes() []route {
 		{"/account", "account and API tokens", ui.account},
 		{"/competitions/:slug", "a competition (?partial=live for its live fragment)", ui.competition},
 		{"/sessions", "GPU sessions (?partial=live for the live fragment)", ui.sessions},
+		{"/author", "competitions I author, and a form to create one", ui.authorList},
+		{"/author/:slug", "author a competition: files, holdout, scorer, certification report (?report=1), publish, submissions", ui.authorCompetition},
 		{"/admin", "administration", ui.admin},
 		{"/admin/users", "users and entitlements", ui.adminUsers},
 		{"/admin/gpus", "GPUs", ui.adminGPUs},
@@ -293,6 +296,8 @@ func (ui *UI) adminUsers(c *fiber.Ctx, v *view) error {
 type gpusData struct {
 	GPUs      []sessions.GPUState
 	Available bool
+	// Queue is the GPU waitlist and GPU-hours per user (24 h).
+	Queue httpsessions.AdminQueue
 }
 
 func (ui *UI) adminGPUs(c *fiber.Ctx, v *view) error {
@@ -305,6 +310,11 @@ func (ui *UI) adminGPUs(c *fiber.Ctx, v *view) error {
 		return err
 	}
 	d.Available = ok
+	if ok {
+		if err := ui.get(c, "/api/v2/admin/sessions/queue", &d.Queue); err != nil {
+			return err
+		}
+	}
 	v.Title, v.Nav, v.Data = "GPUs", "admin", d
 	return ui.render(c, "admin_gpus", v)
 }

@@ -57,3 +57,24 @@ func TestSessionsPageRendersQueueAndSnapshots(t *testing.T) {
 		}
 	}
 }
+
+// Admins see the waitlist in hand-off order and GPU-hours per user.
+func TestAdminGPUsPageRendersQueue(t *testing.T) {
+	ui := &UI{pages: map[string]*template.Template{}}
+	if err := ui.parse(); err != nil {
+		t.Fatal(err)
+	}
+	d := gpusData{Available: true}
+	d.Queue.Queue = []sessions.QueueEntry{{ID: 41, UserID: 5, Exposure: sessions.External, Position: 1, QueueLength: 1, GPUHours24h: 0.5}}
+	d.Queue.GPUHours = []sessions.UserGPUHours{{UserID: 5, Email: "ada@example.org", GPUHours: 3.25}}
+	var buf bytes.Buffer
+	v := &view{Title: "GPUs", Nav: "admin", User: &identity.User{DisplayName: "Root", Role: identity.RoleAdmin}, Data: d}
+	if err := ui.pages["admin_gpus"].ExecuteTemplate(&buf, "layout", v); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`id="gpu-queue"`, "<td>41</td><td>5</td>", "1 of 1", "0.50", "ada@example.org", "3.25"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("the admin GPUs page lacks %s", want)
+		}
+	}
+}

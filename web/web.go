@@ -109,8 +109,10 @@ var funcs = template.FuncMap{
 		}
 		return *p
 	},
-	"mul100": func(f float64) float64 { return f * 100 },
-	"add":    func(a, b int) int { return a + b },
+	"mul100":   func(f float64) float64 { return f * 100 },
+	"add":      func(a, b int) int { return a + b },
+	"markdown": markdown,
+	"ubytes":   func(n uint64) string { return humanize.Bytes(int64(min(n, 1<<62))) },
 }
 
 func (ui *UI) parse() error {

@@ -255,13 +255,6 @@ func (e *env) running(uid int64, x sessions.Exposure) sessions.Session {
 	return e.waitStatus(e.svc, s.ID, sessions.StatusRunning, 45*time.Second)
 }
 
-func nsOf(x sessions.Exposure) string {
-	if x == sessions.Internal {
-		return intNS
-	}
-	return extNS
-}
-
 // snapshots lists the VolumeSnapshots of a workspace, as admin.
 func (e *env) snapshots(ns, workspace string) []string {
 	e.t.Helper()
