@@ -171,6 +171,7 @@ func (e *env) newDriver(admin bool) *kubert.Driver {
 		WorkspaceSize:   resource.MustParse("10Gi"),
 		SnapshotClass:   "medforge-workspaces",
 		RequireDigest:   true,
+		Instance:        e.instance,
 		GPUNodeSelector: "medforge.test/pool=" + e.pool,
 	})
 	if err != nil {
