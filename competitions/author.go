@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/medforge/medforge/internal/text"
+
 	"github.com/medforge/medforge/engine/holdout"
 	"github.com/medforge/medforge/engine/spec"
 	"github.com/medforge/medforge/store"
@@ -360,7 +362,7 @@ func (s *Service) recordScorer(ctx context.Context, tx store.Store, actor int64,
 		return 0, fmt.Errorf("get scorer: %w", err)
 	}
 	report, _ := json.Marshal(map[string]string{"note": "see the competition's certification report"})
-	p := db.InsertScorerModuleParams{Digest: digest, Name: truncate(name, 64), Version: truncate(version, 64),
+	p := db.InsertScorerModuleParams{Digest: digest, Name: text.Truncate(name, 64), Version: text.Truncate(version, 64),
 		AbiVersion: "1", SizeBytes: int64(len(wasm)), Path: rel, ValidationReport: string(report)}
 	if actor > 0 {
 		p.UploadedBy = sqlNullInt(actor)

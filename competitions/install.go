@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/medforge/medforge/internal/text"
+
 	"github.com/medforge/medforge/engine/holdout"
 	"github.com/medforge/medforge/engine/spec"
 	"github.com/medforge/medforge/store"
@@ -301,7 +303,7 @@ func (s *Service) Install(ctx context.Context, actor int64, b *Bundle) (InstallR
 		// Scorer module.
 		sm, err := tx.GetScorerModuleByDigest(ctx, sDigest)
 		if store.IsNotFound(err) {
-			p := db.InsertScorerModuleParams{Digest: sDigest, Name: truncate(b.ScorerName, 64), Version: truncate(b.ScorerVersion, 64),
+			p := db.InsertScorerModuleParams{Digest: sDigest, Name: text.Truncate(b.ScorerName, 64), Version: text.Truncate(b.ScorerVersion, 64),
 				AbiVersion: report.ABIVersion, SizeBytes: int64(len(b.Scorer)), Path: sRel, ValidationReport: string(reportJSON)}
 			if actor > 0 {
 				p.UploadedBy = sqlNullInt(actor)

@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/medforge/medforge/internal/text"
+
 	"github.com/medforge/medforge/engine"
 	"github.com/medforge/medforge/store"
 	"github.com/medforge/medforge/store/db"
@@ -87,7 +89,7 @@ func cleanFilename(name string) string {
 	if name == "." || name == "/" || !utf8.ValidString(name) {
 		name = "submission.csv"
 	}
-	return truncate(name, 255)
+	return text.Truncate(name, 255)
 }
 
 // Submit validates file against the competition's current holdout and, when

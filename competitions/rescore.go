@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/medforge/medforge/internal/text"
+
 	"github.com/medforge/medforge/store"
 	"github.com/medforge/medforge/store/db"
 )
@@ -63,7 +65,7 @@ func (s *Service) queueRescore(ctx context.Context, tx store.Store, c db.Competi
 	if _, err := tx.LockCompetition(ctx, c.ID); err != nil {
 		return db.RescoreJob{}, fmt.Errorf("lock competition %s: %w", c.Slug, err)
 	}
-	params := db.CreateRescoreJobParams{CompetitionID: c.ID, Reason: truncate(reason, 255)}
+	params := db.CreateRescoreJobParams{CompetitionID: c.ID, Reason: text.Truncate(reason, 255)}
 	if actor > 0 {
 		params.RequestedBy.Int64, params.RequestedBy.Valid = actor, true
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/medforge/medforge/internal/text"
+
 	"github.com/medforge/medforge/store"
 	"github.com/medforge/medforge/store/db"
 )
@@ -62,7 +64,7 @@ func (s *Service) UploadScorer(ctx context.Context, v Viewer, slug, name, versio
 		}
 		sm, err := tx.GetScorerModuleByDigest(ctx, digest)
 		if store.IsNotFound(err) {
-			p := db.InsertScorerModuleParams{Digest: digest, Name: truncate(name, 64), Version: truncate(version, 64),
+			p := db.InsertScorerModuleParams{Digest: digest, Name: text.Truncate(name, 64), Version: text.Truncate(version, 64),
 				AbiVersion: report.ABIVersion, SizeBytes: int64(len(wasm)), Path: rel, ValidationReport: string(reportJSON),
 				UploadedBy: sqlNullInt(v.UserID)}
 			if sm.ID, err = tx.InsertScorerModule(ctx, p); err != nil {

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/medforge/medforge/internal/text"
+
 	"github.com/medforge/medforge/engine/spec"
 	"github.com/medforge/medforge/store"
 	"github.com/medforge/medforge/store/db"
@@ -348,16 +350,9 @@ func (s *Service) scorerOf(ctx context.Context, c db.Competition) (ScorerModule,
 
 // audit records an audit event; failures are logged, not returned.
 func (s *Service) audit(ctx context.Context, q store.Store, actor int64, action, targetType, targetID, detail string) error {
-	var a = db.InsertAuditEventParams{Action: action, TargetType: targetType, TargetID: targetID, Detail: truncate(detail, 1024)}
+	var a = db.InsertAuditEventParams{Action: action, TargetType: targetType, TargetID: targetID, Detail: text.Truncate(detail, 1024)}
 	if actor > 0 {
 		a.ActorUserID.Int64, a.ActorUserID.Valid = actor, true
 	}
 	return q.InsertAuditEvent(ctx, a)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }

@@ -4,15 +4,18 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"os"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/medforge/medforge/internal/text"
 
 	"github.com/medforge/medforge/competitions/signif"
 	"github.com/medforge/medforge/engine"
@@ -191,7 +194,7 @@ func (w *Worker) claim(ctx context.Context, id int64) (*claimed, error) {
 		}
 		token := newToken()
 		n, err := tx.LeaseSubmission(ctx, db.LeaseSubmissionParams{
-			ID: pick, LeaseOwner: truncate(w.opts.Name, 128), LeaseToken: token, LeaseUntil: timeArg(now.Add(w.opts.Lease)),
+			ID: pick, LeaseOwner: text.Truncate(w.opts.Name, 128), LeaseToken: token, LeaseUntil: timeArg(now.Add(w.opts.Lease)),
 		})
 		if err != nil {
 			return fmt.Errorf("lease submission %d: %w", pick, err)
@@ -304,7 +307,7 @@ func (w *Worker) process(ctx context.Context, cl *claimed) error {
 	}
 	row := db.InsertSubmissionScoreParams{
 		SubmissionID: cl.sub.ID, PrimaryScore: res.PrimaryScore, SecondaryJson: secondaryJSON(res),
-		ScorerDigest: m.Digest, HoldoutDigest: h.Digest, EngineVersion: truncate(res.EngineVersion, 64),
+		ScorerDigest: m.Digest, HoldoutDigest: h.Digest, EngineVersion: text.Truncate(res.EngineVersion, 64),
 		DurationMs: int32(min(dur.Milliseconds(), math.MaxInt32)), SplitMethod: db.SubmissionScoresSplitMethodNone,
 	}
 	seed := bootstrapSeed(cl.sub.ArtifactSha256, m.Digest, h.Digest)
@@ -561,7 +564,7 @@ func (s *Service) failTx(ctx context.Context, cl *claimed, c db.Competition, pub
 			return errLeaseLost
 		}
 		if err := tx.FinishSubmissionFailed(ctx, db.FinishSubmissionFailedParams{
-			ID: cl.sub.ID, PublicError: truncate(public, 1024), InternalError: truncate(internal, 60000),
+			ID: cl.sub.ID, PublicError: text.Truncate(public, 1024), InternalError: text.Truncate(internal, 60000),
 		}); err != nil {
 			return fmt.Errorf("fail submission %d: %w", cl.sub.ID, err)
 		}
@@ -593,7 +596,9 @@ func (w *Worker) release(cl *claimed, _ error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := w.s.st.ReleaseSubmissionLease(ctx, db.ReleaseSubmissionLeaseParams{ID: cl.sub.ID, LeaseToken: cl.token})
-	if err != nil && !strings.Contains(err.Error(), "closed") {
+	// A connection closed under us (shutdown) only lets the lease lapse:
+	// another worker takes the submission over then.
+	if err != nil && !errors.Is(err, sql.ErrConnDone) && !errors.Is(err, driver.ErrBadConn) && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("release submission %d: %w", cl.sub.ID, err)
 	}
 	return nil

@@ -156,7 +156,7 @@ func TestAPIImageBuilds(t *testing.T) {
 		defer cancel()
 		_, _ = cli.ImageRemove(ctx, tag, imageRemoveOptions())
 	})
-	info, _, err := cli.ImageInspectWithRaw(ctxT(t, time.Minute), tag)
+	info, err := cli.ImageInspect(ctxT(t, time.Minute), tag)
 	if err != nil {
 		t.Fatal(err)
 	}

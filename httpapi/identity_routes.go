@@ -5,7 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/medforge/medforge/internal/text"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -214,8 +215,8 @@ func (s *Server) Audit(c *fiber.Ctx, action, targetType, targetID, detail string
 		actor = &id
 	}
 	params := db.InsertAuditEventParams{
-		Action: action, TargetType: targetType, TargetID: truncate(targetID, 128),
-		RequestID: RequestID(c), Ip: truncate(s.ClientIP(c), 64), Detail: truncate(detail, 1024),
+		Action: action, TargetType: targetType, TargetID: text.Truncate(targetID, 128),
+		RequestID: RequestID(c), Ip: text.Truncate(s.ClientIP(c), 64), Detail: text.Truncate(detail, 1024),
 	}
 	if actor != nil {
 		params.ActorUserID.Int64, params.ActorUserID.Valid = *actor, true
@@ -223,14 +224,4 @@ func (s *Server) Audit(c *fiber.Ctx, action, targetType, targetID, detail string
 	if err := s.st.InsertAuditEvent(c.UserContext(), params); err != nil {
 		s.log.ErrorContext(c.UserContext(), "audit event lost", "request_id", RequestID(c), "action", action, "err", err.Error())
 	}
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

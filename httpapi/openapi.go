@@ -30,6 +30,9 @@ func (s *Server) OpenAPI() ([]byte, error) {
 	}
 	paths := map[string]map[string]any{}
 	for _, r := range s.routes {
+		if r.Page {
+			continue
+		}
 		p := OpenAPIPath(r.Path)
 		if paths[p] == nil {
 			paths[p] = map[string]any{}

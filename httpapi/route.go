@@ -40,6 +40,10 @@ type Route struct {
 	// proxies); RawContentType documents its media type.
 	Raw            bool
 	RawContentType string
+	// Page marks a web UI page or asset: it is served, labelled and logged
+	// like any route, but it is not an API operation, so the OpenAPI
+	// document leaves it out (outside tools generate clients from it).
+	Page bool
 	// Quiet routes are counted in /metrics but get no access-log line
 	// unless they answer 5xx: hot paths called for every proxied request
 	// (the session proxy), whose volume would drown the log.
@@ -88,6 +92,15 @@ func (s *Server) HandleRoot(r Route) {
 		if old.Method == r.Method && old.Path == r.Path {
 			s.mu.Unlock()
 			panic(fmt.Sprintf("httpapi: route %s %s registered twice", r.Method, r.Path))
+		}
+	}
+	if !r.Page {
+		id := operationID(r)
+		for _, old := range s.routes {
+			if !old.Page && operationID(old) == id {
+				s.mu.Unlock()
+				panic(fmt.Sprintf("httpapi: route %s %s has the operation id %s of %s %s", r.Method, r.Path, id, old.Method, old.Path))
+			}
 		}
 	}
 	s.routes = append(s.routes, r)

@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/medforge/medforge/internal/text"
+
 	"github.com/medforge/medforge/config"
 	"github.com/medforge/medforge/store"
 	"github.com/medforge/medforge/store/db"
@@ -398,7 +400,7 @@ func (s *Service) Login(ctx context.Context, email, password, ip, userAgent stri
 	}
 	exp := s.opt.Now().UTC().Add(s.opt.SessionTTL)
 	if _, err := s.st.CreateAuthSession(ctx, db.CreateAuthSessionParams{
-		UserID: row.ID, TokenHash: th, ExpiresAt: exp, UserAgent: truncate(userAgent, 512), Ip: truncate(ip, 64),
+		UserID: row.ID, TokenHash: th, ExpiresAt: exp, UserAgent: text.Truncate(userAgent, 512), Ip: text.Truncate(ip, 64),
 	}); err != nil {
 		return Session{}, fmt.Errorf("create session for user %d: %w", row.ID, err)
 	}
@@ -511,13 +513,3 @@ func (s *Service) CacheStats() (hits, misses uint64) { return s.hits.Load(), s.m
 // CachedCredentials is the number of cached credential lookups (for tests
 // and metrics).
 func (s *Service) CachedCredentials() int { return s.cache.len() }
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}

@@ -380,8 +380,18 @@ func (r *Reconciler) finalize(ctx context.Context, row db.Session, cs []Containe
 			s.log.Warn("snapshot size unknown", "snapshot", snap, "err", err)
 		}
 	}
+	// The recorded container too: it may have vanished from the list
+	// already while the runtime still holds parts of it (on Kubernetes a
+	// deleted Pod leaves its Service). Removing a missing one is a no-op.
+	removed := map[string]bool{}
 	for _, c := range cs {
+		removed[c.ID] = true
 		if err := s.rt.Remove(ctx, c.ID); err != nil {
+			return err
+		}
+	}
+	if row.ContainerID != "" && !removed[row.ContainerID] {
+		if err := s.rt.Remove(ctx, row.ContainerID); err != nil {
 			return err
 		}
 	}

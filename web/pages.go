@@ -24,6 +24,8 @@ func (ui *UI) routes() []route {
 		{"/account", "account and API tokens", ui.account},
 		{"/competitions/:slug", "a competition (?partial=live for its live fragment)", ui.competition},
 		{"/sessions", "GPU sessions (?partial=live for the live fragment)", ui.sessions},
+		{"/author", "competitions I author, and a form to create one", ui.authorList},
+		{"/author/:slug", "author a competition: files, holdout, scorer, certification report (?report=1), publish, submissions", ui.authorCompetition},
 		{"/admin", "administration", ui.admin},
 		{"/admin/users", "users and entitlements", ui.adminUsers},
 		{"/admin/gpus", "GPUs", ui.adminGPUs},

@@ -51,12 +51,13 @@ func Mount(srv *httpapi.Server) (*UI, error) {
 		return nil, err
 	}
 	// Pages go through HandleRoot so they carry route labels in metrics and
-	// logs and stay listed in the OpenAPI document (as text/html), which
-	// serve checks against what Fiber answers.
-	srv.HandleRoot(httpapi.Route{Method: http.MethodGet, Path: "/static/*", Tags: []string{"web"},
+	// logs, and serve checks them against what Fiber answers; as Page
+	// routes they stay out of the OpenAPI document, which describes the
+	// API alone.
+	srv.HandleRoot(httpapi.Route{Method: http.MethodGet, Path: "/static/*", Tags: []string{"web"}, Page: true,
 		Summary: "Web UI assets (CSS, JavaScript)", Raw: true, RawContentType: "text/css", Handler: ui.static(sub)})
 	for _, p := range ui.routes() {
-		srv.HandleRoot(httpapi.Route{Method: http.MethodGet, Path: p.path, Tags: []string{"web"},
+		srv.HandleRoot(httpapi.Route{Method: http.MethodGet, Path: p.path, Tags: []string{"web"}, Page: true,
 			Summary: "Web page: " + p.summary, Raw: true, RawContentType: "text/html", Handler: ui.page(p.fn)})
 	}
 	app.Use(ui.notFound)
@@ -109,8 +110,10 @@ var funcs = template.FuncMap{
 		}
 		return *p
 	},
-	"mul100": func(f float64) float64 { return f * 100 },
-	"add":    func(a, b int) int { return a + b },
+	"mul100":   func(f float64) float64 { return f * 100 },
+	"add":      func(a, b int) int { return a + b },
+	"markdown": markdown,
+	"ubytes":   func(n uint64) string { return humanize.Bytes(int64(min(n, 1<<62))) },
 }
 
 func (ui *UI) parse() error {

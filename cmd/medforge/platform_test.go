@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -150,6 +151,7 @@ func TestSeedServeHealthzAndShutdown(t *testing.T) {
 		t.Fatalf("admin login: %v %v", res, err)
 	}
 	res.Body.Close()
+	checkOpenAPIDescribesTheAPI(t, url)
 
 	if err := srv.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -175,5 +177,40 @@ func TestSeedServeHealthzAndShutdown(t *testing.T) {
 	}
 	if !sawAccess {
 		t.Error("no JSON access log line with a request_id")
+	}
+}
+
+// checkOpenAPIDescribesTheAPI: the served document lists API operations
+// only (no web UI pages) and every operation id once, so client generators
+// accept it.
+func checkOpenAPIDescribesTheAPI(t *testing.T, url string) {
+	t.Helper()
+	res, err := http.Get(url + "/api/v2/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var doc struct {
+		Paths map[string]map[string]struct {
+			OperationID string `json:"operationId"`
+		} `json:"paths"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]string{}
+	for path, ops := range doc.Paths {
+		if !strings.HasPrefix(path, "/api/v2/") && path != "/healthz" && path != "/metrics" {
+			t.Errorf("the OpenAPI document lists %s, which is not part of the API", path)
+		}
+		for method, op := range ops {
+			if prev, dup := seen[op.OperationID]; dup {
+				t.Errorf("operation id %s is used by %s and %s %s", op.OperationID, prev, method, path)
+			}
+			seen[op.OperationID] = method + " " + path
+		}
+	}
+	if len(seen) < 20 {
+		t.Errorf("the document lists only %d operations", len(seen))
 	}
 }

@@ -186,3 +186,23 @@ func TestScoreBreastCancer(t *testing.T) {
 		require.Equal(t, 170, res.Rows)
 	}
 }
+
+// TestScoreRelativeCacheDir: `medforge score --cache-dir` with a relative
+// path (as ops/bench/bench-score.sh passes) works although the sandbox's
+// worker processes confine themselves from another working directory.
+func TestScoreRelativeCacheDir(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	f, err := synth.Generate(spec.Titanic, 5, 50)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "h.csv"), f.Holdout, 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "s.csv"), f.Submission(6, synth.SubmissionOptions{}), 0o600))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, stacktest.Bin(t), "score", "--competition", spec.Titanic, "--holdout", "h.csv",
+		"--submission", "s.csv", "--cache-dir", "cache", "--scorer", scorertest.Build(t, "accuracy"))
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), `"primary_score":1`)
+}

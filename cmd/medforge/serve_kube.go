@@ -42,6 +42,7 @@ func newKubeSessions(ctx context.Context, cfg config.Config, st store.Store, log
 	if kc.EphemeralStorage, err = resource.ParseQuantity(k.EphemeralStorage); err != nil {
 		return nil, fmt.Errorf("MEDFORGE_KUBE_EPHEMERAL_STORAGE=%q: %w", k.EphemeralStorage, err)
 	}
+	kc.Instance = sessionsConfig(cfg).Instance
 	drv, err := kubert.New(rc, kc)
 	if err != nil {
 		return skip(err)

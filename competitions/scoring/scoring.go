@@ -195,9 +195,7 @@ func problems(err error) error {
 		return err
 	}
 	out := &competitions.InvalidError{Problems: make([]competitions.Problem, 0, len(ie.Problems)+1)}
-	for _, p := range ie.Problems {
-		out.Problems = append(out.Problems, competitions.Problem{Row: p.Row, Column: p.Column, Value: p.Value, Message: p.Message})
-	}
+	out.Problems = append(out.Problems, ie.Problems...)
 	if ie.More > 0 || ie.Stopped {
 		out.Problems = append(out.Problems, competitions.Problem{Message: fmt.Sprintf("checking stopped after %d problems", len(ie.Problems))})
 	}

@@ -91,6 +91,14 @@ func (o *Options) setDefaults() error {
 		}
 		o.CacheDir = filepath.Join(dir, "medforge", "wazero")
 	}
+	// The worker processes confine themselves from another working
+	// directory: a relative cache dir (medforge score --cache-dir .run/x)
+	// must name the same folder there.
+	abs, err := filepath.Abs(o.CacheDir)
+	if err != nil {
+		return fmt.Errorf("sandbox: cache dir: %w", err)
+	}
+	o.CacheDir = abs
 	if o.Workers <= 0 {
 		o.Workers = 1
 	}

@@ -96,7 +96,8 @@ func serve(cfg runnerConfig, in io.Reader, out io.Writer) error {
 			if _, err := io.ReadFull(br, wasm); err != nil {
 				return err
 			}
-			if err := r.compile(ctx, string(digest[:]), wasm); err != nil {
+			err := r.compile(ctx, string(digest[:]), wasm)
+			if err != nil {
 				err = writeError(bw, err)
 			} else {
 				r.prepare(string(digest[:]))

@@ -156,11 +156,47 @@ func BenchmarkROCAUC1M(b *testing.B) {
 		}
 		pred[i] = r.Float64()
 	}
-	scratch := make([]float64, n)
+	scratch := make([]uint64, 2*n)
 	b.ResetTimer()
 	for range b.N {
 		if _, _, _, err := metrics.ROCAUC(truth, pred, scratch); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// The radix-sort path agrees with a direct pair count on signed, signed-zero
+// and widely spread scores (the sklearn cases stay within [0, 1]).
+func TestROCAUCMatchesPairCount(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{300, 1000, 2500} {
+		truth, pred := make([]float64, n), make([]float64, n)
+		pool := []float64{0, math.Copysign(0, -1), -1, 1, -1e300, 1e300, 5e-324, -5e-324, 0.5}
+		for i := range n {
+			truth[i] = float64(i % 2)
+			if r.IntN(3) == 0 {
+				pred[i] = pool[r.IntN(len(pool))]
+			} else {
+				pred[i] = (r.Float64() - 0.5) * math.Pow(10, float64(r.IntN(40)-20))
+			}
+		}
+		var twice, pairs float64
+		for i := range n {
+			for j := range n {
+				if truth[i] == 1 && truth[j] == 0 {
+					pairs++
+					switch {
+					case pred[i] > pred[j]:
+						twice += 2
+					case pred[i] == pred[j]:
+						twice++
+					}
+				}
+			}
+		}
+		got, _, _, err := metrics.ROCAUC(truth, pred, nil)
+		if want := twice / (2 * pairs); err != nil || got != want {
+			t.Fatalf("n=%d: ROCAUC %v (%v), pair count %v", n, got, err, want)
 		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
+
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
@@ -176,7 +178,7 @@ func (d *Docker) ensureNetwork(ctx context.Context, n NetworkSpec) error {
 		}
 		return nil
 	}
-	if !client.IsErrNotFound(err) {
+	if !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("inspect network %s: %w", n.Name, err)
 	}
 	opts := network.CreateOptions{
@@ -319,7 +321,7 @@ func (d *Docker) Stop(ctx context.Context, id string, grace time.Duration) error
 	ctx, cancel := context.WithTimeout(ctx, grace+d.opts.CallTimeout)
 	defer cancel()
 	err := d.cli.ContainerStop(ctx, id, container.StopOptions{Timeout: &secs})
-	if err == nil || client.IsErrNotFound(err) {
+	if err == nil || cerrdefs.IsNotFound(err) {
 		return nil
 	}
 	return unavailable(fmt.Errorf("stop container %s: %w", id, err))
@@ -330,7 +332,7 @@ func (d *Docker) Remove(ctx context.Context, id string) error {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	err := d.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
-	if err == nil || client.IsErrNotFound(err) || isRemovalInProgress(err) {
+	if err == nil || cerrdefs.IsNotFound(err) || isRemovalInProgress(err) {
 		return nil
 	}
 	return unavailable(fmt.Errorf("remove container %s: %w", id, err))

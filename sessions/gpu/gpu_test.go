@@ -11,6 +11,7 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxa100"
+	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -60,11 +61,11 @@ func TestParseDeclared(t *testing.T) {
 
 // mockedServer is go-nvml's own mock of a DGX A100 (8 GPUs) with every
 // health probe the gate uses answering "healthy" unless a test overrides it.
-func mockedServer(t *testing.T) *dgxa100.Server {
+func mockedServer(t *testing.T) *server.Server {
 	t.Helper()
 	s := dgxa100.New()
 	for _, d := range s.Devices {
-		md := d.(*dgxa100.Device)
+		md := d.(*server.Device)
 		md.GetRetiredPagesPendingStatusFunc = func() (nvml.EnableState, nvml.Return) { return nvml.FEATURE_DISABLED, nvml.SUCCESS }
 		md.GetRemappedRowsFunc = func() (int, int, bool, bool, nvml.Return) { return 0, 0, false, false, nvml.SUCCESS }
 		md.GetComputeRunningProcessesFunc = func() ([]nvml.ProcessInfo, nvml.Return) { return nil, nvml.SUCCESS }
@@ -98,25 +99,25 @@ func TestNVMLHealthGate(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name   string
-		break_ func(d *dgxa100.Device)
+		break_ func(d *server.Device)
 		want   string // substring of the reason; "" means healthy
 	}{
-		{name: "healthy", break_: func(*dgxa100.Device) {}},
-		{name: "retired pages pending", want: "retired pages pending", break_: func(d *dgxa100.Device) {
+		{name: "healthy", break_: func(*server.Device) {}},
+		{name: "retired pages pending", want: "retired pages pending", break_: func(d *server.Device) {
 			d.GetRetiredPagesPendingStatusFunc = func() (nvml.EnableState, nvml.Return) { return nvml.FEATURE_ENABLED, nvml.SUCCESS }
 		}},
-		{name: "row remap failure", want: "row remapping failed", break_: func(d *dgxa100.Device) {
+		{name: "row remap failure", want: "row remapping failed", break_: func(d *server.Device) {
 			d.GetRemappedRowsFunc = func() (int, int, bool, bool, nvml.Return) { return 0, 3, false, true, nvml.SUCCESS }
 		}},
-		{name: "row remap pending", want: "row remapping pending", break_: func(d *dgxa100.Device) {
+		{name: "row remap pending", want: "row remapping pending", break_: func(d *server.Device) {
 			d.GetRemappedRowsFunc = func() (int, int, bool, bool, nvml.Return) { return 1, 0, true, false, nvml.SUCCESS }
 		}},
-		{name: "leftover compute processes", want: "leftover compute processes (pids 4242,4343)", break_: func(d *dgxa100.Device) {
+		{name: "leftover compute processes", want: "leftover compute processes (pids 4242,4343)", break_: func(d *server.Device) {
 			d.GetComputeRunningProcessesFunc = func() ([]nvml.ProcessInfo, nvml.Return) {
 				return []nvml.ProcessInfo{{Pid: 4242}, {Pid: 4343}}, nvml.SUCCESS
 			}
 		}},
-		{name: "probes not supported", break_: func(d *dgxa100.Device) {
+		{name: "probes not supported", break_: func(d *server.Device) {
 			d.GetRetiredPagesPendingStatusFunc = func() (nvml.EnableState, nvml.Return) { return 0, nvml.ERROR_NOT_SUPPORTED }
 			d.GetRemappedRowsFunc = func() (int, int, bool, bool, nvml.Return) { return 0, 0, false, false, nvml.ERROR_NOT_SUPPORTED }
 		}},
@@ -125,7 +126,7 @@ func TestNVMLHealthGate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			s := mockedServer(t)
-			tc.break_(s.Devices[2].(*dgxa100.Device))
+			tc.break_(s.Devices[2].(*server.Device))
 			n, err := gpu.NewNVML(s, nil)
 			require.NoError(t, err)
 			devs, err := n.Devices(context.Background())

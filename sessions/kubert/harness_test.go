@@ -171,6 +171,7 @@ func (e *env) newDriver(admin bool) *kubert.Driver {
 		WorkspaceSize:   resource.MustParse("10Gi"),
 		SnapshotClass:   "medforge-workspaces",
 		RequireDigest:   true,
+		Instance:        e.instance,
 		GPUNodeSelector: "medforge.test/pool=" + e.pool,
 	})
 	if err != nil {
@@ -253,13 +254,6 @@ func (e *env) running(uid int64, x sessions.Exposure) sessions.Session {
 		e.t.Fatalf("create session: %v", err)
 	}
 	return e.waitStatus(e.svc, s.ID, sessions.StatusRunning, 45*time.Second)
-}
-
-func nsOf(x sessions.Exposure) string {
-	if x == sessions.Internal {
-		return intNS
-	}
-	return extNS
 }
 
 // snapshots lists the VolumeSnapshots of a workspace, as admin.

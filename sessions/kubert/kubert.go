@@ -79,6 +79,10 @@ type Config struct {
 	EphemeralStorage resource.Quantity
 	// RequireDigest refuses images not pinned by digest (production).
 	RequireDigest bool
+	// Instance is the session runtime's instance label (sessions.Config.
+	// Instance); it is part of workspace PVC names, so two MedForge
+	// deployments (two databases) sharing a cluster never share a PVC.
+	Instance string
 	// GPUNodeSelector, a label selector, limits the GPU inventory to some
 	// nodes ("" takes every node with allocatable nvidia.com/gpu).
 	GPUNodeSelector string
@@ -300,6 +304,10 @@ func (d *Driver) WatchExits(ctx context.Context, match map[string]string, fn fun
 		r()
 	}
 	return nil
+}
+
+func alive(p *corev1.Pod) bool {
+	return (p.Status.Phase == corev1.PodRunning || p.Status.Phase == corev1.PodPending || p.Status.Phase == "") && p.DeletionTimestamp == nil
 }
 
 func podReady(p *corev1.Pod) bool {
@@ -661,8 +669,11 @@ func (d *Driver) Remove(ctx context.Context, id string) error {
 }
 
 // List returns the session Pods whose labels include match, from the
-// informer's cache. A Pod is Running while its phase is Running and it is
-// not terminating; a failed Pod carries the reason in Failure.
+// informer's cache. A Pod counts as Running while it is Pending or Running
+// and not terminating (a Pending Pod is a container still starting: a
+// recovery pass that listed it just before its launch marked the row
+// running must not take it for lost); a failed Pod carries the reason in
+// Failure.
 func (d *Driver) List(ctx context.Context, match map[string]string) ([]sessions.Container, error) {
 	if err := d.ensureInformers(ctx); err != nil {
 		return nil, err
@@ -680,7 +691,7 @@ func (d *Driver) List(ctx context.Context, match map[string]string) ([]sessions.
 		for _, p := range pods {
 			out = append(out, sessions.Container{
 				ID: ns + "/" + p.Name, Name: p.Name, Labels: copyMap(p.Labels),
-				Running: p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil,
+				Running: alive(p),
 				Failure: podFailure(p),
 			})
 		}
@@ -713,11 +724,33 @@ func (d *Driver) Placement(ctx context.Context, id string) (Placement, error) {
 // Kind names the workspace provider.
 func (d *Driver) Kind() string { return "kubernetes" }
 
-// Ensure names the session's workspace PVC, mf-workspace-<session id>. The
-// PVC itself is created by Start, in the namespace of the session's
-// exposure (which Ensure does not know).
+// Ensure names the session's workspace PVC,
+// mf-workspace-<instance>-<session id>. The PVC itself is created by Start,
+// in the namespace of the session's exposure (which Ensure does not know).
 func (d *Driver) Ensure(ctx context.Context, userID, sessionID int64) (sessions.Workspace, error) {
-	return sessions.Workspace{Name: "mf-workspace-" + strconv.FormatInt(sessionID, 10)}, nil
+	return sessions.Workspace{Name: "mf-workspace-" + dnsLabel(d.cfg.Instance) + "-" + strconv.FormatInt(sessionID, 10)}, nil
+}
+
+// dnsLabel turns an instance name (a database name) into lowercase
+// letters, digits and dashes, at most 40 characters, never empty.
+func dnsLabel(s string) string {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s) && len(b) < 40; i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+			b = append(b, c)
+		case c >= 'A' && c <= 'Z':
+			b = append(b, c+'a'-'A')
+		default:
+			b = append(b, '-')
+		}
+	}
+	out := strings.Trim(string(b), "-")
+	if out == "" {
+		return "default"
+	}
+	return out
 }
 
 func (d *Driver) findPVC(ctx context.Context, name string) (*corev1.PersistentVolumeClaim, error) {

@@ -83,6 +83,10 @@
     $all("input, select, textarea", form).forEach(function (el) {
       if (!el.name || el.disabled || el.hasAttribute("data-path-only")) { return; }
       if (el.type === "checkbox") { out[el.name] = el.checked; return; }
+      if (el.hasAttribute("data-json")) {
+        try { out[el.name] = JSON.parse(el.value); } catch (err) { out[el.name] = el.value; }
+        return;
+      }
       if (el.type === "number") { if (el.value !== "") { out[el.name] = Number(el.value); } return; }
       if (el.type === "file" || el.type === "submit") { return; }
       out[el.name] = el.value;
@@ -149,6 +153,10 @@
     var data = res.body && res.body.data;
     var ok = $(".form-ok", form);
     if (how.indexOf("redirect:") === 0) { window.location.assign(how.slice(9) || "/"); return; }
+    if (how.indexOf("redirect-data:") === 0) {
+      window.location.assign(how.slice(14).replace(/\{(\w+)\}/g, function (_, k) { return encodeURIComponent((data && data[k]) || ""); }));
+      return;
+    }
     if (how.indexOf("refresh:") === 0) {
       if (data && data.submission) {
         var msg = "Submission #" + data.submission.id + " received; " + data.remaining_today + " of " + data.daily_cap + " left today. Scoring now.";

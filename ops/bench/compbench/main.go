@@ -34,19 +34,19 @@ import (
 )
 
 var (
-	bin          = flag.String("bin", "bin/medforge", "medforge binary")
-	dsn          = flag.String("dsn", "", "database DSN (the bench database; reset first)")
-	port         = flag.Int("port", 18191, "port for medforge serve")
-	competitors  = flag.Int("competitors", 50, "concurrent competitors")
-	perUser      = flag.Int("per-user", 10, "submissions per competitor in the latency run")
-	burst        = flag.Int("burst", 2000, "submissions queued for the throughput run")
-	boardUsers   = flag.Int("board-users", 10000, "users on the large leaderboard")
-	boardSubs    = flag.Int("board-submissions", 100000, "submissions on the large leaderboard")
-	boardSeconds = flag.Duration("board-duration", 10*time.Second, "leaderboard read duration")
-	workDir      = flag.String("work", ".run/bench/competitions", "scratch directory")
-	openRate     = flag.Duration("open-interval", time.Second, "open loop: each competitor submits once per interval")
-	openRounds   = flag.Int("open-rounds", 10, "open loop: submissions per competitor")
-	scorer       = flag.String("scorer", "accuracy", "built-in module scoring the bench competition (accuracy: Go, accuracy-c: C)")
+	bin           = flag.String("bin", "bin/medforge", "medforge binary")
+	dsn           = flag.String("dsn", "", "database DSN (the bench database; reset first)")
+	port          = flag.Int("port", 18191, "port for medforge serve")
+	competitors   = flag.Int("competitors", 50, "concurrent competitors")
+	perUser       = flag.Int("per-user", 10, "submissions per competitor in the latency run")
+	burst         = flag.Int("burst", 2000, "submissions queued for the throughput run")
+	boardUsers    = flag.Int("board-users", 10000, "users on the large leaderboard")
+	boardSubs     = flag.Int("board-submissions", 100000, "submissions on the large leaderboard")
+	boardDuration = flag.Duration("board-duration", 10*time.Second, "leaderboard read duration")
+	workDir       = flag.String("work", ".run/bench/competitions", "scratch directory")
+	openRate      = flag.Duration("open-interval", time.Second, "open loop: each competitor submits once per interval")
+	openRounds    = flag.Int("open-rounds", 10, "open loop: submissions per competitor")
+	scorer        = flag.String("scorer", "accuracy", "built-in module scoring the bench competition (accuracy: Go, accuracy-c: C)")
 )
 
 // server is the medforge serve child, stopped by die as well.
@@ -72,7 +72,6 @@ func main() {
 	if err != nil {
 		die("%v", err)
 	}
-	st := store.New(pool)
 	// Fresh schema each run.
 	cfg, _ := store.ParseDSN(*dsn)
 	if _, err := pool.ExecContext(ctx, "DROP DATABASE "+store.QuoteIdent(cfg.DBName)); err != nil {
@@ -85,7 +84,7 @@ func main() {
 	if pool, err = store.Open(ctx, *dsn); err != nil {
 		die("%v", err)
 	}
-	st = store.New(pool)
+	st := store.New(pool)
 	if _, err := store.Migrate(ctx, pool, nil); err != nil {
 		die("%v", err)
 	}
@@ -253,11 +252,11 @@ func main() {
 			// The reference, in the same run with the same clients: the
 			// competition's detail (one cached row read and a small JSON
 			// body), i.e. the server's floor for a read under this load.
-			rlat := readLoop(client, boardURL, clients, *boardSeconds)
-			ref := readLoop(client, base+"/competitions/"+bigSlug, clients, *boardSeconds)
-			fmt.Printf("leaderboard read, %s board (%d users, %d submissions, first page of 100, %d clients, %s):\n", board, *boardUsers, *boardSubs, clients, *boardSeconds)
+			rlat := readLoop(client, boardURL, clients, *boardDuration)
+			ref := readLoop(client, base+"/competitions/"+bigSlug, clients, *boardDuration)
+			fmt.Printf("leaderboard read, %s board (%d users, %d submissions, first page of 100, %d clients, %s):\n", board, *boardUsers, *boardSubs, clients, *boardDuration)
 			fmt.Printf("  p50 %6.2f ms   p99 %6.2f ms   %7.0f req/s   (goal p99 <= 20 ms)\n",
-				ms(pct(rlat, .5)), ms(pct(rlat, .99)), float64(len(rlat))/boardSeconds.Seconds())
+				ms(pct(rlat, .5)), ms(pct(rlat, .99)), float64(len(rlat))/boardDuration.Seconds())
 			fmt.Printf("  reference GET /competitions/{slug}: p50 %6.2f ms   p99 %6.2f ms; board/reference p99 ratio %.2fx\n",
 				ms(pct(ref, .5)), ms(pct(ref, .99)), ms(pct(rlat, .99))/ms(pct(ref, .99)))
 		}
