@@ -700,15 +700,8 @@ func (s *Service) UploadHoldout(ctx context.Context, v Viewer, slug string, data
 			fmt.Sprintf("version %d, %d rows, %s", hv.Version, hv.RowCount, hDigest[:12])); err != nil {
 			return err
 		}
-		if cur.Published {
-			job, err := s.queueRescoreWithRanks(ctx, tx, cur, v.UserID, fmt.Sprintf("new holdout version %d", hv.Version))
-			if err != nil {
-				return err
-			}
-			jv := jobView(slug, job)
-			out.Rescore = &jv
-		}
-		return nil
+		out.Rescore, err = s.rescoreIfPublished(ctx, tx, cur, v.UserID, fmt.Sprintf("new holdout version %d", hv.Version))
+		return err
 	})
 	if err != nil {
 		return HoldoutInfo{}, err
@@ -781,15 +774,8 @@ func (s *Service) UploadAuthorScorer(ctx context.Context, v Viewer, slug, name, 
 		if err := s.audit(ctx, tx, v.UserID, "author.scorer", "competition", slug, "scorer "+digest+" "+name+" "+version); err != nil {
 			return err
 		}
-		if cur.Published {
-			job, err := s.queueRescoreWithRanks(ctx, tx, cur, v.UserID, "new scorer "+digest[:12])
-			if err != nil {
-				return err
-			}
-			jv := jobView(slug, job)
-			out.Rescore = &jv
-		}
-		return nil
+		out.Rescore, err = s.rescoreIfPublished(ctx, tx, cur, v.UserID, "new scorer "+digest[:12])
+		return err
 	})
 	if err != nil {
 		return ScorerInfo{}, err
@@ -991,6 +977,20 @@ func (s *Service) queueRescoreWithRanks(ctx context.Context, tx store.Store, c d
 		return job, fmt.Errorf("record ranks: %w", err)
 	}
 	return job, nil
+}
+
+// rescoreIfPublished queues a rescoring with ranks of a published
+// competition (a draft has no submissions) and returns its view.
+func (s *Service) rescoreIfPublished(ctx context.Context, tx store.Store, c db.Competition, actor int64, reason string) (*RescoreJob, error) {
+	if !c.Published {
+		return nil, nil
+	}
+	job, err := s.queueRescoreWithRanks(ctx, tx, c, actor, reason)
+	if err != nil {
+		return nil, err
+	}
+	jv := jobView(c.Slug, job)
+	return &jv, nil
 }
 
 // RescoreMoves returns a rescore job of a competition v authors and, once

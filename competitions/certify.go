@@ -420,7 +420,7 @@ func (s *Service) certify(ctx context.Context, r *CertificationReport, h Holdout
 			add(CheckPerfect, true, "the perfect submission scored %s, the best of the %d scored submissions", fmtScore(v), len(seen)+1)
 		} else {
 			add(CheckPerfect, false, "the perfect submission (the holdout itself) scored %s but %s (%d in all; %s is better)",
-				fmtScore(v), beats[0], len(beats), direction(higher)+"d")
+				fmtScore(v), beats[0], len(beats), map[bool]string{true: "higher", false: "lower"}[higher])
 		}
 		switch {
 		case !finite(pm):

@@ -8,6 +8,7 @@ import (
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxa100"
+	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -32,7 +33,7 @@ func newMockBusyGPUs(t *testing.T, busy []*atomic.Bool) mockBusyGPUs {
 	t.Helper()
 	srv := dgxa100.New()
 	for i, d := range srv.Devices {
-		md := d.(*dgxa100.Device)
+		md := d.(*server.Device)
 		md.RegisterEventsFunc = func(uint64, nvml.EventSet) nvml.Return { return nvml.SUCCESS }
 		md.GetUtilizationRatesFunc = func() (nvml.Utilization, nvml.Return) {
 			if i < len(busy) && busy[i].Load() {

@@ -260,10 +260,10 @@ func FuzzParseDeclared(f *testing.F) {
 func TestNVMLUtilizationFromMock(t *testing.T) {
 	t.Parallel()
 	s := mockedServer(t)
-	s.Devices[1].(*dgxa100.Device).GetUtilizationRatesFunc = func() (nvml.Utilization, nvml.Return) {
+	s.Devices[1].(*server.Device).GetUtilizationRatesFunc = func() (nvml.Utilization, nvml.Return) {
 		return nvml.Utilization{Gpu: 87, Memory: 40}, nvml.SUCCESS
 	}
-	s.Devices[2].(*dgxa100.Device).GetUtilizationRatesFunc = func() (nvml.Utilization, nvml.Return) {
+	s.Devices[2].(*server.Device).GetUtilizationRatesFunc = func() (nvml.Utilization, nvml.Return) {
 		return nvml.Utilization{}, nvml.ERROR_GPU_IS_LOST
 	}
 	n, err := gpu.NewNVML(s, nil)

@@ -217,8 +217,9 @@ func TestNetworkPolicies(t *testing.T) {
 }
 
 // With 5 users and 2 nodes of 2 GPUs, 4 sessions run (2 per node, each on
-// its own GPU row) and the 5th gets none; when one stops, the 5th starts on
-// the freed node.
+// its own GPU row) and the 5th is queued on the waitlist (the same one as on
+// Docker); when one stops, the 5th is handed its GPU and starts on the
+// freed node.
 func TestFiveUsersFourGPUsOnTwoNodes(t *testing.T) {
 	e := newEnv(t, envOpts{nodes: 2, gpus: 2})
 	ctx := ctxT(t, 2*time.Minute)
@@ -246,16 +247,23 @@ func TestFiveUsersFourGPUsOnTwoNodes(t *testing.T) {
 	if perNode[e.nodes[0]] != 2 || perNode[e.nodes[1]] != 2 {
 		t.Errorf("pods per node %v, want 2 on each", perNode)
 	}
-	fifth, err := e.svc.Create(ctx, sessions.CreateRequest{UserID: users[4], Exposure: sessions.External})
-	if !errors.Is(err, sessions.ErrNoGPU) {
-		t.Fatalf("5th create: %+v, %v; want no GPU available", fifth, err)
+	pl, err := e.svc.Request(ctx, sessions.CreateRequest{UserID: users[4], Exposure: sessions.External})
+	if err != nil || pl.Queued == nil || pl.Session != nil {
+		t.Fatalf("5th request: %+v, %v; want a place on the waitlist", pl, err)
+	}
+	if pl.Queued.Status != sessions.QueueQueued || pl.Queued.Position != 1 {
+		t.Errorf("5th queued as %+v, want queued at position 1", pl.Queued)
 	}
 	// One stops; its GPU (and node) go to the 5th.
 	if _, err := e.svc.Stop(ctx, got[1].ID, 0, sessions.StopUser); err != nil {
 		t.Fatal(err)
 	}
-	e.waitStatus(e.svc, got[1].ID, sessions.StatusStopped, 30*time.Second)
-	s5 := e.running(users[4], sessions.External)
+	var entry sessions.QueueEntry
+	waitFor(t, 45*time.Second, func() bool {
+		entry, err = e.svc.QueueStatus(ctx, users[4], sessions.External)
+		return err == nil && entry.Status == sessions.QueueGranted && entry.SessionID != 0
+	})
+	s5 := e.waitStatus(e.svc, entry.SessionID, sessions.StatusRunning, 45*time.Second)
 	if s5.GPUID != got[1].GPUID {
 		t.Errorf("5th got GPU %d, the freed one is %d", s5.GPUID, got[1].GPUID)
 	}
