@@ -4,6 +4,8 @@ GO ?= go
 SQLC := $(GO) run github.com/sqlc-dev/sqlc/cmd/sqlc@v1.31.1
 STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 RUN_DIR ?= $(CURDIR)/.run
+# Shared by every user of this host's Docker engine and host ports.
+MEDFORGE_DOCKER_LOCK ?= $(if $(wildcard /work/.),/work/.docker.lock,$(RUN_DIR)/docker.lock)
 DSN = $(shell ops/dev/mariadb.sh dsn)
 export MEDFORGE_RUN_DIR := $(RUN_DIR)
 # Scorer modules built from source; never committed.
@@ -13,7 +15,7 @@ export MEDFORGE_SCORERS_DIR := $(SCORERS_DIR)
 # warnings say nothing about MedForge, so they are not printed on every build.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
-.PHONY: build deps db db-stop gen gen-check lint test test-kubernetes kube-bins bench run scorers clean
+.PHONY: build deps db db-stop gen gen-check lint test test-kubernetes kube-bins bench run scorers clean images stack-up stack-down test-stack
 
 build:
 	$(GO) build -o bin/medforge ./cmd/medforge
@@ -61,6 +63,30 @@ test-kubernetes: db gen-check kube-bins
 
 bench: db scorers build
 	MEDFORGE_TEST_DSN='$(DSN)' MEDFORGE_BIN=$(CURDIR)/bin/medforge ops/bench/run.sh
+
+# The production Compose stack from images built here (README, "Deploy").
+images:
+	ops/images/build.sh
+
+stack-up:
+	ops/stack/stack.sh up
+
+# VOLUMES=1 also wipes every byte of the stack's data.
+stack-down:
+	ops/stack/stack.sh down $(if $(filter 1 yes true,$(VOLUMES)),--volumes,)
+
+# The whole stack, end to end over HTTPS through Caddy (deploy/stacktest).
+# Run by .ci/run after make test. Images are built first (cached by Docker
+# and the base key), then the test holds the shared lock
+# MEDFORGE_DOCKER_LOCK while it uses host ports 80/443 and the engine.
+test-stack: deps build
+	@$(GO) build -o bin/testsum ./ops/testsum
+	@mkdir -p $(RUN_DIR)
+	ops/images/build.sh > $(RUN_DIR)/stack-images.env
+	set -o pipefail; flock $(MEDFORGE_DOCKER_LOCK) env MEDFORGE_STACK_TEST=1 MEDFORGE_BIN=$(CURDIR)/bin/medforge \
+		MEDFORGE_STACK_IMAGES=$(RUN_DIR)/stack-images.env \
+		$(GO) test -tags stack -count=1 -json -timeout 40m ./deploy/stacktest/... | bin/testsum
+	@tail -n 4 $(RUN_DIR)/stacktest-figures.txt 2>/dev/null || true
 
 # run.sh starts the private MariaDB itself (and stops it on Ctrl-C when it did).
 run: deps scorers build

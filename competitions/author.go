@@ -290,7 +290,7 @@ func (s *Service) CreateDraft(ctx context.Context, v Viewer, d Draft) (AuthorCom
 	var builtin []byte
 	var bDigest, bRel string
 	if builtin = s.builtinScorer(d.Metric); builtin != nil {
-		if bDigest, bRel, err = putBlob(s.roots.Scorers, builtin); err != nil {
+		if bDigest, bRel, err = putBlob(s.roots.Scorers, builtin, s.roots.Owner); err != nil {
 			return AuthorCompetition{}, fmt.Errorf("store built-in scorer: %w", err)
 		}
 	}
@@ -557,7 +557,7 @@ func (s *Service) UploadFile(ctx context.Context, v Viewer, slug, kind, name str
 	if err != nil {
 		return DatasetFile{}, err
 	}
-	if err := ensureDir(filepath.Dir(p), publicDirMode); err != nil {
+	if err := ensureDir(filepath.Dir(p), publicDirMode, s.roots.Owner); err != nil {
 		return DatasetFile{}, err
 	}
 	sum := sha256.Sum256(data)
@@ -587,7 +587,7 @@ func (s *Service) UploadFile(ctx context.Context, v Viewer, slug, kind, name str
 		}
 		// Written under the competition's row lock, so two uploads of one
 		// name cannot leave the file and the row disagreeing.
-		if err := writeFileAtomic(p, data, publicFileMode); err != nil {
+		if err := writeFileAtomic(p, data, publicFileMode, s.roots.Owner); err != nil {
 			return fmt.Errorf("store %s: %w", name, err)
 		}
 		if err := tx.UpsertDatasetFile(ctx, db.UpsertDatasetFileParams{DatasetID: c.DatasetID, Name: name,
@@ -645,11 +645,11 @@ func (s *Service) UploadHoldout(ctx context.Context, v Viewer, slug string, data
 	if err != nil {
 		return HoldoutInfo{}, err
 	}
-	if err := ensureDir(filepath.Dir(hPath), privateDirMode); err != nil {
+	if err := ensureDir(filepath.Dir(hPath), privateDirMode, s.roots.Owner); err != nil {
 		return HoldoutInfo{}, err
 	}
 	if _, err := os.Stat(hPath); err != nil {
-		if err := writeFileAtomic(hPath, arrow.Bytes(), privateFileMode); err != nil {
+		if err := writeFileAtomic(hPath, arrow.Bytes(), privateFileMode, s.roots.Owner); err != nil {
 			return HoldoutInfo{}, fmt.Errorf("store holdout: %w", err)
 		}
 	}
@@ -750,7 +750,7 @@ func (s *Service) UploadAuthorScorer(ctx context.Context, v Viewer, slug, name, 
 			return ScorerInfo{}, err
 		}
 	}
-	digest, rel, err := putBlob(s.roots.Scorers, wasm)
+	digest, rel, err := putBlob(s.roots.Scorers, wasm, s.roots.Owner)
 	if err != nil {
 		return ScorerInfo{}, fmt.Errorf("store scorer: %w", err)
 	}

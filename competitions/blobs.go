@@ -13,7 +13,7 @@ import (
 // relative path. The file is written to a temporary name,
 // synced and renamed, so a reader sees all of it or nothing; storing the
 // same bytes twice is a no-op.
-func putBlob(root string, data []byte) (digest, rel string, err error) {
+func putBlob(root string, data []byte, owner *FileOwner) (digest, rel string, err error) {
 	sum := sha256.Sum256(data)
 	digest = hex.EncodeToString(sum[:])
 	rel = filepath.Join("sha256", digest[:2], digest)
@@ -21,18 +21,18 @@ func putBlob(root string, data []byte) (digest, rel string, err error) {
 	if st, err := os.Stat(dst); err == nil && st.Size() == int64(len(data)) {
 		return digest, rel, nil
 	}
-	if err := os.MkdirAll(filepath.Dir(dst), privateDirMode); err != nil {
+	if err := owner.mkdirAll(filepath.Dir(dst), privateDirMode); err != nil {
 		return "", "", fmt.Errorf("store blob: %w", err)
 	}
-	if err := writeFileAtomic(dst, data, privateFileMode); err != nil {
+	if err := writeFileAtomic(dst, data, privateFileMode, owner); err != nil {
 		return "", "", fmt.Errorf("store blob: %w", err)
 	}
 	return digest, rel, nil
 }
 
 // writeFileAtomic writes data to path through a synced temporary file and a
-// rename.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+// rename, given to owner (when set) before the rename.
+func writeFileAtomic(path string, data []byte, mode os.FileMode, owner *FileOwner) error {
 	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
 		return err
@@ -51,6 +51,9 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 		return err
 	}
 	if err := os.Chmod(tmp, mode); err != nil {
+		return err
+	}
+	if err := owner.chown(tmp); err != nil {
 		return err
 	}
 	return os.Rename(tmp, path)

@@ -157,11 +157,11 @@ func (s *Service) Install(ctx context.Context, actor int64, b *Bundle) (InstallR
 	if err != nil {
 		return InstallResult{}, err
 	}
-	if err := ensureDir(filepath.Dir(hPath), privateDirMode); err != nil {
+	if err := ensureDir(filepath.Dir(hPath), privateDirMode, s.roots.Owner); err != nil {
 		return InstallResult{}, fmt.Errorf("bundle %s: %w", slug, err)
 	}
 	if _, err := os.Stat(hPath); err != nil {
-		if err := writeFileAtomic(hPath, arrow.Bytes(), privateFileMode); err != nil {
+		if err := writeFileAtomic(hPath, arrow.Bytes(), privateFileMode, s.roots.Owner); err != nil {
 			return InstallResult{}, fmt.Errorf("bundle %s: store holdout: %w", slug, err)
 		}
 	}
@@ -170,7 +170,7 @@ func (s *Service) Install(ctx context.Context, actor int64, b *Bundle) (InstallR
 	if err != nil {
 		return InstallResult{Report: report}, err
 	}
-	sDigest, sRel, err := putBlob(s.roots.Scorers, b.Scorer)
+	sDigest, sRel, err := putBlob(s.roots.Scorers, b.Scorer, s.roots.Owner)
 	if err != nil {
 		return InstallResult{}, fmt.Errorf("bundle %s: store scorer: %w", slug, err)
 	}
@@ -189,10 +189,10 @@ func (s *Service) Install(ctx context.Context, actor int64, b *Bundle) (InstallR
 		if err != nil {
 			return InstallResult{}, err
 		}
-		if err := ensureDir(filepath.Dir(p), publicDirMode); err != nil {
+		if err := ensureDir(filepath.Dir(p), publicDirMode, s.roots.Owner); err != nil {
 			return InstallResult{}, fmt.Errorf("bundle %s: %w", slug, err)
 		}
-		if err := writeFileAtomic(p, f.Data, publicFileMode); err != nil {
+		if err := writeFileAtomic(p, f.Data, publicFileMode, s.roots.Owner); err != nil {
 			return InstallResult{}, fmt.Errorf("bundle %s: store %s: %w", slug, f.Name, err)
 		}
 		sum := sha256.Sum256(f.Data)

@@ -132,7 +132,7 @@ func (s *Service) Submit(ctx context.Context, v Viewer, slug, filename string, f
 	if n, err := s.st.GetDailyCount(ctx, db.GetDailyCountParams{CompetitionID: c.ID, UserID: v.UserID, Day: day}); err == nil && int(n) >= int(c.DailyCap) {
 		return SubmitResult{}, capErr
 	}
-	digest, rel, err := putBlob(s.roots.Submissions, file)
+	digest, rel, err := putBlob(s.roots.Submissions, file, s.roots.Owner)
 	if err != nil {
 		return SubmitResult{}, fmt.Errorf("store submission to %s: %w", slug, err)
 	}
@@ -189,7 +189,7 @@ func (s *Service) Submit(ctx context.Context, v Viewer, slug, filename string, f
 		// same bytes that removed the file before this insert could take
 		// that lock (dropUnreferencedBlob) made the insert wait for it: put
 		// the file back. Idempotent, so a retried transaction is fine.
-		if _, _, err := putBlob(s.roots.Submissions, file); err != nil {
+		if _, _, err := putBlob(s.roots.Submissions, file, s.roots.Owner); err != nil {
 			return fmt.Errorf("store submission to %s: %w", slug, err)
 		}
 		row, err := tx.GetSubmission(ctx, id)

@@ -25,6 +25,9 @@ type Roots struct {
 	Submissions string
 	// Scorers holds scorer modules (.wasm) by SHA-256.
 	Scorers string
+	// Owner, when set, owns every root and everything stored in them
+	// (MEDFORGE_DATA_OWNER); see FileOwner.
+	Owner *FileOwner
 }
 
 // Under returns roots for a fresh directory tree under dir (tests, dev runs).
@@ -87,7 +90,7 @@ func (r Roots) Ensure() error {
 		if kv[1] == r.TrainingData || kv[1] == r.PublicEval {
 			mode = publicDirMode
 		}
-		if err := ensureDir(kv[1], mode); err != nil {
+		if err := ensureDir(kv[1], mode, r.Owner); err != nil {
 			return fmt.Errorf("create %s: %w", kv[0], err)
 		}
 	}
@@ -96,13 +99,19 @@ func (r Roots) Ensure() error {
 
 // ensureDir creates dir (and missing parents) and gives dir exactly mode,
 // whatever the umask. A read-only file system keeps the mode it has.
-func ensureDir(dir string, mode os.FileMode) error {
-	if err := os.MkdirAll(dir, mode); err != nil {
+// With an owner, dir and the parents it creates are given to it.
+func ensureDir(dir string, mode os.FileMode, owner *FileOwner) error {
+	if err := owner.mkdirAll(dir, mode); err != nil {
 		return err
 	}
 	st, err := os.Stat(dir)
 	if err != nil {
 		return err
+	}
+	if owner != nil {
+		if err := owner.chown(dir); err != nil && !errors.Is(err, syscall.EROFS) {
+			return err
+		}
 	}
 	if st.Mode().Perm() == mode {
 		return nil

@@ -50,7 +50,7 @@ func (s *Service) UploadScorer(ctx context.Context, v Viewer, slug, name, versio
 	if err != nil {
 		return ScorerUpload{Report: report}, err
 	}
-	digest, rel, err := putBlob(s.roots.Scorers, wasm)
+	digest, rel, err := putBlob(s.roots.Scorers, wasm, s.roots.Owner)
 	if err != nil {
 		return ScorerUpload{}, fmt.Errorf("store scorer: %w", err)
 	}

@@ -74,6 +74,8 @@ type Config struct {
 	TestHoldoutsDir    string
 	SubmissionsDir     string
 	ScorerStoreDir     string
+	// DataOwner is uid:gid owning the roots and stored files, or "".
+	DataOwner string
 	// ScorersDir holds the built-in scorer modules (<metric>.wasm) used by
 	// seeding and bundle imports; empty means scorers/ next to the medforge
 	// executable (bin/scorers beside bin/medforge).

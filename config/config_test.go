@@ -49,6 +49,12 @@ func TestBadSettingsNameTheVariable(t *testing.T) {
 	}{
 		{"listen", map[string]string{"MEDFORGE_LISTEN": "8000"}, "MEDFORGE_LISTEN"},
 		{"domain", map[string]string{"MEDFORGE_DOMAIN": "http://x.org"}, "MEDFORGE_DOMAIN"},
+		{"data owner without gid", map[string]string{"MEDFORGE_DATA_OWNER": "65532"}, "MEDFORGE_DATA_OWNER"},
+		{"data owner by name", map[string]string{"MEDFORGE_DATA_OWNER": "medforge:medforge"}, "MEDFORGE_DATA_OWNER"},
+		{"isolation check", map[string]string{"MEDFORGE_ISOLATION_CHECK": "sometimes"}, "MEDFORGE_ISOLATION_CHECK"},
+		{"host guard", map[string]string{"MEDFORGE_SESSION_HOST_GUARD": "nftables"}, "MEDFORGE_SESSION_HOST_GUARD"},
+		{"one network for both exposures", map[string]string{"MEDFORGE_SESSION_EXTERNAL_NETWORK": "n", "MEDFORGE_SESSION_INTERNAL_NETWORK": "n"}, "MEDFORGE_SESSION_INTERNAL_NETWORK"},
+		{"probe interval", map[string]string{"MEDFORGE_ISOLATION_PROBE_INTERVAL": "often"}, "MEDFORGE_ISOLATION_PROBE_INTERVAL"},
 		{"bool", map[string]string{"MEDFORGE_OPEN_SIGNUP": "maybe"}, "MEDFORGE_OPEN_SIGNUP"},
 		{"int", map[string]string{"MEDFORGE_LOGIN_MAX_ATTEMPTS": "five"}, "MEDFORGE_LOGIN_MAX_ATTEMPTS"},
 		{"duration", map[string]string{"MEDFORGE_SESSION_TTL": "7 days"}, "MEDFORGE_SESSION_TTL"},

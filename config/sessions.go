@@ -44,6 +44,17 @@ type Sessions struct {
 	BackoffMax   time.Duration
 	IdleTimeout  time.Duration
 	MaxLifetime  time.Duration
+	// ExternalNetwork and InternalNetwork are the session networks' names.
+	ExternalNetwork string
+	InternalNetwork string
+	// HostGuard is who keeps internal sessions off host ports: iptables
+	// (this process) or host (the host firewall).
+	HostGuard string
+	// IsolationCheck is probe, off or auto; ProbeImage and ProbeInterval
+	// configure the east-west probe.
+	IsolationCheck string
+	ProbeImage     string
+	ProbeInterval  time.Duration
 	// GPUBusyPercent is the GPU utilisation that counts as activity for
 	// idle culling; WarnBefore how long before a stop the session warns;
 	// MaxExtension the most a user may extend a session, once.
@@ -188,6 +199,43 @@ var sessionSettings = []Setting{
 	{Env: "MEDFORGE_SESSION_MAX_LIFETIME", Default: "0",
 		Doc:   "Stop running sessions this long after they started (0 disables).",
 		apply: func(c *Config, v string) (err error) { c.Sessions.MaxLifetime, err = parseDurationOrZero(v); return }},
+	{Env: "MEDFORGE_SESSION_EXTERNAL_NETWORK", Default: "medforge-external-sessions",
+		Doc:   "Docker network of EXTERNAL sessions (created when missing; the Compose stack creates it with the fixed addresses the firewall trusts).",
+		apply: func(c *Config, v string) error { c.Sessions.ExternalNetwork = v; return nonEmpty(v) }},
+	{Env: "MEDFORGE_SESSION_INTERNAL_NETWORK", Default: "medforge-internal-sessions",
+		Doc: "Docker network of INTERNAL sessions, without egress; must differ from the external one.",
+		apply: func(c *Config, v string) error {
+			c.Sessions.InternalNetwork = v
+			if v == c.Sessions.ExternalNetwork {
+				return errors.New("must differ from MEDFORGE_SESSION_EXTERNAL_NETWORK")
+			}
+			return nonEmpty(v)
+		}},
+	{Env: "MEDFORGE_SESSION_HOST_GUARD", Default: "iptables",
+		Doc: "Who keeps internal sessions off host ports: iptables (this process adds an INPUT rule; it must run in the host's network namespace) or host (ops/network/firewall-setup.sh on the host does it, as in the Compose stack).",
+		apply: func(c *Config, v string) error {
+			c.Sessions.HostGuard = strings.ToLower(v)
+			if c.Sessions.HostGuard != "iptables" && c.Sessions.HostGuard != "host" {
+				return errors.New("must be iptables or host")
+			}
+			return nil
+		}},
+	{Env: "MEDFORGE_ISOLATION_CHECK", Default: "auto",
+		Doc: "East-west check (sessions cannot reach each other's :8080): probe (two throwaway containers per session network, at start and every MEDFORGE_ISOLATION_PROBE_INTERVAL; creates answer 503 and /healthz is degraded while it fails), off, or auto (probe outside local runs).",
+		apply: func(c *Config, v string) error {
+			c.Sessions.IsolationCheck = strings.ToLower(v)
+			switch c.Sessions.IsolationCheck {
+			case "probe", "off", "auto":
+				return nil
+			}
+			return errors.New("must be probe, off or auto")
+		}},
+	{Env: "MEDFORGE_ISOLATION_PROBE_IMAGE", Default: "",
+		Doc:   "Image with the medforge binary that the probe containers run (the MedForge image); required when the check is on.",
+		apply: func(c *Config, v string) error { c.Sessions.ProbeImage = v; return nil }},
+	{Env: "MEDFORGE_ISOLATION_PROBE_INTERVAL", Default: "5m",
+		Doc:   "How often the east-west probe runs again.",
+		apply: func(c *Config, v string) (err error) { c.Sessions.ProbeInterval, err = parseDuration(v); return }},
 	{Env: "MEDFORGE_SESSION_GPU_BUSY_PERCENT", Default: "10",
 		Doc: "GPU utilisation (percent, NVML only) at or above which a session counts as busy, not idle, for idle culling.",
 		apply: func(c *Config, v string) error {
@@ -228,6 +276,14 @@ var sessionSettings = []Setting{
 			c.Sessions.SnapshotQuotaBytes = int64(n)
 			return err
 		}},
+}
+
+// nonEmpty refuses an empty value.
+func nonEmpty(v string) error {
+	if v == "" {
+		return errors.New("must not be empty")
+	}
+	return nil
 }
 
 // routingSettings are the session routing's rows of Settings (docs/routing.md).

@@ -131,6 +131,9 @@ var coreSettings = []Setting{
 	{Env: "MEDFORGE_SCORER_STORE_DIR", Default: "",
 		Doc:   "Content-addressed store of scorer modules, private (absolute path). Empty means <run dir>/data/scorers.",
 		apply: dataRoot(func(c *Config) *string { return &c.ScorerStoreDir }, "scorers")},
+	{Env: "MEDFORGE_DATA_OWNER", Default: "",
+		Doc:   "uid:gid that owns every data root and stored file this process writes (the Compose stack's root API gives them to the worker's user, 65532:65532); empty leaves them to the writing process.",
+		apply: func(c *Config, v string) error { c.DataOwner = v; return validOwner(v) }},
 	{Env: "MEDFORGE_SCORERS_DIR", Default: "",
 		Doc: "Built-in scorer modules (<metric>.wasm, built by `make scorers`) for seeding and bundle imports. Empty means scorers/ next to the medforge binary (bin/scorers).",
 		apply: func(c *Config, v string) error {
@@ -176,4 +179,19 @@ var coreSettings = []Setting{
 	{Env: "MEDFORGE_COMPETITIONS_PPROF_ADDR", Default: "",
 		Doc:   "host:port where `medforge serve` exposes net/http/pprof, for benchmarks; empty (never set in production) for none.",
 		apply: func(c *Config, v string) error { c.CompetitionsPprofAddr = v; return nil }},
+}
+
+// validOwner accepts "" or uid:gid with numeric ids.
+func validOwner(v string) error {
+	if v == "" {
+		return nil
+	}
+	u, g, ok := strings.Cut(v, ":")
+	if _, err := parseInt(u, 0); !ok || err != nil {
+		return errors.New("want uid:gid such as 65532:65532")
+	}
+	if _, err := parseInt(g, 0); err != nil {
+		return errors.New("want uid:gid such as 65532:65532")
+	}
+	return nil
 }

@@ -2,7 +2,6 @@ package deploy_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,15 +40,14 @@ func dockerClient(t testing.TB) *client.Client {
 	return cli
 }
 
-// envFile writes .env.example with the build context pointed at dir and
-// the given overrides ("" deletes the variable).
-func envFile(t *testing.T, dir string, override map[string]string) string {
+// envFile writes .env.example with the given overrides ("" deletes the
+// variable).
+func envFile(t *testing.T, override map[string]string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(root(t), "deploy", "compose", ".env.example"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	override["MEDFORGE_API_BUILD_CONTEXT"] = dir
 	var out []string
 	for _, line := range strings.Split(string(b), "\n") {
 		k, _, ok := strings.Cut(line, "=")
@@ -68,9 +66,13 @@ func envFile(t *testing.T, dir string, override map[string]string) string {
 	return p
 }
 
-func composeConfig(t *testing.T, env string) (string, error) {
+func composeConfig(t *testing.T, env string, files ...string) (string, error) {
 	t.Helper()
-	cmd := exec.CommandContext(ctxT(t, time.Minute), "docker-compose", "--env-file", env, "-f", filepath.Join(root(t), "deploy", "compose", "docker-compose.yml"), "config")
+	args := []string{"--env-file", env, "-f", filepath.Join(root(t), "deploy", "compose", "docker-compose.yml")}
+	for _, f := range files {
+		args = append(args, "-f", filepath.Join(root(t), "deploy", "compose", f))
+	}
+	cmd := exec.CommandContext(ctxT(t, time.Minute), "docker-compose", append(args, "config")...)
 	// Only the env file speaks: the runner's own MEDFORGE_* must not leak in.
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
 	out, err := cmd.CombinedOutput()
@@ -84,8 +86,7 @@ func TestComposeConfig(t *testing.T) {
 	if _, err := exec.LookPath("docker-compose"); err != nil {
 		t.Fatal("docker-compose is missing (ops/dev/deps.sh installs it)")
 	}
-	ctx := t.TempDir()
-	out, err := composeConfig(t, envFile(t, ctx, map[string]string{}))
+	out, err := composeConfig(t, envFile(t, map[string]string{}))
 	if err != nil {
 		t.Fatalf("docker-compose config: %v\n%s", err, out)
 	}
@@ -94,16 +95,25 @@ func TestComposeConfig(t *testing.T) {
 		"name: medforge-control", "name: medforge-external-sessions", "name: medforge-internal-sessions",
 		"ipv4_address: 172.30.0.2", "ipv4_address: 172.30.0.3", "subnet: 172.30.0.0/24", "internal: true",
 		"ip_range: 172.30.0.128/25", "ip_range: 172.30.1.128/25",
-		"context: " + ctx, "MEDFORGE_COOKIE_SECURE: 'true'",
+		"MEDFORGE_COOKIE_SECURE: 'true'", "MEDFORGE_EMBEDDED_WORKER: 'false'", "MEDFORGE_DATA_OWNER: 65532:65532",
+		"MEDFORGE_ISOLATION_CHECK: probe", "MEDFORGE_SESSION_HOST_GUARD: host", "user: 65532:65532", "no-new-privileges:true",
 	} {
 		if !strings.Contains(out, want) && !strings.Contains(out, strings.ReplaceAll(want, "'", "\"")) {
 			t.Errorf("resolved compose file lacks %q", want)
 		}
 	}
-	// The holdouts are mounted into the API and the worker, and into no
-	// session (sessions are not services; the API refuses such mounts).
-	if strings.Count(out, "/tank/medforge/data/holdouts:/tank/medforge/data/holdouts:ro") != 2 {
-		t.Errorf("holdouts mounted other than read-only into exactly the API and the worker:\n%s", out)
+	// The holdouts are mounted into the API (which imports bundles) and,
+	// read-only, into the worker, and into no session (sessions are not
+	// services; the API refuses such mounts). Only the API holds the Docker
+	// socket.
+	if n := strings.Count(out, "/tank/medforge/data/holdouts:/tank/medforge/data/holdouts"); n != 2 {
+		t.Errorf("holdouts mounted %d times, want the API and the worker:\n%s", n, out)
+	}
+	if strings.Count(out, "/tank/medforge/data/holdouts:/tank/medforge/data/holdouts:ro") != 1 {
+		t.Errorf("the worker's holdouts mount is not read-only:\n%s", out)
+	}
+	if strings.Count(out, "docker.sock") != 2 { // source and target of one mount
+		t.Errorf("the Docker socket is mounted other than into the API alone:\n%s", out)
 	}
 
 	// .env.example names every variable the compose file reads.
@@ -121,17 +131,28 @@ func TestComposeConfig(t *testing.T) {
 		}
 	}
 
+	// The GPU override (UNVERIFIED on hardware here: no GPU) resolves and
+	// gives the API the NVIDIA driver's utility libraries for NVML.
+	t.Run("gpu override", func(t *testing.T) {
+		t.Parallel()
+		out, err := composeConfig(t, envFile(t, map[string]string{}), "docker-compose.gpu.yml")
+		if err != nil || !strings.Contains(out, "driver: nvidia") || !strings.Contains(out, "NVIDIA_DRIVER_CAPABILITIES: utility") {
+			t.Fatalf("gpu override: %v\n%s", err, out)
+		}
+	})
+
 	tests := []struct{ name, unset string }{
 		{"domain", "MEDFORGE_DOMAIN"},
 		{"db password", "MEDFORGE_DB_PASSWORD"},
 		{"pack image", "MEDFORGE_PACK_IMAGE"},
-		{"tls cert", "MEDFORGE_TLS_CERT_FILE"},
+		{"tls dir", "MEDFORGE_TLS_DIR"},
+		{"store dir", "MEDFORGE_STORE_DIR"},
 		{"holdouts", "MEDFORGE_TEST_HOLDOUTS_DIR"},
 	}
 	for _, tc := range tests {
 		t.Run("missing "+tc.name, func(t *testing.T) {
 			t.Parallel()
-			out, err := composeConfig(t, envFile(t, ctx, map[string]string{tc.unset: ""}))
+			out, err := composeConfig(t, envFile(t, map[string]string{tc.unset: ""}))
 			if err == nil || !strings.Contains(out, tc.unset) {
 				t.Fatalf("config without %s: err %v, output:\n%s", tc.unset, err, out)
 			}
@@ -139,34 +160,46 @@ func TestComposeConfig(t *testing.T) {
 	}
 }
 
-// TestAPIImageBuilds builds the static binary and the FROM-scratch API
-// image the compose file uses, then runs it.
-func TestAPIImageBuilds(t *testing.T) {
+// TestImagesTakeTheirBase: every image of the stack is built on the base
+// given as BASE (the Debian root from ops/images/base.sh here, an official
+// image where a registry is reachable), and the Compose file's defaults are
+// the images ops/images/build.sh tags. The images themselves are built and
+// run by make test-stack (deploy/stacktest).
+func TestImagesTakeTheirBase(t *testing.T) {
 	t.Parallel()
-	ctxDir := t.TempDir()
-	tag := fmt.Sprintf("medforge/api:test-%d", time.Now().UnixNano())
-	cmd := exec.CommandContext(ctxT(t, 15*time.Minute), filepath.Join(root(t), "ops", "host", "build-api-image.sh"), tag)
-	cmd.Env = append(os.Environ(), "MEDFORGE_API_BUILD_CONTEXT="+ctxDir)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build-api-image: %v\n%s", err, out)
-	}
-	cli := dockerClient(t)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		_, _ = cli.ImageRemove(ctx, tag, imageRemoveOptions())
-	})
-	info, err := cli.ImageInspect(ctxT(t, time.Minute), tag)
+	yml, err := os.ReadFile(filepath.Join(root(t), "deploy", "compose", "docker-compose.yml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(info.RootFS.Layers) != 1 || info.Config.User != "65532:65532" {
-		t.Fatalf("image has %d layers (want 1: FROM scratch + the binary), user %q", len(info.RootFS.Layers), info.Config.User)
+	build, err := os.ReadFile(filepath.Join(root(t), "ops", "images", "build.sh"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	out, err := exec.CommandContext(ctxT(t, 2*time.Minute), "docker", "run", "--rm", "--network", "none", tag, "version").CombinedOutput()
-	if err != nil || len(strings.TrimSpace(string(out))) == 0 {
-		t.Fatalf("medforge version in the image: %v: %s", err, out)
+	for _, name := range []string{"mariadb", "caddy", "medforge"} {
+		df, err := os.ReadFile(filepath.Join(root(t), "deploy", "images", name, "Dockerfile"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !regexp.MustCompile(`(?m)^ARG BASE=`).Match(df) || !regexp.MustCompile(`(?m)^FROM \$\{BASE\}$`).Match(df) {
+			t.Errorf("deploy/images/%s/Dockerfile does not build FROM ${BASE}", name)
+		}
+		ref := "medforge/" + name + ":local"
+		if !strings.Contains(string(yml), ref) || !strings.Contains(string(build), "medforge/"+name+":$tag") {
+			t.Errorf("%s: the compose default and build.sh's tag disagree", ref)
+		}
 	}
+	if !regexp.MustCompile(`(?m)^USER 65532:65532$`).Match(mustRead(t, filepath.Join(root(t), "deploy", "images", "medforge", "Dockerfile"))) {
+		t.Error("the MedForge image does not run as 65532:65532")
+	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // TestValidateDeployVocabulary runs the host validator: every line it
@@ -174,7 +207,7 @@ func TestAPIImageBuilds(t *testing.T) {
 // (the Docker engine, the compose file) come out VERIFIED.
 func TestValidateDeployVocabulary(t *testing.T) {
 	t.Parallel()
-	env := envFile(t, t.TempDir(), map[string]string{})
+	env := envFile(t, map[string]string{})
 	cmd := exec.CommandContext(ctxT(t, 3*time.Minute), filepath.Join(root(t), "ops", "host", "validate-deploy.sh"), env)
 	out, _ := cmd.CombinedOutput()
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")

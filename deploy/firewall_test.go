@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 
@@ -28,10 +27,6 @@ import (
 	"github.com/medforge/medforge/sessions/workspace"
 	"github.com/medforge/medforge/store/testdb"
 )
-
-func imageRemoveOptions() image.RemoveOptions {
-	return image.RemoveOptions{Force: true, PruneChildren: true}
-}
 
 func randHex(n int) string {
 	b := make([]byte, n)

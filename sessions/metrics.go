@@ -29,7 +29,7 @@ type metrics struct {
 func (s *Service) RegisterMetrics(reg prometheus.Registerer) error {
 	m := &metrics{
 		created: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "medforge_sessions_created_total", Help: "Sessions allocated, by exposure."}, []string{"exposure"}),
-		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "medforge_sessions_refused_total", Help: "Session creates refused, by reason (limit, no_gpu)."}, []string{"reason"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "medforge_sessions_refused_total", Help: "Session creates refused, by reason (limit, no_gpu, isolation)."}, []string{"reason"}),
 		startSecs: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "medforge_sessions_start_seconds", Help: "Time from allocation to the IDE answering.",
 			Buckets: []float64{0.25, 0.5, 1, 2, 5, 10, 30, 60, 120}}),
 		stopped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "medforge_sessions_stopped_total", Help: "Stops finalized (snapshot taken), by reason."}, []string{"reason"}),

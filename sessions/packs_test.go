@@ -16,6 +16,8 @@ func TestDigestPinned(t *testing.T) {
 		want  bool
 	}{
 		{name: "pinned", image: "registry.example.org/medforge/pack@sha256:" + "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", want: true},
+		{name: "local image id", image: "sha256:" + "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", want: true},
+		{name: "short image id", image: "sha256:0123"},
 		{name: "tag only", image: "registry.example.org/medforge/pack:latest"},
 		{name: "short digest", image: "pack@sha256:abc"},
 		{name: "upper case", image: "pack@sha256:" + "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef"},

@@ -101,6 +101,9 @@ var (
 // session (Placement.Session); with none, or with other users already
 // waiting, it joins the waitlist (Placement.Queued).
 func (s *Service) Request(ctx context.Context, req CreateRequest) (Placement, error) {
+	if err := s.isolationRefusal(); err != nil {
+		return Placement{}, err
+	}
 	row, entryID, err := s.allocate(ctx, req, true)
 	if err != nil {
 		s.countRefusal(err)

@@ -131,6 +131,10 @@ type Service struct {
 	lmu       sync.Mutex
 	listeners []func(Change) // see OnChange
 
+	// iso gates Create on the east-west rule (see Isolation); nil is off.
+	iso         *Isolation
+	isoInterval time.Duration
+
 	// hook, when set by tests, is called at named points of the stop
 	// finalization; a non-nil error aborts it there as a crash would.
 	hook func(step string, sessionID int64) error
@@ -159,6 +163,16 @@ func New(cfg Config, st store.Store, gpus GPUProvider, ws WorkspaceProvider, rt 
 	s.rec = &Reconciler{s: s}
 	return s, nil
 }
+
+// SetIsolation makes Create refuse with ErrIsolation while iso's last
+// verdict says the east-west rule is not in force. Start runs the first
+// check and re-runs it every interval. Call before Start.
+func (s *Service) SetIsolation(iso *Isolation, interval time.Duration) {
+	s.iso, s.isoInterval = iso, interval
+}
+
+// Isolation is the east-west gate set by SetIsolation (nil when off).
+func (s *Service) Isolation() *Isolation { return s.iso }
 
 // Config returns the effective configuration.
 func (s *Service) Config() Config { return s.cfg }
@@ -191,6 +205,18 @@ func (s *Service) Start(ctx context.Context) error {
 		// Without its networks (or the internal network's host guard) no
 		// session may start: an internal session could reach the host.
 		return fmt.Errorf("session networks: %w", err)
+	}
+	if err := s.iso.Refresh(ctx); err != nil {
+		// Not fatal: the API stays up, /healthz says degraded and creates
+		// answer 503 with the reason until a later check passes.
+		s.log.Error("east-west isolation is not in force: sessions cannot be created", "method", s.iso.c.Method(), "err", err.Error())
+	}
+	if s.iso != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.iso.Loop(s.bg, s.isoInterval)
+		}()
 	}
 	if err := s.rec.Pass(ctx); err != nil {
 		s.log.Error("first recovery pass failed", "err", err)
@@ -305,6 +331,9 @@ type CreateRequest struct {
 // instead). It returns ErrLimit, ErrNoGPU, ErrInternalNotAllowed,
 // ErrUnknownPack, ErrSnapshotNotFound or ErrSnapshotExposure for refusals.
 func (s *Service) Create(ctx context.Context, req CreateRequest) (Session, error) {
+	if err := s.isolationRefusal(); err != nil {
+		return Session{}, err
+	}
 	row, _, err := s.allocate(ctx, req, false)
 	if err != nil {
 		s.countRefusal(err)
@@ -315,6 +344,18 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (Session, error
 	}
 	s.launchAsync(row)
 	return s.view(row), nil
+}
+
+// isolationRefusal is ErrIsolation (counted) while the east-west rule is
+// not known to be in force; nothing is allocated or queued then.
+func (s *Service) isolationRefusal() error {
+	err := s.iso.Err()
+	if err != nil {
+		if m := s.metrics(); m != nil {
+			m.refused.WithLabelValues("isolation").Inc()
+		}
+	}
+	return err
 }
 
 func (s *Service) countRefusal(err error) {

@@ -23,7 +23,7 @@ func init() {
 
 func runCompetition(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return withExit(2, errors.New("usage: medforge competition import DIR | rescore SLUG [-reason TEXT]"))
+		return withExit(2, errors.New("usage: medforge competition import DIR | rescore [-reason TEXT] SLUG"))
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("competition "+sub, flag.ContinueOnError)

@@ -49,10 +49,12 @@ func newCompetitions(cfg config.Config, st store.Store, log *slog.Logger) (*comp
 }
 
 // competitionRoots are the data roots and stores configured by cfg.
+// config.Load has already checked MEDFORGE_DATA_OWNER's form.
 func competitionRoots(cfg config.Config) competitions.Roots {
+	owner, _ := competitions.ParseFileOwner(cfg.DataOwner)
 	return competitions.Roots{
 		TrainingData: cfg.TrainingDataRoot, PublicEval: cfg.PublicEvalDataRoot, Holdouts: cfg.TestHoldoutsDir,
-		Submissions: cfg.SubmissionsDir, Scorers: cfg.ScorerStoreDir,
+		Submissions: cfg.SubmissionsDir, Scorers: cfg.ScorerStoreDir, Owner: owner,
 	}
 }
 

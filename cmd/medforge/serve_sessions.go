@@ -63,7 +63,9 @@ func newSessions(ctx context.Context, cfg config.Config, st store.Store, log *sl
 		return newKubeSessions(ctx, cfg, st, log, skip)
 	}
 	roots := competitionRoots(cfg)
-	rt, err := dockerrt.New(dockerrt.Options{Host: set.DockerHost, ForbiddenDir: roots.Holdouts})
+	rt, err := dockerrt.New(dockerrt.Options{Host: set.DockerHost, ForbiddenDir: roots.Holdouts,
+		Networks:       dockerrt.NamedNetworks(set.ExternalNetwork, set.InternalNetwork),
+		NoHostFirewall: set.HostGuard == "host"})
 	if err != nil {
 		return skip(err)
 	}
@@ -118,6 +120,18 @@ func newSessions(ctx context.Context, cfg config.Config, st store.Store, log *sl
 		rt.Close()
 		return nil, err
 	}
+	if set.IsolationCheck == "probe" || (set.IsolationCheck == "auto" && !cfg.Local()) {
+		probe, err := rt.NewIsolationProbe(dockerrt.ProbeOptions{Image: set.ProbeImage, Instance: sc.Instance,
+			Networks: []string{set.ExternalNetwork, set.InternalNetwork}})
+		if err != nil {
+			svc.Close()
+			rt.Close()
+			return nil, err
+		}
+		svc.SetIsolation(sessions.NewIsolation(probe), set.ProbeInterval)
+	} else {
+		log.Warn("east-west isolation is not checked (MEDFORGE_ISOLATION_CHECK); sessions may reach each other's IDE unless the host firewall is applied")
+	}
 	if err := svc.Start(ctx); err != nil {
 		svc.Close()
 		rt.Close()
@@ -135,6 +149,7 @@ func sessionsConfig(cfg config.Config) sessions.Config {
 		TrainingDataRoot: roots.TrainingData, PublicEvalDataRoot: roots.PublicEval, TestHoldoutsDir: roots.Holdouts,
 		StartTimeout: set.StartTimeout, StopGrace: set.StopGrace, PollInterval: set.PollInterval, BackoffMax: set.BackoffMax,
 		IdleTimeout: set.IdleTimeout, MaxLifetime: set.MaxLifetime,
+		ExternalNetwork: set.ExternalNetwork, InternalNetwork: set.InternalNetwork,
 		GPUBusyPercent: set.GPUBusyPercent, WarnBefore: set.WarnBefore, MaxExtension: set.MaxExtension,
 		Retention: sessions.Retention{KeepLast: set.SnapshotKeepLast, MaxAge: set.SnapshotMaxAge, QuotaBytes: set.SnapshotQuotaBytes},
 	}

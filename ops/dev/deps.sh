@@ -22,6 +22,8 @@ need=(
   chromium:/usr/bin/chromium
   curl:/usr/bin/curl
   time:/usr/bin/time
+  mmdebstrap:/usr/bin/mmdebstrap
+  flock:/usr/bin/flock
 )
 missing=()
 for item in "${need[@]}"; do

@@ -30,6 +30,7 @@ else
 fi
 case "$(val MEDFORGE_PACK_IMAGE)" in
   *@sha256:*) say VERIFIED "PACK_IMAGE is digest-pinned" ;;
+  sha256:*) say VERIFIED "PACK_IMAGE is pinned by local image id" ;;
   *) say UNVERIFIED "PACK_IMAGE is digest-pinned (MEDFORGE_PACK_IMAGE lacks @sha256:)" ;;
 esac
 
@@ -44,7 +45,7 @@ caddy_ok() {
   return 0
 }
 image=$(val MEDFORGE_CADDY_IMAGE)
-if docker ps --format '{{.Names}}' 2>/dev/null | grep -qx 'medforge-caddy\|compose_medforge-caddy_1'; then
+if docker ps --format '{{.Names}}' 2>/dev/null | grep -q 'medforge-caddy'; then
   name=$(docker ps --format '{{.Names}}' | grep -m1 'medforge-caddy')
   v=$(docker exec "$name" caddy version 2>/dev/null)
   if caddy_ok "$v"; then say VERIFIED "running Caddy ($v) is not 2.9.0-2.11.1"; else say UNVERIFIED "running Caddy ($v) is 2.6.2 or >= 2.11.2"; fi
@@ -55,17 +56,26 @@ else
   say UNVERIFIED "Caddy version (no medforge-caddy container and no MEDFORGE_CADDY_IMAGE)"
 fi
 
-# Networks and fixed addresses.
+# Networks and fixed addresses (the contract's unless the env file names
+# others, as a second stack on one engine does).
+ext_net=$(val MEDFORGE_EXTERNAL_NETWORK); ext_net=${ext_net:-medforge-external-sessions}
+int_net=$(val MEDFORGE_INTERNAL_NETWORK); int_net=${int_net:-medforge-internal-sessions}
+ctl_net=$(val MEDFORGE_CONTROL_NETWORK); ctl_net=${ctl_net:-medforge-control}
+ext=$(val MEDFORGE_EXTERNAL_NET); ext=${ext:-172.30.0}
+int=$(val MEDFORGE_INTERNAL_NET); int=${int:-172.30.1}
+br=$(val MEDFORGE_BRIDGE_PREFIX); br=${br:-mf}
 net_has() { docker network inspect "$1" --format '{{range .IPAM.Config}}{{.Subnet}}{{end}} {{.Internal}}' 2>/dev/null | grep -q "$2"; }
-check "network medforge-external-sessions has subnet 172.30.0.0/24" net_has medforge-external-sessions "172.30.0.0/24 false"
-check "network medforge-internal-sessions is internal (no egress)" net_has medforge-internal-sessions " true"
-check "network medforge-control exists" docker network inspect medforge-control
+check "network $ext_net has subnet $ext.0/24" net_has "$ext_net" "$ext.0/24 false"
+check "network $int_net is internal (no egress)" net_has "$int_net" " true"
+check "network $ctl_net exists" docker network inspect "$ctl_net"
 addr_of() { docker network inspect "$1" --format "{{range .Containers}}{{.Name}} {{.IPv4Address}}{{println}}{{end}}" 2>/dev/null | grep "$2" | grep -q "$3/"; }
-check "medforge-caddy has 172.30.0.2 on medforge-external-sessions" addr_of medforge-external-sessions medforge-caddy 172.30.0.2
-check "medforge-api has 172.30.0.3 on medforge-external-sessions" addr_of medforge-external-sessions medforge-api 172.30.0.3
+check "medforge-caddy has $ext.2 on $ext_net" addr_of "$ext_net" medforge-caddy "$ext.2"
+check "medforge-api has $ext.3 on $ext_net" addr_of "$ext_net" medforge-api "$ext.3"
 
-# Firewall (rules present; the deploy tests probe with containers).
-while read -r status claim; do say "$status" "firewall: $claim"; done < <(ops/network/firewall-setup.sh check 2>&1)
+# Firewall (rules present; the API's isolation probe and make test-stack
+# probe with containers).
+while read -r status claim; do say "$status" "firewall: $claim"; done < <(
+  MEDFORGE_FW_NETWORKS=${MEDFORGE_FW_NETWORKS:-"$br-ext0:$ext.0/24:$ext.2:$ext.3 $br-int0:$int.0/24:$int.2:$int.3"} ops/network/firewall-setup.sh check 2>&1)
 
 # DNS and TLS.
 if [ -n "$domain" ] && [ "$domain" != localhost ]; then
@@ -105,7 +115,7 @@ if [ -n "${VALIDATE_API_URL:-}" ]; then
 else
   say UNVERIFIED "snapshot restore, retention and the GPU waitlist on this deployment (set VALIDATE_API_URL to check the API serves them; the repository's tests verify them)"
 fi
-say NOT_IMPLEMENTED "per-session ZFS datasets from the FROM-scratch API container (no zfs tool inside; compose uses the directory provider on the workspaces dataset)"
+say NOT_IMPLEMENTED "per-session ZFS datasets from the API container (no zfs tool inside; compose uses the directory provider on the workspaces dataset)"
 
 if [ -n "${VALIDATE_SLUG:-}" ]; then
   MEDFORGE_DOMAIN=${domain:-localhost} ops/host/validate-routing.sh || fail=1

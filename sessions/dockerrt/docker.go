@@ -78,6 +78,16 @@ func DefaultNetworks() []NetworkSpec {
 	}
 }
 
+// NamedNetworks are the contract's networks when the names are the
+// contract's; other names (a Compose project's own networks) are used as
+// they exist, or created with addresses Docker chooses.
+func NamedNetworks(external, internal string) []NetworkSpec {
+	if external == ExternalNetwork && internal == InternalNetwork {
+		return DefaultNetworks()
+	}
+	return []NetworkSpec{{Name: external}, {Name: internal, Internal: true}}
+}
+
 // Docker runs session containers on a Docker engine. It is safe for
 // concurrent use.
 type Docker struct {

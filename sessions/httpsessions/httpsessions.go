@@ -42,6 +42,10 @@ const tag = "sessions"
 // HealthName is the /healthz subsystem of session recovery.
 const HealthName = "session_recovery"
 
+// IsolationHealthName is the /healthz subsystem of the east-west check:
+// degraded while sessions could reach each other's IDE port.
+const IsolationHealthName = "session_isolation"
+
 // Mount registers every session route on srv, the runtime's metrics on its
 // registry and session recovery's health on its /healthz registry (503
 // degraded while Docker is unreachable or recovery keeps failing).
@@ -50,6 +54,9 @@ func Mount(srv *httpapi.Server, svc *sessions.Service) error {
 		return fmt.Errorf("session metrics: %w", err)
 	}
 	srv.Health().Register(HealthName, svc.Reconciler().Health)
+	if iso := svc.Isolation(); iso != nil {
+		srv.Health().Register(IsolationHealthName, iso.Health)
+	}
 	h := &handlers{svc: svc, srv: srv}
 	for _, r := range h.routes() {
 		srv.Handle(r)
@@ -96,6 +103,11 @@ func problem(err error) error {
 		return httpapi.Problem(http.StatusConflict, "session_limit", "you already have as many active sessions as allowed; stop one first")
 	case errors.Is(err, sessions.ErrNoGPU):
 		return httpapi.Problem(http.StatusServiceUnavailable, "no_gpu_available", "every GPU is in use; try again later").WithHeader("Retry-After", "60")
+	case errors.Is(err, sessions.ErrIsolation):
+		// The reason is the operator's to act on (apply the host firewall);
+		// it names no secret.
+		return httpapi.Problem(http.StatusServiceUnavailable, "session_isolation",
+			err.Error()+"; an admin must apply ops/network/firewall-setup.sh on the host (docs/runbook.md)").WithHeader("Retry-After", "300")
 	case errors.Is(err, sessions.ErrInternalNotAllowed):
 		return httpapi.Problem(http.StatusForbidden, "internal_not_allowed", "internal sessions need the can_use_internal entitlement")
 	case errors.Is(err, sessions.ErrUnknownPack):
@@ -156,7 +168,7 @@ func (h *handlers) routes() []httpapi.Route {
 				Description: "Allocates one GPU and starts the IDE container (201); the session is starting and becomes running once the IDE answers. " +
 					"With from_snapshot, the workspace is made from that snapshot of the caller's (404 snapshot_not_found otherwise; an internal snapshot into an external session is 403 internal_snapshot_refused). " +
 					"When no GPU is free, or others are waiting, the request joins this exposure's waitlist: 202 with a queue entry (status queued, position, estimated_start_at) instead of a session. " +
-					"409 session_limit at the per-user limit, 409 already_queued with a request waiting.",
+					"409 session_limit at the per-user limit, 409 already_queued with a request waiting, 503 session_isolation while the east-west rule is not in force.",
 				Request: CreateRequest{}, Response: sessions.Session{}, Status: http.StatusCreated,
 				Handler: func(c *fiber.Ctx) error {
 					var req CreateRequest
