@@ -25,6 +25,15 @@ ensure_pkg() {
   fi
 }
 
+# close_fds closes every descriptor above stderr in this (sub)shell.
+close_fds() {
+  local fd
+  for fd in /proc/$$/fd/*; do
+    fd=${fd##*/}
+    if [ "$fd" -gt 2 ] 2>/dev/null; then eval "exec $fd>&-" 2>/dev/null || true; fi
+  done
+}
+
 alive() { [ -S "$sock" ] && mariadb-admin --socket="$sock" -uroot ping >/dev/null 2>&1; }
 
 start() {
@@ -37,6 +46,10 @@ start() {
   fi
   # --user=root is needed when running as root (CI); harmless otherwise.
   # setsid: the server outlives the shell (or tool job) that started it.
+  # close_fds: the long-lived server must not keep descriptors it inherited
+  # (a `flock LOCK make test` wrapper's lock would otherwise stay held for
+  # as long as the server runs).
+  close_fds
   setsid mariadbd --no-defaults --datadir="$dir/data" --socket="$sock" --pid-file="$pidf" \
     --skip-networking --user="$(id -un)" --log-error="$dir/error.log" \
     --innodb-buffer-pool-size=256M --innodb-flush-log-at-trx-commit=2 --max-connections=500 \
