@@ -3,9 +3,9 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
-	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"sync"

@@ -50,14 +50,17 @@ func startCompetitorStack(t *testing.T, env ...string) *competitorStack {
 	return &competitorStack{st: st, cli: c, url: url, token: tok, dir: dir}
 }
 
-// runDir is the served process's MEDFORGE_RUN_DIR (its data roots).
+// runDir is the served process's MEDFORGE_RUN_DIR (its data roots): the
+// last setting in the environment wins, as it does for the process, so a
+// MEDFORGE_RUN_DIR that make exports is overridden by the test's own.
 func (s *competitorStack) runDir() string {
+	dir := ""
 	for _, kv := range s.cli.env {
 		if v, ok := strings.CutPrefix(kv, "MEDFORGE_RUN_DIR="); ok {
-			return v
+			dir = v
 		}
 	}
-	return ""
+	return dir
 }
 
 func (s *competitorStack) sample(t *testing.T) string {
