@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"hash/fnv"
 	"math"
-	"math/bits"
 	"slices"
 
 	"github.com/medforge/medforge/competitions/signif"
@@ -34,20 +33,13 @@ func Bootstrap(perUnit []float64, seed uint64) (lo, hi float64, ok bool) {
 	}
 	// SplitMix64: a small, fast, well-mixed generator; the stream is fixed
 	// by the seed, so the interval is reproducible across versions of Go.
-	state := seed
+	rng := signif.SplitMix64(seed)
 	means := make([]float64, BootstrapResamples)
 	un := uint64(n)
 	for b := range means {
 		var sum float64
 		for range n {
-			state += 0x9e3779b97f4a7c15
-			z := state
-			z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-			z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-			z ^= z >> 31
-			// Lemire's multiply-shift: an index in [0, n) from 64 random bits.
-			hi, _ := bits.Mul64(z, un)
-			sum += vals[hi]
+			sum += vals[rng.Index(un)]
 		}
 		means[b] = sum / float64(n)
 	}
@@ -87,15 +79,10 @@ func bootstrapBinary(vals []float64, a, b float64, seed uint64) (lo, hi float64)
 	}
 	p := float64(nb) / float64(n)
 	cdf := binomialCDF(n, p)
-	state := seed
+	rng := signif.SplitMix64(seed)
 	means := make([]float64, BootstrapResamples)
 	for i := range means {
-		state += 0x9e3779b97f4a7c15
-		z := state
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-		z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-		z ^= z >> 31
-		u := float64(z>>11) / (1 << 53)
+		u := float64(rng.Next()>>11) / (1 << 53)
 		k, _ := slices.BinarySearch(cdf, u)
 		k = min(k, n)
 		means[i] = a + (b-a)*float64(k)/float64(n)

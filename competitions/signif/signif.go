@@ -224,18 +224,13 @@ type weights struct {
 // SplitMix64 stream; Lemire's multiply-shift maps 64 bits to [0, n).
 func drawWeights(n, B int, seed uint64) *weights {
 	w := &weights{n: n, B: B, count: make([][]uint16, B), planes: make([][][]uint64, B), words: (n + 63) / 64}
-	state := seed
+	rng := SplitMix64(seed)
 	un := uint64(n)
 	for b := range B {
 		c := make([]uint16, n)
 		var top uint16
 		for range n {
-			state += 0x9e3779b97f4a7c15
-			z := state
-			z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-			z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-			z ^= z >> 31
-			hi, _ := bits.Mul64(z, un)
+			hi := rng.Index(un)
 			c[hi]++
 			top = max(top, c[hi])
 		}
