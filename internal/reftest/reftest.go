@@ -3,8 +3,8 @@
 // against an independent implementation.
 //
 // The repository holds everything these tests need: the reference lives in
-// this package, not beside the repository. The outside peer
-// ../shared/bench/reference_score.py is for `make bench` only.
+// this package, not beside the repository. The outside pandas peer
+// (reference_score.py in the shared bench folder) is for `make bench` only.
 //
 // Under `make test` (MEDFORGE_TEST_STRICT=1) a missing /usr/bin/python3,
 // pandas or sklearn fails the test, so the agreement checks can never be
