@@ -140,6 +140,18 @@ func idParam(c *fiber.Ctx, name string) (int64, error) {
 	return id, nil
 }
 
+// okOrNull answers 200 with v, or 200 with data null when err is absent
+// (the caller has no such thing on this exposure), or the problem for err.
+func okOrNull(c *fiber.Ctx, v any, err, absent error) error {
+	if errors.Is(err, absent) {
+		return httpapi.OK(c, http.StatusOK, nil)
+	}
+	if err != nil {
+		return problem(err)
+	}
+	return httpapi.OK(c, http.StatusOK, v)
+}
+
 func (h *handlers) routes() []httpapi.Route {
 	var out []httpapi.Route
 	for _, e := range []struct {
@@ -155,13 +167,7 @@ func (h *handlers) routes() []httpapi.Route {
 				Response:    sessions.Session{},
 				Handler: func(c *fiber.Ctx) error {
 					s, err := h.svc.Current(c.UserContext(), httpapi.CurrentUser(c).ID, exp)
-					if errors.Is(err, sessions.ErrNotFound) {
-						return httpapi.OK(c, http.StatusOK, nil)
-					}
-					if err != nil {
-						return problem(err)
-					}
-					return httpapi.OK(c, http.StatusOK, s)
+					return okOrNull(c, s, err, sessions.ErrNotFound)
 				}},
 			httpapi.Route{Method: http.MethodPost, Path: base, Tags: []string{tag}, Auth: e.auth,
 				Summary: "Create a " + string(exp) + " session",
@@ -199,13 +205,7 @@ func (h *handlers) routes() []httpapi.Route {
 				Response:    sessions.QueueEntry{},
 				Handler: func(c *fiber.Ctx) error {
 					q, err := h.svc.QueueStatus(c.UserContext(), httpapi.CurrentUser(c).ID, exp)
-					if errors.Is(err, sessions.ErrNotQueued) {
-						return httpapi.OK(c, http.StatusOK, nil)
-					}
-					if err != nil {
-						return problem(err)
-					}
-					return httpapi.OK(c, http.StatusOK, q)
+					return okOrNull(c, q, err, sessions.ErrNotQueued)
 				}},
 			httpapi.Route{Method: http.MethodDelete, Path: base + "/queue", Tags: []string{tag}, Auth: e.auth,
 				Summary:     "Leave the " + string(exp) + " GPU waitlist",
