@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"time"
 
@@ -109,7 +110,7 @@ type MigrationStatus struct {
 	AppliedAt time.Time
 }
 
-func provider(pool *sql.DB, log *slog.Logger) (*goose.Provider, error) {
+func provider(pool *sql.DB, fsys fs.FS, log *slog.Logger) (*goose.Provider, error) {
 	opts := []goose.ProviderOption{
 		goose.WithSessionLocker(mysqlLocker{}),
 		// Areas own disjoint number ranges (see package migrations), so a
@@ -120,7 +121,7 @@ func provider(pool *sql.DB, log *slog.Logger) (*goose.Provider, error) {
 	if log != nil {
 		opts = append(opts, goose.WithSlog(log))
 	}
-	p, err := goose.NewProvider(goose.DialectMySQL, pool, migrations.FS, opts...)
+	p, err := goose.NewProvider(goose.DialectMySQL, pool, fsys, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load migrations: %w", err)
 	}
@@ -132,7 +133,17 @@ func provider(pool *sql.DB, log *slog.Logger) (*goose.Provider, error) {
 // database serialize on a named lock, so two processes starting together are
 // safe.
 func Migrate(ctx context.Context, pool *sql.DB, log *slog.Logger) ([]int64, error) {
-	p, err := provider(pool, log)
+	return MigrateFS(ctx, pool, migrations.FS, log)
+}
+
+// MigrateFS is Migrate with the migration files of fsys (goose files at
+// its root) instead of the embedded ones. Under the lock goose reads the
+// applied versions again, so of two processes upgrading the same database
+// together one applies each pending migration and the other finds none:
+// every migration runs exactly once (TestUpgradeRunsOnceAcrossProcesses).
+// Production code calls Migrate; tests use MigrateFS to play a newer image.
+func MigrateFS(ctx context.Context, pool *sql.DB, fsys fs.FS, log *slog.Logger) ([]int64, error) {
+	p, err := provider(pool, fsys, log)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +162,7 @@ func Migrate(ctx context.Context, pool *sql.DB, log *slog.Logger) ([]int64, erro
 
 // Status lists every embedded migration in version order with its state.
 func Status(ctx context.Context, pool *sql.DB) ([]MigrationStatus, error) {
-	p, err := provider(pool, nil)
+	p, err := provider(pool, migrations.FS, nil)
 	if err != nil {
 		return nil, err
 	}

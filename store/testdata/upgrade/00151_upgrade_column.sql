@@ -1,0 +1,8 @@
+-- Test-only (store/upgrade_test.go): a change that fails when applied
+-- twice (the column exists), on a table that holds data.
+-- +goose Up
+ALTER TABLE users ADD COLUMN upgrade_note VARCHAR(32) NULL;
+INSERT INTO upgrade_probe (step, conn_id) VALUES ('alter', CONNECTION_ID());
+
+-- +goose Down
+ALTER TABLE users DROP COLUMN upgrade_note;
