@@ -15,7 +15,7 @@ export MEDFORGE_SCORERS_DIR := $(SCORERS_DIR)
 # warnings say nothing about MedForge, so they are not printed on every build.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
-.PHONY: build deps db db-stop gen gen-check lint test test-kubernetes kube-bins bench run scorers clean images stack-up stack-down test-stack
+.PHONY: build deps db db-stop gen gen-check openapi lint test test-kubernetes kube-bins bench run scorers clean images stack-up stack-down test-stack
 
 build:
 	$(GO) build -o bin/medforge ./cmd/medforge
@@ -34,6 +34,12 @@ gen:
 
 gen-check:
 	@$(SQLC) diff || { echo "generated sqlc code is stale: run 'make gen'" >&2; exit 1; }
+
+# docs/openapi.json, the API contract, rewritten from the routes serve mounts
+# (cmd/medforge's TestOpenAPIGolden fails while it is stale). Run it after
+# adding or changing a route, and commit the file.
+openapi: db
+	MEDFORGE_TEST_DSN='$(DSN)' $(GO) test -count=1 -run '^TestOpenAPIGolden$$' ./cmd/medforge -update
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

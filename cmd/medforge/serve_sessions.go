@@ -26,11 +26,7 @@ func init() {
 		if err != nil || svc == nil {
 			return err
 		}
-		if err := httpsessions.Mount(env.Server, svc); err != nil {
-			svc.Close()
-			return err
-		}
-		if err := startRouting(ctx, env, svc); err != nil {
+		if err := mountSessions(ctx, env, svc); err != nil {
 			svc.Close()
 			return err
 		}
@@ -41,6 +37,16 @@ func init() {
 		})
 		return nil
 	})
+}
+
+// mountSessions puts svc's routes and the session proxy's route table on
+// env.Server. The OpenAPI golden test mounts through it too, so the document
+// it checks is the one serve answers.
+func mountSessions(ctx context.Context, env *serveEnv, svc *sessions.Service) error {
+	if err := httpsessions.Mount(env.Server, svc); err != nil {
+		return err
+	}
+	return startRouting(ctx, env, svc)
 }
 
 // newSessions builds and starts the session runtime from cfg.Sessions. In auto mode a host without Docker, or without a pack
