@@ -133,18 +133,35 @@ func (g *schemaGen) operation(r Route) map[string]any {
 		}
 		ok["content"] = map[string]any{ct: map[string]any{"schema": sch}}
 	case r.Response != nil:
-		ok["content"] = map[string]any{fiber.MIMEApplicationJSON: map[string]any{"schema": map[string]any{
-			"type": "object", "required": []string{"data", "meta"},
-			"properties": map[string]any{
-				"data": g.schema(reflect.TypeOf(r.Response)),
-				"meta": map[string]any{"$ref": "#/components/schemas/Meta"},
-			},
-		}}}
+		ok["content"] = g.envelope(r.Response)
 	}
 	problem := map[string]any{"description": "Problem", "content": map[string]any{
 		"application/problem+json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Problem"}}}}
-	op["responses"] = map[string]any{strconv.Itoa(r.Status): ok, "default": problem}
+	responses := map[string]any{strconv.Itoa(r.Status): ok, "default": problem}
+	for _, a := range r.Also {
+		alt := map[string]any{"description": a.Description}
+		if a.Description == "" {
+			alt["description"] = http.StatusText(a.Status)
+		}
+		if a.Response != nil {
+			alt["content"] = g.envelope(a.Response)
+		}
+		responses[strconv.Itoa(a.Status)] = alt
+	}
+	op["responses"] = responses
 	return op
+}
+
+// envelope is the content of a {data, meta} answer whose data is a value
+// of data's type.
+func (g *schemaGen) envelope(data any) map[string]any {
+	return map[string]any{fiber.MIMEApplicationJSON: map[string]any{"schema": map[string]any{
+		"type": "object", "required": []string{"data", "meta"},
+		"properties": map[string]any{
+			"data": g.schema(reflect.TypeOf(data)),
+			"meta": map[string]any{"$ref": "#/components/schemas/Meta"},
+		},
+	}}}
 }
 
 func operationID(r Route) string {

@@ -34,6 +34,9 @@ type Route struct {
 	// no body. Status is the success status (200 when zero).
 	Response any
 	Status   int
+	// Also documents the other success answers the handler may give (for
+	// example a 202 with a different body); Status stays the main one.
+	Also []AltResponse
 	// Query documents query parameters. Path parameters come from Path.
 	Query []Param
 	// Raw marks a response that is not the JSON envelope (health, metrics,
@@ -51,6 +54,14 @@ type Route struct {
 	// Handler serves the request. It returns errors (see Problem); it
 	// writes success bodies with OK, OKMeta or NoContent.
 	Handler fiber.Handler
+}
+
+// AltResponse is a success answer besides a Route's main one: its status
+// and the type of the envelope's data (nil for no body).
+type AltResponse struct {
+	Status      int
+	Description string
+	Response    any
 }
 
 // Param documents a query parameter.

@@ -176,6 +176,7 @@ func (h *handlers) routes() []httpapi.Route {
 					"When no GPU is free, or others are waiting, the request joins this exposure's waitlist: 202 with a queue entry (status queued, position, estimated_start_at) instead of a session. " +
 					"409 session_limit at the per-user limit, 409 already_queued with a request waiting, 503 session_isolation while the east-west rule is not in force.",
 				Request: CreateRequest{}, Response: sessions.Session{}, Status: http.StatusCreated,
+				Also: []httpapi.AltResponse{{Status: http.StatusAccepted, Description: "Queued: no GPU is free, or others are waiting", Response: sessions.QueueEntry{}}},
 				Handler: func(c *fiber.Ctx) error {
 					var req CreateRequest
 					if len(c.Body()) > 0 {
