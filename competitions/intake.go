@@ -1,10 +1,12 @@
 package competitions
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -92,14 +94,24 @@ func cleanFilename(name string) string {
 	return text.Truncate(name, 255)
 }
 
-// Submit validates file against the competition's current holdout and, when
-// it is valid and the user's daily cap allows, stores it content-addressed
-// and queues it for scoring. Guarantees: an invalid file (*InvalidError)
-// does not count toward the cap; the cap check and the insert are one
-// transaction, so concurrent uploads never exceed it (*CapError); the file
-// is on disk before the row commits, and a failure at any step leaves no row
-// and removes the file unless another submission references the same bytes.
+// Submit is SubmitFrom with the file in memory.
 func (s *Service) Submit(ctx context.Context, v Viewer, slug, filename string, file []byte) (SubmitResult, error) {
+	return s.SubmitFrom(ctx, v, slug, filename, bytes.NewReader(file))
+}
+
+// SubmitFrom validates the file read from r against the competition's
+// current holdout and, when it is valid and the user's daily cap allows,
+// stores it content-addressed and queues it for scoring. Guarantees: the
+// file is streamed into the submission store's staging folder while it is
+// hashed, never held whole in memory, and reading stops after
+// MaxSubmissionBytes+1 bytes (a longer file is an *InvalidError naming the
+// limit); validation reads the staged file through a read-only mapping; an
+// invalid file (*InvalidError) does not count toward the cap; the cap check
+// and the insert are one transaction, so concurrent uploads never exceed it
+// (*CapError); the file is at its content address before the row commits,
+// and a failure at any step leaves no row and removes the file unless
+// another submission references the same bytes.
+func (s *Service) SubmitFrom(ctx context.Context, v Viewer, slug, filename string, r io.Reader) (SubmitResult, error) {
 	if v.UserID == 0 {
 		return SubmitResult{}, ErrForbidden
 	}
@@ -114,10 +126,12 @@ func (s *Service) Submit(ctx context.Context, v Viewer, slug, filename string, f
 	if err != nil {
 		return SubmitResult{}, err
 	}
-	if len(file) > s.maxLen {
-		return SubmitResult{}, &InvalidError{Problems: []Problem{{Message: fmt.Sprintf("the file is larger than %d bytes", s.maxLen)}}}
+	up, err := s.stage(r, int64(s.maxLen))
+	if err != nil {
+		return SubmitResult{}, err
 	}
-	aligned, err := s.eng.Validate(ctx, h, file)
+	defer up.remove()
+	aligned, err := s.validateStaged(ctx, h, up)
 	if err != nil {
 		var ie *InvalidError
 		if errors.As(err, &ie) {
@@ -132,7 +146,8 @@ func (s *Service) Submit(ctx context.Context, v Viewer, slug, filename string, f
 	if n, err := s.st.GetDailyCount(ctx, db.GetDailyCountParams{CompetitionID: c.ID, UserID: v.UserID, Day: day}); err == nil && int(n) >= int(c.DailyCap) {
 		return SubmitResult{}, capErr
 	}
-	digest, rel, err := putBlob(s.roots.Submissions, file, s.roots.Owner)
+	digest := up.digest
+	rel, err := s.place(up)
 	if err != nil {
 		return SubmitResult{}, fmt.Errorf("store submission to %s: %w", slug, err)
 	}
@@ -180,7 +195,7 @@ func (s *Service) Submit(ctx context.Context, v Viewer, slug, filename string, f
 		}
 		id, err := tx.InsertSubmission(ctx, db.InsertSubmissionParams{
 			CompetitionID: c.ID, UserID: v.UserID, Filename: cleanFilename(filename), ArtifactSha256: digest,
-			ArtifactPath: rel, SizeBytes: int64(len(file)), RowCount: int32(aligned.Units()), CreatedAt: now,
+			ArtifactPath: rel, SizeBytes: up.size, RowCount: int32(aligned.Units()), CreatedAt: now,
 		})
 		if err != nil {
 			return fmt.Errorf("insert submission: %w", err)
@@ -189,7 +204,7 @@ func (s *Service) Submit(ctx context.Context, v Viewer, slug, filename string, f
 		// same bytes that removed the file before this insert could take
 		// that lock (dropUnreferencedBlob) made the insert wait for it: put
 		// the file back. Idempotent, so a retried transaction is fine.
-		if _, _, err := putBlob(s.roots.Submissions, file, s.roots.Owner); err != nil {
+		if _, err := s.place(up); err != nil {
 			return fmt.Errorf("store submission to %s: %w", slug, err)
 		}
 		row, err := tx.GetSubmission(ctx, id)
@@ -208,6 +223,17 @@ func (s *Service) Submit(ctx context.Context, v Viewer, slug, filename string, f
 	s.validated.put(res.Submission.ID, aligned)
 	s.wake.Notify()
 	return res, nil
+}
+
+// validateStaged validates a staged upload through a read-only mapping of
+// its file; the result holds no reference to the mapping.
+func (s *Service) validateStaged(ctx context.Context, h Holdout, up *staged) (*engine.Validated, error) {
+	data, unmap, err := mapFile(up.path)
+	if err != nil {
+		return nil, fmt.Errorf("read staged upload: %w", err)
+	}
+	defer unmap()
+	return s.eng.Validate(ctx, h, data)
 }
 
 // dropUnreferencedBlob removes the stored file of an upload that was not

@@ -63,7 +63,9 @@ type Deps struct {
 	// Now is the clock (time.Now when nil); tests move it across midnight.
 	Now func() time.Time
 	// MaxSubmissionBytes bounds an uploaded file (MEDFORGE_BODY_LIMIT;
-	// default 64 MiB). The Engine's validation limit should be the same.
+	// default 64 MiB): SubmitFrom stops reading past it. The Engine's
+	// validation limit and the HTTP server's body limit are the same
+	// setting.
 	MaxSubmissionBytes int
 	// BuiltinScorers is the folder of built-in modules (<metric>.wasm); an
 	// author's draft whose metric names one gets it as its scorer.
@@ -146,6 +148,7 @@ func New(d Deps) (*Service, error) {
 	if s.maxAuthorCap <= 0 {
 		s.maxAuthorCap = 100
 	}
+	s.sweepStaging()
 	return s, nil
 }
 

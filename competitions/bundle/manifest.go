@@ -168,9 +168,16 @@ func ParseManifest(data []byte) (Manifest, error) {
 			if c.Min > c.Max {
 				bad(f+".min", "must not exceed max (%d > %d)", c.Min, c.Max)
 			}
-		case spec.Float, spec.Boxes:
+		case spec.Float:
+		case spec.Boxes:
+			if c.MaxBoxes < 0 || c.MaxBoxes > spec.MaxBoxesLimit {
+				bad(f+".max_boxes", "must be 1-%d (or left out for %d), got %d", spec.MaxBoxesLimit, spec.DefaultMaxBoxes, c.MaxBoxes)
+			}
 		default:
 			bad(f+".type", "must be int, float or boxes, got %q", c.Type)
+		}
+		if c.Type != spec.Boxes && c.MaxBoxes != 0 {
+			bad(f+".max_boxes", "applies only to boxes columns")
 		}
 	}
 	if m.Layout != string(spec.Rows) && m.Layout != string(spec.BoxRows) {

@@ -57,6 +57,8 @@ func TestParseManifest(t *testing.T) {
 		{"no id", edit(`"PassengerId"`, `""`), "id_column"},
 		{"no columns", edit(`[{"name": "Survived", "type": "int", "min": 0, "max": 1}]`, `[]`), "columns"},
 		{"bad column type", edit(`"type": "int"`, `"type": "text"`), "columns[0].type"},
+		{"max_boxes on an int column", edit(`"min": 0, "max": 1}`, `"min": 0, "max": 1, "max_boxes": 5}`), "columns[0].max_boxes"},
+		{"max_boxes too large", edit(`{"name": "Survived", "type": "int", "min": 0, "max": 1}`, `{"name": "Survived", "type": "boxes", "max_boxes": 20000}`), "columns[0].max_boxes"},
 		{"min above max", edit(`"min": 0, "max": 1`, `"min": 2, "max": 1`), "columns[0].min"},
 		{"unnamed column", edit(`"name": "Survived"`, `"name": ""`), "columns[0].name"},
 		{"bad layout", edit(`"columns"`, `"layout": "grid", "columns"`), "layout"},

@@ -349,12 +349,18 @@ func formFile(c *fiber.Ctx, name string, limit int64) (string, []byte, error) {
 	return fh.Filename, data, nil
 }
 
+// submit streams the multipart file part into the service: the body is
+// read as the service writes the file to the submission store's staging
+// folder, never whole into memory.
 func (h *handlers) submit(c *fiber.Ctx) error {
-	name, data, err := formFile(c, "file", h.svc.MaxSubmissionBytes())
+	body := newBodyReader(c, h.svc.MaxSubmissionBytes()+httpapi.BodySlack)
+	name, part, err := filePart(c, body, "file")
 	if err != nil {
+		finishUpload(c, body, true)
 		return err
 	}
-	out, err := h.svc.Submit(c.UserContext(), viewer(c), c.Params("slug"), name, data)
+	out, err := h.svc.SubmitFrom(c.UserContext(), viewer(c), c.Params("slug"), name, part)
+	finishUpload(c, body, err != nil)
 	if err != nil {
 		return problem(err)
 	}
@@ -439,6 +445,8 @@ func problem(err error) error {
 		return httpapi.Conflict("not_finalizable", err.Error())
 	case errors.As(err, &fl):
 		return httpapi.Conflict("final_limit_reached", fl.Error())
+	case errors.Is(err, competitions.ErrUploadBroken):
+		return brokenUpload()
 	case errors.Is(err, competitions.ErrBusy):
 		return httpapi.Conflict("busy", "the submission is being scored right now; try again shortly")
 	case errors.As(err, &ie):

@@ -43,6 +43,26 @@ type Column struct {
 	// Min and Max bound Int values, both inclusive.
 	Min int64 `json:"min,omitempty"`
 	Max int64 `json:"max,omitempty"`
+	// MaxBoxes bounds the boxes of one row of a Boxes column (0 means
+	// DefaultMaxBoxes). It bounds what validating a row may allocate, and
+	// participants see it with the competition's columns.
+	MaxBoxes int `json:"max_boxes,omitempty"`
+}
+
+// DefaultMaxBoxes is the boxes-per-row limit of a Boxes column that states
+// none.
+const DefaultMaxBoxes = 100
+
+// MaxBoxesLimit is the largest MaxBoxes a spec may state.
+const MaxBoxesLimit = 10_000
+
+// BoxLimit is the boxes-per-row limit of a Boxes column: MaxBoxes, or
+// DefaultMaxBoxes when it states none.
+func (c Column) BoxLimit() int {
+	if c.MaxBoxes > 0 {
+		return c.MaxBoxes
+	}
+	return DefaultMaxBoxes
 }
 
 // Spec is everything the engine needs to validate and score a competition's
@@ -118,6 +138,9 @@ func (s Spec) Validate() error {
 			errs = append(errs, fmt.Errorf("column %q is longer than %d bytes", c.Name, MaxNameLen))
 		}
 		seen[c.Name] = true
+		if c.Type != Boxes && c.MaxBoxes != 0 {
+			errs = append(errs, fmt.Errorf("column %q: max_boxes applies only to boxes columns", c.Name))
+		}
 		switch c.Type {
 		case Int:
 			if c.Min > c.Max {
@@ -126,6 +149,9 @@ func (s Spec) Validate() error {
 		case Float:
 		case Boxes:
 			boxes++
+			if c.MaxBoxes < 0 || c.MaxBoxes > MaxBoxesLimit {
+				errs = append(errs, fmt.Errorf("column %q: max_boxes %d must be from 1 to %d (0 for the default, %d)", c.Name, c.MaxBoxes, MaxBoxesLimit, DefaultMaxBoxes))
+			}
 		default:
 			errs = append(errs, fmt.Errorf("column %q: unknown type %q", c.Name, c.Type))
 		}
@@ -182,7 +208,7 @@ var builtins = map[string]Spec{
 	CIFAR: {Slug: CIFAR, Metric: "top1", HigherIsBetter: true, ID: "image_id",
 		Columns: []Column{{Name: "label", Type: Int, Min: 0, Max: 99}}, Layout: Rows},
 	RSNA: {Slug: RSNA, Metric: "map-iou", HigherIsBetter: true, ID: "patientId",
-		Columns: []Column{{Name: "PredictionString", Type: Boxes}}, Layout: BoxRows},
+		Columns: []Column{{Name: "PredictionString", Type: Boxes, MaxBoxes: DefaultMaxBoxes}}, Layout: BoxRows},
 }
 
 // realData are the built-in specs of competitions with real data.

@@ -51,6 +51,10 @@ func TestValidateRejects(t *testing.T) {
 		{"boxes in rows", func(s *spec.Spec) { s.Columns[0].Type = spec.Boxes }, "cannot hold a boxes"},
 		{"box-rows without boxes", func(s *spec.Spec) { s.Layout = spec.BoxRows }, "exactly one column"},
 		{"bad layout", func(s *spec.Spec) { s.Layout = "grid" }, "unknown layout"},
+		{"max_boxes on an int column", func(s *spec.Spec) { s.Columns[0].MaxBoxes = 3 }, "max_boxes applies only to boxes columns"},
+		{"max_boxes too large", func(s *spec.Spec) {
+			s.Layout, s.Columns[0] = spec.BoxRows, spec.Column{Name: "p", Type: spec.Boxes, MaxBoxes: spec.MaxBoxesLimit + 1}
+		}, "max_boxes 10001 must be from 1 to 10000"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

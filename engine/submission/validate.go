@@ -79,6 +79,7 @@ func Validate(sp spec.Spec, h *holdout.Holdout, data []byte, lim Limits) (*abi.I
 		return nil, probs.Err()
 	}
 	v := &validator{sp: sp, h: h, idx: h.Index(), r: r, probs: probs, pos: pos, lines: bytes.Count(data, []byte{'\n'}) + 1}
+	v.boxBuf = make([]float64, 0, boxesBound(sp, h.Units(), data, v.lines))
 	if err := v.run(); err != nil {
 		return nil, err
 	}
@@ -96,6 +97,25 @@ func Validate(sp spec.Spec, h *holdout.Holdout, data []byte, lim Limits) (*abi.I
 	in.Columns = append(in.Columns, h.Truth()...)
 	in.Columns = append(in.Columns, preds...)
 	return in, nil
+}
+
+// boxesBound is the capacity that holds every box number a submission can
+// give: each number but the last of a field is followed by a separator, so
+// there are at most as many numbers as spaces, tabs and lines; and no more
+// than the units times the boxes-per-row cap. Sized once, the numbers are
+// never copied by growth, and a file of separators alone cannot ask for
+// more than the cap allows.
+func boxesBound(sp spec.Spec, units int, data []byte, lines int) int {
+	limit := 0
+	for _, c := range sp.Columns {
+		if c.Type == spec.Boxes {
+			limit += 5 * c.BoxLimit() * units
+		}
+	}
+	if limit == 0 {
+		return 0
+	}
+	return min(limit, bytes.Count(data, []byte{' '})+bytes.Count(data, []byte{'\t'})+lines)
 }
 
 // entry is one accepted record of pass 1: its unit, its index k among the
@@ -124,6 +144,10 @@ type validator struct {
 
 	ents []entry
 	rows []int32 // per accepted record k: its row number
+	// seen marks the units already given (one bit each), so a duplicate
+	// is refused as it is read and the entries never outnumber the
+	// holdout's units, whatever the file's length.
+	seen []uint64
 	// more holds the values of columns after the first, per k.
 	more [][]uint64
 	// Boxes per k: boxBuf[boxStart[k] : boxStart[k]+boxLen[k]].
@@ -139,6 +163,7 @@ func (v *validator) run() error {
 	v.ents = make([]entry, 0, min(v.lines, n+1))
 	v.rows = make([]int32, 0, min(v.lines, n+1))
 	v.more = make([][]uint64, len(sp.Columns))
+	v.seen = make([]uint64, (n+63)/64)
 	next, seq := 0, true // the unit after the last one matched: most files follow holdout order
 	for {
 		f, err := v.r.Next()
@@ -169,6 +194,12 @@ func (v *validator) run() error {
 			continue
 		}
 		next = u + 1
+		if v.seen[u/64]&(1<<(u%64)) != 0 {
+			v.probs.Add(strictcsv.Problem{Row: row, Column: sp.ID, Value: strictcsv.Show(id),
+				Message: fmt.Sprintf("duplicate id, first given at row %d", v.firstRow(int32(u)))})
+			continue
+		}
+		v.seen[u/64] |= 1 << (u % 64)
 		k := int32(len(v.ents))
 		e := entry{u: int32(u), k: k}
 		for c := range sp.Columns {
@@ -193,7 +224,7 @@ func (v *validator) run() error {
 			case spec.Boxes:
 				start := len(v.boxBuf)
 				var msg string
-				v.boxBuf, msg = ParsePredictionString(val, v.boxBuf)
+				v.boxBuf, msg = ParseBoxes(val, v.boxBuf, col.BoxLimit())
 				if msg != "" {
 					v.probs.Add(strictcsv.Problem{Row: row, Column: col.Name, Value: strictcsv.Show(val), Message: msg})
 					e.k = ^k
@@ -224,6 +255,10 @@ func (v *validator) align() []abi.Column {
 	if !inOrder {
 		ents = sortByUnit(ents, n)
 	}
+	// Every unit given once, in order, each with its boxes (a row whose
+	// boxes were refused has none and the file is invalid anyway): the
+	// boxes were appended in unit order.
+	boxesInPlace := inOrder
 	preds := make([]abi.Column, len(v.sp.Columns))
 	for c, col := range v.sp.Columns {
 		p := &preds[c]
@@ -235,7 +270,13 @@ func (v *validator) align() []abi.Column {
 			p.Type, p.Float64 = abi.Float64, make([]float64, n)
 		case spec.Boxes:
 			p.Type, p.Offsets = abi.ListFloat64, make([]int32, n+1)
-			p.Float64 = make([]float64, 0, len(v.boxBuf))
+			// In holdout order the parsed boxes already are the column:
+			// use them as they are instead of a second copy.
+			if boxesInPlace {
+				p.Float64 = v.boxBuf
+			} else {
+				p.Float64 = make([]float64, 0, len(v.boxBuf))
+			}
 		}
 	}
 	missing := 0
@@ -246,19 +287,9 @@ func (v *validator) align() []abi.Column {
 			examples = append(examples, strictcsv.Show(v.h.ID(u)))
 		}
 	}
-	want := 0 // next unit expected
-	prevK := int32(0)
-	for _, e := range ents {
+	want := 0                // next unit expected
+	for _, e := range ents { // one entry per unit: duplicates were refused in pass 1
 		u := int(e.u)
-		if u < want { // u == want-1: a duplicate of the previous entry
-			k := e.k
-			if k < 0 {
-				k = ^k
-			}
-			v.probs.Add(strictcsv.Problem{Row: int(v.rows[k]), Column: v.sp.ID, Value: strictcsv.Show(v.h.ID(u)),
-				Message: fmt.Sprintf("duplicate id, first given at row %d", v.rows[prevK])})
-			continue
-		}
 		for ; want < u; want++ {
 			v.fillEmpty(preds, want)
 			miss(want)
@@ -266,11 +297,9 @@ func (v *validator) align() []abi.Column {
 		want = u + 1
 		k := e.k
 		if k < 0 { // invalid value, already reported
-			prevK = ^k
 			v.fillEmpty(preds, u)
 			continue
 		}
-		prevK = k
 		for c := range preds {
 			p := &preds[c]
 			bits := e.v
@@ -283,9 +312,13 @@ func (v *validator) align() []abi.Column {
 			case abi.Float64:
 				p.Float64[u] = math.Float64frombits(bits)
 			case abi.ListFloat64:
-				s := v.boxStart[k]
-				p.Float64 = append(p.Float64, v.boxBuf[s:s+v.boxLen[k]]...)
-				p.Offsets[u+1] = int32(len(p.Float64))
+				s, l := v.boxStart[k], v.boxLen[k]
+				if boxesInPlace {
+					p.Offsets[u+1] = s + l
+				} else {
+					p.Float64 = append(p.Float64, v.boxBuf[s:s+l]...)
+					p.Offsets[u+1] = int32(len(p.Float64))
+				}
 			}
 		}
 	}
@@ -303,6 +336,17 @@ func (v *validator) align() []abi.Column {
 		v.probs.Add(strictcsv.Problem{Column: v.sp.ID, Message: fmt.Sprintf("%d ids of the test set are missing%s, e.g. %s", missing, note, strings.Join(examples, ", "))})
 	}
 	return preds
+}
+
+// firstRow is the row that first gave unit u (pass 1, rare: only for a
+// reported duplicate).
+func (v *validator) firstRow(u int32) int {
+	for k, e := range v.ents {
+		if e.u == u {
+			return int(v.rows[k])
+		}
+	}
+	return 0
 }
 
 // fillEmpty closes unit u's list offsets when it has no usable prediction

@@ -1,7 +1,10 @@
 package submission_test
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -156,6 +159,18 @@ func FuzzParsePredictionString(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, s []byte) {
+		// Under a cap of 2 boxes: the same verdict when it admits the
+		// string, else a refusal that names the cap.
+		capped, cmsg := submission.ParseBoxes(s, nil, 2)
+		full, fmsg := submission.ParsePredictionString(s, nil)
+		switch {
+		case cmsg == "" && (fmsg != "" || len(capped) != len(full) || len(capped) > 10):
+			t.Fatalf("%q: capped %v %q, uncapped %v %q", s, capped, cmsg, full, fmsg)
+		case cmsg != "" && fmsg == "" && len(full) <= 10:
+			t.Fatalf("%q: refused under the cap (%q) with %d numbers", s, cmsg, len(full))
+		case cmsg != "" && len(capped) != 0:
+			t.Fatalf("%q: a refusal appended %v", s, capped)
+		}
 		prefix := []float64{42}
 		got, msg := submission.ParsePredictionString(s, prefix)
 		if msg != "" {
@@ -201,5 +216,148 @@ func FuzzValidate(f *testing.F) {
 		if in.Units != h.Units() {
 			t.Fatal("units mismatch")
 		}
+		for c, col := range sp.Columns {
+			p := in.Columns[len(in.Columns)-len(sp.Columns)+c]
+			for u := 0; col.Type == spec.Boxes && u < in.Units; u++ {
+				if n := int(p.Offsets[u+1]-p.Offsets[u]) / 5; n > col.BoxLimit() || p.Offsets[u+1] < p.Offsets[u] {
+					t.Fatalf("unit %d: %d boxes accepted, cap %d", u, n, col.BoxLimit())
+				}
+			}
+			if col.Type == spec.Boxes && int(p.Offsets[in.Units]) != len(p.Float64) {
+				t.Fatalf("offsets end at %d, %d numbers", p.Offsets[in.Units], len(p.Float64))
+			}
+		}
 	})
+}
+
+func TestParseBoxesLimit(t *testing.T) {
+	t.Parallel()
+	box := "0.5 1 2 3 4 "
+	tests := []struct {
+		name string
+		in   string
+		max  int
+		n    int // boxes accepted
+		err  string
+	}{
+		{"at the limit", strings.Repeat(box, 3), 3, 3, ""},
+		{"one past the limit", strings.Repeat(box, 4), 3, 0, "has more than 3 boxes; this competition accepts at most 3 boxes per row"},
+		{"partial box past the limit", strings.Repeat(box, 3) + "0.5", 3, 0, "has more than 3 boxes"},
+		{"trailing spaces at the limit", strings.Repeat(box, 3) + "   \t", 3, 3, ""},
+		{"no limit", strings.Repeat(box, 500), 0, 500, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, msg := submission.ParseBoxes([]byte(tc.in), nil, tc.max)
+			if tc.err != "" {
+				require.Contains(t, msg, tc.err)
+				require.Empty(t, got)
+				return
+			}
+			require.Empty(t, msg)
+			require.Len(t, got, 5*tc.n)
+		})
+	}
+}
+
+// TestBoxesPerRowCap: a row past the competition's stated cap is refused
+// with its row and column named, and other rows are still checked.
+func TestBoxesPerRowCap(t *testing.T) {
+	t.Parallel()
+	sp, h := load(t, spec.RSNA, rsnaHoldout)
+	require.Equal(t, 100, sp.Columns[0].BoxLimit(), "the built-in RSNA spec states its cap")
+	many := strings.TrimSpace(strings.Repeat("0.5 1 2 3 4 ", 101))
+	_, err := submission.Validate(sp, h, []byte("patientId,PredictionString\np1,"+many+"\np2,\np3,0.5 1 2 3\n"), submission.Limits{})
+	var ie *strictcsv.InvalidError
+	require.True(t, errors.As(err, &ie), "got %v", err)
+	require.Contains(t, err.Error(), `row 2, column "PredictionString"`)
+	require.Contains(t, err.Error(), "has more than 100 boxes; this competition accepts at most 100 boxes per row")
+	require.Contains(t, err.Error(), `row 4, column "PredictionString", value "0.5 1 2 3": has 4 numbers`)
+	// A spec may state its own cap.
+	sp.Columns[0].MaxBoxes = 2
+	require.NoError(t, sp.Validate())
+	_, err = submission.Validate(sp, h, []byte("patientId,PredictionString\np1,0.5 1 2 3 4 0.5 1 2 3 4 0.5 1 2 3 4\np2,\np3,\n"), submission.Limits{})
+	require.ErrorContains(t, err, "has more than 2 boxes")
+	in, err := submission.Validate(sp, h, []byte("patientId,PredictionString\np1,0.5 1 2 3 4 0.5 1 2 3 4\np2,\np3,\n"), submission.Limits{})
+	require.NoError(t, err)
+	require.Equal(t, []int32{0, 10, 10, 10}, in.Columns[2].Offsets)
+}
+
+// rsnaHoldoutOf builds an RSNA holdout of n units, one box each.
+func rsnaHoldoutOf(t testing.TB, n int) (spec.Spec, *holdout.Holdout) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("patientId,x,y,width,height,Target\n")
+	for u := range n {
+		fmt.Fprintf(&b, "p%05d,10,10,100,100,1\n", u)
+	}
+	return load(t, spec.RSNA, b.String())
+}
+
+// manyBoxes is an RSNA submission of n rows of boxes boxes each, in holdout
+// order, about size bytes when size > 0 (the boxes per row then follow).
+func manyBoxes(n, boxes int) []byte {
+	var b bytes.Buffer
+	b.WriteString("patientId,PredictionString\n")
+	row := strings.TrimSpace(strings.Repeat("0.5 1 1 1 1 ", boxes))
+	for u := range n {
+		fmt.Fprintf(&b, "p%05d,%s\n", u, row)
+	}
+	return b.Bytes()
+}
+
+// allocated is what f allocates on the heap (the test runs alone).
+func allocated(f func()) uint64 {
+	runtime.GC()
+	var a, b runtime.MemStats
+	runtime.ReadMemStats(&a)
+	f()
+	runtime.ReadMemStats(&b)
+	return b.TotalAlloc - a.TotalAlloc
+}
+
+// TestValidationMemoryManyBoxes is the memory finding: a 60 MiB RSNA file
+// with thousands of boxes on each row allocated about 1.7 GiB in
+// validation. Now a row past the cap is refused as soon as its first
+// number past the cap is read, so the file costs at most the room for the
+// holdout's units at the cap, whatever its size; and a large file within a
+// generous cap costs at most a small multiple of its size (each number is
+// at least 2 bytes of the file and 8 of memory, reserved once and held
+// once: boxes in holdout order become the column as they are).
+func TestValidationMemoryManyBoxes(t *testing.T) {
+	const units = 3000
+	sp, h := rsnaHoldoutOf(t, units)
+	// 60 MiB: 3000 rows of about 1750 boxes.
+	big := manyBoxes(units, 60<<20/units/12)
+	var err error
+	alloc := allocated(func() { _, err = submission.Validate(sp, h, big, submission.Limits{}) })
+	require.ErrorContains(t, err, "this competition accepts at most 100 boxes per row")
+	t.Logf("%d MiB file past the cap: %d MiB allocated", len(big)>>20, alloc>>20)
+	// At most the room for every unit at the cap (3000 x 100 boxes x 40
+	// bytes, 11.4 MiB), reserved once and mostly untouched.
+	require.Less(t, alloc, uint64(16<<20), "a file past the cap allocated %d MiB", alloc>>20)
+
+	// The same file under a cap that admits it: accepted, within 8x.
+	sp.Columns[0].MaxBoxes = spec.MaxBoxesLimit
+	var in *abi.Input
+	alloc = allocated(func() { in, err = submission.Validate(sp, h, big, submission.Limits{}) })
+	require.NoError(t, err)
+	require.Equal(t, units, in.Units)
+	t.Logf("%d MiB file within the cap: %d MiB allocated (%.1fx)", len(big)>>20, alloc>>20, float64(alloc)/float64(len(big)))
+	require.Less(t, alloc, uint64(5*len(big)), "validation allocated %d MiB for a %d MiB file", alloc>>20, len(big)>>20)
+}
+
+// TestDuplicateFloodStopsEarly: a file that repeats one row millions of
+// times is refused once the problems are full, and its entries never
+// outnumber the holdout's units.
+func TestDuplicateFloodStopsEarly(t *testing.T) {
+	sp, h := load(t, spec.Titanic, titanicHoldout)
+	flood := []byte("PassengerId,Survived\n" + strings.Repeat("892,0\n", 8<<20))
+	var err error
+	alloc := allocated(func() { _, err = submission.Validate(sp, h, flood, submission.Limits{}) })
+	require.ErrorContains(t, err, `row 3, column "PassengerId", value "892": duplicate id, first given at row 2`)
+	require.ErrorContains(t, err, "stopped after 20 problems")
+	t.Logf("%d MiB of duplicates: %d KiB allocated", len(flood)>>20, alloc>>10)
+	require.Less(t, alloc, uint64(1<<20))
 }

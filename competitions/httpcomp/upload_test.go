@@ -1,0 +1,203 @@
+package httpcomp_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/medforge/medforge/competitions"
+)
+
+// streamUpload posts a multipart body whose file part is written by gen as
+// the request goes out (through a pipe), so the client holds none of it.
+func (e *tenv) streamUpload(t *testing.T, token string, gen func(w io.Writer) error) *http.Response {
+	t.Helper()
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		fw, err := mw.CreateFormFile("file", "big.csv")
+		if err == nil {
+			err = gen(fw)
+		}
+		if err == nil {
+			err = mw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.URL+"/api/v2/competitions/"+e.slug+"/submissions", pr)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := e.Client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func stagingFiles(t *testing.T, e *tenv) []string {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join(e.roots.Submissions, ".staging"))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, de := range ents {
+		names = append(names, de.Name())
+	}
+	return names
+}
+
+// TestUploadIsStreamedNotBuffered: a 48 MiB upload (chunked, so the server
+// cannot know its size in advance) is written to the submission store's
+// staging folder as it arrives. The server allocates a small fraction of
+// the file while it reads, stores and validates it; before, the handler
+// read the whole multipart file into memory (and fasthttp's form parser
+// spilled it to /tmp first).
+func TestUploadIsStreamedNotBuffered(t *testing.T) {
+	e := startDeps(t, 20, competitions.ScoringSettings{}, func(d *competitions.Deps) { d.MaxSubmissionBytes = 64 << 20 })
+	const size = 48 << 20
+	line := []byte("892,0\n")
+	gen := func(w io.Writer) error {
+		// A valid header, then far more rows than the holdout has: the
+		// validator reads every byte (through the mapping of the staged
+		// file) and refuses it with row-level problems.
+		if _, err := io.WriteString(w, "PassengerId,Survived\n"); err != nil {
+			return err
+		}
+		buf := []byte(strings.Repeat(string(line), 64<<10/len(line)))
+		for n := 0; n < size; n += len(buf) {
+			if _, err := w.Write(buf); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	resp := e.streamUpload(t, e.alice, gen)
+	b := decode(t, resp, 422, nil)
+	runtime.ReadMemStats(&after)
+	if !strings.Contains(string(b), "duplicate id") {
+		t.Fatalf("problems %s", b)
+	}
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("a %d MiB upload allocated %d MiB in the process (server and client)", size>>20, alloc>>20)
+	if alloc > size/4 {
+		t.Fatalf("a %d MiB upload allocated %d MiB: the body is buffered", size>>20, alloc>>20)
+	}
+	if left := stagingFiles(t, e); len(left) != 0 {
+		t.Fatalf("staging files left behind: %v", left)
+	}
+}
+
+// TestUploadStoredByDigestWhileStreamed: an accepted upload is stored
+// under the SHA-256 computed while it streamed, byte for byte, with
+// nothing left in the staging folder.
+func TestUploadStoredByDigestWhileStreamed(t *testing.T) {
+	e := start(t, 20)
+	sample := e.sample()
+	var res competitions.SubmitResult
+	decode(t, e.upload(t, "/api/v2/competitions/"+e.slug+"/submissions", e.alice, "s.csv", sample, nil), 201, &res)
+	sum := sha256.Sum256(sample)
+	if res.Submission.SHA256 != hex.EncodeToString(sum[:]) || res.Submission.SizeBytes != int64(len(sample)) {
+		t.Fatalf("submission %+v, want digest %x size %d", res.Submission, sum, len(sample))
+	}
+	d := res.Submission.SHA256
+	stored, err := os.ReadFile(filepath.Join(e.roots.Submissions, "sha256", d[:2], d))
+	if err != nil || string(stored) != string(sample) {
+		t.Fatalf("stored file: %v (%d bytes)", err, len(stored))
+	}
+	fi, err := os.Stat(filepath.Join(e.roots.Submissions, "sha256", d[:2], d))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("stored file mode: %v %v", fi.Mode(), err)
+	}
+	if left := stagingFiles(t, e); len(left) != 0 {
+		t.Fatalf("staging files left behind: %v", left)
+	}
+}
+
+// TestChunkedUploadStopsAtTheLimit: the service's limit (MEDFORGE_BODY_LIMIT)
+// stops a chunked upload, whose size the server cannot refuse up front,
+// once it passes the limit: 422 naming the limit, the connection closed
+// rather than read to its end, nothing staged or stored.
+func TestChunkedUploadStopsAtTheLimit(t *testing.T) {
+	const limit = 256 << 10
+	e := startDeps(t, 20, competitions.ScoringSettings{}, func(d *competitions.Deps) { d.MaxSubmissionBytes = limit })
+	resp := e.streamUpload(t, e.alice, func(w io.Writer) error {
+		_, err := io.Copy(w, io.LimitReader(zeros{}, 4*limit))
+		return err
+	})
+	b := decode(t, resp, 422, nil)
+	if !strings.Contains(string(b), fmt.Sprint(limit)) {
+		t.Fatalf("the refusal does not name the limit: %s", b)
+	}
+	if left := stagingFiles(t, e); len(left) != 0 {
+		t.Fatalf("staging files left behind: %v", left)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(e.roots.Submissions, "sha256")); len(ents) != 0 {
+		t.Fatalf("an oversized upload was stored: %v", ents)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'x'
+	}
+	return len(p), nil
+}
+
+// TestBrokenUploadIs400: a body cut off inside the file part is the
+// client's failure (400), never a 500, and leaves nothing staged.
+func TestBrokenUploadIs400(t *testing.T) {
+	e := start(t, 20)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"s.csv\"\r\n\r\nPassengerId,Survived\n892,0\n"
+	fmt.Fprintf(conn, "POST /api/v2/competitions/%s/submissions HTTP/1.1\r\nHost: api.medforge.localhost\r\nAuthorization: Bearer %s\r\n"+
+		"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: %d\r\n\r\n%s", e.slug, e.alice, len(body), body)
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("status %d, want 400", resp.StatusCode)
+	}
+	if left := stagingFiles(t, e); len(left) != 0 {
+		t.Fatalf("staging files left behind: %v", left)
+	}
+}
+
+// TestKeepAliveAfterUpload: an accepted upload leaves its connection
+// usable for the next request (the rest of the multipart body is read,
+// not parsed as a request).
+func TestKeepAliveAfterUpload(t *testing.T) {
+	e := start(t, 20)
+	path := "/api/v2/competitions/" + e.slug + "/submissions"
+	for range 3 {
+		decode(t, e.upload(t, path, e.alice, "s.csv", e.sample(), nil), 201, nil)
+	}
+	e.Do(t, "GET", "/api/v2/competitions/"+e.slug, nil).Data(t, 200, nil)
+}
