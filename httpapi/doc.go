@@ -1,7 +1,7 @@
 // Package httpapi is MedForge's HTTP server: one Fiber v2 app that serves
 // /api/v2 (JSON envelope {data, meta}), /healthz, /metrics and the OpenAPI
-// document, plus the identity endpoints (signup, login, logout, me, tokens)
-// and the admin user endpoints.
+// document, plus the identity endpoints (signup, login, logout, me, tokens).
+// The admins' account endpoints are identity/httpadmin's.
 //
 // Other capabilities mount their endpoints with Server.Handle, which
 // registers the Fiber route and its OpenAPI operation together (see

@@ -6,12 +6,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/medforge/medforge/internal/text"
-
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/medforge/medforge/identity"
-	"github.com/medforge/medforge/store/db"
 )
 
 // SignupRequest is the body of POST /api/v2/auth/signup.
@@ -206,22 +203,14 @@ func PathID(c *fiber.Ctx, name string) (int64, error) {
 }
 
 // Audit records a security-relevant action by the current principal (if
-// any) with the request id and client IP. Failures are logged, not returned:
-// auditing never fails the request it records.
+// any) with the request id and client IP, through identity's audit log.
+// Failures are logged, not returned: auditing never fails the request it
+// records.
 func (s *Server) Audit(c *fiber.Ctx, action, targetType, targetID, detail string) {
-	var actor *int64
+	e := identity.Event{Action: action, TargetType: targetType, TargetID: targetID, Detail: detail,
+		RequestID: RequestID(c), IP: s.ClientIP(c)}
 	if p := CurrentPrincipal(c); p != nil {
-		id := p.User.ID
-		actor = &id
+		e.ActorID = p.User.ID
 	}
-	params := db.InsertAuditEventParams{
-		Action: action, TargetType: targetType, TargetID: text.Truncate(targetID, 128),
-		RequestID: RequestID(c), Ip: text.Truncate(s.ClientIP(c), 64), Detail: text.Truncate(detail, 1024),
-	}
-	if actor != nil {
-		params.ActorUserID.Int64, params.ActorUserID.Valid = *actor, true
-	}
-	if err := s.st.InsertAuditEvent(c.UserContext(), params); err != nil {
-		s.log.ErrorContext(c.UserContext(), "audit event lost", "request_id", RequestID(c), "action", action, "err", err.Error())
-	}
+	s.id.Audit(c.UserContext(), e)
 }

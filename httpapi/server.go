@@ -119,7 +119,6 @@ func New(d Deps) (*Server, error) {
 	s.app.Use(Prefix+"/internal", s.gate(AuthInternal, Prefix+"/internal/*"))
 	s.mountCore()
 	s.mountIdentity()
-	s.mountAdmin()
 	return s, nil
 }
 

@@ -105,6 +105,20 @@ func (s *Service) GetUser(ctx context.Context, id int64) (User, error) {
 	return UserFromRow(row), nil
 }
 
+// ListUsers returns at most limit accounts with an id above afterID, by
+// id (a cursor: pass the last id of one page to get the next).
+func (s *Service) ListUsers(ctx context.Context, afterID int64, limit int) ([]User, error) {
+	rows, err := s.st.ListUsers(ctx, db.ListUsersParams{AfterID: afterID, Limit: int32(limit)})
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	out := make([]User, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, UserFromRow(r))
+	}
+	return out, nil
+}
+
 // APIToken describes a personal API token; the secret is never part of it.
 type APIToken struct {
 	ID         int64      `json:"id"`

@@ -63,6 +63,7 @@ func apiDocument(t *testing.T) []byte {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
+	mountIdentity(srv, id)
 	comp, err := newCompetitions(cfg, st, log)
 	if err != nil {
 		t.Fatal(err)

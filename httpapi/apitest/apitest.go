@@ -19,6 +19,7 @@ import (
 	"github.com/medforge/medforge/config"
 	"github.com/medforge/medforge/httpapi"
 	"github.com/medforge/medforge/identity"
+	"github.com/medforge/medforge/identity/httpadmin"
 	"github.com/medforge/medforge/store"
 	"github.com/medforge/medforge/store/testdb"
 )
@@ -31,7 +32,8 @@ type Options struct {
 	Config func(*config.Config)
 	// Identity edits the identity options (cheap argon2 TestParams by default).
 	Identity func(*identity.Options)
-	// Mount registers the capability's routes before the server starts.
+	// Mount registers the capability's routes before the server starts
+	// (the account endpoints of identity/httpadmin are always mounted).
 	Mount func(s *httpapi.Server)
 }
 
@@ -87,6 +89,7 @@ func New(t testing.TB, o Options) *Env {
 	if err != nil {
 		t.Fatalf("apitest: server: %v", err)
 	}
+	httpadmin.Mount(srv, id)
 	if o.Mount != nil {
 		o.Mount(srv)
 	}
