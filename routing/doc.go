@@ -22,6 +22,9 @@
 //   - route a session that is not running (starting, stopping and ended
 //     sessions are 404), or route on a host whose exposure differs from the
 //     session's;
+//   - route to an address by itself: a route is bound to its session's
+//     container id, dropped when that container exits or no longer holds
+//     the address, and no two routes share an address;
 //   - log cookie values or tokens.
 //
 // The Caddy side (deploy/caddy) strips any client X-Upstream, calls the

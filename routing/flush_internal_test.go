@@ -26,7 +26,7 @@ func (s *touchStore) TouchSessionActivity(_ context.Context, id int64) (int64, e
 
 type noResolver struct{}
 
-func (noResolver) Upstream(context.Context, string) (string, error) { return "", nil }
+func (noResolver) Endpoint(context.Context, string) (string, error) { return "", nil }
 
 // A flush whose write fails keeps the session's activity for the next one:
 // otherwise a database hiccup would erase a busy session's use, and idle

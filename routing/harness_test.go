@@ -110,6 +110,7 @@ func newStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	s.svc.OnChange(s.table.Apply)
+	s.svc.OnExit(s.table.Forget)
 	if err := s.svc.Start(ctxT(t, time.Minute)); err != nil {
 		t.Fatal(err)
 	}

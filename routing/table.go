@@ -15,10 +15,12 @@ import (
 	"github.com/medforge/medforge/store"
 )
 
-// Resolver gives the IDE address (host:port) of a session by slug.
-// *sessions.Service implements it.
+// Resolver gives the IDE address (host:port) that a session's container
+// holds now, by the container's id (the sessions row's container_id). An
+// error means that container has no address: it stopped, vanished or left
+// its network. *sessions.Service implements it.
 type Resolver interface {
-	Upstream(ctx context.Context, slug string) (string, error)
+	Endpoint(ctx context.Context, containerID string) (string, error)
 }
 
 var _ Resolver = (*sessions.Service)(nil)
@@ -29,6 +31,9 @@ type Route struct {
 	Slug     string
 	UserID   int64
 	Exposure sessions.Exposure
+	// ContainerID is the container the route is bound to: Upstream is the
+	// address that container held when it was last resolved.
+	ContainerID string
 	// Upstream is <container address>:8080.
 	Upstream string
 
@@ -57,6 +62,13 @@ type Options struct {
 // its route before Apply returns; a resync never brings back a route that
 // an event newer than the resync's database read removed; an entry is only
 // added for a session the runtime or the database reported running.
+//
+// Routes are bound to container ids: a route's address is the one its
+// container held when last resolved, every resync resolves every route
+// again, a container's exit (Forget) removes its route at once, and no two
+// routes ever share an address (adding one removes any other holding the
+// same address, which must be stale). An address the engine hands to a
+// new container is therefore never served to the old container's owner.
 type Table struct {
 	opt    Options
 	log    *slog.Logger
@@ -137,6 +149,39 @@ func removeID(m map[string]*Route, id int64) {
 	}
 }
 
+// add puts r in m, first removing r's session's old route and any route of
+// another session that holds r's address: an address belongs to one
+// container at a time, and r was resolved last.
+func add(m map[string]*Route, r *Route) {
+	for k, o := range m {
+		if o.ID == r.ID || o.Upstream == r.Upstream {
+			delete(m, k)
+		}
+	}
+	m[r.Slug] = r
+}
+
+// Forget removes the route bound to the container containerID at once (its
+// runtime reported that it exited: its address is free for another
+// container). Register it with sessions.Service.OnExit. A resync that read
+// the database before the exit does not bring the route back.
+func (t *Table) Forget(containerID string) {
+	if containerID == "" {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, r := range *t.routes.Load() {
+		if r.ContainerID != containerID {
+			continue
+		}
+		t.gen++
+		t.changed[r.ID] = t.gen
+		t.set(func(m map[string]*Route) { removeID(m, r.ID) })
+		t.log.Info("container exited: route removed", "session", r.ID)
+	}
+}
+
 // Apply takes one change event of the session runtime (register it with
 // sessions.Service.OnChange). A session leaving running loses its route
 // before Apply returns. A session becoming running gets one once the
@@ -165,7 +210,7 @@ func (t *Table) Apply(c sessions.Change) {
 	if sessions.Status(row.Status) != sessions.StatusRunning {
 		return // a stale event: the row moved on
 	}
-	up, err := t.opt.Resolver.Upstream(ctx, row.Slug)
+	up, err := t.opt.Resolver.Endpoint(ctx, row.ContainerID)
 	if err != nil {
 		t.log.Warn("resolve session upstream", "session", c.ID, "err", err.Error())
 		return
@@ -176,16 +221,17 @@ func (t *Table) Apply(c sessions.Change) {
 		return // a newer event decided
 	}
 	// Owner, slug and exposure come from the row, not the event.
-	r := &Route{ID: row.ID, Slug: row.Slug, UserID: row.UserID, Exposure: sessions.Exposure(row.Exposure), Upstream: up}
-	t.set(func(m map[string]*Route) {
-		removeID(m, r.ID)
-		m[r.Slug] = r
-	})
+	r := &Route{ID: row.ID, Slug: row.Slug, UserID: row.UserID, Exposure: sessions.Exposure(row.Exposure), ContainerID: row.ContainerID, Upstream: up}
+	t.set(func(m map[string]*Route) { add(m, r) })
 }
 
-// Resync rebuilds the table from the database's running sessions. Routes
-// of sessions whose events are newer than the database read are left as
-// the events made them.
+// Resync rebuilds the table from the database's running sessions, resolving
+// every route's address again from its container id: a route whose
+// container no longer holds an address is dropped, one whose container
+// moved follows it, and when two containers report one address (a race
+// with the engine) neither is routed until the next resync. Routes of
+// sessions whose events are newer than the database read are left as the
+// events made them.
 func (t *Table) Resync(ctx context.Context) error {
 	t.mu.Lock()
 	start := t.gen
@@ -200,23 +246,31 @@ func (t *Table) Resync(ctx context.Context) error {
 		byID[r.ID] = r
 	}
 	want := map[int64]*Route{}
+	holders := map[string]int{} // address -> routes that resolved to it
 	var errs []error
 	for _, row := range rows {
 		if sessions.Status(row.Status) != sessions.StatusRunning {
 			continue
 		}
-		if r, ok := byID[row.ID]; ok && r.Slug == row.Slug {
-			want[row.ID] = r
-			continue
-		}
 		rctx, cancel := context.WithTimeout(ctx, t.opt.ResolveTimeout)
-		up, err := t.opt.Resolver.Upstream(rctx, row.Slug)
+		up, err := t.opt.Resolver.Endpoint(rctx, row.ContainerID)
 		cancel()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("resolve session %d: %w", row.ID, err))
 			continue
 		}
-		want[row.ID] = &Route{ID: row.ID, Slug: row.Slug, UserID: row.UserID, Exposure: sessions.Exposure(row.Exposure), Upstream: up}
+		holders[up]++
+		if r, ok := byID[row.ID]; ok && r.Slug == row.Slug && r.ContainerID == row.ContainerID && r.Upstream == up {
+			want[row.ID] = r // unchanged: keep its activity mark
+			continue
+		}
+		want[row.ID] = &Route{ID: row.ID, Slug: row.Slug, UserID: row.UserID, Exposure: sessions.Exposure(row.Exposure), ContainerID: row.ContainerID, Upstream: up}
+	}
+	for id, r := range want {
+		if holders[r.Upstream] > 1 {
+			delete(want, id)
+			errs = append(errs, fmt.Errorf("session %d: address %s is reported by more than one container", id, r.Upstream))
+		}
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -229,11 +283,17 @@ func (t *Table) Resync(ctx context.Context) error {
 				delete(m, k)
 			}
 		}
-		for id, r := range want {
-			if t.changed[id] > start {
-				continue
+		newer := map[string]bool{} // addresses of routes events decided
+		for _, r := range m {
+			if t.changed[r.ID] > start {
+				newer[r.Upstream] = true
 			}
-			m[r.Slug] = r
+		}
+		for id, r := range want {
+			if t.changed[id] > start || newer[r.Upstream] {
+				continue // resolved after our read: that one is current
+			}
+			add(m, r)
 		}
 	})
 	for id, g := range t.changed {

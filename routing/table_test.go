@@ -2,6 +2,7 @@ package routing_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync"
 	"testing"
@@ -15,7 +16,8 @@ import (
 	"github.com/medforge/medforge/store/testdb"
 )
 
-// addressBook resolves slugs from a map and can hold a lookup until
+// addressBook resolves container ids (the rows here use their slug as
+// container id) from a map and can hold a lookup until
 // released, to interleave events with a resync. It stands in for Docker's
 // inspect only to control timing; the table's database side is real.
 type addressBook struct {
@@ -25,7 +27,7 @@ type addressBook struct {
 	asked chan string
 }
 
-func (a *addressBook) Upstream(ctx context.Context, slug string) (string, error) {
+func (a *addressBook) Endpoint(ctx context.Context, slug string) (string, error) {
 	a.mu.Lock()
 	h := a.hold[slug]
 	a.mu.Unlock()
@@ -39,7 +41,22 @@ func (a *addressBook) Upstream(ctx context.Context, slug string) (string, error)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.addrs[slug], nil
+	addr, ok := a.addrs[slug]
+	if !ok {
+		return "", errors.New("container has no address")
+	}
+	return addr, nil
+}
+
+// set changes the address container id holds ("" removes it).
+func (a *addressBook) set(id, addr string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if addr == "" {
+		delete(a.addrs, id)
+		return
+	}
+	a.addrs[id] = addr
 }
 
 // runningRow inserts a running session row for a new user.
@@ -57,6 +74,9 @@ func runningRowOn(t *testing.T, st store.Store, gpuID int32, slug string, exp db
 	u := testdb.User(t, st, testdb.UserOpts{})
 	id, err := st.InsertSession(ctx, db.InsertSessionParams{Slug: slug, UserID: u.ID, Exposure: exp, Pack: "default", Image: "x", GpuID: gpuID})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.SetSessionContainer(ctx, db.SetSessionContainerParams{ID: id, ContainerID: slug}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.MarkSessionRunning(ctx, id); err != nil {
@@ -205,5 +225,80 @@ func TestLateRunningEventAddsNoRoute(t *testing.T) {
 	tab.Apply(change(a, sessions.StatusRunning)) // late
 	if r, ok := tab.Lookup(a.Slug); ok {
 		t.Fatalf("a late running event routed a stopping session: %+v", r)
+	}
+}
+
+// Routes follow container ids, not addresses: a resync resolves every
+// route again (a container that lost its address loses its route, one
+// that moved is followed), a route whose address another session's
+// container now holds is replaced, and an exit drops the route at once.
+func TestRoutesBoundToContainers(t *testing.T) {
+	t.Parallel()
+	st := testdb.Fresh(t)
+	a := runningRow(t, st, 0, testdb.Unique("a"))
+	b := runningRow(t, st, 1, testdb.Unique("b"))
+	book := &addressBook{addrs: map[string]string{a.Slug: "10.0.0.1:8080", b.Slug: "10.0.0.2:8080"}}
+	tab, err := routing.NewTable(routing.Options{Store: st, Resolver: book})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t, 30*time.Second)
+	if err := tab.Resync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := tab.Lookup(a.Slug); !ok || r.Upstream != "10.0.0.1:8080" || r.ContainerID != a.ContainerID {
+		t.Fatalf("a: %+v %v", r, ok)
+	}
+
+	// a's container dies without an event; b's container now holds a's
+	// old address. The next resync must not give a's owner b's IDE.
+	book.set(a.Slug, "")
+	book.set(b.Slug, "10.0.0.1:8080")
+	if err := tab.Resync(ctx); err == nil {
+		t.Fatal("resync did not report a's unresolvable container")
+	}
+	if r, ok := tab.Lookup(a.Slug); ok {
+		t.Fatalf("a kept a route to %s after its container lost its address", r.Upstream)
+	}
+	if r, ok := tab.Lookup(b.Slug); !ok || r.Upstream != "10.0.0.1:8080" {
+		t.Fatalf("b did not follow its container: %+v %v", r, ok)
+	}
+
+	// Two containers report one address (an engine race): neither routes.
+	book.set(a.Slug, "10.0.0.1:8080")
+	_ = tab.Resync(ctx)
+	if _, ok := tab.Lookup(a.Slug); ok {
+		t.Fatal("a routed to an address two containers claim")
+	}
+	if _, ok := tab.Lookup(b.Slug); ok {
+		t.Fatal("b routed to an address two containers claim")
+	}
+
+	// A session reaching running on an address an older route still holds
+	// takes it: the older route is stale.
+	book.set(a.Slug, "10.0.0.3:8080")
+	book.set(b.Slug, "10.0.0.4:8080")
+	if err := tab.Resync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := runningRow(t, st, 2, testdb.Unique("c"))
+	book.set(c.Slug, "10.0.0.3:8080") // a's container died; c got its address
+	tab.Apply(change(c, sessions.StatusRunning))
+	if r, ok := tab.Lookup(c.Slug); !ok || r.Upstream != "10.0.0.3:8080" {
+		t.Fatalf("c: %+v %v", r, ok)
+	}
+	if r, ok := tab.Lookup(a.Slug); ok {
+		t.Fatalf("a still routes to %s, which c's container holds", r.Upstream)
+	}
+
+	// An exit event drops the container's route before Forget returns.
+	tab.Forget(b.ContainerID)
+	if _, ok := tab.Lookup(b.Slug); ok {
+		t.Fatal("b kept its route after its container exited")
+	}
+	tab.Forget("")
+	tab.Forget("unknown")
+	if _, ok := tab.Lookup(c.Slug); !ok {
+		t.Fatal("forgetting other containers removed c")
 	}
 }

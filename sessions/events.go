@@ -2,6 +2,7 @@ package sessions
 
 import (
 	"context"
+	"errors"
 
 	"github.com/medforge/medforge/store/db"
 )
@@ -43,8 +44,46 @@ func (s *Service) changed(r db.Session, st Status) {
 	}
 }
 
+// OnExit registers fn to be called with a container's id (as Start
+// returned it, the sessions row's container_id) the moment the runtime
+// reports that one of this instance's containers died or was removed,
+// before recovery has written anything. The routing layer drops the
+// container's route there: a dead container's address may be handed to
+// another container at once. fn runs synchronously on the event goroutine;
+// it must be quick and must not call back into the Service. Runtimes
+// without exit events (ExitWatcher) never call it; an id of "" means the
+// runtime could not tell which container it was.
+func (s *Service) OnExit(fn func(containerID string)) {
+	s.lmu.Lock()
+	defer s.lmu.Unlock()
+	s.exits = append(s.exits, fn)
+}
+
+// exited publishes the exit of container id.
+func (s *Service) exited(id string) {
+	s.lmu.Lock()
+	ls := s.exits
+	s.lmu.Unlock()
+	for _, fn := range ls {
+		fn(id)
+	}
+}
+
 // Upstream is host:port of the IDE of the session with this slug on its
-// exposure's network (the address the session proxy hands to Caddy).
+// exposure's network, looked up by the container's name. The session
+// proxy uses Endpoint, which is bound to the container's id.
 func (s *Service) Upstream(ctx context.Context, slug string) (string, error) {
 	return s.rt.Address(ctx, ContainerName(slug))
+}
+
+// Endpoint is host:port of the IDE of the container containerID (a
+// sessions row's container_id): the address that container holds now on
+// its exposure's network. An error means that container has no address (it
+// stopped, vanished or left its network): whatever holds the address now
+// is another container.
+func (s *Service) Endpoint(ctx context.Context, containerID string) (string, error) {
+	if containerID == "" {
+		return "", errors.New("session has no container")
+	}
+	return s.rt.Address(ctx, containerID)
 }

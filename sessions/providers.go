@@ -218,9 +218,11 @@ type ReadyChecker interface {
 // they happen. The Service then runs a recovery pass at once when a session
 // container dies or disappears, instead of at the next poll.
 type ExitWatcher interface {
-	// WatchExits calls fn for each exit of a container whose labels include
-	// match, until ctx ends (nil) or the stream breaks (an error).
-	WatchExits(ctx context.Context, match map[string]string, fn func()) error
+	// WatchExits calls fn with the container's id (as Start returned it;
+	// "" when the runtime cannot tell) for each exit of a container whose
+	// labels include match, until ctx ends (nil) or the stream breaks (an
+	// error).
+	WatchExits(ctx context.Context, match map[string]string, fn func(id string)) error
 }
 
 // UtilizationSampler is implemented by GPU providers that can read a GPU's

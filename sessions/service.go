@@ -130,6 +130,7 @@ type Service struct {
 
 	lmu       sync.Mutex
 	listeners []func(Change) // see OnChange
+	exits     []func(string) // see OnExit
 
 	// iso gates Create on the east-west rule (see Isolation); nil is off.
 	iso         *Isolation
@@ -241,7 +242,8 @@ func (s *Service) Start(ctx context.Context) error {
 // poll loop remains the safety net.
 func (s *Service) watchExits(w ExitWatcher) {
 	for s.bg.Err() == nil {
-		err := w.WatchExits(s.bg, map[string]string{LabelInstance: s.cfg.Instance}, func() {
+		err := w.WatchExits(s.bg, map[string]string{LabelInstance: s.cfg.Instance}, func(id string) {
+			s.exited(id)
 			// The engine may publish the event a moment before its
 			// container list shows the new state: look now and again
 			// shortly after.

@@ -23,6 +23,7 @@ func startRouting(ctx context.Context, env *serveEnv, svc *sessions.Service) err
 		return err
 	}
 	svc.OnChange(t.Apply) // before the first resync: no change falls between
+	svc.OnExit(t.Forget)  // a dead container's address may go to another at once
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err = t.Resync(rctx)
 	cancel()

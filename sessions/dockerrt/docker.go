@@ -309,6 +309,10 @@ func (d *Docker) Address(ctx context.Context, id string) (string, error) {
 	if err != nil {
 		return "", unavailable(fmt.Errorf("inspect container %s: %w", id, err))
 	}
+	if info.State == nil || !info.State.Running {
+		// A stopped container's address is free for another one.
+		return "", fmt.Errorf("container %s is not running", id)
+	}
 	if info.NetworkSettings == nil {
 		return "", fmt.Errorf("container %s has no network settings", id)
 	}
@@ -380,7 +384,7 @@ func (d *Docker) List(ctx context.Context, match map[string]string) ([]sessions.
 // (and medforge.managed) dies or is destroyed, until ctx ends or the event
 // stream breaks (the error says why; callers re-subscribe). It lets
 // recovery finalize a vanished session at once instead of at the next poll.
-func (d *Docker) WatchExits(ctx context.Context, match map[string]string, fn func()) error {
+func (d *Docker) WatchExits(ctx context.Context, match map[string]string, fn func(id string)) error {
 	args := filters.NewArgs(
 		filters.Arg("type", "container"),
 		filters.Arg("event", "die"),
@@ -400,8 +404,8 @@ func (d *Docker) WatchExits(ctx context.Context, match map[string]string, fn fun
 				return nil
 			}
 			return unavailable(fmt.Errorf("docker events: %w", err))
-		case <-msgs:
-			fn()
+		case m := <-msgs:
+			fn(m.Actor.ID)
 		}
 	}
 }

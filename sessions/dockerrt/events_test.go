@@ -22,7 +22,7 @@ func TestWatchExits(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- d.WatchExits(wctx, map[string]string{sessions.LabelInstance: instance}, func() { got <- struct{}{} })
+		done <- d.WatchExits(wctx, map[string]string{sessions.LabelInstance: instance}, func(string) { got <- struct{}{} })
 	}()
 	time.Sleep(300 * time.Millisecond) // subscribed
 	start := func(inst string) string {

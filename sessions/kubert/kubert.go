@@ -255,7 +255,7 @@ func (d *Driver) cachedPod(ns, name string) (*corev1.Pod, error) {
 
 // WatchExits calls fn whenever a session Pod of match changes phase or
 // readiness, starts terminating, or is deleted, until ctx ends.
-func (d *Driver) WatchExits(ctx context.Context, match map[string]string, fn func()) error {
+func (d *Driver) WatchExits(ctx context.Context, match map[string]string, fn func(id string)) error {
 	if err := d.ensureInformers(ctx); err != nil {
 		return err
 	}
@@ -276,13 +276,27 @@ func (d *Driver) WatchExits(ctx context.Context, match map[string]string, fn fun
 			}
 			if o.Status.Phase != n.Status.Phase || podReady(o) != podReady(n) ||
 				(o.DeletionTimestamp == nil) != (n.DeletionTimestamp == nil) || n.Spec.NodeName != o.Spec.NodeName {
-				fn()
+				// Name the Pod only when it is going away: the id tells
+				// listeners (routing) to drop its address at once.
+				id := ""
+				if n.DeletionTimestamp != nil || n.Status.Phase == corev1.PodFailed || n.Status.Phase == corev1.PodSucceeded {
+					id = n.Namespace + "/" + n.Name
+				}
+				fn(id)
 			}
 		},
 		DeleteFunc: func(obj any) {
-			if relevant(obj) {
-				fn()
+			if !relevant(obj) {
+				return
 			}
+			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
+			}
+			id := ""
+			if p, ok := obj.(*corev1.Pod); ok {
+				id = p.Namespace + "/" + p.Name
+			}
+			fn(id)
 		},
 	}
 	d.imu.Lock()
