@@ -108,9 +108,6 @@ type Config struct {
 	RoutingActivityFlush time.Duration
 }
 
-// SiteHost is medforge.<domain>, the web UI's host.
-func (c Config) SiteHost() string { return "medforge." + c.Domain }
-
 // APIHost is api.medforge.<domain>.
 func (c Config) APIHost() string { return "api.medforge." + c.Domain }
 
@@ -282,16 +279,6 @@ func (c Config) dataRoots() []namedRoot {
 func within(parent, p string) bool {
 	parent, p = filepath.Clean(parent), filepath.Clean(p)
 	return p != parent && strings.HasPrefix(p, strings.TrimSuffix(parent, string(filepath.Separator))+string(filepath.Separator))
-}
-
-// DefaultRunDir is the run folder of a development checkout: $MEDFORGE_RUN_DIR
-// or ./.run.
-func DefaultRunDir() string {
-	if d := os.Getenv("MEDFORGE_RUN_DIR"); d != "" {
-		return d
-	}
-	wd, _ := os.Getwd()
-	return filepath.Join(wd, ".run")
 }
 
 func parseBool(v string) (bool, error) {

@@ -35,7 +35,7 @@ func TestDecodeJSONBadInput(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var b body
-			err := DecodeJSON([]byte(tc.in), &b)
+			err := decodeJSON([]byte(tc.in), &b)
 			var pe *Error
 			if !errors.As(err, &pe) || pe.Status != 400 || pe.Code != "invalid_json" {
 				t.Fatalf("err = %v", err)
@@ -49,7 +49,7 @@ func TestDecodeJSONBadInput(t *testing.T) {
 		})
 	}
 	var b body
-	if err := DecodeJSON([]byte(`{"name":"ok","count":2,"inner":{"flag":true}}`), &b); err != nil || b.Count != 2 || !b.Inner.Flag {
+	if err := decodeJSON([]byte(`{"name":"ok","count":2,"inner":{"flag":true}}`), &b); err != nil || b.Count != 2 || !b.Inner.Flag {
 		t.Fatalf("good body: %v %+v", err, b)
 	}
 }
@@ -67,7 +67,7 @@ func FuzzDecodeJSON(f *testing.F) {
 			Password string `json:"password"`
 			N        *int   `json:"n,omitempty"`
 		}
-		err := DecodeJSON(in, &v)
+		err := decodeJSON(in, &v)
 		if err == nil {
 			if !json.Valid(in) {
 				t.Fatalf("accepted invalid JSON %q", in)

@@ -69,7 +69,7 @@ func Decode(c *fiber.Ctx, v any) error {
 	if ct != fiber.MIMEApplicationJSON {
 		return Problem(http.StatusUnsupportedMediaType, "unsupported_media_type", "send the body as application/json")
 	}
-	if err := DecodeJSON(c.Body(), v); err != nil {
+	if err := decodeJSON(c.Body(), v); err != nil {
 		return err
 	}
 	if val, ok := v.(Validator); ok {
@@ -80,9 +80,8 @@ func Decode(c *fiber.Ctx, v any) error {
 	return nil
 }
 
-// DecodeJSON is Decode's strict JSON step on raw bytes (exported for tests
-// and fuzzing). Errors are *Error with status 400.
-func DecodeJSON(body []byte, v any) error {
+// decodeJSON is Decode's strict JSON step on raw bytes. Errors are *Error with status 400.
+func decodeJSON(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return Problem(http.StatusBadRequest, "invalid_json", "the request body is empty; send a JSON object")
 	}

@@ -116,10 +116,6 @@ func (t *Table) Lookup(slug string) (*Route, bool) {
 // Len is the number of routable sessions.
 func (t *Table) Len() int { return len(*t.routes.Load()) }
 
-// Synced reports whether the table has been loaded from the database at
-// least once.
-func (t *Table) Synced() bool { return t.synced.Load() }
-
 // mark records a routed request for the next activity flush.
 func (r *Route) mark() {
 	if !r.active.Load() {

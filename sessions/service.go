@@ -383,17 +383,6 @@ func (s *Service) launchAsync(row db.Session) {
 	}()
 }
 
-// AllocateOnly runs Create's allocation transaction alone and returns the
-// starting session without launching anything; recovery fails it after the
-// start grace. Benchmarks and tests of the allocation invariant use it.
-func (s *Service) AllocateOnly(ctx context.Context, req CreateRequest) (Session, error) {
-	row, _, err := s.allocate(ctx, req, false)
-	if err != nil {
-		return Session{}, err
-	}
-	return s.view(row), nil
-}
-
 // allocate runs the allocation transaction: a starting session row, or
 // (queue true, no GPU for this request) the id of a new queue entry.
 func (s *Service) allocate(ctx context.Context, req CreateRequest, queue bool) (db.Session, int64, error) {
@@ -407,22 +396,9 @@ func (s *Service) allocate(ctx context.Context, req CreateRequest, queue bool) (
 	if !ok {
 		return db.Session{}, 0, ErrUnknownPack
 	}
-	var (
-		row     db.Session
-		entryID int64
-		err     error
-	)
-	// InTx already retries deadlock victims; under a burst of creates a
-	// transaction can lose several times in a row, so allocation gives it
-	// a few more rounds before reporting an internal error.
-	for round := 0; round < 4; round++ {
-		row, entryID, err = s.allocateTx(ctx, req, image, queue)
-		if !(store.IsDeadlock(err) || store.IsLockWaitTimeout(err)) || ctx.Err() != nil {
-			break
-		}
-		time.Sleep(time.Duration(round+1) * 20 * time.Millisecond)
-	}
-	return row, entryID, err
+	// InTx is the one retry layer: it reruns a deadlock victim or a lock
+	// wait timeout with backoff.
+	return s.allocateTx(ctx, req, image, queue)
 }
 
 // allocateTx takes the scheduler lock, then the user's row; checks the
@@ -820,13 +796,6 @@ func (s *Service) Stop(ctx context.Context, id, userID int64, reason string) (Se
 	return cur, nil
 }
 
-// Touch records a routed request to a running session (idle culling
-// measures from the last one). The session-proxy endpoint calls it.
-func (s *Service) Touch(ctx context.Context, id int64) error {
-	_, err := s.st.TouchSessionActivity(ctx, id)
-	return err
-}
-
 // GPUState is one GPU with its holder, for admins.
 type GPUState struct {
 	ID             int    `json:"id"`
@@ -896,17 +865,4 @@ func (s *Service) SetGPUEnabled(ctx context.Context, id int, enabled bool, reaso
 		}
 	}
 	return GPUState{}, ErrGPUNotFound
-}
-
-// BySlug returns a session by its slug (the routing layer's key: hosts are
-// s-<slug>.<exposure>.medforge.<domain>), or ErrNotFound.
-func (s *Service) BySlug(ctx context.Context, slug string) (Session, error) {
-	r, err := s.st.GetSessionBySlug(ctx, slug)
-	if err != nil {
-		if store.IsNotFound(err) {
-			return Session{}, ErrNotFound
-		}
-		return Session{}, fmt.Errorf("session %q: %w", slug, err)
-	}
-	return s.view(r), nil
 }

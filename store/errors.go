@@ -17,8 +17,6 @@ const (
 	errDeadlock        = 1213
 	errRowIsReferenced = 1451
 	errNoReferencedRow = 1452
-	errCheckConstraint = 4025
-	errDataTooLong     = 1406
 )
 
 func mysqlNumber(err error) uint16 {
@@ -45,12 +43,6 @@ func IsDeadlock(err error) bool { return mysqlNumber(err) == errDeadlock }
 
 // IsLockWaitTimeout reports whether a row lock was not granted in time (1205).
 func IsLockWaitTimeout(err error) bool { return mysqlNumber(err) == errLockWaitTimeout }
-
-// IsCheckViolation reports whether a CHECK constraint rejected a row (4025).
-func IsCheckViolation(err error) bool { return mysqlNumber(err) == errCheckConstraint }
-
-// IsDataTooLong reports whether a value did not fit its column (1406).
-func IsDataTooLong(err error) bool { return mysqlNumber(err) == errDataTooLong }
 
 // IsUnavailable reports whether err means the database could not be
 // reached or dropped the connection (refused, reset, no socket, a broken

@@ -18,7 +18,8 @@ type Store interface {
 	db.Querier
 	// InTx runs fn inside one transaction and commits when fn returns nil;
 	// any error or panic rolls back. When MariaDB reports a deadlock or a
-	// lock wait timeout, the whole fn is retried (up to 3 attempts), so fn
+	// lock wait timeout, the whole fn is retried (up to txAttempts times, with
+	// backoff; the one retry layer: callers add none), so fn
 	// must not have side effects outside the database. Calling InTx on a
 	// Store that is already in a transaction runs fn in that transaction.
 	InTx(ctx context.Context, fn func(Store) error) error

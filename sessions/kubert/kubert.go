@@ -914,9 +914,6 @@ func (d *Driver) nodeOf(gpuID int) string {
 	return d.nodeOfID[gpuID]
 }
 
-// NodeOf returns the node of a GPU row id from the last inventory sync.
-func (d *Driver) NodeOf(gpuID int) string { return d.nodeOf(gpuID) }
-
 func copyMap(m map[string]string) map[string]string {
 	out := make(map[string]string, len(m))
 	for k, v := range m {
