@@ -174,191 +174,20 @@ func (s *Service) Install(ctx context.Context, actor int64, b *Bundle) (InstallR
 	if err != nil {
 		return InstallResult{}, fmt.Errorf("bundle %s: store scorer: %w", slug, err)
 	}
-	type stored struct {
-		f        PublicFile
-		rel, sha string
+	files, err := s.storePublicFiles(slug, b.Files)
+	if err != nil {
+		return InstallResult{}, err
 	}
-	var files []stored
-	for _, f := range b.Files {
-		root, dir := s.roots.PublicEval, slug
-		if f.Kind == KindTraining {
-			root = s.roots.TrainingData
-		}
-		rel := filepath.Join(dir, f.Name)
-		p, err := resolve(root, rel)
-		if err != nil {
-			return InstallResult{}, err
-		}
-		if err := ensureDir(filepath.Dir(p), publicDirMode, s.roots.Owner); err != nil {
-			return InstallResult{}, fmt.Errorf("bundle %s: %w", slug, err)
-		}
-		if err := writeFileAtomic(p, f.Data, publicFileMode, s.roots.Owner); err != nil {
-			return InstallResult{}, fmt.Errorf("bundle %s: store %s: %w", slug, f.Name, err)
-		}
-		sum := sha256.Sum256(f.Data)
-		files = append(files, stored{f: f, rel: rel, sha: hex.EncodeToString(sum[:])})
-	}
-	specJSON, _ := json.Marshal(b.Spec)
-	reportJSON, _ := json.Marshal(report)
 	var res InstallResult
-	res.Report = report
 	var compID int64
+	in := installed{files: files, hDigest: hDigest, hRel: hRel, sDigest: sDigest, sRel: sRel, report: report}
 	err = s.st.InTx(ctx, func(tx store.Store) error {
-		res = InstallResult{Report: report}
-		// Dataset.
-		ds, err := tx.GetDatasetBySlug(ctx, slug)
-		exp := db.DatasetsExposure(b.Exposure)
-		if store.IsNotFound(err) {
-			id, err := tx.CreateDataset(ctx, db.CreateDatasetParams{Slug: slug, Title: b.Title, Description: b.Description, Exposure: exp})
-			if err != nil {
-				return fmt.Errorf("create dataset: %w", err)
-			}
-			ds.ID = id
-		} else if err != nil {
-			return fmt.Errorf("get dataset: %w", err)
-		} else if err := tx.UpdateDataset(ctx, db.UpdateDatasetParams{ID: ds.ID, Title: b.Title, Description: b.Description, Exposure: exp}); err != nil {
-			return fmt.Errorf("update dataset: %w", err)
-		}
-		keep := map[string]bool{}
-		for _, f := range files {
-			keep[f.f.Name] = true
-			if err := tx.UpsertDatasetFile(ctx, db.UpsertDatasetFileParams{
-				DatasetID: ds.ID, Name: f.f.Name, Kind: db.DatasetFilesKind(f.f.Kind), SizeBytes: int64(len(f.f.Data)),
-				Sha256: f.sha, Path: f.rel,
-			}); err != nil {
-				return fmt.Errorf("record file %s: %w", f.f.Name, err)
-			}
-		}
-		old, err := tx.ListDatasetFiles(ctx, ds.ID)
-		if err != nil {
-			return fmt.Errorf("list files: %w", err)
-		}
-		for _, f := range old {
-			if !keep[f.Name] {
-				if err := tx.DeleteDatasetFile(ctx, db.DeleteDatasetFileParams{DatasetID: ds.ID, Name: f.Name}); err != nil {
-					return fmt.Errorf("drop file %s: %w", f.Name, err)
-				}
-			}
-		}
-		// Competition.
-		c, err := tx.GetCompetitionBySlug(ctx, slug)
-		cexp := db.CompetitionsExposure(b.Exposure)
-		if store.IsNotFound(err) {
-			p := db.CreateCompetitionParams{Slug: slug, Title: b.Title, Description: b.Description, Exposure: cexp,
-				Metric: b.Spec.Metric, HigherIsBetter: b.Spec.HigherIsBetter, DailyCap: int32(b.DailyCap),
-				SpecJson: string(specJSON), DatasetID: ds.ID}
-			if b.Owner > 0 {
-				p.OwnerUserID = sqlNullInt(b.Owner)
-			}
-			id, err := tx.CreateCompetition(ctx, p)
-			if err != nil {
-				return fmt.Errorf("create competition: %w", err)
-			}
-			res.Created = true
-			c, err = tx.GetCompetition(ctx, id)
-			if err != nil {
-				return err
-			}
-		} else if err != nil {
-			return fmt.Errorf("get competition: %w", err)
-		}
-		if c, err = tx.LockCompetition(ctx, c.ID); err != nil {
-			return fmt.Errorf("lock competition: %w", err)
-		}
-		compID = c.ID
-		directionChanged := !res.Created && c.HigherIsBetter != b.Spec.HigherIsBetter
-		if err := tx.UpdateCompetition(ctx, db.UpdateCompetitionParams{ID: c.ID, Title: b.Title, Description: b.Description,
-			Exposure: cexp, Metric: b.Spec.Metric, HigherIsBetter: b.Spec.HigherIsBetter, DailyCap: int32(b.DailyCap),
-			SpecJson: string(specJSON)}); err != nil {
-			return fmt.Errorf("update competition: %w", err)
-		}
-		if err := applyScoring(ctx, tx, c, b.Scoring); err != nil {
-			return fmt.Errorf("bundle %s: %w", slug, err)
-		}
-		if err := checkSplit(ctx, tx, c.ID, b.Holdout); err != nil {
-			return fmt.Errorf("bundle %s: %w", slug, err)
-		}
-		// Holdout version.
-		hv, err := tx.GetHoldoutByDigest(ctx, db.GetHoldoutByDigestParams{CompetitionID: c.ID, Digest: hDigest})
-		if store.IsNotFound(err) {
-			next, err := tx.NextHoldoutVersion(ctx, c.ID)
-			if err != nil {
-				return fmt.Errorf("holdout version: %w", err)
-			}
-			id, err := tx.InsertHoldoutVersion(ctx, db.InsertHoldoutVersionParams{CompetitionID: c.ID, Version: int32(next),
-				Digest: hDigest, Path: hRel, RowCount: int32(b.Holdout.Units())})
-			if err != nil {
-				return fmt.Errorf("record holdout: %w", err)
-			}
-			hv.ID = id
-		} else if err != nil {
-			return fmt.Errorf("get holdout: %w", err)
-		}
-		if c.CurrentHoldoutID.Int64 != hv.ID {
-			res.HoldoutChanged = true
-			if err := tx.SetCompetitionHoldout(ctx, db.SetCompetitionHoldoutParams{ID: c.ID, HoldoutID: sqlNullInt(hv.ID)}); err != nil {
-				return fmt.Errorf("switch holdout: %w", err)
-			}
-		}
-		// Scorer module.
-		sm, err := tx.GetScorerModuleByDigest(ctx, sDigest)
-		if store.IsNotFound(err) {
-			p := db.InsertScorerModuleParams{Digest: sDigest, Name: text.Truncate(b.ScorerName, 64), Version: text.Truncate(b.ScorerVersion, 64),
-				AbiVersion: report.ABIVersion, SizeBytes: int64(len(b.Scorer)), Path: sRel, ValidationReport: string(reportJSON)}
-			if actor > 0 {
-				p.UploadedBy = sqlNullInt(actor)
-			}
-			id, err := tx.InsertScorerModule(ctx, p)
-			if err != nil {
-				return fmt.Errorf("record scorer: %w", err)
-			}
-			sm.ID = id
-		} else if err != nil {
-			return fmt.Errorf("get scorer: %w", err)
-		}
-		if c.CurrentScorerID.Int64 != sm.ID {
-			res.ScorerChanged = true
-			if err := tx.SetCompetitionScorer(ctx, db.SetCompetitionScorerParams{ID: c.ID, ScorerID: sqlNullInt(sm.ID)}); err != nil {
-				return fmt.Errorf("switch scorer: %w", err)
-			}
-		}
-		detail := fmt.Sprintf("created=%t holdout=%s scorer=%s", res.Created, hDigest[:12], sDigest[:12])
-		if err := s.audit(ctx, tx, actor, "competition.import", "competition", slug, detail); err != nil {
-			return fmt.Errorf("audit import: %w", err)
-		}
-		if directionChanged {
-			// Every user's best flips at once (the scores stay): recompute
-			// them here and move the board's version, so no process keeps
-			// serving a board ranked the old way while the rescoring runs.
-			c.HigherIsBetter = b.Spec.HigherIsBetter
-			entries, err := tx.CompetitionLeaderboardEntries(ctx, c.ID)
-			if err != nil {
-				return fmt.Errorf("leaderboard of %s: %w", slug, err)
-			}
-			for _, e := range entries {
-				if err := updateBest(ctx, tx, c, e.UserID); err != nil {
-					return err
-				}
-			}
-			if err := tx.BumpLeaderboardVersion(ctx, c.ID); err != nil {
-				return fmt.Errorf("bump leaderboard of %s: %w", slug, err)
-			}
-		}
-		if !res.Created && (res.HoldoutChanged || res.ScorerChanged || directionChanged) {
-			// A new direction reuses every score row (same digests) but
-			// recomputes each user's best.
-			reason := "import: new holdout, scorer or direction"
-			job, err := s.queueRescore(ctx, tx, c, actor, reason)
-			if err != nil {
-				return err
-			}
-			jv := jobView(slug, job)
-			res.Rescore = &jv
-		}
-		return nil
+		var err error
+		res, compID, err = s.installRows(ctx, tx, actor, b, in)
+		return err
 	})
 	if err != nil {
-		return res, err
+		return InstallResult{Report: report}, err
 	}
 	c, err := s.st.GetCompetition(ctx, compID)
 	if err != nil {
@@ -371,6 +200,249 @@ func (s *Service) Install(ctx context.Context, actor int64, b *Bundle) (InstallR
 		s.wake.Notify()
 	}
 	return res, nil
+}
+
+// installed is what Install stored on disk before its transaction: the
+// public files, the holdout and the scorer blob, and the scorer's report.
+type installed struct {
+	files         []storedFile
+	hDigest, hRel string
+	sDigest, sRel string
+	report        ValidationReport
+}
+
+// installRows is Install's transaction: the dataset and its files, the
+// competition and its settings, the holdout version and the scorer module,
+// the audit event, and the rescoring the change needs.
+func (s *Service) installRows(ctx context.Context, tx store.Store, actor int64, b *Bundle, in installed) (InstallResult, int64, error) {
+	slug, report := b.Spec.Slug, in.report
+	specJSON, _ := json.Marshal(b.Spec)
+	reportJSON, _ := json.Marshal(report)
+	res := InstallResult{Report: report}
+	dsID, err := installDataset(ctx, tx, b, in.files)
+	if err != nil {
+		return res, 0, err
+	}
+	var c db.Competition
+	if c, res.Created, err = installCompetition(ctx, tx, b, dsID, specJSON); err != nil {
+		return res, 0, err
+	}
+	directionChanged := !res.Created && c.HigherIsBetter != b.Spec.HigherIsBetter
+	if err := applyScoring(ctx, tx, c, b.Scoring); err != nil {
+		return res, 0, fmt.Errorf("bundle %s: %w", slug, err)
+	}
+	if err := checkSplit(ctx, tx, c.ID, b.Holdout); err != nil {
+		return res, 0, fmt.Errorf("bundle %s: %w", slug, err)
+	}
+	if res.HoldoutChanged, err = installHoldout(ctx, tx, c, in.hDigest, in.hRel, b.Holdout.Units()); err != nil {
+		return res, 0, err
+	}
+	sm := db.InsertScorerModuleParams{Digest: in.sDigest, Name: text.Truncate(b.ScorerName, 64), Version: text.Truncate(b.ScorerVersion, 64),
+		AbiVersion: report.ABIVersion, SizeBytes: int64(len(b.Scorer)), Path: in.sRel, ValidationReport: string(reportJSON)}
+	if actor > 0 {
+		sm.UploadedBy = sqlNullInt(actor)
+	}
+	if res.ScorerChanged, err = installScorer(ctx, tx, c, sm); err != nil {
+		return res, 0, err
+	}
+	detail := fmt.Sprintf("created=%t holdout=%s scorer=%s", res.Created, in.hDigest[:12], in.sDigest[:12])
+	if err := s.audit(ctx, tx, actor, "competition.import", "competition", slug, detail); err != nil {
+		return res, 0, fmt.Errorf("audit import: %w", err)
+	}
+	if directionChanged {
+		c.HigherIsBetter = b.Spec.HigherIsBetter
+		if err := rerankAll(ctx, tx, c); err != nil {
+			return res, 0, err
+		}
+	}
+	if !res.Created && (res.HoldoutChanged || res.ScorerChanged || directionChanged) {
+		// A new direction reuses every score row (same digests) but
+		// recomputes each user's best.
+		reason := "import: new holdout, scorer or direction"
+		job, err := s.queueRescore(ctx, tx, c, actor, reason)
+		if err != nil {
+			return res, 0, err
+		}
+		jv := jobView(slug, job)
+		res.Rescore = &jv
+	}
+	return res, c.ID, nil
+}
+
+// storedFile is a bundle's public file once written under its data root.
+type storedFile struct {
+	f        PublicFile
+	rel, sha string
+}
+
+// storePublicFiles writes a bundle's public files under the training or
+// public-eval root, in the competition's folder.
+func (s *Service) storePublicFiles(slug string, in []PublicFile) ([]storedFile, error) {
+	var files []storedFile
+	for _, f := range in {
+		root, dir := s.roots.PublicEval, slug
+		if f.Kind == KindTraining {
+			root = s.roots.TrainingData
+		}
+		rel := filepath.Join(dir, f.Name)
+		p, err := resolve(root, rel)
+		if err != nil {
+			return nil, err
+		}
+		if err := ensureDir(filepath.Dir(p), publicDirMode, s.roots.Owner); err != nil {
+			return nil, fmt.Errorf("bundle %s: %w", slug, err)
+		}
+		if err := writeFileAtomic(p, f.Data, publicFileMode, s.roots.Owner); err != nil {
+			return nil, fmt.Errorf("bundle %s: store %s: %w", slug, f.Name, err)
+		}
+		sum := sha256.Sum256(f.Data)
+		files = append(files, storedFile{f: f, rel: rel, sha: hex.EncodeToString(sum[:])})
+	}
+	return files, nil
+}
+
+// installDataset creates or updates the bundle's dataset (slug = the
+// competition's) and makes its file rows exactly files.
+func installDataset(ctx context.Context, tx store.Store, b *Bundle, files []storedFile) (int64, error) {
+	slug := b.Spec.Slug
+	ds, err := tx.GetDatasetBySlug(ctx, slug)
+	exp := db.DatasetsExposure(b.Exposure)
+	if store.IsNotFound(err) {
+		id, err := tx.CreateDataset(ctx, db.CreateDatasetParams{Slug: slug, Title: b.Title, Description: b.Description, Exposure: exp})
+		if err != nil {
+			return 0, fmt.Errorf("create dataset: %w", err)
+		}
+		ds.ID = id
+	} else if err != nil {
+		return 0, fmt.Errorf("get dataset: %w", err)
+	} else if err := tx.UpdateDataset(ctx, db.UpdateDatasetParams{ID: ds.ID, Title: b.Title, Description: b.Description, Exposure: exp}); err != nil {
+		return 0, fmt.Errorf("update dataset: %w", err)
+	}
+	keep := map[string]bool{}
+	for _, f := range files {
+		keep[f.f.Name] = true
+		if err := tx.UpsertDatasetFile(ctx, db.UpsertDatasetFileParams{
+			DatasetID: ds.ID, Name: f.f.Name, Kind: db.DatasetFilesKind(f.f.Kind), SizeBytes: int64(len(f.f.Data)),
+			Sha256: f.sha, Path: f.rel,
+		}); err != nil {
+			return 0, fmt.Errorf("record file %s: %w", f.f.Name, err)
+		}
+	}
+	old, err := tx.ListDatasetFiles(ctx, ds.ID)
+	if err != nil {
+		return 0, fmt.Errorf("list files: %w", err)
+	}
+	for _, f := range old {
+		if !keep[f.Name] {
+			if err := tx.DeleteDatasetFile(ctx, db.DeleteDatasetFileParams{DatasetID: ds.ID, Name: f.Name}); err != nil {
+				return 0, fmt.Errorf("drop file %s: %w", f.Name, err)
+			}
+		}
+	}
+	return ds.ID, nil
+}
+
+// installCompetition locks the bundle's competition, creating it (created
+// true) when its slug is new, and sets its fields from b. c is the row as it
+// was before the update, so the caller can see what changed.
+func installCompetition(ctx context.Context, tx store.Store, b *Bundle, datasetID int64, specJSON []byte) (c db.Competition, created bool, err error) {
+	c, err = tx.GetCompetitionBySlug(ctx, b.Spec.Slug)
+	if store.IsNotFound(err) {
+		p := db.CreateCompetitionParams{Slug: b.Spec.Slug, Title: b.Title, Description: b.Description, Exposure: db.CompetitionsExposure(b.Exposure),
+			Metric: b.Spec.Metric, HigherIsBetter: b.Spec.HigherIsBetter, DailyCap: int32(b.DailyCap),
+			SpecJson: string(specJSON), DatasetID: datasetID}
+		if b.Owner > 0 {
+			p.OwnerUserID = sqlNullInt(b.Owner)
+		}
+		id, err := tx.CreateCompetition(ctx, p)
+		if err != nil {
+			return c, false, fmt.Errorf("create competition: %w", err)
+		}
+		created = true
+		if c, err = tx.GetCompetition(ctx, id); err != nil {
+			return c, false, err
+		}
+	} else if err != nil {
+		return c, false, fmt.Errorf("get competition: %w", err)
+	}
+	if c, err = tx.LockCompetition(ctx, c.ID); err != nil {
+		return c, false, fmt.Errorf("lock competition: %w", err)
+	}
+	if err := tx.UpdateCompetition(ctx, db.UpdateCompetitionParams{ID: c.ID, Title: b.Title, Description: b.Description,
+		Exposure: db.CompetitionsExposure(b.Exposure), Metric: b.Spec.Metric, HigherIsBetter: b.Spec.HigherIsBetter, DailyCap: int32(b.DailyCap),
+		SpecJson: string(specJSON)}); err != nil {
+		return c, false, fmt.Errorf("update competition: %w", err)
+	}
+	return c, created, nil
+}
+
+// installHoldout records the holdout with digest as a version of c (a new
+// version when the digest is new) and makes it current; changed says
+// whether it was not current before.
+func installHoldout(ctx context.Context, tx store.Store, c db.Competition, digest, rel string, units int) (changed bool, err error) {
+	hv, err := tx.GetHoldoutByDigest(ctx, db.GetHoldoutByDigestParams{CompetitionID: c.ID, Digest: digest})
+	if store.IsNotFound(err) {
+		next, err := tx.NextHoldoutVersion(ctx, c.ID)
+		if err != nil {
+			return false, fmt.Errorf("holdout version: %w", err)
+		}
+		id, err := tx.InsertHoldoutVersion(ctx, db.InsertHoldoutVersionParams{CompetitionID: c.ID, Version: int32(next),
+			Digest: digest, Path: rel, RowCount: int32(units)})
+		if err != nil {
+			return false, fmt.Errorf("record holdout: %w", err)
+		}
+		hv.ID = id
+	} else if err != nil {
+		return false, fmt.Errorf("get holdout: %w", err)
+	}
+	if c.CurrentHoldoutID.Int64 == hv.ID {
+		return false, nil
+	}
+	if err := tx.SetCompetitionHoldout(ctx, db.SetCompetitionHoldoutParams{ID: c.ID, HoldoutID: sqlNullInt(hv.ID)}); err != nil {
+		return false, fmt.Errorf("switch holdout: %w", err)
+	}
+	return true, nil
+}
+
+// installScorer records the scorer module m (once per digest) and makes it
+// c's; changed says whether it was not c's before.
+func installScorer(ctx context.Context, tx store.Store, c db.Competition, m db.InsertScorerModuleParams) (changed bool, err error) {
+	sm, err := tx.GetScorerModuleByDigest(ctx, m.Digest)
+	if store.IsNotFound(err) {
+		id, err := tx.InsertScorerModule(ctx, m)
+		if err != nil {
+			return false, fmt.Errorf("record scorer: %w", err)
+		}
+		sm.ID = id
+	} else if err != nil {
+		return false, fmt.Errorf("get scorer: %w", err)
+	}
+	if c.CurrentScorerID.Int64 == sm.ID {
+		return false, nil
+	}
+	if err := tx.SetCompetitionScorer(ctx, db.SetCompetitionScorerParams{ID: c.ID, ScorerID: sqlNullInt(sm.ID)}); err != nil {
+		return false, fmt.Errorf("switch scorer: %w", err)
+	}
+	return true, nil
+}
+
+// rerankAll recomputes every user's best on c after its direction flipped
+// (the scores stay) and moves the board's version, so no process keeps
+// serving a board ranked the old way while the rescoring runs.
+func rerankAll(ctx context.Context, tx store.Store, c db.Competition) error {
+	entries, err := tx.CompetitionLeaderboardEntries(ctx, c.ID)
+	if err != nil {
+		return fmt.Errorf("leaderboard of %s: %w", c.Slug, err)
+	}
+	for _, e := range entries {
+		if err := updateBest(ctx, tx, c, e.UserID); err != nil {
+			return err
+		}
+	}
+	if err := tx.BumpLeaderboardVersion(ctx, c.ID); err != nil {
+		return fmt.Errorf("bump leaderboard of %s: %w", c.Slug, err)
+	}
+	return nil
 }
 
 // ValidationReport is the record of the checks run on a scorer module
