@@ -17,6 +17,7 @@ import (
 	"github.com/medforge/medforge/httpapi"
 	"github.com/medforge/medforge/httpapi/apitest"
 	"github.com/medforge/medforge/identity"
+	"github.com/medforge/medforge/identity/httpidentity"
 	"github.com/medforge/medforge/store/db"
 	"github.com/medforge/medforge/store/testdb"
 )
@@ -233,7 +234,7 @@ func TestAPITokens(t *testing.T) {
 	other := testdb.User(t, env.Store, testdb.UserOpts{})
 	ck := apitest.Cookie(testdb.SessionCookie(t, env.Store, u.User))
 
-	var created httpapi.CreatedToken
+	var created httpidentity.CreatedToken
 	env.Do(t, "POST", "/api/v2/me/tokens", map[string]any{"name": "laptop", "expires_in_days": 30}, ck).Data(t, 201, &created)
 	if created.Token == "" || created.ExpiresAt == nil {
 		t.Fatalf("created = %+v", created)

@@ -1,7 +1,10 @@
 // Package httpapi is MedForge's HTTP server: one Fiber v2 app that serves
 // /api/v2 (JSON envelope {data, meta}), /healthz, /metrics and the OpenAPI
-// document, plus the identity endpoints (signup, login, logout, me, tokens).
-// The admins' account endpoints are identity/httpadmin's.
+// document. It is the server core: routes as data (Handle), the envelope,
+// problem+json errors, authentication and the role gates, origin checks,
+// body limits, health and metrics. Every feature's endpoints, identity's
+// included (identity/httpidentity, identity/httpadmin), live in the
+// feature's own adapter package.
 //
 // Other capabilities mount their endpoints with Server.Handle, which
 // registers the Fiber route and its OpenAPI operation together (see

@@ -366,3 +366,13 @@ func (s *Server) ClientIP(c *fiber.Ctx) string {
 	}
 	return peer.String()
 }
+
+// SessionCookie is the medforge_session cookie carrying value until
+// expires (an empty value and a past time clear it): HttpOnly, SameSite=Lax,
+// Secure unless the run is local, for the configured cookie domain.
+func (s *Server) SessionCookie(value string, expires time.Time) *fiber.Cookie {
+	return &fiber.Cookie{
+		Name: CookieName, Value: value, Path: "/", Domain: s.cfg.CookieDomain(),
+		Expires: expires, HTTPOnly: true, Secure: s.cfg.CookieSecure, SameSite: fiber.CookieSameSiteLaxMode,
+	}
+}

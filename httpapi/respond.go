@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -133,4 +134,14 @@ func jsonKind(k string) string {
 		return "an object"
 	}
 	return "a different type"
+}
+
+// PathID parses a positive integer path parameter; a bad one is a 404 (the
+// resource cannot exist), named after the parameter.
+func PathID(c *fiber.Ctx, name string) (int64, error) {
+	id, err := strconv.ParseInt(c.Params(name), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, NotFound(name)
+	}
+	return id, nil
 }

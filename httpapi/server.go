@@ -60,8 +60,9 @@ type Server struct {
 	doc    []byte // cached OpenAPI JSON; nil after a route is added
 }
 
-// New builds a Server with the core middleware, /healthz, /metrics,
-// /api/v2/openapi.json and the identity endpoints.
+// New builds a Server with the core middleware, /healthz, /metrics and
+// /api/v2/openapi.json. Identity's endpoints are identity/httpidentity's
+// and identity/httpadmin's, mounted like any capability's.
 func New(d Deps) (*Server, error) {
 	if d.Store == nil || d.Identity == nil {
 		return nil, errors.New("httpapi: Store and Identity are required")
@@ -118,7 +119,6 @@ func New(d Deps) (*Server, error) {
 	s.app.Use(Prefix+"/admin", s.gate(AuthAdmin, Prefix+"/admin/*"))
 	s.app.Use(Prefix+"/internal", s.gate(AuthInternal, Prefix+"/internal/*"))
 	s.mountCore()
-	s.mountIdentity()
 	return s, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"github.com/medforge/medforge/httpapi"
 	"github.com/medforge/medforge/identity"
 	"github.com/medforge/medforge/identity/httpadmin"
+	"github.com/medforge/medforge/identity/httpidentity"
 )
 
 func init() {
@@ -15,8 +16,10 @@ func init() {
 	})
 }
 
-// mountIdentity puts the account endpoints on srv. The OpenAPI golden test
+// mountIdentity puts identity's endpoints (sign-in, tokens, the admins'
+// account routes) on srv. The OpenAPI golden test
 // mounts through it too, so the document it checks is the one serve answers.
 func mountIdentity(srv *httpapi.Server, id *identity.Service) {
+	httpidentity.Mount(srv, id)
 	httpadmin.Mount(srv, id)
 }

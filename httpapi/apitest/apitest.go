@@ -20,6 +20,7 @@ import (
 	"github.com/medforge/medforge/httpapi"
 	"github.com/medforge/medforge/identity"
 	"github.com/medforge/medforge/identity/httpadmin"
+	"github.com/medforge/medforge/identity/httpidentity"
 	"github.com/medforge/medforge/store"
 	"github.com/medforge/medforge/store/testdb"
 )
@@ -33,7 +34,8 @@ type Options struct {
 	// Identity edits the identity options (cheap argon2 TestParams by default).
 	Identity func(*identity.Options)
 	// Mount registers the capability's routes before the server starts
-	// (the account endpoints of identity/httpadmin are always mounted).
+	// (identity's endpoints, identity/httpidentity and httpadmin, are
+	// always mounted).
 	Mount func(s *httpapi.Server)
 }
 
@@ -89,6 +91,7 @@ func New(t testing.TB, o Options) *Env {
 	if err != nil {
 		t.Fatalf("apitest: server: %v", err)
 	}
+	httpidentity.Mount(srv, id)
 	httpadmin.Mount(srv, id)
 	if o.Mount != nil {
 		o.Mount(srv)

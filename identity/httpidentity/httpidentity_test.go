@@ -1,4 +1,4 @@
-package httpapi_test
+package httpidentity_test
 
 import (
 	"net/http"
