@@ -47,12 +47,23 @@ type Config struct {
 	// server admits it plus httpapi.BodySlack of framing, and the upload
 	// handler, the competitions service and validation all refuse more.
 	BodyLimit int
-	// ReadTimeout, WriteTimeout and IdleTimeout are the HTTP server's
-	// connection timeouts; RequestTimeout is the deadline of a handler's context.
+	// HeaderTimeout bounds the time from a request's first byte (a new
+	// connection: from accept) to the end of its headers; ReadTimeout the
+	// time to read its body once the headers are in; WriteTimeout the
+	// answer; IdleTimeout a keep-alive connection waiting for its next
+	// request. RequestTimeout is the deadline of a handler's context.
+	HeaderTimeout  time.Duration
 	ReadTimeout    time.Duration
 	WriteTimeout   time.Duration
 	IdleTimeout    time.Duration
 	RequestTimeout time.Duration
+	// UploadsPerUser and UploadsPerIP are how many upload requests
+	// (submissions and scorer modules, valid or not) one user and one
+	// client IP (IPv6 by /64) may make per UploadWindow before further
+	// ones get 429 with Retry-After; 0 turns that limit off.
+	UploadsPerUser int
+	UploadsPerIP   int
+	UploadWindow   time.Duration
 	// ShutdownTimeout bounds graceful shutdown after SIGINT/SIGTERM.
 	ShutdownTimeout time.Duration
 	// TrustedProxies are the IPs/CIDRs whose X-Forwarded-For is believed
@@ -214,6 +225,18 @@ func (c Config) problems() []problem {
 	}
 	if c.LoginMaxAttemptsPerIP < c.LoginMaxAttempts {
 		bad("MEDFORGE_LOGIN_MAX_ATTEMPTS_PER_IP", "must be at least MEDFORGE_LOGIN_MAX_ATTEMPTS (%d), got %d", c.LoginMaxAttempts, c.LoginMaxAttemptsPerIP)
+	}
+	if c.UploadsPerUser < 0 {
+		bad("MEDFORGE_UPLOADS_PER_USER", "must be 0 (no limit) or more, got %d", c.UploadsPerUser)
+	}
+	if c.UploadsPerIP < 0 {
+		bad("MEDFORGE_UPLOADS_PER_IP", "must be 0 (no limit) or more, got %d", c.UploadsPerIP)
+	}
+	if c.UploadWindow <= 0 {
+		bad("MEDFORGE_UPLOAD_WINDOW", "must be a positive duration, got %s", c.UploadWindow)
+	}
+	if c.HeaderTimeout <= 0 {
+		bad("MEDFORGE_HEADER_TIMEOUT", "must be a positive duration, got %s", c.HeaderTimeout)
 	}
 	if c.BodyLimit < 1024 {
 		bad("MEDFORGE_BODY_LIMIT", "must be at least 1024 bytes, got %d", c.BodyLimit)

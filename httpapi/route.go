@@ -117,7 +117,7 @@ func (s *Server) HandleRoot(r Route) {
 	s.routes = append(s.routes, r)
 	s.doc = nil
 	s.mu.Unlock()
-	pattern, auth, quiet := r.Path, r.Auth, r.Quiet
+	pattern, auth, quiet, upload := r.Path, r.Auth, r.Quiet, r.isUpload()
 	mark := func(c *fiber.Ctx) error {
 		c.Locals(localRoute, pattern)
 		if quiet {
@@ -125,6 +125,11 @@ func (s *Server) HandleRoot(r Route) {
 		}
 		if err := auth.allow(CurrentPrincipal(c)); err != nil {
 			return err
+		}
+		if upload {
+			if err := s.limitUpload(c); err != nil {
+				return err
+			}
 		}
 		return c.Next()
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/valyala/fasthttp"
 
 	"github.com/medforge/medforge/config"
 	"github.com/medforge/medforge/identity"
@@ -54,6 +55,7 @@ type Server struct {
 	metrics *httpMetrics
 	origins *originPolicy
 	proxies []*net.IPNet
+	uploads uploadLimits
 
 	mu     sync.Mutex
 	routes []Route
@@ -93,11 +95,17 @@ func New(d Deps) (*Server, error) {
 		return nil, err
 	}
 	s.origins = newOriginPolicy(d.Config)
+	s.uploads = newUploadLimits(d.Config.UploadsPerUser, d.Config.UploadsPerIP, d.Config.UploadWindow)
 	s.app = fiber.New(fiber.Config{
 		AppName:      "medforge",
 		ErrorHandler: s.errorHandler,
 		BodyLimit:    d.Config.BodyLimit + BodySlack,
-		ReadTimeout:  d.Config.ReadTimeout,
+		// ReadTimeout is the headers' deadline (from a request's first
+		// byte; on a new connection from accept); HeaderReceived below
+		// moves it to the body's once they are in. A slow-headers
+		// (slowloris) client is cut off after HeaderTimeout, an idle
+		// keep-alive one after IdleTimeout.
+		ReadTimeout:  d.Config.HeaderTimeout,
 		WriteTimeout: d.Config.WriteTimeout,
 		IdleTimeout:  d.Config.IdleTimeout,
 		// Bodies are streamed: nothing announced by Content-Length is
@@ -114,6 +122,10 @@ func New(d Deps) (*Server, error) {
 			return jsonMarshal(v)
 		},
 	})
+	bodyTimeout := d.Config.ReadTimeout
+	s.app.Server().HeaderReceived = func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+		return fasthttp.RequestConfig{ReadTimeout: bodyTimeout}
+	}
 	s.app.Use(s.requestID, s.observe, s.recover, s.limitBody, s.deadline, s.cors)
 	s.app.Use(s.authenticate, s.checkOrigin)
 	s.app.Use(Prefix+"/admin", s.gate(AuthAdmin, Prefix+"/admin/*"))

@@ -93,7 +93,8 @@ func TestKilledWorkerProcessIsRecovered(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
 	ln.Close()
-	startProc(t, c, []string{"MEDFORGE_LISTEN=" + addr, "MEDFORGE_EMBEDDED_WORKER=false"}, "serve")
+	// 40 uploads in a row by one user: past the default upload rate.
+	startProc(t, c, []string{"MEDFORGE_LISTEN=" + addr, "MEDFORGE_EMBEDDED_WORKER=false", "MEDFORGE_UPLOADS_PER_USER=0"}, "serve")
 	base := "http://" + addr
 	for i := 0; ; i++ {
 		resp, err := http.Get(base + "/healthz")

@@ -20,6 +20,7 @@ import (
 	"github.com/medforge/medforge/competitions/bundle"
 	"github.com/medforge/medforge/competitions/httpcomp"
 	"github.com/medforge/medforge/competitions/scoring"
+	"github.com/medforge/medforge/config"
 	"github.com/medforge/medforge/engine/sandbox"
 	"github.com/medforge/medforge/engine/spec"
 	"github.com/medforge/medforge/engine/submission"
@@ -76,6 +77,13 @@ func startWith(t *testing.T, cap int, settings competitions.ScoringSettings) *te
 // startDeps is startWith with a hook that adjusts the service's Deps.
 func startDeps(t *testing.T, cap int, settings competitions.ScoringSettings, deps func(*competitions.Deps)) *tenv {
 	t.Helper()
+	return startFull(t, cap, settings, deps, nil)
+}
+
+// startFull is startDeps with a hook that adjusts the server's
+// configuration.
+func startFull(t *testing.T, cap int, settings competitions.ScoringSettings, deps func(*competitions.Deps), cfg func(*config.Config)) *tenv {
+	t.Helper()
 	poolOnce.Do(func() {
 		var err error
 		if pool, err = sandbox.New(sandbox.Options{Workers: 2}); err != nil {
@@ -97,7 +105,7 @@ func startDeps(t *testing.T, cap int, settings competitions.ScoringSettings, dep
 	done := make(chan struct{})
 	go func() { w.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	env := apitest.New(t, apitest.Options{Store: st, Mount: func(s *httpapi.Server) {
+	env := apitest.New(t, apitest.Options{Store: st, Config: cfg, Mount: func(s *httpapi.Server) {
 		if err := httpcomp.Mount(s, svc, w); err != nil {
 			t.Fatal(err)
 		}

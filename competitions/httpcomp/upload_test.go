@@ -13,11 +13,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/medforge/medforge/competitions"
+	"github.com/medforge/medforge/config"
 )
 
 // streamUpload posts a multipart body whose file part is written by gen as
@@ -199,5 +201,63 @@ func TestKeepAliveAfterUpload(t *testing.T) {
 	for range 3 {
 		decode(t, e.upload(t, path, e.alice, "s.csv", e.sample(), nil), 201, nil)
 	}
+	e.Do(t, "GET", "/api/v2/competitions/"+e.slug, nil).Data(t, 200, nil)
+}
+
+// selfRSS is this process's resident set in bytes.
+func selfRSS(t *testing.T) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skip("no /proc: RSS cannot be measured here")
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb int64
+			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &kb)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}
+
+// TestHeldUploadsCostLittle: 64 authenticated uploads that announce
+// 64 MiB bodies, send the start of the file and then stall are each being
+// streamed to a staging file, holding only their buffers: the process's
+// RSS stays within 64 MiB of where it was.
+func TestHeldUploadsCostLittle(t *testing.T) {
+	e := startFull(t, 20, competitions.ScoringSettings{}, nil, func(c *config.Config) {
+		c.UploadsPerUser, c.UploadsPerIP = 0, 0
+	})
+	addr := strings.TrimPrefix(e.URL, "http://")
+	runtime.GC()
+	debug.FreeOSMemory()
+	before := selfRSS(t)
+	part := "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"s.csv\"\r\n\r\nPassengerId,Survived\n" + strings.Repeat("892,0\n", 4000)
+	for range 64 {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		fmt.Fprintf(conn, "POST /api/v2/competitions/%s/submissions HTTP/1.1\r\nHost: api.medforge.localhost\r\nAuthorization: Bearer %s\r\n"+
+			"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: %d\r\n\r\n%s", e.slug, e.alice, 64<<20, part)
+	}
+	// Every upload is being staged.
+	deadline := time.Now().Add(30 * time.Second)
+	for len(stagingFiles(t, e)) < 64 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 64 uploads are being staged", len(stagingFiles(t, e)))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	after := selfRSS(t)
+	t.Logf("RSS %d MiB -> %d MiB with 64 stalled 64 MiB uploads", before>>20, after>>20)
+	if grew := (after - before) >> 20; grew > 64 {
+		t.Fatalf("RSS grew by %d MiB, want at most 64", grew)
+	}
+	// The server still answers.
 	e.Do(t, "GET", "/api/v2/competitions/"+e.slug, nil).Data(t, 200, nil)
 }

@@ -90,7 +90,10 @@ func main() {
 	}
 	os.RemoveAll(*workDir)
 	env := append(os.Environ(), "MEDFORGE_DSN="+*dsn, fmt.Sprintf("MEDFORGE_LISTEN=127.0.0.1:%d", *port),
-		"MEDFORGE_RUN_DIR="+filepath.Join(*workDir, "run"))
+		"MEDFORGE_RUN_DIR="+filepath.Join(*workDir, "run"),
+		// 50 competitors submitting every second from one address: far past
+		// the per-user and per-IP upload rates a real deployment uses.
+		"MEDFORGE_UPLOADS_PER_USER=0", "MEDFORGE_UPLOADS_PER_IP=0")
 	if os.Getenv("MEDFORGE_LOG_LEVEL") == "" {
 		env = append(env, "MEDFORGE_LOG_LEVEL=warn")
 	}
