@@ -502,10 +502,6 @@ func (s *Service) touch(ctx context.Context, p Principal, now time.Time) {
 	}
 }
 
-// InvalidateUser drops every cached credential of a user, so the next
-// request reads the user's role and entitlements from the database.
-func (s *Service) InvalidateUser(id int64) { s.cache.invalidateUser(id) }
-
 // CacheStats counts credential lookups answered from memory (hits) and from
 // the database (misses) since start.
 func (s *Service) CacheStats() (hits, misses uint64) { return s.hits.Load(), s.misses.Load() }

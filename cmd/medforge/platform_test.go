@@ -85,7 +85,7 @@ func TestMigrateUpStatusIdempotent(t *testing.T) {
 
 func TestUserCommands(t *testing.T) {
 	t.Parallel()
-	_, dsn := testdb.FreshNamed(t, true)
+	st, dsn := testdb.FreshNamed(t, true)
 	c := newCLI(t, dsn)
 	out := c.ok("", "user", "create", "--email", "Ops@Example.org", "--admin")
 	if !strings.Contains(out, "ops@example.org role=admin can_use_internal=false") || !strings.Contains(out, "password: ") {
@@ -114,6 +114,23 @@ func TestUserCommands(t *testing.T) {
 	}
 	if out, code := c.run("", "user", "create"); code != 2 || !strings.Contains(out, "--email") {
 		t.Fatalf("missing email: exit %d: %s", code, out)
+	}
+	// Each change is in identity's audit log, with no actor user.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for action, want := range map[string]int{"cli.user.create": 1, "cli.user.set": 3} {
+		evs, err := st.ListAuditEventsByAction(ctx, action)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != want {
+			t.Errorf("%s: %d events, want %d", action, len(evs), want)
+		}
+		for _, e := range evs {
+			if e.ActorUserID.Valid {
+				t.Errorf("%s names an actor user: %+v", action, e)
+			}
+		}
 	}
 }
 
