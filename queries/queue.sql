@@ -11,7 +11,8 @@ VALUES (sqlc.arg(user_id), sqlc.arg(exposure), sqlc.arg(pack), sqlc.arg(image), 
 SELECT * FROM session_queue WHERE id = sqlc.arg(id);
 
 -- name: GetQueuedEntryByUser :one
-SELECT * FROM session_queue WHERE queued_user_id = sqlc.arg(user_id);
+-- The user's queued request on an exposure (at most one: a unique key).
+SELECT * FROM session_queue WHERE queued_user_id = sqlc.arg(user_id) AND exposure = sqlc.arg(exposure);
 
 -- name: LatestQueueEntryByUser :one
 -- The user's newest request on an exposure, whatever its status.
@@ -24,7 +25,8 @@ LIMIT 1;
 SELECT COUNT(*) FROM session_queue WHERE status = 'queued';
 
 -- name: ListQueuedFair :many
--- Every queued request in fair-share order: fewer GPU-seconds held in the
+-- Every queued request of both exposures, each exposure's queue in
+-- fair-share order (the hand-off merges the two; sessions/queue.go): fewer GPU-seconds held in the
 -- last 24 h first (a session holds its GPU from creation to its end), then
 -- earlier arrival.
 SELECT q.id, q.user_id, q.exposure, q.pack, q.image, q.from_snapshot_id, q.created_at,

@@ -21,11 +21,14 @@ import (
 // a runtime only ever sees the sessions the queue grants.
 //
 // Semantics, which every runtime's implementation relies on:
-//   - a user has at most one queued request (a unique index on
-//     queued_user_id), and a request counts against nothing until granted;
-//   - fair share: among the queued requests of both exposures, the user
-//     with fewer GPU-seconds held in the last 24 h goes first, ties by
-//     arrival (ListQueuedFair). Positions are shown per exposure;
+//   - one queue per exposure: a user has at most one queued request in
+//     each (a unique index on queued_user_id and exposure), and a request
+//     counts against nothing until granted;
+//   - fair share within each queue: the user with fewer GPU-seconds held
+//     in the last 24 h (on either exposure) goes first, ties by arrival
+//     (ListQueuedFair). Positions are per exposure;
+//   - between the queues, a freed GPU goes to the head that arrived first
+//     (queues.next): deterministic, and no queue starves the other;
 //   - hand-off in the freeing transaction: every transaction that ends an
 //     active session (Service.release: a stop finalized, a failed start)
 //     takes the scheduler lock, makes the status change, and grants each
@@ -89,8 +92,9 @@ type Placement struct {
 
 // Errors of the waitlist.
 var (
-	// ErrAlreadyQueued: the user already has a queued request.
-	ErrAlreadyQueued = errors.New("you already have a queued session request")
+	// ErrAlreadyQueued: the user already has a queued request on that
+	// exposure.
+	ErrAlreadyQueued = errors.New("you already have a queued session request on this exposure")
 	// ErrNotQueued: the user has no queued request on that exposure.
 	ErrNotQueued = errors.New("no queued session request")
 	// ErrAlreadyGranted: the request got its GPU before the cancel.
@@ -183,28 +187,23 @@ func (s *Service) release(ctx context.Context, free func(tx store.Store) (int64,
 	return n, nil
 }
 
-// handOff grants free GPUs to queued requests in fair-share order, inside
-// the caller's transaction (which holds the scheduler lock). A request
+// handOff grants free GPUs to queued requests, inside the caller's
+// transaction (which holds the scheduler lock): each free GPU goes to the
+// request that the two queues' merge (queues.next) puts first. A request
 // whose user is at their session limit waits on; one that can no longer be
 // granted (the user lost INTERNAL, the snapshot is gone) is cancelled with
-// a reason.
+// a reason. Either way it is passed over, and its queue's next request is
+// that exposure's head for this pass.
 func (s *Service) handOff(ctx context.Context, tx store.Store) ([]db.Session, error) {
-	queued, err := tx.ListQueuedFair(ctx)
-	if err != nil || len(queued) == 0 {
+	rows, err := tx.ListQueuedFair(ctx)
+	if err != nil || len(rows) == 0 {
 		return nil, err
 	}
-	var granted []db.Session
-	for _, q := range queued {
-		g, err := tx.PickFreeGPU(ctx)
-		if err != nil {
-			if store.IsNotFound(err) {
-				break
-			}
-			return nil, fmt.Errorf("pick GPU: %w", err)
-		}
+	qs := splitQueues(rows)
+	passOver := func(q db.ListQueuedFairRow) (bool, error) {
 		u, err := tx.LockUser(ctx, q.UserID)
 		if err != nil {
-			return nil, fmt.Errorf("lock user: %w", err)
+			return false, fmt.Errorf("lock user: %w", err)
 		}
 		cancel := ""
 		switch {
@@ -218,16 +217,32 @@ func (s *Service) handOff(ctx context.Context, tx store.Store) ([]db.Session, er
 		}
 		if cancel != "" {
 			if _, err := tx.CancelQueueEntry(ctx, db.CancelQueueEntryParams{ID: q.ID, Reason: cancel}); err != nil {
-				return nil, fmt.Errorf("cancel queue entry: %w", err)
+				return false, fmt.Errorf("cancel queue entry: %w", err)
 			}
-			continue
+			return true, nil
 		}
 		active, err := tx.CountActiveSessionsByUser(ctx, q.UserID)
 		if err != nil {
-			return nil, fmt.Errorf("count active sessions: %w", err)
+			return false, fmt.Errorf("count active sessions: %w", err)
 		}
-		if active >= int64(u.MaxConcurrentSessions) {
-			continue // waits until the user's own session ends
+		// At the limit: waits until the user's own session ends.
+		return active >= int64(u.MaxConcurrentSessions), nil
+	}
+	var granted []db.Session
+	for {
+		g, err := tx.PickFreeGPU(ctx)
+		if err != nil {
+			if store.IsNotFound(err) {
+				break
+			}
+			return nil, fmt.Errorf("pick GPU: %w", err)
+		}
+		q, ok, err := qs.next(passOver)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			break
 		}
 		row, err := insertSession(ctx, tx, CreateRequest{UserID: q.UserID, Exposure: Exposure(q.Exposure), Pack: q.Pack},
 			q.Image, g.ID, q.FromSnapshotID.Int64)
@@ -246,6 +261,77 @@ func (s *Service) handOff(ctx context.Context, tx store.Store) ([]db.Session, er
 		granted = append(granted, row)
 	}
 	return granted, nil
+}
+
+// queues is the waitlist as two queues, one per exposure, each in
+// fair-share order (fewer GPU-seconds in the last 24 h, then arrival), and
+// the rule that decides which exposure's head gets the next free GPU:
+// the head that arrived first (created_at, then id). The rule is
+// deterministic, and starvation-free between exposures: once a request is
+// the head of its queue, the other queue can win only with requests that
+// arrived before it, of which there are finitely many, so every non-empty
+// queue gets a GPU within that many grants.
+type queues struct {
+	q  [2][]db.ListQueuedFairRow // external, internal
+	at [2]int
+}
+
+func splitQueues(rows []db.ListQueuedFairRow) *queues {
+	qs := &queues{}
+	for _, r := range rows {
+		i := exposureIndex(Exposure(r.Exposure))
+		qs.q[i] = append(qs.q[i], r)
+	}
+	return qs
+}
+
+func exposureIndex(e Exposure) int {
+	if e == Internal {
+		return 1
+	}
+	return 0
+}
+
+// next removes and returns the request that gets the next GPU. passOver
+// (nil: none) is asked about each queue's head before the two are
+// compared; a head it passes over is dropped from this pass, and the
+// next request of its queue becomes the head.
+func (qs *queues) next(passOver func(db.ListQueuedFairRow) (bool, error)) (db.ListQueuedFairRow, bool, error) {
+	best := -1
+	for i := range qs.q {
+		for qs.at[i] < len(qs.q[i]) {
+			if passOver == nil {
+				break
+			}
+			skip, err := passOver(qs.q[i][qs.at[i]])
+			if err != nil {
+				return db.ListQueuedFairRow{}, false, err
+			}
+			if !skip {
+				break
+			}
+			qs.at[i]++
+		}
+		if qs.at[i] == len(qs.q[i]) {
+			continue
+		}
+		if best < 0 || arrivedBefore(qs.q[i][qs.at[i]], qs.q[best][qs.at[best]]) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return db.ListQueuedFairRow{}, false, nil
+	}
+	r := qs.q[best][qs.at[best]]
+	qs.at[best]++
+	return r, true, nil
+}
+
+func arrivedBefore(a, b db.ListQueuedFairRow) bool {
+	if !a.CreatedAt.Equal(b.CreatedAt) {
+		return a.CreatedAt.Before(b.CreatedAt)
+	}
+	return a.ID < b.ID
 }
 
 // CancelQueued cancels the user's queued request on exposure e. A request
@@ -321,8 +407,10 @@ func (s *Service) QueueStatus(ctx context.Context, userID int64, e Exposure) (Qu
 	return queueEntryFromRow(r), nil
 }
 
-// Queue lists every queued request in hand-off order (both exposures),
-// each with its position in its exposure's queue and its estimate.
+// Queue lists every queued request in hand-off order (the two exposures'
+// queues merged by queues.next, as the hand-off would grant them if no
+// request were passed over), each with its position in its exposure's
+// queue and its estimate.
 func (s *Service) Queue(ctx context.Context) ([]QueueEntry, error) {
 	rows, err := s.st.ListQueuedFair(ctx)
 	if err != nil {
@@ -335,18 +423,17 @@ func (s *Service) Queue(ctx context.Context) ([]QueueEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	lengths := map[Exposure]int{}
-	for _, r := range rows {
-		lengths[Exposure(r.Exposure)]++
-	}
-	pos := map[Exposure]int{}
+	qs := splitQueues(rows)
 	out := make([]QueueEntry, 0, len(rows))
-	for _, r := range rows {
-		e := Exposure(r.Exposure)
-		pos[e]++
+	for {
+		r, ok, _ := qs.next(nil)
+		if !ok {
+			break
+		}
+		e, i := Exposure(r.Exposure), exposureIndex(Exposure(r.Exposure))
 		q := QueueEntry{
 			ID: r.ID, UserID: r.UserID, Exposure: e, Pack: r.Pack, FromSnapshotID: r.FromSnapshotID.Int64,
-			Status: QueueQueued, Position: pos[e], QueueLength: lengths[e], CreatedAt: r.CreatedAt.UTC(),
+			Status: QueueQueued, Position: qs.at[i], QueueLength: len(qs.q[i]), CreatedAt: r.CreatedAt.UTC(),
 			GPUHours24h: float64(r.GpuUs) / 3.6e9,
 		}
 		q.EstimatedStartAt, q.EstimateUnknown = est.next()

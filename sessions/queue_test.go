@@ -20,22 +20,38 @@ import (
 	"github.com/medforge/medforge/store/testdb"
 )
 
-// queued requests a session for uid and requires it to be queued.
+// queued requests an external session for uid and requires it to be
+// queued.
 func (e *env) queued(ctx context.Context, uid int64) sessions.QueueEntry {
 	e.t.Helper()
-	p, err := e.svc.Request(ctx, sessions.CreateRequest{UserID: uid, Exposure: sessions.External})
+	return e.queuedOn(ctx, uid, sessions.External)
+}
+
+// queuedOn requests a session on exposure x for uid and requires it to be
+// queued.
+func (e *env) queuedOn(ctx context.Context, uid int64, x sessions.Exposure) sessions.QueueEntry {
+	e.t.Helper()
+	p, err := e.svc.Request(ctx, sessions.CreateRequest{UserID: uid, Exposure: x})
 	require.NoError(e.t, err)
 	require.NotNil(e.t, p.Queued, "user %d should be queued, got a session", uid)
 	assert.Equal(e.t, sessions.QueueQueued, p.Queued.Status)
 	return *p.Queued
 }
 
-// waitGranted polls until uid's request is granted and its session runs.
+// waitGranted polls until uid's external request is granted and its
+// session runs.
 func (e *env) waitGranted(svc *sessions.Service, uid int64) sessions.Session {
+	e.t.Helper()
+	return e.waitGrantedOn(svc, uid, sessions.External)
+}
+
+// waitGrantedOn polls until uid's request on exposure x is granted and its
+// session runs.
+func (e *env) waitGrantedOn(svc *sessions.Service, uid int64, x sessions.Exposure) sessions.Session {
 	e.t.Helper()
 	ctx := ctxT(e.t, time.Minute)
 	for {
-		q, err := svc.QueueStatus(ctx, uid, sessions.External)
+		q, err := svc.QueueStatus(ctx, uid, x)
 		require.NoError(e.t, err)
 		if q.Status == sessions.QueueGranted {
 			return e.waitStatus(q.SessionID, sessions.StatusRunning, time.Minute)
@@ -142,6 +158,110 @@ func TestWaitlistFairShare(t *testing.T) {
 	assert.Equal(t, sessions.QueueCancelled, q7.Status, "a cancelled request is never granted")
 }
 
+// One queue per exposure, on real MariaDB and Docker with 4 GPUs held:
+// a user waits in both queues at once (one request in each, a second on
+// either is refused), positions count per exposure, fair share orders each
+// queue, and a freed GPU goes to the head that arrived first. So a heavy
+// INTERNAL user who came first is served before lighter EXTERNAL users who
+// came after (under one global fair-share order they would overtake her
+// for as long as light users keep coming); a head at its session limit is
+// passed over, and its other request is granted when its session ends.
+func TestWaitlistOneQueuePerExposure(t *testing.T) {
+	e := newEnv(t, envOpts{cfg: func(c *sessions.Config) {
+		c.IdleTimeout = time.Hour
+		c.MaxLifetime = 4 * time.Hour
+	}})
+	ctx := ctxT(t, 4*time.Minute)
+	var holders [4]sessions.Session
+	for i := range holders {
+		holders[i] = e.running(ctx, e.user(testdb.UserOpts{}))
+	}
+	heavy := e.user(testdb.UserOpts{CanUseInternal: true})
+	e.history(heavy, 3*time.Hour)
+	light1, light2 := e.user(testdb.UserOpts{}), e.user(testdb.UserOpts{})
+	both := e.user(testdb.UserOpts{CanUseInternal: true})
+	e.history(both, 4*time.Hour) // behind heavy in the INTERNAL queue
+
+	qh := e.queuedOn(ctx, heavy, sessions.Internal)
+	q1 := e.queuedOn(ctx, light1, sessions.External)
+	q2 := e.queuedOn(ctx, light2, sessions.External)
+	qbe := e.queuedOn(ctx, both, sessions.External)
+	qbi := e.queuedOn(ctx, both, sessions.Internal)
+	for _, c := range []struct {
+		name      string
+		got       sessions.QueueEntry
+		pos, qlen int
+	}{
+		{"heavy internal", qh, 1, 1},
+		{"light1 external", q1, 1, 1},
+		{"light2 external", q2, 2, 2},
+		{"both external", qbe, 3, 3},
+		{"both internal", qbi, 2, 2},
+	} {
+		assert.Equal(t, c.pos, c.got.Position, "%s: position in its exposure's queue at arrival", c.name)
+		assert.Equal(t, c.qlen, c.got.QueueLength, c.name)
+	}
+	for _, x := range []sessions.Exposure{sessions.External, sessions.Internal} {
+		_, err := e.svc.Request(ctx, sessions.CreateRequest{UserID: both, Exposure: x})
+		assert.ErrorIs(t, err, sessions.ErrAlreadyQueued, "one queued request per user and exposure (%s)", x)
+	}
+
+	all, err := e.svc.Queue(ctx)
+	require.NoError(t, err)
+	type place struct {
+		user int64
+		x    sessions.Exposure
+		pos  int
+	}
+	var order []place
+	for _, q := range all {
+		order = append(order, place{q.UserID, q.Exposure, q.Position})
+	}
+	assert.Equal(t, []place{
+		{heavy, sessions.Internal, 1}, {light1, sessions.External, 1}, {light2, sessions.External, 2},
+		{both, sessions.External, 3}, {both, sessions.Internal, 2},
+	}, order, "hand-off order: the older of the two heads each time")
+	for i := 1; i < len(all); i++ {
+		require.NotNil(t, all[i].EstimatedStartAt)
+		assert.False(t, all[i].EstimatedStartAt.Before(*all[i-1].EstimatedStartAt), "estimates follow the hand-off order")
+	}
+
+	e.stopped(ctx, holders[0])
+	sh := e.waitGrantedOn(e.svc, heavy, sessions.Internal)
+	assert.Equal(t, holders[0].GPUID, sh.GPUID, "the older head (INTERNAL) gets the GPU despite 3 GPU-hours")
+	assert.Equal(t, sessions.Internal, sh.Exposure)
+	q1, err = e.svc.QueueStatus(ctx, light1, sessions.External)
+	require.NoError(t, err)
+	assert.Equal(t, sessions.QueueQueued, q1.Status)
+
+	e.stopped(ctx, holders[1])
+	e.waitGrantedOn(e.svc, light1, sessions.External)
+	e.stopped(ctx, holders[2])
+	e.waitGrantedOn(e.svc, light2, sessions.External)
+	qbi, err = e.svc.QueueStatus(ctx, both, sessions.Internal)
+	require.NoError(t, err)
+	assert.Equal(t, 1, qbi.Position, "the INTERNAL queue's head now")
+
+	// both's EXTERNAL request arrived before its INTERNAL one and wins;
+	// then both is at the limit of 1 and the INTERNAL request waits on.
+	e.stopped(ctx, holders[3])
+	sbe := e.waitGrantedOn(e.svc, both, sessions.External)
+	e.stopped(ctx, sh)
+	late := e.user(testdb.UserOpts{})
+	e.queuedOn(ctx, late, sessions.External) // someone waits: a newcomer never takes the free GPU directly
+	sl := e.waitGrantedOn(e.svc, late, sessions.External)
+	assert.Equal(t, sh.GPUID, sl.GPUID, "the head at its limit is passed over, not the GPU left idle")
+	qbi, err = e.svc.QueueStatus(ctx, both, sessions.Internal)
+	require.NoError(t, err)
+	assert.Equal(t, sessions.QueueQueued, qbi.Status, "waits while its user is at the limit")
+	e.stopped(ctx, sbe)
+	sbi := e.waitGrantedOn(e.svc, both, sessions.Internal)
+	assert.Equal(t, sbe.GPUID, sbi.GPUID, "granted in the transaction that ended its user's other session")
+	all, err = e.svc.Queue(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, all)
+}
+
 // The API is SIGKILLed (a real process) while finalizing a stop, with two
 // requests waiting: the restarted API keeps their order, finishes the stop
 // and hands the freed GPU to the head of the queue.
@@ -204,11 +324,38 @@ func TestWaitlistSurvivesSIGKILL(t *testing.T) {
 // the queue is empty and every GPU free.
 func TestWaitlistConcurrentNeverDoubleAssigns(t *testing.T) {
 	e := newEnv(t, envOpts{})
-	ctx := ctxT(t, 4*time.Minute)
 	users := make([]int64, 12)
 	for i := range users {
 		users[i] = e.user(testdb.UserOpts{})
 	}
+	raceWaitlist(t, e, users, []sessions.Exposure{sessions.External}, 50)
+}
+
+// The same race over both exposures' queues: 60 concurrent create, stop
+// and cancel calls by 12 users (all entitled to INTERNAL, half of them
+// allowed two sessions, so one user can wait in both queues and hold a
+// session on each exposure) for 4 GPUs. No GPU is held twice, no user
+// exceeds their limit or has two queued requests on one exposure, no
+// request is granted twice, and draining the queues by stops alone grants
+// what waits.
+func TestWaitlistConcurrentBothExposures(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	users := make([]int64, 12)
+	for i := range users {
+		users[i] = e.user(testdb.UserOpts{CanUseInternal: true, MaxConcurrentSessions: 1 + i%2})
+	}
+	granted := raceWaitlist(t, e, users, []sessions.Exposure{sessions.External, sessions.Internal}, 60)
+	assert.Positive(t, granted, "requests waiting after the race are granted as sessions stop")
+}
+
+// raceWaitlist runs calls concurrent create, cancel and stop calls by
+// users on exposures (chosen by call index) while a watcher checks the
+// invariants every 20 ms; then drains: stops sessions until the queues are
+// empty (cancelling only if that takes over a minute) and every GPU is free.
+// It returns how many requests were granted from the queue.
+func raceWaitlist(t *testing.T, e *env, users []int64, exposures []sessions.Exposure, calls int) int {
+	t.Helper()
+	ctx := ctxT(t, 4*time.Minute)
 	stopWatch := make(chan struct{})
 	var violations []string
 	var vmu sync.Mutex
@@ -223,7 +370,9 @@ func TestWaitlistConcurrentNeverDoubleAssigns(t *testing.T) {
 			}
 			for _, q := range []string{
 				`SELECT CONCAT('gpu ', gpu_id, ' held ', COUNT(*), ' times') FROM sessions WHERE status IN ('starting','running','stopping') GROUP BY gpu_id HAVING COUNT(*) > 1`,
-				`SELECT CONCAT('user ', user_id, ' holds ', COUNT(*)) FROM sessions WHERE status IN ('starting','running','stopping') GROUP BY user_id HAVING COUNT(*) > 1`,
+				`SELECT CONCAT('user ', s.user_id, ' holds ', COUNT(*), ' over a limit of ', u.max_concurrent_sessions) FROM sessions s JOIN users u ON u.id = s.user_id
+				 WHERE s.status IN ('starting','running','stopping') GROUP BY s.user_id, u.max_concurrent_sessions HAVING COUNT(*) > u.max_concurrent_sessions`,
+				`SELECT CONCAT('user ', user_id, ' queued ', COUNT(*), ' times on ', exposure) FROM session_queue WHERE status = 'queued' GROUP BY user_id, exposure HAVING COUNT(*) > 1`,
 				`SELECT CONCAT('session ', session_id, ' granted ', COUNT(*), ' times') FROM session_queue WHERE status = 'granted' GROUP BY session_id HAVING COUNT(*) > 1`,
 			} {
 				rows, err := e.st.DB().Query(q)
@@ -243,20 +392,21 @@ func TestWaitlistConcurrentNeverDoubleAssigns(t *testing.T) {
 	}()
 	var wg sync.WaitGroup
 	var errs sync.Map
-	for i := range 50 {
+	for i := range calls {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			uid := users[i%len(users)]
+			x := exposures[(i/len(users))%len(exposures)]
 			time.Sleep(time.Duration(rand.IntN(300)) * time.Millisecond)
 			var err error
 			switch i % 5 {
 			case 0, 1, 2:
-				_, err = e.svc.Request(ctx, sessions.CreateRequest{UserID: uid, Exposure: sessions.External})
+				_, err = e.svc.Request(ctx, sessions.CreateRequest{UserID: uid, Exposure: x})
 			case 3:
-				_, err = e.svc.CancelQueued(ctx, uid, sessions.External)
+				_, err = e.svc.CancelQueued(ctx, uid, x)
 			case 4:
-				if cur, cerr := e.svc.Current(ctx, uid, sessions.External); cerr == nil {
+				if cur, cerr := e.svc.Current(ctx, uid, x); cerr == nil {
 					_, err = e.svc.Stop(ctx, cur.ID, uid, sessions.StopUser)
 				}
 			}
@@ -273,14 +423,19 @@ func TestWaitlistConcurrentNeverDoubleAssigns(t *testing.T) {
 		t.Errorf("call %v: unexpected error %v", k, v)
 		return true
 	})
-	// Drain: cancel every request and stop every session until nothing is
-	// active or queued.
-	deadline := time.Now().Add(2 * time.Minute)
+	// Drain: stop every session (each stop hands its GPU to the queue)
+	// until nothing is active or queued; after a minute, cancel too.
+	start := time.Now()
 	for {
+		cancel := time.Since(start) > time.Minute
 		for _, uid := range users {
-			_, _ = e.svc.CancelQueued(ctx, uid, sessions.External)
-			if cur, err := e.svc.Current(ctx, uid, sessions.External); err == nil && cur.Status != sessions.StatusStarting {
-				_, _ = e.svc.Stop(ctx, cur.ID, uid, sessions.StopUser)
+			for _, x := range exposures {
+				if cancel {
+					_, _ = e.svc.CancelQueued(ctx, uid, x)
+				}
+				if cur, err := e.svc.Current(ctx, uid, x); err == nil && cur.Status != sessions.StatusStarting {
+					_, _ = e.svc.Stop(ctx, cur.ID, uid, sessions.StopUser)
+				}
 			}
 		}
 		var active, queued int
@@ -289,7 +444,7 @@ func TestWaitlistConcurrentNeverDoubleAssigns(t *testing.T) {
 		if active == 0 && queued == 0 {
 			break
 		}
-		require.True(t, time.Now().Before(deadline), "still %d active and %d queued", active, queued)
+		require.Less(t, time.Since(start), 2*time.Minute, "still %d active and %d queued", active, queued)
 		time.Sleep(200 * time.Millisecond)
 	}
 	close(stopWatch)
@@ -299,6 +454,7 @@ func TestWaitlistConcurrentNeverDoubleAssigns(t *testing.T) {
 	require.NoError(t, e.st.DB().QueryRow(`SELECT COUNT(*), COUNT(DISTINCT session_id) FROM session_queue WHERE status = 'granted'`).Scan(&granted, &grantedSessions))
 	assert.Equal(t, granted, grantedSessions, "each grant has its own session")
 	t.Logf("%d requests were granted from the queue", granted)
+	return granted
 }
 
 func errorsIsAny(err error, targets ...error) bool {

@@ -432,7 +432,9 @@ func (s *Service) allocateTx(ctx context.Context, req CreateRequest, image strin
 		if n >= int64(u.MaxConcurrentSessions) {
 			return ErrLimit
 		}
-		if _, err := tx.GetQueuedEntryByUser(ctx, nullID(req.UserID)); err == nil {
+		if _, err := tx.GetQueuedEntryByUser(ctx, db.GetQueuedEntryByUserParams{
+			UserID: nullID(req.UserID), Exposure: db.SessionQueueExposure(req.Exposure),
+		}); err == nil {
 			return ErrAlreadyQueued
 		} else if !store.IsNotFound(err) {
 			return fmt.Errorf("queued request: %w", err)

@@ -121,7 +121,7 @@ func problem(err error) error {
 	case errors.Is(err, sessions.ErrSnapshotInUse):
 		return httpapi.Problem(http.StatusConflict, "snapshot_in_use", "a session, a queued request or a cloned workspace depends on this snapshot; it is kept")
 	case errors.Is(err, sessions.ErrAlreadyQueued):
-		return httpapi.Problem(http.StatusConflict, "already_queued", "you already have a queued session request; cancel it first")
+		return httpapi.Problem(http.StatusConflict, "already_queued", "you already have a queued session request on this exposure; cancel it first")
 	case errors.Is(err, sessions.ErrNotQueued):
 		return httpapi.Problem(http.StatusNotFound, "not_queued", "you have no queued session request here")
 	case errors.Is(err, sessions.ErrAlreadyGranted):
@@ -327,7 +327,7 @@ func (h *handlers) routes() []httpapi.Route {
 	out = append(out,
 		httpapi.Route{Method: http.MethodGet, Path: "/admin/sessions/queue", Tags: []string{tag, "admin"}, Auth: httpapi.AuthAdmin,
 			Summary:     "The GPU waitlist",
-			Description: "Every queued request of both exposures in hand-off order (fair share: fewer GPU-hours in the last 24 h first, then arrival), and GPU-hours per user over the last 24 h.",
+			Description: "Every queued request of both exposures in hand-off order (one queue per exposure in fair-share order: fewer GPU-hours in the last 24 h first, then arrival; a freed GPU goes to the head of the two that arrived first), and GPU-hours per user over the last 24 h.",
 			Response:    AdminQueue{},
 			Handler: func(c *fiber.Ctx) error {
 				q, err := h.svc.Queue(c.UserContext())

@@ -92,7 +92,8 @@ type Querier interface {
 	GetLeaderboardVersion(ctx context.Context, id int64) (int64, error)
 	GetOfficialSubmissionScore(ctx context.Context, submissionID int64) (SubmissionScore, error)
 	GetQueueEntry(ctx context.Context, id int64) (SessionQueue, error)
-	GetQueuedEntryByUser(ctx context.Context, userID sql.NullInt64) (SessionQueue, error)
+	// The user's queued request on an exposure (at most one: a unique key).
+	GetQueuedEntryByUser(ctx context.Context, arg GetQueuedEntryByUserParams) (SessionQueue, error)
 	GetRescoreJob(ctx context.Context, id int64) (RescoreJob, error)
 	GetScorerModule(ctx context.Context, id int64) (ScorerModule, error)
 	GetScorerModuleByDigest(ctx context.Context, digest string) (ScorerModule, error)
@@ -135,7 +136,8 @@ type Querier interface {
 	ListDeletingSnapshots(ctx context.Context) ([]SessionSnapshot, error)
 	// Every GPU with the active session holding it, if any.
 	ListGPUsWithHolder(ctx context.Context) ([]ListGPUsWithHolderRow, error)
-	// Every queued request in fair-share order: fewer GPU-seconds held in the
+	// Every queued request of both exposures, each exposure's queue in
+	// fair-share order (the hand-off merges the two; sessions/queue.go): fewer GPU-seconds held in the
 	// last 24 h first (a session holds its GPU from creation to its end), then
 	// earlier arrival.
 	ListQueuedFair(ctx context.Context) ([]ListQueuedFairRow, error)

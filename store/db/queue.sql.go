@@ -107,11 +107,17 @@ func (q *Queries) GetQueueEntry(ctx context.Context, id int64) (SessionQueue, er
 }
 
 const getQueuedEntryByUser = `-- name: GetQueuedEntryByUser :one
-SELECT id, user_id, exposure, pack, image, from_snapshot_id, status, queued_user_id, session_id, reason, created_at, decided_at FROM session_queue WHERE queued_user_id = ?
+SELECT id, user_id, exposure, pack, image, from_snapshot_id, status, queued_user_id, session_id, reason, created_at, decided_at FROM session_queue WHERE queued_user_id = ? AND exposure = ?
 `
 
-func (q *Queries) GetQueuedEntryByUser(ctx context.Context, userID sql.NullInt64) (SessionQueue, error) {
-	row := q.db.QueryRowContext(ctx, getQueuedEntryByUser, userID)
+type GetQueuedEntryByUserParams struct {
+	UserID   sql.NullInt64
+	Exposure SessionQueueExposure
+}
+
+// The user's queued request on an exposure (at most one: a unique key).
+func (q *Queries) GetQueuedEntryByUser(ctx context.Context, arg GetQueuedEntryByUserParams) (SessionQueue, error) {
+	row := q.db.QueryRowContext(ctx, getQueuedEntryByUser, arg.UserID, arg.Exposure)
 	var i SessionQueue
 	err := row.Scan(
 		&i.ID,
@@ -233,7 +239,8 @@ type ListQueuedFairRow struct {
 	GpuUs          int64
 }
 
-// Every queued request in fair-share order: fewer GPU-seconds held in the
+// Every queued request of both exposures, each exposure's queue in
+// fair-share order (the hand-off merges the two; sessions/queue.go): fewer GPU-seconds held in the
 // last 24 h first (a session holds its GPU from creation to its end), then
 // earlier arrival.
 func (q *Queries) ListQueuedFair(ctx context.Context) ([]ListQueuedFairRow, error) {
