@@ -164,9 +164,8 @@ func (s *Service) SubmitFrom(ctx context.Context, v Viewer, slug, filename strin
 	if err := s.st.InTx(ctx, func(tx store.Store) error { return tx.EnsureDailyCount(ctx, ensure) }); err != nil {
 		return SubmitResult{}, fmt.Errorf("count submission: %w", err)
 	}
-	entry := db.EnsureLeaderboardEntryParams{CompetitionID: c.ID, UserID: v.UserID, CreatedAt: now}
-	if err := s.st.InTx(ctx, func(tx store.Store) error { return tx.EnsureLeaderboardEntry(ctx, entry) }); err != nil {
-		return SubmitResult{}, fmt.Errorf("create leaderboard entry: %w", err)
+	if err := s.ensureLeaderboardEntry(ctx, c.ID, v.UserID, now); err != nil {
+		return SubmitResult{}, err
 	}
 	var res SubmitResult
 	err = s.st.InTx(ctx, func(tx store.Store) error {
@@ -447,4 +446,21 @@ func (s *Service) AdminSubmission(ctx context.Context, id int64) (AdminSubmissio
 		out.PrivateScore = &v
 	}
 	return out, nil
+}
+
+// ensureLeaderboardEntry creates the user's (empty) leaderboard entry when it
+// is missing. It asks first with a lock-free read, because the INSERT IGNORE
+// of an entry that exists share-locks the competition row and then the entry,
+// the reverse of a finishing worker's lock order: after a user's first upload
+// it never runs, so intake and the worker cannot deadlock on it.
+func (s *Service) ensureLeaderboardEntry(ctx context.Context, competitionID, userID int64, now time.Time) error {
+	present, err := s.st.HasLeaderboardEntry(ctx, db.HasLeaderboardEntryParams{CompetitionID: competitionID, UserID: userID})
+	if err == nil && present {
+		return nil
+	}
+	entry := db.EnsureLeaderboardEntryParams{CompetitionID: competitionID, UserID: userID, CreatedAt: now}
+	if err := s.st.InTx(ctx, func(tx store.Store) error { return tx.EnsureLeaderboardEntry(ctx, entry) }); err != nil {
+		return fmt.Errorf("create leaderboard entry: %w", err)
+	}
+	return nil
 }

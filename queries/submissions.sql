@@ -121,12 +121,21 @@ SELECT * FROM submission_scores WHERE submission_id = sqlc.arg(submission_id) OR
 -- name: CountOfficialSubmissionScores :one
 SELECT COUNT(*) FROM submission_scores WHERE submission_id = sqlc.arg(submission_id) AND is_official;
 
+-- name: HasLeaderboardEntry :one
+-- A plain consistent read (no locks): whether the user's leaderboard entry
+-- exists. Intake asks before EnsureLeaderboardEntry, whose INSERT IGNORE
+-- share-locks the competition row (foreign-key check) and then the existing
+-- entry, the reverse of a finishing worker's order (entry, ..., competition),
+-- and so deadlocks against it when run for an entry that already exists.
+SELECT EXISTS(SELECT 1 FROM leaderboard_entries
+              WHERE competition_id = sqlc.arg(competition_id) AND user_id = sqlc.arg(user_id)) AS present;
+
 -- name: EnsureLeaderboardEntry :exec
 -- Creates the user's leaderboard entry (no submissions, no best: not shown)
 -- when missing, in its own statement before the accepting transaction, so
 -- that transaction only updates an existing row: concurrent first uploads
 -- then queue on its row lock instead of deadlocking on the insert of a new
--- key.
+-- key. Intake runs it only when HasLeaderboardEntry says the entry is missing.
 INSERT IGNORE INTO leaderboard_entries (competition_id, user_id, submissions, last_submission_at)
 VALUES (sqlc.arg(competition_id), sqlc.arg(user_id), 0, sqlc.arg(created_at));
 

@@ -57,7 +57,7 @@ type Querier interface {
 	// when missing, in its own statement before the accepting transaction, so
 	// that transaction only updates an existing row: concurrent first uploads
 	// then queue on its row lock instead of deadlocking on the insert of a new
-	// key.
+	// key. Intake runs it only when HasLeaderboardEntry says the entry is missing.
 	EnsureLeaderboardEntry(ctx context.Context, arg EnsureLeaderboardEntryParams) error
 	// The one extension of a running session's idle and lifetime limits.
 	ExtendSession(ctx context.Context, arg ExtendSessionParams) (int64, error)
@@ -105,6 +105,12 @@ type Querier interface {
 	GetUser(ctx context.Context, id int64) (User, error)
 	GetUserByEmail(ctx context.Context, email string) (User, error)
 	GrantQueueEntry(ctx context.Context, arg GrantQueueEntryParams) (int64, error)
+	// A plain consistent read (no locks): whether the user's leaderboard entry
+	// exists. Intake asks before EnsureLeaderboardEntry, whose INSERT IGNORE
+	// share-locks the competition row (foreign-key check) and then the existing
+	// entry, the reverse of a finishing worker's order (entry, ..., competition),
+	// and so deadlocks against it when run for an entry that already exists.
+	HasLeaderboardEntry(ctx context.Context, arg HasLeaderboardEntryParams) (bool, error)
 	InsertAuditEvent(ctx context.Context, arg InsertAuditEventParams) error
 	InsertCertificationReport(ctx context.Context, arg InsertCertificationReportParams) (int64, error)
 	InsertHoldoutVersion(ctx context.Context, arg InsertHoldoutVersionParams) (int64, error)

@@ -261,7 +261,7 @@ type EnsureLeaderboardEntryParams struct {
 // when missing, in its own statement before the accepting transaction, so
 // that transaction only updates an existing row: concurrent first uploads
 // then queue on its row lock instead of deadlocking on the insert of a new
-// key.
+// key. Intake runs it only when HasLeaderboardEntry says the entry is missing.
 func (q *Queries) EnsureLeaderboardEntry(ctx context.Context, arg EnsureLeaderboardEntryParams) error {
 	_, err := q.db.ExecContext(ctx, ensureLeaderboardEntry, arg.CompetitionID, arg.UserID, arg.CreatedAt)
 	return err
@@ -470,6 +470,28 @@ func (q *Queries) GetSubmissionScoreByDigests(ctx context.Context, arg GetSubmis
 		&i.UnitScores,
 	)
 	return i, err
+}
+
+const hasLeaderboardEntry = `-- name: HasLeaderboardEntry :one
+SELECT EXISTS(SELECT 1 FROM leaderboard_entries
+              WHERE competition_id = ? AND user_id = ?) AS present
+`
+
+type HasLeaderboardEntryParams struct {
+	CompetitionID int64
+	UserID        int64
+}
+
+// A plain consistent read (no locks): whether the user's leaderboard entry
+// exists. Intake asks before EnsureLeaderboardEntry, whose INSERT IGNORE
+// share-locks the competition row (foreign-key check) and then the existing
+// entry, the reverse of a finishing worker's order (entry, ..., competition),
+// and so deadlocks against it when run for an entry that already exists.
+func (q *Queries) HasLeaderboardEntry(ctx context.Context, arg HasLeaderboardEntryParams) (bool, error) {
+	row := q.db.QueryRowContext(ctx, hasLeaderboardEntry, arg.CompetitionID, arg.UserID)
+	var present bool
+	err := row.Scan(&present)
+	return present, err
 }
 
 const insertSubmission = `-- name: InsertSubmission :execlastid
