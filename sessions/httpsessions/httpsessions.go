@@ -158,174 +158,236 @@ func (h *handlers) routes() []httpapi.Route {
 		exp  sessions.Exposure
 		auth httpapi.Auth
 	}{{sessions.External, httpapi.AuthUser}, {sessions.Internal, httpapi.AuthInternal}} {
-		exp := e.exp
-		base := "/" + string(exp) + "/sessions"
-		out = append(out,
-			httpapi.Route{Method: http.MethodGet, Path: base + "/current", Tags: []string{tag}, Auth: e.auth,
-				Summary:     "My current " + string(exp) + " session",
-				Description: "The caller's active (starting, running or stopping) session on this exposure; data is null when there is none.",
-				Response:    sessions.Session{},
-				Handler: func(c *fiber.Ctx) error {
-					s, err := h.svc.Current(c.UserContext(), httpapi.CurrentUser(c).ID, exp)
-					return okOrNull(c, s, err, sessions.ErrNotFound)
-				}},
-			httpapi.Route{Method: http.MethodPost, Path: base, Tags: []string{tag}, Auth: e.auth,
-				Summary: "Create a " + string(exp) + " session",
-				Description: "Allocates one GPU and starts the IDE container (201); the session is starting and becomes running once the IDE answers. " +
-					"With from_snapshot, the workspace is made from that snapshot of the caller's (404 snapshot_not_found otherwise; an internal snapshot into an external session is 403 internal_snapshot_refused). " +
-					"When no GPU is free, or others are waiting, the request joins this exposure's waitlist: 202 with a queue entry (status queued, position, estimated_start_at) instead of a session. " +
-					"409 session_limit at the per-user limit, 409 already_queued with a request waiting, 503 session_isolation while the east-west rule is not in force.",
-				Request: CreateRequest{}, Response: sessions.Session{}, Status: http.StatusCreated,
-				Also: []httpapi.AltResponse{{Status: http.StatusAccepted, Description: "Queued: no GPU is free, or others are waiting", Response: sessions.QueueEntry{}}},
-				Handler: func(c *fiber.Ctx) error {
-					var req CreateRequest
-					if len(c.Body()) > 0 {
-						if err := httpapi.Decode(c, &req); err != nil {
-							return err
-						}
-					}
-					if len(req.FromSnapshot) > 512 {
-						return httpapi.Invalid(httpapi.FieldError{Field: "from_snapshot", Message: "at most 512 characters"})
-					}
-					p, err := h.svc.Request(c.UserContext(), sessions.CreateRequest{UserID: httpapi.CurrentUser(c).ID, Exposure: exp, Pack: req.Pack, FromSnapshot: req.FromSnapshot})
-					if err != nil {
-						return problem(err)
-					}
-					if p.Queued != nil {
-						q := p.Queued
-						h.srv.Audit(c, "session.queue", "session_queue", strconv.FormatInt(q.ID, 10), fmt.Sprintf("exposure=%s pack=%s position=%d from_snapshot=%q", exp, q.Pack, q.Position, req.FromSnapshot))
-						return httpapi.OK(c, http.StatusAccepted, q)
-					}
-					s := p.Session
-					h.srv.Audit(c, "session.create", "session", strconv.FormatInt(s.ID, 10), fmt.Sprintf("exposure=%s pack=%s gpu=%d from_snapshot=%q", exp, s.Pack, s.GPUID, req.FromSnapshot))
-					return httpapi.OK(c, http.StatusCreated, s)
-				}},
-			httpapi.Route{Method: http.MethodGet, Path: base + "/queue", Tags: []string{tag}, Auth: e.auth,
-				Summary:     "My place on the " + string(exp) + " GPU waitlist",
-				Description: "The caller's latest request on this exposure's waitlist: while queued its position, queue length and estimated start (null with estimate_unknown saying why); then granted with session_id, or cancelled with a reason. data is null when the caller never queued here.",
-				Response:    sessions.QueueEntry{},
-				Handler: func(c *fiber.Ctx) error {
-					q, err := h.svc.QueueStatus(c.UserContext(), httpapi.CurrentUser(c).ID, exp)
-					return okOrNull(c, q, err, sessions.ErrNotQueued)
-				}},
-			httpapi.Route{Method: http.MethodDelete, Path: base + "/queue", Tags: []string{tag}, Auth: e.auth,
-				Summary:     "Leave the " + string(exp) + " GPU waitlist",
-				Description: "Cancels the caller's queued request. 404 not_queued when none is waiting; 409 already_granted when it got a GPU first (stop that session instead).",
-				Response:    sessions.QueueEntry{},
-				Handler: func(c *fiber.Ctx) error {
-					q, err := h.svc.CancelQueued(c.UserContext(), httpapi.CurrentUser(c).ID, exp)
-					if err != nil {
-						return problem(err)
-					}
-					h.srv.Audit(c, "session.queue_cancel", "session_queue", strconv.FormatInt(q.ID, 10), "")
-					return httpapi.OK(c, http.StatusOK, q)
-				}},
-			httpapi.Route{Method: http.MethodPost, Path: base + "/:id/extend", Tags: []string{tag}, Auth: e.auth,
-				Summary:     "Extend a " + string(exp) + " session once",
-				Description: "Pushes the maximum lifetime back and restarts the idle clock by minutes (at most, and by default, the admins' MEDFORGE_SESSION_MAX_EXTENSION). Once per session: 409 cannot_extend after that.",
-				Request:     ExtendRequest{}, Response: sessions.Session{},
-				Handler: func(c *fiber.Ctx) error {
-					id, err := idParam(c, "id")
-					if err != nil {
-						return err
-					}
-					var req ExtendRequest
-					if len(c.Body()) > 0 {
-						if err := httpapi.Decode(c, &req); err != nil {
-							return err
-						}
-					}
-					if req.Minutes < 0 {
-						return httpapi.Invalid(httpapi.FieldError{Field: "minutes", Message: "must not be negative"})
-					}
-					uid := httpapi.CurrentUser(c).ID
-					cur, err := h.svc.Get(c.UserContext(), id, uid)
-					if err != nil {
-						return problem(err)
-					}
-					if cur.Exposure != exp {
-						return problem(sessions.ErrNotFound)
-					}
-					s, err := h.svc.Extend(c.UserContext(), id, uid, time.Duration(req.Minutes)*time.Minute)
-					if err != nil {
-						return problem(err)
-					}
-					h.srv.Audit(c, "session.extend", "session", strconv.FormatInt(id, 10), fmt.Sprintf("minutes=%d", req.Minutes))
-					return httpapi.OK(c, http.StatusOK, s)
-				}},
-			httpapi.Route{Method: http.MethodGet, Path: "/" + string(exp) + "/snapshots", Tags: []string{tag}, Auth: e.auth,
-				Summary: "My " + string(exp) + " snapshots",
-				Description: "The caller's stop snapshots on this exposure, newest first, with the session, time, size, whether something depends on them (in_use), " +
-					"and when retention will prune each (prune_at and prune_reason; null when the policy keeps it).",
-				Response: []sessions.Snapshot{},
-				Handler: func(c *fiber.Ctx) error {
-					out, err := h.svc.Snapshots(c.UserContext(), httpapi.CurrentUser(c).ID, exp)
-					if err != nil {
-						return problem(err)
-					}
-					return httpapi.OK(c, http.StatusOK, out)
-				}},
-			httpapi.Route{Method: http.MethodDelete, Path: "/" + string(exp) + "/snapshots/:id", Tags: []string{tag}, Auth: e.auth,
-				Summary:     "Delete one of my " + string(exp) + " snapshots",
-				Description: "Destroys the snapshot. 409 snapshot_in_use while a session, a queued request or a cloned workspace depends on it; 404 for anyone else's.",
-				Response:    sessions.Snapshot{},
-				Handler: func(c *fiber.Ctx) error {
-					uid := httpapi.CurrentUser(c).ID
-					snap, err := h.ownSnapshot(c, uid, exp)
-					if err != nil {
-						return err
-					}
-					if _, err := h.svc.DeleteSnapshot(c.UserContext(), snap.ID, uid, "user"); err != nil {
-						return problem(err)
-					}
-					h.srv.Audit(c, "snapshot.delete", "snapshot", strconv.FormatInt(snap.ID, 10), snap.Name)
-					return httpapi.OK(c, http.StatusOK, snap)
-				}},
-			httpapi.Route{Method: http.MethodGet, Path: "/" + string(exp) + "/snapshots/:id/download", Tags: []string{tag}, Auth: e.auth,
-				Summary:     "Download one of my " + string(exp) + " snapshots",
-				Description: "The snapshot's files as a .tar.gz stream (links kept as links). INTERNAL snapshots need an admin: their data must not leave the no-egress network (403 internal_download_refused).",
-				Raw:         true, RawContentType: "application/gzip",
-				Handler: func(c *fiber.Ctx) error {
-					u := httpapi.CurrentUser(c)
-					if exp == sessions.Internal && !u.IsAdmin() {
-						return httpapi.Problem(http.StatusForbidden, "internal_download_refused", "internal snapshots can be downloaded only by an admin")
-					}
-					snap, err := h.ownSnapshot(c, u.ID, exp)
-					if err != nil {
-						return err
-					}
-					return h.download(c, snap.ID, u.ID)
-				}},
-			httpapi.Route{Method: http.MethodPost, Path: base + "/:id/stop", Tags: []string{tag}, Auth: e.auth,
-				Summary:     "Stop a " + string(exp) + " session",
-				Description: "Records the intent to stop (status stopping); the container is stopped, the workspace snapshotted and the row marked stopped asynchronously. Idempotent: stopping an ended session answers 202 with it as it is.",
-				Response:    sessions.Session{}, Status: http.StatusAccepted,
-				Handler: func(c *fiber.Ctx) error {
-					id, err := idParam(c, "id")
-					if err != nil {
-						return err
-					}
-					uid := httpapi.CurrentUser(c).ID
-					cur, err := h.svc.Get(c.UserContext(), id, uid)
-					if err != nil {
-						return problem(err)
-					}
-					if cur.Exposure != exp {
-						return problem(sessions.ErrNotFound)
-					}
-					s, err := h.svc.Stop(c.UserContext(), id, uid, sessions.StopUser)
-					if err != nil {
-						return problem(err)
-					}
-					if cur.Status == sessions.StatusStarting || cur.Status == sessions.StatusRunning {
-						h.srv.Audit(c, "session.stop", "session", strconv.FormatInt(id, 10), "")
-					}
-					return httpapi.OK(c, http.StatusAccepted, s)
-				}},
-		)
+		out = append(out, h.sessionRoutes(e.exp, e.auth)...)
+		out = append(out, h.waitlistRoutes(e.exp, e.auth)...)
+		out = append(out, h.snapshotRoutes(e.exp, e.auth)...)
 	}
-	out = append(out,
-		httpapi.Route{Method: http.MethodGet, Path: "/admin/sessions/queue", Tags: []string{tag, "admin"}, Auth: httpapi.AuthAdmin,
+	out = append(out, h.historyRoute())
+	return append(out, h.adminRoutes()...)
+}
+
+// sessionRoutes are the caller's session on one exposure: the current one,
+// create, extend and stop.
+func (h *handlers) sessionRoutes(exp sessions.Exposure, auth httpapi.Auth) []httpapi.Route {
+	base := "/" + string(exp) + "/sessions"
+	return []httpapi.Route{
+		{Method: http.MethodGet, Path: base + "/current", Tags: []string{tag}, Auth: auth,
+			Summary:     "My current " + string(exp) + " session",
+			Description: "The caller's active (starting, running or stopping) session on this exposure; data is null when there is none.",
+			Response:    sessions.Session{},
+			Handler: func(c *fiber.Ctx) error {
+				s, err := h.svc.Current(c.UserContext(), httpapi.CurrentUser(c).ID, exp)
+				return okOrNull(c, s, err, sessions.ErrNotFound)
+			}},
+		{Method: http.MethodPost, Path: base, Tags: []string{tag}, Auth: auth,
+			Summary: "Create a " + string(exp) + " session",
+			Description: "Allocates one GPU and starts the IDE container (201); the session is starting and becomes running once the IDE answers. " +
+				"With from_snapshot, the workspace is made from that snapshot of the caller's (404 snapshot_not_found otherwise; an internal snapshot into an external session is 403 internal_snapshot_refused). " +
+				"When no GPU is free, or others are waiting, the request joins this exposure's waitlist: 202 with a queue entry (status queued, position, estimated_start_at) instead of a session. " +
+				"409 session_limit at the per-user limit, 409 already_queued with a request waiting, 503 session_isolation while the east-west rule is not in force.",
+			Request: CreateRequest{}, Response: sessions.Session{}, Status: http.StatusCreated,
+			Also:    []httpapi.AltResponse{{Status: http.StatusAccepted, Description: "Queued: no GPU is free, or others are waiting", Response: sessions.QueueEntry{}}},
+			Handler: h.create(exp)},
+		{Method: http.MethodPost, Path: base + "/:id/extend", Tags: []string{tag}, Auth: auth,
+			Summary:     "Extend a " + string(exp) + " session once",
+			Description: "Pushes the maximum lifetime back and restarts the idle clock by minutes (at most, and by default, the admins' MEDFORGE_SESSION_MAX_EXTENSION). Once per session: 409 cannot_extend after that.",
+			Request:     ExtendRequest{}, Response: sessions.Session{},
+			Handler: h.extend(exp)},
+		{Method: http.MethodPost, Path: base + "/:id/stop", Tags: []string{tag}, Auth: auth,
+			Summary:     "Stop a " + string(exp) + " session",
+			Description: "Records the intent to stop (status stopping); the container is stopped, the workspace snapshotted and the row marked stopped asynchronously. Idempotent: stopping an ended session answers 202 with it as it is.",
+			Response:    sessions.Session{}, Status: http.StatusAccepted,
+			Handler: h.stop(exp)},
+	}
+}
+
+// create answers POST /{exposure}/sessions: a starting session (201), or a
+// place on the exposure's waitlist (202).
+func (h *handlers) create(exp sessions.Exposure) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		var req CreateRequest
+		if len(c.Body()) > 0 {
+			if err := httpapi.Decode(c, &req); err != nil {
+				return err
+			}
+		}
+		if len(req.FromSnapshot) > 512 {
+			return httpapi.Invalid(httpapi.FieldError{Field: "from_snapshot", Message: "at most 512 characters"})
+		}
+		p, err := h.svc.Request(c.UserContext(), sessions.CreateRequest{UserID: httpapi.CurrentUser(c).ID, Exposure: exp, Pack: req.Pack, FromSnapshot: req.FromSnapshot})
+		if err != nil {
+			return problem(err)
+		}
+		if p.Queued != nil {
+			q := p.Queued
+			h.srv.Audit(c, "session.queue", "session_queue", strconv.FormatInt(q.ID, 10), fmt.Sprintf("exposure=%s pack=%s position=%d from_snapshot=%q", exp, q.Pack, q.Position, req.FromSnapshot))
+			return httpapi.OK(c, http.StatusAccepted, q)
+		}
+		s := p.Session
+		h.srv.Audit(c, "session.create", "session", strconv.FormatInt(s.ID, 10), fmt.Sprintf("exposure=%s pack=%s gpu=%d from_snapshot=%q", exp, s.Pack, s.GPUID, req.FromSnapshot))
+		return httpapi.OK(c, http.StatusCreated, s)
+	}
+}
+
+// extend answers POST /{exposure}/sessions/{id}/extend.
+func (h *handlers) extend(exp sessions.Exposure) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		id, err := idParam(c, "id")
+		if err != nil {
+			return err
+		}
+		var req ExtendRequest
+		if len(c.Body()) > 0 {
+			if err := httpapi.Decode(c, &req); err != nil {
+				return err
+			}
+		}
+		if req.Minutes < 0 {
+			return httpapi.Invalid(httpapi.FieldError{Field: "minutes", Message: "must not be negative"})
+		}
+		uid := httpapi.CurrentUser(c).ID
+		cur, err := h.svc.Get(c.UserContext(), id, uid)
+		if err != nil {
+			return problem(err)
+		}
+		if cur.Exposure != exp {
+			return problem(sessions.ErrNotFound)
+		}
+		s, err := h.svc.Extend(c.UserContext(), id, uid, time.Duration(req.Minutes)*time.Minute)
+		if err != nil {
+			return problem(err)
+		}
+		h.srv.Audit(c, "session.extend", "session", strconv.FormatInt(id, 10), fmt.Sprintf("minutes=%d", req.Minutes))
+		return httpapi.OK(c, http.StatusOK, s)
+	}
+}
+
+// stop answers POST /{exposure}/sessions/{id}/stop.
+func (h *handlers) stop(exp sessions.Exposure) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		id, err := idParam(c, "id")
+		if err != nil {
+			return err
+		}
+		uid := httpapi.CurrentUser(c).ID
+		cur, err := h.svc.Get(c.UserContext(), id, uid)
+		if err != nil {
+			return problem(err)
+		}
+		if cur.Exposure != exp {
+			return problem(sessions.ErrNotFound)
+		}
+		s, err := h.svc.Stop(c.UserContext(), id, uid, sessions.StopUser)
+		if err != nil {
+			return problem(err)
+		}
+		if cur.Status == sessions.StatusStarting || cur.Status == sessions.StatusRunning {
+			h.srv.Audit(c, "session.stop", "session", strconv.FormatInt(id, 10), "")
+		}
+		return httpapi.OK(c, http.StatusAccepted, s)
+	}
+}
+
+// waitlistRoutes are the caller's place on one exposure's GPU waitlist.
+func (h *handlers) waitlistRoutes(exp sessions.Exposure, auth httpapi.Auth) []httpapi.Route {
+	base := "/" + string(exp) + "/sessions"
+	return []httpapi.Route{
+		{Method: http.MethodGet, Path: base + "/queue", Tags: []string{tag}, Auth: auth,
+			Summary:     "My place on the " + string(exp) + " GPU waitlist",
+			Description: "The caller's latest request on this exposure's waitlist: while queued its position, queue length and estimated start (null with estimate_unknown saying why); then granted with session_id, or cancelled with a reason. data is null when the caller never queued here.",
+			Response:    sessions.QueueEntry{},
+			Handler: func(c *fiber.Ctx) error {
+				q, err := h.svc.QueueStatus(c.UserContext(), httpapi.CurrentUser(c).ID, exp)
+				return okOrNull(c, q, err, sessions.ErrNotQueued)
+			}},
+		{Method: http.MethodDelete, Path: base + "/queue", Tags: []string{tag}, Auth: auth,
+			Summary:     "Leave the " + string(exp) + " GPU waitlist",
+			Description: "Cancels the caller's queued request. 404 not_queued when none is waiting; 409 already_granted when it got a GPU first (stop that session instead).",
+			Response:    sessions.QueueEntry{},
+			Handler: func(c *fiber.Ctx) error {
+				q, err := h.svc.CancelQueued(c.UserContext(), httpapi.CurrentUser(c).ID, exp)
+				if err != nil {
+					return problem(err)
+				}
+				h.srv.Audit(c, "session.queue_cancel", "session_queue", strconv.FormatInt(q.ID, 10), "")
+				return httpapi.OK(c, http.StatusOK, q)
+			}},
+	}
+}
+
+// snapshotRoutes are the caller's stop snapshots on one exposure.
+func (h *handlers) snapshotRoutes(exp sessions.Exposure, auth httpapi.Auth) []httpapi.Route {
+	return []httpapi.Route{
+		{Method: http.MethodGet, Path: "/" + string(exp) + "/snapshots", Tags: []string{tag}, Auth: auth,
+			Summary: "My " + string(exp) + " snapshots",
+			Description: "The caller's stop snapshots on this exposure, newest first, with the session, time, size, whether something depends on them (in_use), " +
+				"and when retention will prune each (prune_at and prune_reason; null when the policy keeps it).",
+			Response: []sessions.Snapshot{},
+			Handler: func(c *fiber.Ctx) error {
+				out, err := h.svc.Snapshots(c.UserContext(), httpapi.CurrentUser(c).ID, exp)
+				if err != nil {
+					return problem(err)
+				}
+				return httpapi.OK(c, http.StatusOK, out)
+			}},
+		{Method: http.MethodDelete, Path: "/" + string(exp) + "/snapshots/:id", Tags: []string{tag}, Auth: auth,
+			Summary:     "Delete one of my " + string(exp) + " snapshots",
+			Description: "Destroys the snapshot. 409 snapshot_in_use while a session, a queued request or a cloned workspace depends on it; 404 for anyone else's.",
+			Response:    sessions.Snapshot{},
+			Handler: func(c *fiber.Ctx) error {
+				uid := httpapi.CurrentUser(c).ID
+				snap, err := h.ownSnapshot(c, uid, exp)
+				if err != nil {
+					return err
+				}
+				if _, err := h.svc.DeleteSnapshot(c.UserContext(), snap.ID, uid, "user"); err != nil {
+					return problem(err)
+				}
+				h.srv.Audit(c, "snapshot.delete", "snapshot", strconv.FormatInt(snap.ID, 10), snap.Name)
+				return httpapi.OK(c, http.StatusOK, snap)
+			}},
+		{Method: http.MethodGet, Path: "/" + string(exp) + "/snapshots/:id/download", Tags: []string{tag}, Auth: auth,
+			Summary:     "Download one of my " + string(exp) + " snapshots",
+			Description: "The snapshot's files as a .tar.gz stream (links kept as links). INTERNAL snapshots need an admin: their data must not leave the no-egress network (403 internal_download_refused).",
+			Raw:         true, RawContentType: "application/gzip",
+			Handler: func(c *fiber.Ctx) error {
+				u := httpapi.CurrentUser(c)
+				if exp == sessions.Internal && !u.IsAdmin() {
+					return httpapi.Problem(http.StatusForbidden, "internal_download_refused", "internal snapshots can be downloaded only by an admin")
+				}
+				snap, err := h.ownSnapshot(c, u.ID, exp)
+				if err != nil {
+					return err
+				}
+				return h.download(c, snap.ID, u.ID)
+			}},
+	}
+}
+
+// historyRoute is the caller's sessions on both exposures.
+func (h *handlers) historyRoute() httpapi.Route {
+	return httpapi.Route{Method: http.MethodGet, Path: "/sessions", Tags: []string{tag}, Auth: httpapi.AuthUser,
+		Summary:     "My sessions",
+		Description: "The caller's sessions on both exposures, newest first, ended ones with the name of their stop snapshot (restoring one is an admin action).",
+		Response:    []sessions.Session{},
+		Query: []httpapi.Param{{Name: "before", Type: "integer", Description: "only sessions with a smaller id (paging)"},
+			{Name: "limit", Type: "integer", Description: "1-200 (default 50)"}},
+		Handler: func(c *fiber.Ctx) error {
+			before, _ := strconv.ParseInt(c.Query("before"), 10, 64)
+			limit, _ := strconv.Atoi(c.Query("limit"))
+			out, err := h.svc.List(c.UserContext(), httpapi.CurrentUser(c).ID, before, limit)
+			if err != nil {
+				return problem(err)
+			}
+			return httpapi.OK(c, http.StatusOK, out)
+		}}
+}
+
+// adminRoutes are the admins' view of the waitlist, snapshots, GPUs and
+// anyone's session.
+func (h *handlers) adminRoutes() []httpapi.Route {
+	return []httpapi.Route{
+		{Method: http.MethodGet, Path: "/admin/sessions/queue", Tags: []string{tag, "admin"}, Auth: httpapi.AuthAdmin,
 			Summary:     "The GPU waitlist",
 			Description: "Every queued request of both exposures in hand-off order (one queue per exposure in fair-share order: fewer GPU-hours in the last 24 h first, then arrival; a freed GPU goes to the head of the two that arrived first), and GPU-hours per user over the last 24 h.",
 			Response:    AdminQueue{},
@@ -340,7 +402,7 @@ func (h *handlers) routes() []httpapi.Route {
 				}
 				return httpapi.OK(c, http.StatusOK, AdminQueue{Queue: q, GPUHours: hours})
 			}},
-		httpapi.Route{Method: http.MethodGet, Path: "/admin/snapshots/:id/download", Tags: []string{tag, "admin"}, Auth: httpapi.AuthAdmin,
+		{Method: http.MethodGet, Path: "/admin/snapshots/:id/download", Tags: []string{tag, "admin"}, Auth: httpapi.AuthAdmin,
 			Summary:     "Download any snapshot",
 			Description: "Any user's snapshot (INTERNAL ones included) as a .tar.gz stream; recorded in the audit log.",
 			Raw:         true, RawContentType: "application/gzip",
@@ -351,22 +413,7 @@ func (h *handlers) routes() []httpapi.Route {
 				}
 				return h.download(c, id, 0)
 			}},
-		httpapi.Route{Method: http.MethodGet, Path: "/sessions", Tags: []string{tag}, Auth: httpapi.AuthUser,
-			Summary:     "My sessions",
-			Description: "The caller's sessions on both exposures, newest first, ended ones with the name of their stop snapshot (restoring one is an admin action).",
-			Response:    []sessions.Session{},
-			Query: []httpapi.Param{{Name: "before", Type: "integer", Description: "only sessions with a smaller id (paging)"},
-				{Name: "limit", Type: "integer", Description: "1-200 (default 50)"}},
-			Handler: func(c *fiber.Ctx) error {
-				before, _ := strconv.ParseInt(c.Query("before"), 10, 64)
-				limit, _ := strconv.Atoi(c.Query("limit"))
-				out, err := h.svc.List(c.UserContext(), httpapi.CurrentUser(c).ID, before, limit)
-				if err != nil {
-					return problem(err)
-				}
-				return httpapi.OK(c, http.StatusOK, out)
-			}},
-		httpapi.Route{Method: http.MethodGet, Path: "/admin/gpus", Tags: []string{tag, "admin"}, Auth: httpapi.AuthAdmin,
+		{Method: http.MethodGet, Path: "/admin/gpus", Tags: []string{tag, "admin"}, Auth: httpapi.AuthAdmin,
 			Summary:     "GPUs with state and holder",
 			Description: "Every GPU from the provider (nvml, or declared on hosts without NVIDIA), whether it is present and enabled, why it was disabled, and the active session holding it.",
 			Response:    []sessions.GPUState{},
@@ -377,10 +424,10 @@ func (h *handlers) routes() []httpapi.Route {
 				}
 				return httpapi.OK(c, http.StatusOK, out)
 			}},
-		httpapi.Route{Method: http.MethodPost, Path: "/admin/gpus/:id/enable", Tags: []string{tag, "admin"}, Auth: httpapi.AuthAdmin,
+		{Method: http.MethodPost, Path: "/admin/gpus/:id/enable", Tags: []string{tag, "admin"}, Auth: httpapi.AuthAdmin,
 			Summary: "Enable a GPU", Response: sessions.GPUState{},
 			Handler: func(c *fiber.Ctx) error { return h.setGPU(c, true, "") }},
-		httpapi.Route{Method: http.MethodPost, Path: "/admin/gpus/:id/disable", Tags: []string{tag, "admin"}, Auth: httpapi.AuthAdmin,
+		{Method: http.MethodPost, Path: "/admin/gpus/:id/disable", Tags: []string{tag, "admin"}, Auth: httpapi.AuthAdmin,
 			Summary:     "Disable a GPU",
 			Description: "Keeps the GPU from the next allocation; a session holding it keeps running.",
 			Request:     DisableRequest{}, Response: sessions.GPUState{},
@@ -393,7 +440,7 @@ func (h *handlers) routes() []httpapi.Route {
 				}
 				return h.setGPU(c, false, req.Reason)
 			}},
-		httpapi.Route{Method: http.MethodPost, Path: "/admin/sessions/:id/stop", Tags: []string{tag, "admin"}, Auth: httpapi.AuthAdmin,
+		{Method: http.MethodPost, Path: "/admin/sessions/:id/stop", Tags: []string{tag, "admin"}, Auth: httpapi.AuthAdmin,
 			Summary: "Stop any session", Response: sessions.Session{}, Status: http.StatusAccepted,
 			Handler: func(c *fiber.Ctx) error {
 				id, err := idParam(c, "id")
@@ -407,8 +454,7 @@ func (h *handlers) routes() []httpapi.Route {
 				h.srv.Audit(c, "session.admin_stop", "session", strconv.FormatInt(id, 10), fmt.Sprintf("owner=%d", s.UserID))
 				return httpapi.OK(c, http.StatusAccepted, s)
 			}},
-	)
-	return out
+	}
 }
 
 // ownSnapshot is the caller's snapshot named by the :id parameter on
