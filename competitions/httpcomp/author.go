@@ -81,11 +81,11 @@ func (h *handlers) authorRoutes() []httpapi.Route {
 				if err != nil {
 					return err
 				}
-				name := strings.TrimSpace(c.FormValue("name"))
+				name := strings.TrimSpace(formValue(c, "name"))
 				if name == "" {
 					name = fname
 				}
-				out, err := h.svc.UploadFile(c.UserContext(), viewer(c), slug(c), strings.TrimSpace(c.FormValue("kind")), name, data)
+				out, err := h.svc.UploadFile(c.UserContext(), viewer(c), slug(c), strings.TrimSpace(formValue(c, "kind")), name, data)
 				if err != nil {
 					return authorProblem(err)
 				}
@@ -116,7 +116,7 @@ func (h *handlers) authorRoutes() []httpapi.Route {
 				if err != nil {
 					return err
 				}
-				name, version := strings.TrimSpace(c.FormValue("name")), strings.TrimSpace(c.FormValue("version"))
+				name, version := strings.TrimSpace(formValue(c, "name")), strings.TrimSpace(formValue(c, "version"))
 				if name == "" {
 					name = strings.TrimSuffix(fname, ".wasm")
 				}

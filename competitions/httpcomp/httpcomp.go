@@ -325,28 +325,34 @@ func page(c *fiber.Ctx) (offset, limit int, err error) {
 	return offset, limit, nil
 }
 
-// formFile reads the multipart field name, at most limit bytes.
+// formFile reads the multipart body from the request stream: the file
+// field name into memory, at most limit bytes (these uploads, scorer
+// modules and authors' files, are needed whole), and the small fields
+// before and after it for formValue. Nothing spills to a temporary
+// folder, and a chunked body cannot run past the limit: reading stops at
+// limit plus the framing slack.
 func formFile(c *fiber.Ctx, name string, limit int64) (string, []byte, error) {
-	fh, err := c.FormFile(name)
+	body := newBodyReader(c, limit+httpapi.BodySlack)
+	filename, part, err := filePart(c, body, name)
 	if err != nil {
-		return "", nil, httpapi.Invalid(httpapi.FieldError{Field: name, Message: "send the file as multipart/form-data field \"" + name + "\""})
+		finishUpload(c, body, true)
+		return "", nil, err
 	}
-	if fh.Size > limit {
-		return "", nil, httpapi.Invalid(httpapi.FieldError{Field: name, Message: fmt.Sprintf("must be at most %d bytes", limit)})
-	}
-	f, err := fh.Open()
+	data, err := io.ReadAll(io.LimitReader(part, limit+1))
 	if err != nil {
-		return "", nil, fmt.Errorf("open upload: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return "", nil, fmt.Errorf("read upload: %w", err)
+		finishUpload(c, body, true)
+		return "", nil, brokenUpload()
 	}
 	if int64(len(data)) > limit {
+		finishUpload(c, body, true)
 		return "", nil, httpapi.Invalid(httpapi.FieldError{Field: name, Message: fmt.Sprintf("must be at most %d bytes", limit)})
 	}
-	return fh.Filename, data, nil
+	if err := restOfForm(c, body); err != nil {
+		finishUpload(c, body, true)
+		return "", nil, err
+	}
+	finishUpload(c, body, false)
+	return filename, data, nil
 }
 
 // submit streams the multipart file part into the service: the body is
@@ -373,7 +379,7 @@ func (h *handlers) uploadScorer(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	name, version := strings.TrimSpace(c.FormValue("name")), strings.TrimSpace(c.FormValue("version"))
+	name, version := strings.TrimSpace(formValue(c, "name")), strings.TrimSpace(formValue(c, "version"))
 	var fields []httpapi.FieldError
 	if name == "" || len(name) > 64 {
 		fields = append(fields, httpapi.FieldError{Field: "name", Message: "must be 1-64 characters"})

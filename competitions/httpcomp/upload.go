@@ -2,6 +2,7 @@ package httpcomp
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -46,11 +47,17 @@ func newBodyReader(c *fiber.Ctx, limit int64) *bodyReader {
 	return &bodyReader{r: io.LimitReader(r, limit)}
 }
 
+// maxFields bounds the small fields one upload form may carry.
+const maxFields = 16
+
+// localForm holds the small fields of an upload form (formValue).
+const localForm = "httpcomp.form"
+
 // filePart returns the multipart/form-data field's file part, read from the
-// request body as it arrives, and the file name the client gave. Fields
-// before it are skipped (at most fieldMax bytes each); nothing is buffered
-// beyond the multipart reader's window. After the handler consumed the
-// part, finish the body with finishUpload.
+// request body as it arrives, and the file name the client gave. The small
+// fields before it (at most maxFields of fieldMax bytes) are kept for
+// formValue; nothing is buffered beyond the multipart reader's window.
+// After the handler consumed the part, finish the body with finishUpload.
 func filePart(c *fiber.Ctx, body *bodyReader, field string) (string, io.Reader, error) {
 	missing := httpapi.Invalid(httpapi.FieldError{Field: field, Message: "send the file as multipart/form-data field \"" + field + "\""})
 	mt, params, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
@@ -58,6 +65,7 @@ func filePart(c *fiber.Ctx, body *bodyReader, field string) (string, io.Reader, 
 		return "", nil, missing
 	}
 	mr := multipart.NewReader(body, params["boundary"])
+	c.Locals(localForm, mr)
 	for {
 		p, err := mr.NextPart()
 		if err == io.EOF {
@@ -69,10 +77,58 @@ func filePart(c *fiber.Ctx, body *bodyReader, field string) (string, io.Reader, 
 		if p.FormName() == field {
 			return p.FileName(), p, nil
 		}
-		if n, err := io.Copy(io.Discard, io.LimitReader(p, fieldMax+1)); err != nil || n > fieldMax {
-			return "", nil, brokenUpload()
+		if err := keepField(c, p); err != nil {
+			return "", nil, err
 		}
 	}
+}
+
+// restOfForm reads the fields after the file part (formValue).
+func restOfForm(c *fiber.Ctx, body *bodyReader) error {
+	mr, _ := c.Locals(localForm).(*multipart.Reader)
+	if mr == nil {
+		return nil
+	}
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return brokenUpload()
+		}
+		if err := keepField(c, p); err != nil {
+			return err
+		}
+	}
+}
+
+// keepField stores a small field of the form, refusing a large one or too
+// many.
+func keepField(c *fiber.Ctx, p *multipart.Part) error {
+	fields, _ := c.Locals(localForm + ".fields").(map[string]string)
+	if fields == nil {
+		fields = map[string]string{}
+		c.Locals(localForm+".fields", fields)
+	}
+	v, err := io.ReadAll(io.LimitReader(p, fieldMax+1))
+	if err != nil {
+		return brokenUpload()
+	}
+	if len(v) > fieldMax || len(fields) >= maxFields {
+		return httpapi.Invalid(httpapi.FieldError{Field: p.FormName(), Message: fmt.Sprintf("the form may carry at most %d fields of %d bytes besides the file", maxFields, fieldMax)})
+	}
+	if _, seen := fields[p.FormName()]; !seen {
+		fields[p.FormName()] = string(v)
+	}
+	return nil
+}
+
+// formValue is a small field of the upload form read by formFile or
+// filePart ("" when absent).
+func formValue(c *fiber.Ctx, name string) string {
+	fields, _ := c.Locals(localForm + ".fields").(map[string]string)
+	return fields[name]
 }
 
 // finishUpload reads what is left of the body, up to drainMax, so the

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +26,12 @@ import (
 // streamUpload posts a multipart body whose file part is written by gen as
 // the request goes out (through a pipe), so the client holds none of it.
 func (e *tenv) streamUpload(t *testing.T, token string, gen func(w io.Writer) error) *http.Response {
+	t.Helper()
+	return e.streamTo(t, "/api/v2/competitions/"+e.slug+"/submissions", token, gen)
+}
+
+// streamTo is streamUpload to another upload route.
+func (e *tenv) streamTo(t *testing.T, path, token string, gen func(w io.Writer) error) *http.Response {
 	t.Helper()
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
@@ -40,7 +47,7 @@ func (e *tenv) streamUpload(t *testing.T, token string, gen func(w io.Writer) er
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.URL+"/api/v2/competitions/"+e.slug+"/submissions", pr)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.URL+path, pr)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := e.Client.Do(req)
@@ -260,4 +267,28 @@ func TestHeldUploadsCostLittle(t *testing.T) {
 	}
 	// The server still answers.
 	e.Do(t, "GET", "/api/v2/competitions/"+e.slug, nil).Data(t, 200, nil)
+}
+
+// TestScorerUploadBoundedWhenChunked: the routes that need a whole file in
+// memory (scorer modules, authors' files) read the multipart stream
+// themselves, so a chunked body stops at the route's limit: 422 naming
+// it, not an unbounded spill to a temporary folder (fasthttp's form
+// parser, used before, had no size limit for a chunked body).
+func TestScorerUploadBoundedWhenChunked(t *testing.T) {
+	e := start(t, 20)
+	tmpBefore, _ := os.ReadDir(os.TempDir())
+	resp := e.streamTo(t, "/api/v2/competitions/"+e.slug+"/scorers", e.admin, func(w io.Writer) error {
+		_, err := io.Copy(w, io.LimitReader(zeros{}, 3*competitions.MaxScorerBytes))
+		return err
+	})
+	b := decode(t, resp, 422, nil)
+	if !strings.Contains(string(b), fmt.Sprintf("at most %d bytes", competitions.MaxScorerBytes)) {
+		t.Fatalf("the refusal does not name the limit: %s", b)
+	}
+	tmpAfter, _ := os.ReadDir(os.TempDir())
+	for _, a := range tmpAfter {
+		if strings.HasPrefix(a.Name(), "multipart-") && !slices.ContainsFunc(tmpBefore, func(b os.DirEntry) bool { return b.Name() == a.Name() }) {
+			t.Fatalf("the upload spilled to %s", filepath.Join(os.TempDir(), a.Name()))
+		}
+	}
 }
