@@ -32,6 +32,10 @@ type Isolation struct {
 	mu  sync.Mutex
 	err error
 	at  time.Time
+	// restored is called (outside the lock) when a verdict says in force
+	// after one that did not: the sessions service hands out the GPUs its
+	// waitlist was kept from meanwhile.
+	restored func()
 }
 
 var errNotChecked = errors.New("not checked yet")
@@ -51,8 +55,13 @@ func (i *Isolation) Refresh(ctx context.Context) error {
 		return err
 	}
 	i.mu.Lock()
+	was := i.err
 	i.err, i.at = err, time.Now()
+	restored := i.restored
 	i.mu.Unlock()
+	if was != nil && err == nil && restored != nil {
+		restored()
+	}
 	return err
 }
 

@@ -77,11 +77,19 @@ type QueueEntry struct {
 	EstimateUnknown  string     `json:"estimate_unknown,omitempty"`
 	// GPUHours24h is the GPU time this user held in the last 24 h, the
 	// fair-share key.
-	GPUHours24h float64   `json:"gpu_hours_24h"`
-	SessionID   int64     `json:"session_id,omitempty"`
-	Reason      string    `json:"reason,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
+	GPUHours24h float64 `json:"gpu_hours_24h"`
+	SessionID   int64   `json:"session_id,omitempty"`
+	// Reason says why a cancelled request was cancelled, or why a queued
+	// one is on hold (HoldReason: no GPU is handed out while session
+	// isolation is not in force).
+	Reason    string    `json:"reason,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 }
+
+// HoldReason starts QueueEntry.Reason (and is the EstimateUnknown) of
+// queued requests while the east-west rule is not in force: the waitlist
+// hands out no GPU then, since a promoted session would start unprotected.
+const HoldReason = "on hold: no session starts until session isolation is in force again"
 
 // Placement is the outcome of Request: a session when a GPU was free, or a
 // place on the waitlist.
@@ -199,6 +207,17 @@ func (s *Service) handOff(ctx context.Context, tx store.Store) ([]db.Session, er
 	if err != nil || len(rows) == 0 {
 		return nil, err
 	}
+	if err := s.iso.Err(); err != nil {
+		// A promotion starts a session as surely as a create does: while
+		// the east-west rule is not known to be in force the requests stay
+		// queued (QueueEntry.Reason says why) and the GPUs stay free. The
+		// verdict's return kicks a pass that hands them out.
+		if s.isoHeld.CompareAndSwap(false, true) {
+			s.log.Warn("waitlist on hold: session isolation is not in force", "queued", len(rows), "err", err.Error())
+		}
+		return nil, nil
+	}
+	s.isoHeld.Store(false)
 	qs := splitQueues(rows)
 	passOver := func(q db.ListQueuedFairRow) (bool, error) {
 		u, err := tx.LockUser(ctx, q.UserID)
@@ -424,6 +443,7 @@ func (s *Service) Queue(ctx context.Context) ([]QueueEntry, error) {
 		return nil, err
 	}
 	qs := splitQueues(rows)
+	held := s.iso.Err()
 	out := make([]QueueEntry, 0, len(rows))
 	for {
 		r, ok, _ := qs.next(nil)
@@ -437,6 +457,10 @@ func (s *Service) Queue(ctx context.Context) ([]QueueEntry, error) {
 			GPUHours24h: float64(r.GpuUs) / 3.6e9,
 		}
 		q.EstimatedStartAt, q.EstimateUnknown = est.next()
+		if held != nil {
+			q.Reason = HoldReason + ": " + held.Error()
+			q.EstimatedStartAt, q.EstimateUnknown = nil, HoldReason
+		}
 		out = append(out, q)
 	}
 	return out, nil

@@ -465,3 +465,55 @@ func errorsIsAny(err error, targets ...error) bool {
 	}
 	return false
 }
+
+// A promotion from the waitlist starts a session as surely as a create
+// does, so it is held to the same east-west verdict: while isolation is not
+// in force a freed GPU stays free, the queued request stays queued with a
+// reason (and no estimate), and nobody new gets in; once a check passes
+// again the request is granted at once and its session runs.
+func TestWaitlistHeldWhileIsolationNotInForce(t *testing.T) {
+	e := newEnv(t, envOpts{noStart: true, gpus: "0", cfg: func(c *sessions.Config) {
+		c.IdleTimeout = time.Hour
+		c.PollInterval = time.Hour // only kicks run passes: nothing hands out the GPU by chance
+	}})
+	chk := &switchableChecker{}
+	iso := sessions.NewIsolation(chk)
+	e.svc.SetIsolation(iso, 0)
+	ctx := ctxT(t, 3*time.Minute)
+	require.NoError(t, e.svc.Start(ctx))
+
+	first, waiting := e.user(testdb.UserOpts{}), e.user(testdb.UserOpts{})
+	s1 := e.running(ctx, first)
+	e.queued(ctx, waiting)
+
+	chk.broken.Store(true)
+	require.Error(t, iso.Refresh(ctx))
+	e.stopped(ctx, s1)
+	// The stop's transaction and further passes both skip the hand-off.
+	require.NoError(t, e.svc.Reconciler().Pass(ctx))
+	q, err := e.svc.QueueStatus(ctx, waiting, sessions.External)
+	require.NoError(t, err)
+	assert.Equal(t, sessions.QueueQueued, q.Status, "no promotion while isolation is not in force")
+	assert.Equal(t, 1, q.Position)
+	assert.Contains(t, q.Reason, sessions.HoldReason)
+	assert.Contains(t, q.Reason, "reached another session", "the reason names what the check found")
+	assert.Nil(t, q.EstimatedStartAt)
+	assert.Equal(t, sessions.HoldReason, q.EstimateUnknown)
+	gpus, err := e.svc.GPUs(ctx)
+	require.NoError(t, err)
+	require.Len(t, gpus, 1)
+	assert.Nil(t, gpus[0].Holder, "the freed GPU stays free")
+	assert.Empty(t, e.containers(ctx), "no session container was started")
+	_, err = e.svc.Request(ctx, sessions.CreateRequest{UserID: e.user(testdb.UserOpts{}), Exposure: sessions.External})
+	assert.ErrorIs(t, err, sessions.ErrIsolation, "nobody joins meanwhile either")
+
+	// The verdict's return kicks a pass (PollInterval is an hour).
+	chk.broken.Store(false)
+	require.NoError(t, iso.Refresh(ctx))
+	s2 := e.waitGranted(e.svc, waiting)
+	assert.Equal(t, s1.GPUID, s2.GPUID)
+	q, err = e.svc.QueueStatus(ctx, waiting, sessions.External)
+	require.NoError(t, err)
+	assert.Equal(t, sessions.QueueGranted, q.Status)
+	assert.Empty(t, q.Reason)
+}

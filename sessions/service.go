@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/medforge/medforge/store"
@@ -135,6 +136,8 @@ type Service struct {
 	// iso gates Create on the east-west rule (see Isolation); nil is off.
 	iso         *Isolation
 	isoInterval time.Duration
+	// isoHeld is set while handOff keeps the waitlist on hold (logged once).
+	isoHeld atomic.Bool
 
 	// hook, when set by tests, is called at named points of the stop
 	// finalization; a non-nil error aborts it there as a crash would.
@@ -165,11 +168,17 @@ func New(cfg Config, st store.Store, gpus GPUProvider, ws WorkspaceProvider, rt 
 	return s, nil
 }
 
-// SetIsolation makes Create refuse with ErrIsolation while iso's last
-// verdict says the east-west rule is not in force. Start runs the first
+// SetIsolation makes Create and Request refuse with ErrIsolation, and the
+// waitlist hold its requests (no GPU handed out, a reason shown), while
+// iso's last verdict says the east-west rule is not in force. Start runs the first
 // check and re-runs it every interval. Call before Start.
 func (s *Service) SetIsolation(iso *Isolation, interval time.Duration) {
 	s.iso, s.isoInterval = iso, interval
+	if iso != nil {
+		iso.mu.Lock()
+		iso.restored = s.Kick
+		iso.mu.Unlock()
+	}
 }
 
 // Isolation is the east-west gate set by SetIsolation (nil when off).
