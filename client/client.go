@@ -195,6 +195,17 @@ func (c *Client) do(req *http.Request, out any) error {
 		}
 		return e
 	}
+	if res.StatusCode == http.StatusAccepted {
+		var p struct {
+			Data struct {
+				Pending bool       `json:"pending"`
+				Job     SandboxJob `json:"job"`
+			} `json:"data"`
+		}
+		if json.Unmarshal(body, &p) == nil && p.Data.Pending {
+			return &PendingError{Job: p.Data.Job}
+		}
+	}
 	if out == nil {
 		return nil
 	}
@@ -421,7 +432,7 @@ func (c *Client) CreateCompetition(ctx context.Context, draft json.RawMessage) (
 func (c *Client) AuthorUpload(ctx context.Context, slug, kind, path string, progress Progress, out any) error {
 	base := "/author/competitions/" + url.PathEscape(slug)
 	if kind == "holdout" {
-		return c.upload(ctx, base+"/holdout", path, nil, progress, out)
+		return c.AwaitJobs(ctx, slug, func() error { return c.upload(ctx, base+"/holdout", path, nil, progress, out) }, nil)
 	}
 	return c.upload(ctx, base+"/files", path, map[string]string{"kind": kind}, progress, out)
 }
@@ -435,13 +446,69 @@ func (c *Client) AuthorScorer(ctx context.Context, slug, path, name, version str
 	if version != "" {
 		fields["version"] = version
 	}
-	return c.upload(ctx, "/author/competitions/"+url.PathEscape(slug)+"/scorer", path, fields, progress, out)
+	return c.AwaitJobs(ctx, slug, func() error {
+		return c.upload(ctx, "/author/competitions/"+url.PathEscape(slug)+"/scorer", path, fields, progress, out)
+	}, nil)
 }
 
-// Report fetches (computing it when needed) the certification report.
+// SandboxJob is a scorer validation or certification run in a scoring
+// worker (GET /author/competitions/{slug}/jobs/{id}).
+type SandboxJob struct {
+	ID     int64  `json:"id"`
+	Kind   string `json:"kind"`
+	Status string `json:"status"` // queued | running | done | failed
+	Error  string `json:"error,omitempty"`
+}
+
+// PendingError is a 202: the request's sandbox job is still queued or
+// running in a scoring worker. The author commands wait for it (Job) and
+// send the request again; see AwaitJobs.
+type PendingError struct{ Job SandboxJob }
+
+func (e *PendingError) Error() string {
+	return fmt.Sprintf("%s job %d is %s in a scoring worker", e.Job.Kind, e.Job.ID, e.Job.Status)
+}
+
+// JobPoll is how often a pending sandbox job is polled.
+var JobPoll = time.Second
+
+// AwaitJobs runs op, and while it answers 202 (a *PendingError) polls the
+// job of competition slug until it is done and runs op again; wait, when
+// not nil, is told about each job. A failed job is an error.
+func (c *Client) AwaitJobs(ctx context.Context, slug string, op func() error, wait func(SandboxJob)) error {
+	for tries := 0; ; tries++ {
+		err := op()
+		var pe *PendingError
+		if !errors.As(err, &pe) || tries == 10 {
+			return err
+		}
+		job := pe.Job
+		for job.Status == "queued" || job.Status == "running" {
+			if wait != nil {
+				wait(job)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(JobPoll):
+			}
+			if err := c.get(ctx, "/author/competitions/"+url.PathEscape(slug)+"/jobs/"+strconv.FormatInt(job.ID, 10), &job); err != nil {
+				return err
+			}
+		}
+		if job.Status == "failed" {
+			return fmt.Errorf("%s job %d failed in the scoring worker: %s", job.Kind, job.ID, job.Error)
+		}
+	}
+}
+
+// Report fetches (computing it when needed) the certification report,
+// waiting for the scoring worker's job when it answers 202.
 func (c *Client) Report(ctx context.Context, slug string) (CertReport, error) {
 	var raw json.RawMessage
-	if err := c.get(ctx, "/author/competitions/"+url.PathEscape(slug)+"/report", &raw); err != nil {
+	if err := c.AwaitJobs(ctx, slug, func() error {
+		return c.get(ctx, "/author/competitions/"+url.PathEscape(slug)+"/report", &raw)
+	}, nil); err != nil {
 		return CertReport{}, err
 	}
 	var out CertReport
@@ -456,5 +523,7 @@ func (c *Client) Report(ctx context.Context, slug string) (CertReport, error) {
 // checks).
 func (c *Client) Publish(ctx context.Context, slug string) (AuthorCompetition, error) {
 	var out AuthorCompetition
-	return out, c.postJSON(ctx, http.MethodPost, "/author/competitions/"+url.PathEscape(slug)+"/publish", nil, &out)
+	return out, c.AwaitJobs(ctx, slug, func() error {
+		return c.postJSON(ctx, http.MethodPost, "/author/competitions/"+url.PathEscape(slug)+"/publish", nil, &out)
+	}, nil)
 }

@@ -125,8 +125,10 @@ func (r CertificationReport) Failed() []string {
 
 // Report returns the certification report of the competition's current
 // scorer, holdout and sample submission, computing it (and keeping it) when
-// this triple has none yet. A competition missing one of the three gets a
-// report whose "ready" check says which.
+// this triple has none yet (in a scoring worker with Deps.SandboxJobs: a
+// *PendingError when it takes longer than the request's wait). A
+// competition missing one of the three gets a report whose "ready" check
+// says which.
 func (s *Service) Report(ctx context.Context, v Viewer, slug string) (CertificationReport, error) {
 	c, err := s.authored(ctx, v, slug)
 	if err != nil {
@@ -197,18 +199,28 @@ func (s *Service) report(ctx context.Context, c db.Competition, h *Holdout, m *S
 	} else if !store.IsNotFound(err) {
 		return r, fmt.Errorf("certification report of %s: %w", c.Slug, err)
 	}
+	if s.sandboxJobs {
+		return s.remoteReport(ctx, c, *h, *m, sample)
+	}
+	err = s.computeReport(ctx, c, &r, *h, *m, sample)
+	return r, err
+}
+
+// computeReport runs the checks of r in this process's sandbox and keeps
+// the report. A service with Deps.SandboxJobs calls it only from its worker.
+func (s *Service) computeReport(ctx context.Context, c db.Competition, r *CertificationReport, h Holdout, m ScorerModule, sample []byte) error {
 	began := time.Now()
-	if err := s.certify(ctx, &r, *h, *m, sample); err != nil {
-		return r, err
+	if err := s.certify(ctx, r, h, m, sample); err != nil {
+		return err
 	}
 	r.ElapsedMillis = time.Since(began).Milliseconds()
 	r.OK = len(r.Failed()) == 0
 	b, _ := json.Marshal(r)
 	if _, err := s.st.InsertCertificationReport(ctx, db.InsertCertificationReportParams{CompetitionID: c.ID,
 		ScorerDigest: m.Digest, HoldoutDigest: h.Digest, SampleSha256: r.SampleSHA256, Ok: r.OK, ReportJson: string(b)}); err != nil {
-		return r, fmt.Errorf("keep certification report of %s: %w", c.Slug, err)
+		return fmt.Errorf("keep certification report of %s: %w", c.Slug, err)
 	}
-	return r, nil
+	return nil
 }
 
 // outcome is one scoring's result.

@@ -166,7 +166,7 @@ func (s *Service) Install(ctx context.Context, actor int64, b *Bundle) (InstallR
 		}
 	}
 	h := Holdout{Digest: hDigest, Path: hPath, Rows: b.Holdout.Units(), Spec: b.Spec}
-	report, err := s.validateScorer(ctx, h, b.Scorer, b.sample())
+	report, err := s.validateLocal(ctx, h, b.Scorer, b.sample())
 	if err != nil {
 		return InstallResult{Report: report}, err
 	}
@@ -481,9 +481,17 @@ func (e *ScorerRejectedError) Error() string {
 // MaxScorerBytes bounds a scorer module.
 const MaxScorerBytes = 32 << 20
 
-// validateScorer runs the checks of a ValidationReport. A failed check is a
-// *ScorerRejectedError carrying the report; other errors are internal.
-func (s *Service) validateScorer(ctx context.Context, h Holdout, wasm, sample []byte) (ValidationReport, error) {
+// wellFormed says wasm passes validateLocal's size and format checks,
+// which run no module.
+func wellFormed(wasm []byte) bool {
+	return len(wasm) > 0 && len(wasm) <= MaxScorerBytes && bytes.HasPrefix(wasm, []byte("\x00asm"))
+}
+
+// validateLocal runs the checks of a ValidationReport in this process's
+// sandbox. A failed check is a *ScorerRejectedError carrying the report;
+// other errors are internal. A service with Deps.SandboxJobs calls it only
+// from its worker (remoteValidate queues the run instead).
+func (s *Service) validateLocal(ctx context.Context, h Holdout, wasm, sample []byte) (ValidationReport, error) {
 	sum := sha256.Sum256(wasm)
 	r := ValidationReport{Digest: hex.EncodeToString(sum[:]), SizeBytes: len(wasm), CheckedAt: s.now().UTC()}
 	reject := func(name, detail string) (ValidationReport, error) {

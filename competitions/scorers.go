@@ -29,7 +29,9 @@ type ScorerUpload struct {
 // rescoring, with an audit event. Only admins and the competition's owner
 // may upload (ErrForbidden; ErrNotFound when the competition is not
 // visible). A module that fails validation is a *ScorerRejectedError and
-// changes nothing.
+// changes nothing. With Deps.SandboxJobs a scoring worker validates it (a
+// *PendingError when it takes longer than the request's wait; sending the
+// same module again then uses the job's result).
 func (s *Service) UploadScorer(ctx context.Context, v Viewer, slug, name, version string, wasm []byte) (ScorerUpload, error) {
 	c, err := s.competition(ctx, v, slug)
 	if err != nil {
@@ -46,7 +48,12 @@ func (s *Service) UploadScorer(ctx context.Context, v Viewer, slug, name, versio
 	if err != nil {
 		return ScorerUpload{}, err
 	}
-	report, err := s.validateScorer(ctx, h, wasm, sample)
+	var report ValidationReport
+	if s.sandboxJobs && wellFormed(wasm) {
+		report, err = s.remoteValidate(ctx, c, v.UserID, h, wasm, sample)
+	} else {
+		report, err = s.validateLocal(ctx, h, wasm, sample)
+	}
 	if err != nil {
 		return ScorerUpload{Report: report}, err
 	}

@@ -74,6 +74,14 @@ type Deps struct {
 	MaxAuthorDailyCap int
 	// Limits are the sandbox's limits, listed in certification reports.
 	Limits ScoringLimits
+	// SandboxJobs makes this service hand every run of an uploaded module
+	// it would do itself (scorer-upload validation, certification reports)
+	// to a scoring worker as a sandbox job (sandboxjobs.go): the API server
+	// sets it, so it never loads an uploaded module. SandboxJobWait is how
+	// long a request waits for its job by default (DefaultJobWait when 0;
+	// not at all when negative).
+	SandboxJobs    bool
+	SandboxJobWait time.Duration
 }
 
 // ScoringLimits are the sandbox limits of one scoring.
@@ -108,6 +116,9 @@ type Service struct {
 	maxAuthorCap int
 	limits       ScoringLimits
 	certLocks    sync.Map // competition id -> *sync.Mutex
+	// Sandbox jobs (Deps.SandboxJobs).
+	sandboxJobs bool
+	sandboxWait time.Duration
 	// intake serializes, in this process, the accepting transactions of
 	// one user in one competition (striped by a hash), so a crowd of
 	// concurrent uploads queues here instead of piling up row-lock waits
@@ -145,6 +156,13 @@ func New(d Deps) (*Service, error) {
 		s.maxLen = 64 << 20
 	}
 	s.builtins, s.maxAuthorCap, s.limits = d.BuiltinScorers, d.MaxAuthorDailyCap, d.Limits
+	s.sandboxJobs, s.sandboxWait = d.SandboxJobs, d.SandboxJobWait
+	switch {
+	case s.sandboxWait == 0:
+		s.sandboxWait = DefaultJobWait
+	case s.sandboxWait < 0:
+		s.sandboxWait = 0
+	}
 	if s.maxAuthorCap <= 0 {
 		s.maxAuthorCap = 100
 	}

@@ -116,9 +116,14 @@ func (w *Worker) loop(ctx context.Context, _ int) {
 	}
 }
 
-// RunOnce claims and scores the oldest claimable submission (new ones before
-// rescorings). It reports whether there was one.
+// RunOnce runs the oldest claimable sandbox job (scorer validation or a
+// certification report), or else claims and scores the oldest claimable
+// submission (new ones before rescorings). It reports whether there was one.
 func (w *Worker) RunOnce(ctx context.Context) (bool, error) {
+	// Sandbox jobs first: an author or admin is waiting on each.
+	if did, err := w.runSandboxJob(ctx); did || err != nil {
+		return did, err
+	}
 	cl, err := w.claim(ctx, 0)
 	if err != nil || cl == nil {
 		return false, err

@@ -106,6 +106,9 @@ type Config struct {
 	WorkerLease time.Duration
 	// EmbeddedWorker says whether `medforge serve` runs a scoring worker.
 	EmbeddedWorker bool
+	// SandboxJobWait is how long an API request waits for its sandbox job
+	// (scorer validation, certification) before answering 202.
+	SandboxJobWait time.Duration
 	// CompetitionsPprofAddr, when not empty, is where serve exposes
 	// net/http/pprof for benchmarks; never set in production.
 	CompetitionsPprofAddr string

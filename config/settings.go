@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Setting is one configuration knob: its environment variable, optional flag,
@@ -188,6 +189,14 @@ var coreSettings = []Setting{
 	{Env: "MEDFORGE_EMBEDDED_WORKER", Default: "true",
 		Doc:   "Whether `medforge serve` also runs a scoring worker (false when separate `medforge worker` processes score).",
 		apply: func(c *Config, v string) (err error) { c.EmbeddedWorker, err = parseBool(v); return }},
+	{Env: "MEDFORGE_SANDBOX_JOB_WAIT", Default: "20s",
+		Doc: "How long an API request that needs an uploaded scorer module run (scorer upload validation, a certification report, publish) waits for the scoring worker's sandbox job before answering 202 with the job to poll; 0 answers 202 at once. Requests may ask for 0-60 s with ?wait=.",
+		apply: func(c *Config, v string) (err error) {
+			if c.SandboxJobWait, err = parseDurationOrZero(v); err == nil && c.SandboxJobWait > time.Minute {
+				err = errors.New("must be between 0s and 1m")
+			}
+			return
+		}},
 	{Env: "MEDFORGE_COMPETITIONS_PPROF_ADDR", Default: "",
 		Doc:   "host:port where `medforge serve` exposes net/http/pprof, for benchmarks; empty (never set in production) for none.",
 		apply: func(c *Config, v string) error { c.CompetitionsPprofAddr = v; return nil }},

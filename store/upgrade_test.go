@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -44,30 +45,43 @@ func TestMain(m *testing.M) {
 }
 
 // newerMigrations is the embedded set plus the test-only migrations of
-// testdata/upgrade: what a newer image would carry.
-func newerMigrations() (fs.FS, error) {
+// testdata/upgrade (N_name.sql, in order N), numbered after the newest
+// embedded one: what a newer image would carry. It returns their versions.
+func newerMigrations() (fs.FS, []int64, error) {
 	out := fstest.MapFS{}
-	add := func(fsys fs.FS) error {
-		names, err := fs.Glob(fsys, "*.sql")
+	var newest int64
+	names, err := fs.Glob(migrations.FS, "*.sql")
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, n := range names {
+		b, err := fs.ReadFile(migrations.FS, n)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		for _, n := range names {
-			b, err := fs.ReadFile(fsys, n)
-			if err != nil {
-				return err
-			}
-			out[n] = &fstest.MapFile{Data: b}
+		out[n] = &fstest.MapFile{Data: b}
+		v, _, _ := strings.Cut(n, "_")
+		if iv, err := strconv.ParseInt(v, 10, 64); err == nil && iv > newest {
+			newest = iv
 		}
-		return nil
 	}
-	if err := add(migrations.FS); err != nil {
-		return nil, err
+	dir := filepath.Join("testdata", "upgrade")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, err
 	}
-	if err := add(os.DirFS(filepath.Join("testdata", "upgrade"))); err != nil {
-		return nil, err
+	var added []int64
+	for _, e := range entries { // ReadDir sorts by name: 1_..., 2_...
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, nil, err
+		}
+		_, name, _ := strings.Cut(e.Name(), "_")
+		v := newest + int64(len(added)) + 1
+		out[fmt.Sprintf("%05d_%s", v, name)] = &fstest.MapFile{Data: b}
+		added = append(added, v)
 	}
-	return out, nil
+	return out, added, nil
 }
 
 func upgradeChild(dsn string) int {
@@ -76,7 +90,7 @@ func upgradeChild(dsn string) int {
 	fail := func(err error) int { res.Err = err.Error(); return 1 }
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	fsys, err := newerMigrations()
+	fsys, _, err := newerMigrations()
 	if err != nil {
 		return fail(err)
 	}
@@ -108,6 +122,10 @@ func TestUpgradeRunsOnceAcrossProcesses(t *testing.T) {
 	t.Parallel()
 	st, dsn := testdb.FreshNamed(t, true)
 	ctx := testdb.Ctx(t, 3*time.Minute)
+	fsys, added, err := newerMigrations()
+	if err != nil || len(added) != 2 {
+		t.Fatalf("test migrations: %v, %v", added, err)
+	}
 	uid, err := st.CreateUser(ctx, db.CreateUserParams{Email: "upgrade@example.org", PasswordHash: "x", Role: db.UsersRoleUser, MaxConcurrentSessions: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -144,8 +162,8 @@ func TestUpgradeRunsOnceAcrossProcesses(t *testing.T) {
 		all = append(all, r.Applied...)
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	if fmt.Sprint(all) != "[150 151]" {
-		t.Fatalf("the two processes applied %v and %v; want 150 and 151 once in all", results[0].Applied, results[1].Applied)
+	if fmt.Sprint(all) != fmt.Sprint(added) {
+		t.Fatalf("the two processes applied %v and %v; want %v once in all", results[0].Applied, results[1].Applied, added)
 	}
 	skew := time.Duration(results[0].Began - results[1].Began).Abs()
 	if skew > 500*time.Millisecond {
@@ -166,7 +184,7 @@ func TestUpgradeRunsOnceAcrossProcesses(t *testing.T) {
 			t.Fatalf("%s: %v", query, err)
 		}
 	}
-	q("SELECT COUNT(*) FROM goose_db_version WHERE version_id IN (150, 151)", &versions)
+	q(fmt.Sprintf("SELECT COUNT(*) FROM goose_db_version WHERE version_id IN (%d, %d)", added[0], added[1]), &versions)
 	q("SELECT COUNT(*) FROM upgrade_probe WHERE step = 'create'", &creates)
 	q("SELECT COUNT(*) FROM upgrade_probe WHERE step = 'alter'", &alters)
 	if versions != 2 || creates != 1 || alters != 1 {
@@ -182,10 +200,6 @@ func TestUpgradeRunsOnceAcrossProcesses(t *testing.T) {
 	}
 
 	// A third start of the newer image (a restart) applies nothing.
-	fsys, err := newerMigrations()
-	if err != nil {
-		t.Fatal(err)
-	}
 	again, err := store.MigrateFS(ctx, st.DB(), fsys, nil)
 	if err != nil || len(again) != 0 {
 		t.Fatalf("restart applied %v, %v", again, err)

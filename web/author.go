@@ -44,7 +44,10 @@ type authorCompData struct {
 	// Report is shown when asked for (?report=1) or once certified; it is
 	// computed on the first request for the current scorer and holdout.
 	Report *competitions.CertificationReport
-	Ready  bool // holdout, scorer and sample submission are all there
+	// ReportJob is the scoring worker's job while the report is still
+	// being computed (the API answered 202); the page reloads meanwhile.
+	ReportJob *competitions.SandboxJob
+	Ready     bool // holdout, scorer and sample submission are all there
 }
 
 func (ui *UI) authorCompetition(c *fiber.Ctx, v *view) error {
@@ -66,11 +69,21 @@ func (ui *UI) authorCompetition(c *fiber.Ctx, v *view) error {
 	}
 	d.Ready = d.Comp.Holdout != nil && d.Comp.Scorer != nil && sample
 	if d.Ready && (c.Query("report") != "" || d.Comp.Certified) {
-		var r competitions.CertificationReport
-		if err := ui.get(c, base+"/report", &r); err != nil {
+		// A report not done within the API's wait is a 202 whose data is
+		// {pending, job}: both shapes decode into r.
+		var r struct {
+			competitions.CertificationReport
+			Pending bool                     `json:"pending"`
+			Job     *competitions.SandboxJob `json:"job"`
+		}
+		if err := ui.get(c, base+"/report?wait=5", &r); err != nil {
 			return err
 		}
-		d.Report = &r
+		if r.Pending {
+			d.ReportJob = r.Job
+		} else {
+			d.Report = &r.CertificationReport
+		}
 	}
 	v.Title, v.Nav, v.Data = "Author: "+d.Comp.Title, "author", d
 	return ui.render(c, "author_competition", v)

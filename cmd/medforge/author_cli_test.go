@@ -16,10 +16,13 @@ import (
 // served stack: a non-author is refused (exit 3); create, upload the
 // holdout and public files, a broken scorer whose report fails (exit 9,
 // the failing check printed) and whose publish is refused (exit 9); the
-// fixed scorer is certified and the competition published.
+// fixed scorer is certified and the competition published. The server
+// answers every request that needs a module run with 202 at once
+// (MEDFORGE_SANDBOX_JOB_WAIT=0): the CLI polls the sandbox job, which the
+// embedded worker runs, and asks again.
 func TestAuthorCLI(t *testing.T) {
 	t.Parallel()
-	s := startCompetitorStack(t)
+	s := startCompetitorStack(t, "MEDFORGE_SANDBOX_JOB_WAIT=0")
 	c := s.cli
 	dir := t.TempDir()
 	write := func(name string, b []byte) string {
@@ -81,5 +84,9 @@ func TestAuthorCLI(t *testing.T) {
 	}
 	if out := c.ok("", "author", "publish", "-c", "cli-cancer"); !strings.Contains(out, "Published cli-cancer") {
 		t.Fatalf("publish: %s", out)
+	}
+	var jobs int
+	if err := s.st.DB().QueryRow(`SELECT COUNT(*) FROM sandbox_jobs WHERE kind = 'certify' AND status = 'done'`).Scan(&jobs); err != nil || jobs != 2 {
+		t.Fatalf("certify jobs done: %d, %v (one per module, run by the worker)", jobs, err)
 	}
 }

@@ -43,7 +43,7 @@ func runCompetition(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.DB().Close()
-	rt, err := newCompetitions(cfg, st, log)
+	rt, err := newCompetitions(cfg, st, log, false)
 	if err != nil {
 		return err
 	}

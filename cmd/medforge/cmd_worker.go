@@ -31,7 +31,7 @@ func runWorker(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.DB().Close()
-	rt, err := newCompetitions(cfg, st, log)
+	rt, err := newCompetitions(cfg, st, log, false)
 	if err != nil {
 		return err
 	}

@@ -32,20 +32,33 @@ func (r *compRuntime) workerOptions() competitions.WorkerOptions {
 
 func (r *compRuntime) Close() { r.pool.Close() }
 
-// newCompetitions builds the competitions service of this process.
-func newCompetitions(cfg config.Config, st store.Store, log *slog.Logger) (*compRuntime, error) {
+// newCompetitions builds the competitions service of this process. The
+// API server passes sandboxJobs: it then never runs an uploaded module
+// itself (scorer validation and certification reports are sandbox jobs
+// for a scoring worker: the worker service, or its embedded worker).
+func newCompetitions(cfg config.Config, st store.Store, log *slog.Logger, sandboxJobs bool) (*compRuntime, error) {
 	pool, err := sandbox.New(sandbox.Options{Workers: cfg.ScoringWorkers, Timeout: cfg.ScoringTimeout, MemoryLimitBytes: cfg.ScoringMemory})
 	if err != nil {
 		return nil, fmt.Errorf("scoring sandbox: %w", err)
 	}
 	svc, err := competitions.New(competitions.Deps{Store: st, Engine: scoring.New(pool, submission.Limits{MaxBytes: int64(cfg.BodyLimit)}), Roots: competitionRoots(cfg), Logger: log, MaxSubmissionBytes: cfg.BodyLimit,
 		BuiltinScorers: builtinScorersDir(cfg), MaxAuthorDailyCap: cfg.AuthorMaxDailyCap,
-		Limits: competitions.ScoringLimits{Timeout: cfg.ScoringTimeout, MemoryBytes: cfg.ScoringMemory}})
+		Limits:      competitions.ScoringLimits{Timeout: cfg.ScoringTimeout, MemoryBytes: cfg.ScoringMemory},
+		SandboxJobs: sandboxJobs, SandboxJobWait: jobWait(cfg.SandboxJobWait)})
 	if err != nil {
 		pool.Close()
 		return nil, err
 	}
 	return &compRuntime{svc: svc, pool: pool, workers: cfg.ScoringWorkers, poll: cfg.WorkerPoll, lease: cfg.WorkerLease}, nil
+}
+
+// jobWait maps MEDFORGE_SANDBOX_JOB_WAIT to Deps.SandboxJobWait, where 0
+// means the default and a negative wait none.
+func jobWait(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // competitionRoots are the data roots and stores configured by cfg.

@@ -19,7 +19,7 @@ func init() {
 		if err := checkBuiltinScorers(dir); err != nil {
 			return err
 		}
-		rt, err := newCompetitions(env.Config, env.Store, env.Logger)
+		rt, err := newCompetitions(env.Config, env.Store, env.Logger, false)
 		if err != nil {
 			return err
 		}

@@ -15,7 +15,7 @@ func init() {
 			// Profiling for benchmarks; never set in production.
 			go func() { _ = http.ListenAndServe(addr, nil) }()
 		}
-		rt, err := newCompetitions(env.Config, env.Store, env.Logger)
+		rt, err := newCompetitions(env.Config, env.Store, env.Logger, true)
 		if err != nil {
 			return err
 		}

@@ -50,6 +50,7 @@ func radiusPredictions(t *testing.T, test []byte, noise int) []byte {
 func TestAuthorJourneyOverHTTP(t *testing.T) {
 	e := startDeps(t, 20, competitions.ScoringSettings{}, func(d *competitions.Deps) {
 		d.Limits = competitions.ScoringLimits{Timeout: 60 * time.Second, MemoryBytes: 1 << 30}
+		d.SandboxJobs = true // as the API server: modules run only in the (embedded) worker
 	})
 	author := e.token(t, testdb.UserOpts{CanAuthor: true, DisplayName: "dr-author"})
 	rival := e.token(t, testdb.UserOpts{CanAuthor: true, DisplayName: "rival-author"})
@@ -105,8 +106,32 @@ func TestAuthorJourneyOverHTTP(t *testing.T) {
 	// A broken module: the report names the failing check, publishing is refused.
 	bad, _ := os.ReadFile(scorertest.BuildGo(t, "scorers/testdata/bad-inverted"))
 	decode(t, e.upload(t, base+"/"+slug+"/scorer", author, "auc.wasm", bad, map[string]string{"version": "0.1"}), 201, nil)
+	// The report runs as a sandbox job in the worker: without waiting the
+	// answer is 202 with the job to poll, then the same GET answers 200.
+	var pend struct {
+		Pending bool                    `json:"pending"`
+		Job     competitions.SandboxJob `json:"job"`
+	}
+	r202 := e.Do(t, "GET", base+"/"+slug+"/report?wait=0", nil, as(author))
+	r202.Data(t, 202, &pend)
+	if !pend.Pending || pend.Job.Kind != "certify" || pend.Job.ID == 0 ||
+		r202.Header.Get("Location") != fmt.Sprintf("/api/v2/author/competitions/%s/jobs/%d", slug, pend.Job.ID) || r202.Header.Get("Retry-After") == "" {
+		t.Fatalf("202 answer: %+v %v", pend, r202.Header)
+	}
+	e.Do(t, "GET", fmt.Sprintf("%s/%s/jobs/%d", base, slug, pend.Job.ID), nil, as(rival)).Problem(t, 404, "not_found")
+	e.Do(t, "GET", base+"/"+slug+"/report?wait=61", nil, as(author)).Problem(t, 422, "validation_failed")
+	var job competitions.SandboxJob
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		e.Do(t, "GET", fmt.Sprintf("%s/%s/jobs/%d", base, slug, pend.Job.ID), nil, as(author)).Data(t, 200, &job)
+		if job.Status == "done" || job.Status == "failed" || time.Now().After(deadline) {
+			break
+		}
+	}
+	if job.Status != "done" || job.FinishedAt == nil {
+		t.Fatalf("certify job: %+v", job)
+	}
 	var rep competitions.CertificationReport
-	e.Do(t, "GET", base+"/"+slug+"/report", nil, as(author)).Data(t, 200, &rep)
+	e.Do(t, "GET", base+"/"+slug+"/report?wait=0", nil, as(author)).Data(t, 200, &rep)
 	if rep.OK || strings.Join(rep.Failed(), ",") != "perfect,permuted" {
 		t.Fatalf("report of the broken module: ok=%t failed=%v", rep.OK, rep.Failed())
 	}

@@ -50,7 +50,7 @@ func Mount(srv *httpapi.Server, svc *competitions.Service, w *competitions.Worke
 		w = svc.NewWorker(competitions.WorkerOptions{Name: "admin-score-now"})
 	}
 	h := &handlers{svc: svc, w: w}
-	for _, r := range append(h.routes(), h.authorRoutes()...) {
+	for _, r := range append(append(h.routes(), h.authorRoutes()...), h.jobRoutes()...) {
 		srv.Handle(r)
 	}
 	return nil
@@ -205,8 +205,9 @@ func (h *handlers) routes() []httpapi.Route {
 		{Method: http.MethodPost, Path: "/competitions/:slug/scorers", Tags: []string{tag}, Auth: httpapi.AuthUser,
 			Summary: "Upload a new scorer module (admins and the competition's owner)",
 			Description: "Multipart fields `file` (.wasm), `name`, `version`. The module is validated (ABI, imports, compile, a run on the sample submission) and the report kept; " +
-				"then it becomes current and every submission is rescored. 422 with the failed check otherwise.",
+				"then it becomes current and every submission is rescored. 422 with the failed check otherwise." + pendingNote,
 			RequestContentType: "multipart/form-data", Response: competitions.ScorerUpload{}, Status: http.StatusCreated,
+			Query:   []httpapi.Param{waitParam},
 			Handler: h.uploadScorer},
 		{Method: http.MethodPost, Path: "/admin/submissions/:id/score", Tags: []string{tag, "admin"}, Auth: httpapi.AuthAdmin,
 			Summary:     "Score or rescore one submission now",
@@ -390,7 +391,13 @@ func (h *handlers) uploadScorer(c *fiber.Ctx) error {
 	if len(fields) > 0 {
 		return httpapi.Invalid(fields...)
 	}
+	if err := jobCtx(c); err != nil {
+		return err
+	}
 	out, err := h.svc.UploadScorer(c.UserContext(), viewer(c), c.Params("slug"), name, version, wasm)
+	if ok, aerr := accepted(c, c.Params("slug"), err); ok {
+		return aerr
+	}
 	if err != nil {
 		return problem(err)
 	}

@@ -356,6 +356,128 @@ func AllDatasetsExposureValues() []DatasetsExposure {
 	}
 }
 
+type SandboxJobsKind string
+
+const (
+	SandboxJobsKindValidate SandboxJobsKind = "validate"
+	SandboxJobsKindCertify  SandboxJobsKind = "certify"
+)
+
+func (e *SandboxJobsKind) Scan(src interface{}) error {
+	switch s := src.(type) {
+	case []byte:
+		*e = SandboxJobsKind(s)
+	case string:
+		*e = SandboxJobsKind(s)
+	default:
+		return fmt.Errorf("unsupported scan type for SandboxJobsKind: %T", src)
+	}
+	return nil
+}
+
+type NullSandboxJobsKind struct {
+	SandboxJobsKind SandboxJobsKind
+	Valid           bool // Valid is true if SandboxJobsKind is not NULL
+}
+
+// Scan implements the Scanner interface.
+func (ns *NullSandboxJobsKind) Scan(value interface{}) error {
+	if value == nil {
+		ns.SandboxJobsKind, ns.Valid = "", false
+		return nil
+	}
+	ns.Valid = true
+	return ns.SandboxJobsKind.Scan(value)
+}
+
+// Value implements the driver Valuer interface.
+func (ns NullSandboxJobsKind) Value() (driver.Value, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	return string(ns.SandboxJobsKind), nil
+}
+
+func (e SandboxJobsKind) Valid() bool {
+	switch e {
+	case SandboxJobsKindValidate,
+		SandboxJobsKindCertify:
+		return true
+	}
+	return false
+}
+
+func AllSandboxJobsKindValues() []SandboxJobsKind {
+	return []SandboxJobsKind{
+		SandboxJobsKindValidate,
+		SandboxJobsKindCertify,
+	}
+}
+
+type SandboxJobsStatus string
+
+const (
+	SandboxJobsStatusQueued  SandboxJobsStatus = "queued"
+	SandboxJobsStatusRunning SandboxJobsStatus = "running"
+	SandboxJobsStatusDone    SandboxJobsStatus = "done"
+	SandboxJobsStatusFailed  SandboxJobsStatus = "failed"
+)
+
+func (e *SandboxJobsStatus) Scan(src interface{}) error {
+	switch s := src.(type) {
+	case []byte:
+		*e = SandboxJobsStatus(s)
+	case string:
+		*e = SandboxJobsStatus(s)
+	default:
+		return fmt.Errorf("unsupported scan type for SandboxJobsStatus: %T", src)
+	}
+	return nil
+}
+
+type NullSandboxJobsStatus struct {
+	SandboxJobsStatus SandboxJobsStatus
+	Valid             bool // Valid is true if SandboxJobsStatus is not NULL
+}
+
+// Scan implements the Scanner interface.
+func (ns *NullSandboxJobsStatus) Scan(value interface{}) error {
+	if value == nil {
+		ns.SandboxJobsStatus, ns.Valid = "", false
+		return nil
+	}
+	ns.Valid = true
+	return ns.SandboxJobsStatus.Scan(value)
+}
+
+// Value implements the driver Valuer interface.
+func (ns NullSandboxJobsStatus) Value() (driver.Value, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	return string(ns.SandboxJobsStatus), nil
+}
+
+func (e SandboxJobsStatus) Valid() bool {
+	switch e {
+	case SandboxJobsStatusQueued,
+		SandboxJobsStatusRunning,
+		SandboxJobsStatusDone,
+		SandboxJobsStatusFailed:
+		return true
+	}
+	return false
+}
+
+func AllSandboxJobsStatusValues() []SandboxJobsStatus {
+	return []SandboxJobsStatus{
+		SandboxJobsStatusQueued,
+		SandboxJobsStatusRunning,
+		SandboxJobsStatusDone,
+		SandboxJobsStatusFailed,
+	}
+}
+
 type SessionQueueExposure string
 
 const (
@@ -1048,6 +1170,29 @@ type RescoreJob struct {
 	CreatedAt     time.Time
 	FinishedAt    sql.NullTime
 	RanksBefore   sql.NullString
+}
+
+type SandboxJob struct {
+	ID            int64
+	CompetitionID int64
+	Kind          SandboxJobsKind
+	ScorerDigest  string
+	ScorerPath    string
+	HoldoutDigest string
+	HoldoutPath   string
+	HoldoutRows   int32
+	SampleSha256  string
+	RequestedBy   sql.NullInt64
+	Status        SandboxJobsStatus
+	ResultJson    sql.NullString
+	Error         string
+	Attempts      int32
+	LeaseOwner    string
+	LeaseToken    string
+	LeaseUntil    sql.NullTime
+	CreatedAt     time.Time
+	StartedAt     sql.NullTime
+	FinishedAt    sql.NullTime
 }
 
 type ScorerModule struct {

@@ -66,6 +66,7 @@ type Querier interface {
 	// A failed start; a session whose stop was requested meanwhile is left to
 	// the stop finalization.
 	FailStartingSession(ctx context.Context, arg FailStartingSessionParams) (int64, error)
+	FinishSandboxJob(ctx context.Context, arg FinishSandboxJobParams) (int64, error)
 	FinishSessionStop(ctx context.Context, id int64) (int64, error)
 	FinishSnapshotDelete(ctx context.Context, id int64) (int64, error)
 	// A failed rescoring of a scored submission keeps its official score and
@@ -95,6 +96,7 @@ type Querier interface {
 	// The user's queued request on an exposure (at most one: a unique key).
 	GetQueuedEntryByUser(ctx context.Context, arg GetQueuedEntryByUserParams) (SessionQueue, error)
 	GetRescoreJob(ctx context.Context, id int64) (RescoreJob, error)
+	GetSandboxJob(ctx context.Context, id int64) (SandboxJob, error)
 	GetScorerModule(ctx context.Context, id int64) (ScorerModule, error)
 	GetScorerModuleByDigest(ctx context.Context, digest string) (ScorerModule, error)
 	GetSession(ctx context.Context, id int64) (Session, error)
@@ -115,6 +117,7 @@ type Querier interface {
 	InsertCertificationReport(ctx context.Context, arg InsertCertificationReportParams) (int64, error)
 	InsertHoldoutVersion(ctx context.Context, arg InsertHoldoutVersionParams) (int64, error)
 	InsertQueueEntry(ctx context.Context, arg InsertQueueEntryParams) (int64, error)
+	InsertSandboxJob(ctx context.Context, arg InsertSandboxJobParams) (int64, error)
 	InsertScorerModule(ctx context.Context, arg InsertScorerModuleParams) (int64, error)
 	InsertSession(ctx context.Context, arg InsertSessionParams) (int64, error)
 	// Records a stop snapshot once; a finalizer that repeats after a crash
@@ -126,6 +129,10 @@ type Querier interface {
 	InsertSubmissionScore(ctx context.Context, arg InsertSubmissionScoreParams) (int64, error)
 	// The user's newest request on an exposure, whatever its status.
 	LatestQueueEntryByUser(ctx context.Context, arg LatestQueueEntryByUserParams) (SessionQueue, error)
+	// The newest job for this module and holdout that is queued, running or
+	// done (a failed one is retried by a new job).
+	LatestSandboxJob(ctx context.Context, arg LatestSandboxJobParams) (SandboxJob, error)
+	LeaseSandboxJob(ctx context.Context, arg LeaseSandboxJobParams) (int64, error)
 	LeaseSubmission(ctx context.Context, arg LeaseSubmissionParams) (int64, error)
 	ListAPITokens(ctx context.Context, userID int64) ([]ListAPITokensRow, error)
 	ListActiveSessions(ctx context.Context) ([]Session, error)
@@ -192,6 +199,7 @@ type Querier interface {
 	// The workspace was made as a ZFS clone of from_snapshot_id, which must
 	// then outlive it.
 	MarkSessionWorkspaceClone(ctx context.Context, id int64) (int64, error)
+	NextClaimableSandboxJob(ctx context.Context, now sql.NullTime) (int64, error)
 	// The oldest claimable work of one kind (pending 1: new submissions, 2:
 	// rescoring), skipping rows another claimer holds locked.
 	NextClaimableSubmission(ctx context.Context, arg NextClaimableSubmissionParams) (int64, error)
@@ -206,10 +214,12 @@ type Querier interface {
 	// Claims the stop snapshot's name before the snapshot is taken, once: a
 	// finalizer that restarts finds the name here and reuses it.
 	RecordSessionSnapshot(ctx context.Context, arg RecordSessionSnapshotParams) (int64, error)
+	ReleaseSandboxJob(ctx context.Context, arg ReleaseSandboxJobParams) (int64, error)
 	// The provider refused the destroy (something depends on the snapshot):
 	// it is available again.
 	ReleaseSnapshotDelete(ctx context.Context, id int64) (int64, error)
 	ReleaseSubmissionLease(ctx context.Context, arg ReleaseSubmissionLeaseParams) error
+	RenewSandboxJob(ctx context.Context, arg RenewSandboxJobParams) (int64, error)
 	// Records the intent to stop; recovery finalizes it. A session already
 	// stopping keeps its first reason.
 	RequestSessionStop(ctx context.Context, arg RequestSessionStopParams) (int64, error)

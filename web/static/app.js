@@ -152,6 +152,14 @@
     var how = form.getAttribute("data-success") || "reload";
     var data = res.body && res.body.data;
     var ok = $(".form-ok", form);
+    if (res.status === 202 && data && data.pending && data.job) {
+      // The module runs in a scoring worker that has not finished yet
+      // (scorer validation, certification): nothing changed so far.
+      var wait = "A scoring worker is running the module (" + data.job.kind + " job #" + data.job.id + ", " + data.job.status + "). Send the same request again in a moment to see the result.";
+      if (ok) { ok.textContent = wait; }
+      announce(wait);
+      return;
+    }
     if (how.indexOf("redirect:") === 0) { window.location.assign(how.slice(9) || "/"); return; }
     if (how.indexOf("redirect-data:") === 0) {
       window.location.assign(how.slice(14).replace(/\{(\w+)\}/g, function (_, k) { return encodeURIComponent((data && data[k]) || ""); }));

@@ -1,6 +1,7 @@
--- Test-only (store/upgrade_test.go): the first migration of a "newer
--- image". It records which connection ran it and takes a second, so two
--- processes upgrading together overlap while it runs.
+-- Test-only: store/upgrade_test.go numbers it after the newest embedded
+-- migration. The first migration of a "newer image": it records which
+-- connection ran it and takes a second, so two processes upgrading
+-- together overlap while it runs.
 -- +goose Up
 CREATE TABLE upgrade_probe (
     id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,

@@ -1,0 +1,142 @@
+package competitions_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/medforge/medforge/competitions"
+	"github.com/medforge/medforge/engine"
+	"github.com/medforge/medforge/scorers/scorertest"
+	"github.com/medforge/medforge/store/testdb"
+)
+
+// noSandboxEngine is the API's engine in TestSandboxJobsRunInTheWorker: it
+// validates submissions (plain Go) but counts every call that would load
+// or run a module, which must stay zero.
+type noSandboxEngine struct {
+	competitions.Engine
+	runs atomic.Int32
+}
+
+func (e *noSandboxEngine) Check(ctx context.Context, m competitions.ScorerModule) (string, error) {
+	e.runs.Add(1)
+	return e.Engine.Check(ctx, m)
+}
+
+func (e *noSandboxEngine) Score(ctx context.Context, h competitions.Holdout, m competitions.ScorerModule, f []byte) (*engine.Result, error) {
+	e.runs.Add(1)
+	return e.Engine.Score(ctx, h, m, f)
+}
+
+func (e *noSandboxEngine) Run(ctx context.Context, v *engine.Validated, m competitions.ScorerModule) (*engine.Result, error) {
+	e.runs.Add(1)
+	return e.Engine.Run(ctx, v, m)
+}
+
+// TestSandboxJobsRunInTheWorker plays the Compose stack: an API service
+// (SandboxJobs, no worker) and a separate worker service share the
+// database and the data roots. Certification reports, the certification
+// of a new scorer on a published competition and an admin's scorer-upload
+// validation all run in the worker; the API never loads a module. Without
+// a worker the API answers PendingError with a queued job, which the
+// worker picks up later; asking again is answered from the result.
+func TestSandboxJobsRunInTheWorker(t *testing.T) {
+	t.Parallel()
+	st := testdb.Fresh(t)
+	roots := competitions.Under(t.TempDir())
+	limits := competitions.ScoringLimits{Timeout: 60 * time.Second, MemoryBytes: 1 << 30}
+	apiEng := &noSandboxEngine{Engine: realEngine(t)}
+	api, err := competitions.New(competitions.Deps{Store: st, Engine: apiEng, Roots: roots, BuiltinScorers: builtScorers(t),
+		MaxAuthorDailyCap: 50, Limits: limits, SandboxJobs: true, SandboxJobWait: 2 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	workerSvc, err := competitions.New(competitions.Deps{Store: st, Engine: realEngine(t), Roots: roots, Limits: limits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &authorEnv{st: st, svc: api, author: competitions.Viewer{UserID: testdb.User(t, st, testdb.UserOpts{CanAuthor: true}).ID, Author: true}}
+	admin := competitions.Viewer{UserID: testdb.User(t, st, testdb.UserOpts{Admin: true}).ID, Admin: true}
+	ctx := ctxT(t, 10*time.Minute)
+	const slug = "jobs-journey"
+	e.draft(t, slug, "auc-dev")
+	good, err := os.ReadFile(scorertest.Build(t, "roc-auc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.UploadAuthorScorer(ctx, e.author, slug, "auc", "1", good); err != nil {
+		t.Fatalf("scorer on a draft (no run needed): %v", err)
+	}
+
+	// No worker yet: the report is a queued job; asking again joins it.
+	_, err = api.Report(competitions.JobWait(ctx, 300*time.Millisecond), e.author, slug)
+	var pe *competitions.PendingError
+	if !errors.As(err, &pe) || pe.Job.Kind != competitions.JobCertify || pe.Job.Status != competitions.JobQueued {
+		t.Fatalf("report without a worker: %v", err)
+	}
+	_, err = api.Report(competitions.JobWait(ctx, 0), e.author, slug)
+	var again *competitions.PendingError
+	if !errors.As(err, &again) || again.Job.ID != pe.Job.ID {
+		t.Fatalf("asking again queued another job: %v", err)
+	}
+	other := competitions.Viewer{UserID: testdb.User(t, st, testdb.UserOpts{CanAuthor: true}).ID, Author: true}
+	if _, err := api.SandboxJobOf(ctx, other, slug, pe.Job.ID); !errors.Is(err, competitions.ErrNotFound) {
+		t.Fatalf("another author reads the job: %v", err)
+	}
+
+	// The worker service starts and runs it.
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = workerSvc.NewWorker(competitions.WorkerOptions{Poll: 50 * time.Millisecond}).Run(wctx)
+	}()
+	t.Cleanup(func() { stop(); <-done })
+	rep, err := api.Report(ctx, e.author, slug)
+	if err != nil || !rep.OK {
+		t.Fatalf("report once the worker ran it: ok=%t failed=%v err=%v", rep.OK, rep.Failed(), err)
+	}
+	j, err := api.SandboxJobOf(ctx, e.author, slug, pe.Job.ID)
+	if err != nil || j.Status != competitions.JobDone || j.Attempts != 1 || j.FinishedAt == nil {
+		t.Fatalf("job after the run: %+v, %v", j, err)
+	}
+	if _, err := api.Publish(ctx, e.author, slug); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+
+	// A broken scorer on the published competition: certified in the
+	// worker, refused, nothing changed.
+	bad, err := os.ReadFile(scorertest.BuildGo(t, "scorers/testdata/bad-inverted"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = api.UploadAuthorScorer(ctx, e.author, slug, "auc", "2", bad)
+	var nc *competitions.NotCertifiedError
+	if !errors.As(err, &nc) {
+		t.Fatalf("broken scorer on a published competition: %v", err)
+	}
+	ac, err := api.AuthorCompetition(ctx, e.author, slug)
+	if err != nil || ac.Scorer == nil || ac.Scorer.Version != "1" || !ac.Certified {
+		t.Fatalf("after the refusal: %+v, %v", ac.Scorer, err)
+	}
+
+	// An admin's scorer upload is validated in the worker too: a module
+	// that loads is accepted, one that does not is rejected with its check.
+	up, err := api.UploadScorer(ctx, admin, slug, "auc-admin", "3", good)
+	if err != nil || !up.Report.OK || up.Report.SampleScore == nil {
+		t.Fatalf("admin upload: %+v, %v", up.Report, err)
+	}
+	junk := append([]byte("\x00asm\x01\x00\x00\x00"), make([]byte, 64)...)
+	_, err = api.UploadScorer(ctx, admin, slug, "junk", "4", junk)
+	var rej *competitions.ScorerRejectedError
+	if !errors.As(err, &rej) || rej.Report.OK {
+		t.Fatalf("junk module: %v", err)
+	}
+	if n := apiEng.runs.Load(); n != 0 {
+		t.Fatalf("the API's engine loaded or ran a module %d times; every run belongs to the worker", n)
+	}
+}
