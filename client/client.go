@@ -197,10 +197,7 @@ func (c *Client) do(req *http.Request, out any) error {
 	}
 	if res.StatusCode == http.StatusAccepted {
 		var p struct {
-			Data struct {
-				Pending bool       `json:"pending"`
-				Job     SandboxJob `json:"job"`
-			} `json:"data"`
+			Data pendingBody `json:"data"`
 		}
 		if json.Unmarshal(body, &p) == nil && p.Data.Pending {
 			return &PendingError{Job: p.Data.Job}
@@ -458,6 +455,12 @@ type SandboxJob struct {
 	Kind   string `json:"kind"`
 	Status string `json:"status"` // queued | running | done | failed
 	Error  string `json:"error,omitempty"`
+}
+
+// pendingBody is the data of a 202 whose sandbox job is not done.
+type pendingBody struct {
+	Pending bool       `json:"pending"`
+	Job     SandboxJob `json:"job"`
 }
 
 // PendingError is a 202: the request's sandbox job is still queued or

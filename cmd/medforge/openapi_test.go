@@ -64,7 +64,7 @@ func apiDocument(t *testing.T) []byte {
 	defer cancel()
 
 	mountIdentity(srv, id)
-	comp, err := newCompetitions(cfg, st, log)
+	comp, err := newCompetitions(cfg, st, log, true)
 	if err != nil {
 		t.Fatal(err)
 	}

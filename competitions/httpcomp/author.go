@@ -95,7 +95,7 @@ func (h *handlers) authorRoutes() []httpapi.Route {
 		{Method: http.MethodPost, Path: base + "/:slug/holdout", Tags: []string{authorTag}, Auth: httpapi.AuthUser, Status: http.StatusCreated,
 			Summary:            "Upload the hidden holdout (CSV)",
 			Description:        "Multipart field `file`: a CSV with the id column and the truth columns (or an Arrow IPC file). Stored as Arrow; the answer has its digest, version and row count. It is never served back, not even to its author. On a published competition the new holdout is certified first, then every submission is rescored; GET .../rescore/{job} says whose rank moved." + pendingNote,
-			RequestContentType: "multipart/form-data", Response: competitions.HoldoutInfo{}, Query: []httpapi.Param{waitParam},
+			RequestContentType: "multipart/form-data", Response: competitions.HoldoutInfo{}, Query: []httpapi.Param{waitParam}, Also: pendingAlso,
 			Handler: func(c *fiber.Ctx) error {
 				_, data, err := formFile(c, "file", competitions.MaxHoldoutBytes)
 				if err != nil {
@@ -116,7 +116,7 @@ func (h *handlers) authorRoutes() []httpapi.Route {
 		{Method: http.MethodPost, Path: base + "/:slug/scorer", Tags: []string{authorTag}, Auth: httpapi.AuthUser, Status: http.StatusCreated,
 			Summary:            "Upload a scorer module (.wasm built with the SDK)",
 			Description:        "Multipart fields `file`, and optional `name` and `version`. On a draft it becomes current at once (the report judges it); on a published competition it is certified first, then every submission is rescored." + pendingNote,
-			RequestContentType: "multipart/form-data", Response: competitions.ScorerInfo{}, Query: []httpapi.Param{waitParam},
+			RequestContentType: "multipart/form-data", Response: competitions.ScorerInfo{}, Query: []httpapi.Param{waitParam}, Also: pendingAlso,
 			Handler: func(c *fiber.Ctx) error {
 				fname, wasm, err := formFile(c, "file", competitions.MaxScorerBytes)
 				if err != nil {
@@ -147,7 +147,7 @@ func (h *handlers) authorRoutes() []httpapi.Route {
 		{Method: http.MethodGet, Path: base + "/:slug/report", Tags: []string{authorTag}, Auth: httpapi.AuthUser,
 			Summary:     "The certification report of the current scorer, holdout and sample submission",
 			Description: "Computed on the first request for this combination (seconds; longer for large holdouts) and kept. ok is true when every check passed; publishing needs that." + pendingNote,
-			Response:    competitions.CertificationReport{}, Query: []httpapi.Param{waitParam},
+			Response:    competitions.CertificationReport{}, Query: []httpapi.Param{waitParam}, Also: pendingAlso,
 			Handler: func(c *fiber.Ctx) error {
 				if err := jobCtx(c); err != nil {
 					return err
@@ -164,7 +164,7 @@ func (h *handlers) authorRoutes() []httpapi.Route {
 		{Method: http.MethodPost, Path: base + "/:slug/publish", Tags: []string{authorTag}, Auth: httpapi.AuthUser,
 			Summary:     "Publish a draft",
 			Description: "Refused (409 not_certified, naming each failed check) unless the certification report passes. Publishing makes the competition visible and opens submissions." + pendingNote,
-			Response:    competitions.AuthorCompetition{}, Query: []httpapi.Param{waitParam},
+			Response:    competitions.AuthorCompetition{}, Query: []httpapi.Param{waitParam}, Also: pendingAlso,
 			Handler: func(c *fiber.Ctx) error {
 				if err := jobCtx(c); err != nil {
 					return err

@@ -207,7 +207,7 @@ func (h *handlers) routes() []httpapi.Route {
 			Description: "Multipart fields `file` (.wasm), `name`, `version`. The module is validated (ABI, imports, compile, a run on the sample submission) and the report kept; " +
 				"then it becomes current and every submission is rescored. 422 with the failed check otherwise." + pendingNote,
 			RequestContentType: "multipart/form-data", Response: competitions.ScorerUpload{}, Status: http.StatusCreated,
-			Query:   []httpapi.Param{waitParam},
+			Query: []httpapi.Param{waitParam}, Also: pendingAlso,
 			Handler: h.uploadScorer},
 		{Method: http.MethodPost, Path: "/admin/submissions/:id/score", Tags: []string{tag, "admin"}, Auth: httpapi.AuthAdmin,
 			Summary:     "Score or rescore one submission now",

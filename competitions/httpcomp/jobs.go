@@ -33,6 +33,10 @@ const maxJobWait = 60 * time.Second
 var waitParam = httpapi.Param{Name: "wait", Type: "integer",
 	Description: "seconds to wait for the scoring worker's sandbox job (0-60; default the server's, 20); still running after that: 202 with the job to poll"}
 
+// pendingAlso documents the 202 answer on those routes.
+var pendingAlso = []httpapi.AltResponse{{Status: http.StatusAccepted,
+	Description: "The module's sandbox job is still queued or running in a scoring worker: poll Location, then send the request again", Response: Pending{}}}
+
 // pendingNote is appended to those routes' descriptions.
 const pendingNote = " The module runs in a scoring worker, never in the API: if its sandbox job is not done within ?wait= seconds the answer is 202 {pending, job} with Location (GET .../jobs/{job}) and Retry-After; send the same request again once the job is done."
 
