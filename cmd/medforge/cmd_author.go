@@ -88,89 +88,116 @@ func runAuthor(ctx context.Context, args []string) error {
 	defer cancel()
 	switch sub {
 	case "create":
-		draft, err := os.ReadFile(pos[0])
-		if err != nil {
-			return withExit(exitUsage, err)
-		}
-		if !json.Valid(draft) {
-			return withExit(exitUsage, fmt.Errorf("%s is not JSON (see docs/authoring.md for the draft's fields)", pos[0]))
-		}
-		ac, err := cl.CreateCompetition(ctx, draft)
-		if err != nil {
-			return c.fail(err)
-		}
-		if c.json {
-			c.printJSON(ac)
-		} else {
-			fmt.Fprintf(c.stdout, "Created draft %s (%q), visible only to you and admins until published.\n", ac.Slug, ac.Title)
-		}
+		return authorCreate(ctx, c, cl, pos[0])
 	case "upload", "scorer":
-		bar, done := progressBar(c.stderr, "uploading "+filepath.Base(pos[0]))
-		var out map[string]any
-		if sub == "upload" {
-			err = cl.AuthorUpload(ctx, *slug, *kind, pos[0], bar, &out)
-		} else {
-			err = cl.AuthorScorer(ctx, *slug, pos[0], *name, *version, bar, &out)
-		}
-		done()
-		if err != nil {
-			return c.fail(err)
-		}
-		if c.json {
-			c.printJSON(out)
-			return nil
-		}
-		switch {
-		case sub == "scorer":
-			fmt.Fprintf(c.stdout, "Scorer %v (%v) is current for %s; run: medforge author report --competition %s\n", out["name"], out["digest"], *slug, *slug)
-		case *kind == "holdout":
-			fmt.Fprintf(c.stdout, "Holdout version %v of %s: %v rows, digest %v (stored as Arrow; never served back).\n", out["version"], *slug, out["rows"], out["digest"])
-		default:
-			fmt.Fprintf(c.stdout, "Uploaded %s file %v to %s (sha256 %v).\n", *kind, out["name"], *slug, out["sha256"])
-		}
-		if rs, ok := out["rescore"].(map[string]any); ok {
-			fmt.Fprintf(c.stdout, "Rescoring %v submissions (job %v).\n", rs["total"], rs["id"])
-		}
+		return authorUpload(ctx, c, cl, sub, *slug, *kind, *name, *version, pos[0])
 	case "report":
-		if !c.json {
-			fmt.Fprintf(c.stderr, "certifying %s (the first report of a new scorer or holdout takes a while)...\n", *slug)
-		}
-		rep, err := cl.Report(ctx, *slug)
-		if err != nil {
-			return c.fail(err)
-		}
+		return authorReport(ctx, c, cl, *slug)
+	default:
+		return authorPublish(ctx, c, cl, *slug)
+	}
+}
+
+// authorCreate creates a draft from the JSON file at path.
+func authorCreate(ctx context.Context, c *competitorCmd, cl *client.Client, path string) error {
+	draft, err := os.ReadFile(path)
+	if err != nil {
+		return withExit(exitUsage, err)
+	}
+	if !json.Valid(draft) {
+		return withExit(exitUsage, fmt.Errorf("%s is not JSON (see docs/authoring.md for the draft's fields)", path))
+	}
+	ac, err := cl.CreateCompetition(ctx, draft)
+	if err != nil {
+		return c.fail(err)
+	}
+	if c.json {
+		c.printJSON(ac)
+	} else {
+		fmt.Fprintf(c.stdout, "Created draft %s (%q), visible only to you and admins until published.\n", ac.Slug, ac.Title)
+	}
+	return nil
+}
+
+// authorUpload uploads a public file or the holdout (sub "upload", with
+// kind) or a scorer module (sub "scorer") with a progress bar.
+func authorUpload(ctx context.Context, c *competitorCmd, cl *client.Client, sub, slug, kind, name, version, path string) error {
+	bar, done := progressBar(c.stderr, "uploading "+filepath.Base(path))
+	var out map[string]any
+	var err error
+	if sub == "upload" {
+		err = cl.AuthorUpload(ctx, slug, kind, path, bar, &out)
+	} else {
+		err = cl.AuthorScorer(ctx, slug, path, name, version, bar, &out)
+	}
+	done()
+	if err != nil {
+		return c.fail(err)
+	}
+	if c.json {
+		c.printJSON(out)
+		return nil
+	}
+	switch {
+	case sub == "scorer":
+		fmt.Fprintf(c.stdout, "Scorer %v (%v) is current for %s; run: medforge author report --competition %s\n", out["name"], out["digest"], slug, slug)
+	case kind == "holdout":
+		fmt.Fprintf(c.stdout, "Holdout version %v of %s: %v rows, digest %v (stored as Arrow; never served back).\n", out["version"], slug, out["rows"], out["digest"])
+	default:
+		fmt.Fprintf(c.stdout, "Uploaded %s file %v to %s (sha256 %v).\n", kind, out["name"], slug, out["sha256"])
+	}
+	if rs, ok := out["rescore"].(map[string]any); ok {
+		fmt.Fprintf(c.stdout, "Rescoring %v submissions (job %v).\n", rs["total"], rs["id"])
+	}
+	return nil
+}
+
+// authorReport prints the certification report; a failed check is exit
+// exitNotCertified.
+func authorReport(ctx context.Context, c *competitorCmd, cl *client.Client, slug string) error {
+	if !c.json {
+		fmt.Fprintf(c.stderr, "certifying %s (the first report of a new scorer or holdout takes a while)...\n", slug)
+	}
+	rep, err := cl.Report(ctx, slug)
+	if err != nil {
+		return c.fail(err)
+	}
+	if c.json {
+		_, _ = c.stdout.Write(append(rep.Raw, '\n'))
+	} else {
+		printChecks(c, rep.Checks)
+	}
+	if !rep.OK {
+		return withExit(exitNotCertified, errors.New("not certified: "+failedNames(rep.Checks)))
+	}
+	if !c.json {
+		fmt.Fprintf(c.stdout, "Certified. Publish with: medforge author publish --competition %s\n", slug)
+	}
+	return nil
+}
+
+// authorPublish publishes the draft; not certified is exit
+// exitNotCertified with the failed checks.
+func authorPublish(ctx context.Context, c *competitorCmd, cl *client.Client, slug string) error {
+	ac, err := cl.Publish(ctx, slug)
+	var ae *client.Error
+	if errors.As(err, &ae) && ae.Code == "not_certified" {
 		if c.json {
-			_, _ = c.stdout.Write(append(rep.Raw, '\n'))
-		} else {
-			printChecks(c, rep.Checks)
+			c.printJSON(map[string]any{"error": ae})
 		}
-		if !rep.OK {
-			return withExit(exitNotCertified, errors.New("not certified: "+failedNames(rep.Checks)))
+		msg := ae.Detail
+		for _, fe := range ae.Errors {
+			msg += "\n  " + fe.Field + ": " + fe.Message
 		}
-		if !c.json {
-			fmt.Fprintf(c.stdout, "Certified. Publish with: medforge author publish --competition %s\n", *slug)
-		}
-	case "publish":
-		ac, err := cl.Publish(ctx, *slug)
-		var ae *client.Error
-		if errors.As(err, &ae) && ae.Code == "not_certified" {
-			if c.json {
-				c.printJSON(map[string]any{"error": ae})
-			}
-			msg := ae.Detail
-			for _, fe := range ae.Errors {
-				msg += "\n  " + fe.Field + ": " + fe.Message
-			}
-			return withExit(exitNotCertified, errors.New(msg))
-		}
-		if err != nil {
-			return c.fail(err)
-		}
-		if c.json {
-			c.printJSON(ac)
-		} else {
-			fmt.Fprintf(c.stdout, "Published %s: it is visible and open for submissions.\n", ac.Slug)
-		}
+		return withExit(exitNotCertified, errors.New(msg))
+	}
+	if err != nil {
+		return c.fail(err)
+	}
+	if c.json {
+		c.printJSON(ac)
+	} else {
+		fmt.Fprintf(c.stdout, "Published %s: it is visible and open for submissions.\n", ac.Slug)
 	}
 	return nil
 }
