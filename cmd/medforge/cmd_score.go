@@ -49,52 +49,15 @@ func runScore(ctx context.Context, args []string) error {
 	if !ok {
 		return withExit(2, fmt.Errorf("unknown competition %q (built-in: %v)", *slug, spec.Slugs()))
 	}
-	// MEDFORGE_TRACE=1 prints phase times on stderr (for benchmarks).
-	t0 := time.Now()
-	trace := func(what string) {
-		if os.Getenv("MEDFORGE_TRACE") == "1" {
-			fmt.Fprintf(os.Stderr, "trace %-16s %8.2f ms\n", what, float64(time.Since(t0).Microseconds())/1000)
-		}
-	}
-
+	trace := newTrace()
 	// Start the sandbox and load the module while the files are parsed.
-	type loaded struct {
-		pool *sandbox.Pool
-		mod  *sandbox.Module
-		err  error
-	}
-	lc := make(chan loaded, 1)
+	lc := make(chan loadedScorer, 1)
 	go func() {
-		var l loaded
-		l.err = func() error {
-			path := *scorerPath
-			if path == "" {
-				p, err := scorers.Path(sp.Metric)
-				if err != nil {
-					return err
-				}
-				path = p
-			}
-			wasm, err := os.ReadFile(path)
-			if err != nil {
-				return fmt.Errorf("read scorer: %w", err)
-			}
-			l.pool, err = sandbox.New(sandbox.Options{Workers: 1, Timeout: *timeout, CacheDir: *cacheDir})
-			if err != nil {
-				return fmt.Errorf("start sandbox: %w", err)
-			}
-			l.mod, err = l.pool.Load(ctx, wasm)
-			if err != nil {
-				return fmt.Errorf("load scorer %s: %w", path, err)
-			}
-			trace("module loaded")
-			return nil
-		}()
-		lc <- l
+		lc <- loadScorer(ctx, *scorerPath, sp.Metric, sandbox.Options{Workers: 1, Timeout: *timeout, CacheDir: *cacheDir}, trace)
 	}()
-	var l loaded
+	var l loadedScorer
 	gotPool := false
-	waitPool := func() loaded {
+	waitPool := func() loadedScorer {
 		if !gotPool {
 			l, gotPool = <-lc, true
 		}
@@ -148,6 +111,55 @@ func runScore(ctx context.Context, args []string) error {
 	}
 	enc := json.NewEncoder(os.Stdout)
 	return enc.Encode(res)
+}
+
+// newTrace returns the phase timer of `medforge score`: with
+// MEDFORGE_TRACE=1 it prints each phase's time since start on stderr (for
+// benchmarks); otherwise it prints nothing.
+func newTrace() func(what string) {
+	t0 := time.Now()
+	return func(what string) {
+		if os.Getenv("MEDFORGE_TRACE") == "1" {
+			fmt.Fprintf(os.Stderr, "trace %-16s %8.2f ms\n", what, float64(time.Since(t0).Microseconds())/1000)
+		}
+	}
+}
+
+// loadedScorer is a started sandbox with the scorer module loaded, or why
+// not (pool is set whenever it started, so the caller closes it).
+type loadedScorer struct {
+	pool *sandbox.Pool
+	mod  *sandbox.Module
+	err  error
+}
+
+// loadScorer starts a sandbox with opts and loads the module at path, or
+// the built-in module of metric when path is "".
+func loadScorer(ctx context.Context, path, metric string, opts sandbox.Options, trace func(string)) (l loadedScorer) {
+	l.err = func() error {
+		if path == "" {
+			p, err := scorers.Path(metric)
+			if err != nil {
+				return err
+			}
+			path = p
+		}
+		wasm, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("read scorer: %w", err)
+		}
+		l.pool, err = sandbox.New(opts)
+		if err != nil {
+			return fmt.Errorf("start sandbox: %w", err)
+		}
+		l.mod, err = l.pool.Load(ctx, wasm)
+		if err != nil {
+			return fmt.Errorf("load scorer %s: %w", path, err)
+		}
+		trace("module loaded")
+		return nil
+	}()
+	return l
 }
 
 // readSubmission reads the submission within the default size limit,
