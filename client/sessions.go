@@ -93,6 +93,26 @@ func (c *Client) CreateSession(ctx context.Context, exposure, pack, fromSnapshot
 	return Placement{Session: &s}, err
 }
 
+// Sessions lists the caller's sessions on both exposures, newest first
+// (at most limit; 0 is the server's default of 50).
+func (c *Client) Sessions(ctx context.Context, limit int) ([]Session, error) {
+	path := "/sessions"
+	if limit > 0 {
+		path += "?limit=" + strconv.Itoa(limit)
+	}
+	var out []Session
+	err := c.get(ctx, path, &out)
+	return out, err
+}
+
+// StopSession asks to stop one of the caller's sessions on exposure; the
+// answer is the session as it is then (stopping, or already ended).
+func (c *Client) StopSession(ctx context.Context, exposure string, id int64) (Session, error) {
+	var s Session
+	err := c.postJSON(ctx, http.MethodPost, "/"+exposure+"/sessions/"+strconv.FormatInt(id, 10)+"/stop", nil, &s)
+	return s, err
+}
+
 // Queue is the caller's latest waitlist request on exposure (nil when none).
 func (c *Client) Queue(ctx context.Context, exposure string) (*QueueEntry, error) {
 	var q *QueueEntry

@@ -16,14 +16,16 @@ import (
 func init() {
 	register(command{
 		name: "sessions",
-		usage: "GPU sessions: sessions snapshots | create [--from-snapshot NAME] | queue | cancel | " +
-			"delete-snapshot ID | download ID [-o FILE] (all take --internal and --json)",
+		usage: "GPU sessions: sessions list | create [--from-snapshot NAME] | stop ID | queue | cancel | " +
+			"snapshots | delete-snapshot ID | download ID [-o FILE] (all take --internal and --json)",
 		run: runSessions,
 	})
 }
 
-const sessionsUsage = `medforge sessions snapshots [--internal] [--json]
+const sessionsUsage = `medforge sessions list [--limit N] [--json]
 medforge sessions create [--internal] [--pack NAME] [--from-snapshot NAME] [--json]
+medforge sessions stop [--internal] [--json] ID
+medforge sessions snapshots [--internal] [--json]
 medforge sessions queue [--internal] [--json]
 medforge sessions cancel [--internal] [--json]
 medforge sessions delete-snapshot [--internal] ID
@@ -39,7 +41,8 @@ func runSessions(ctx context.Context, args []string) error {
 	internal := c.fs.Bool("internal", false, "the INTERNAL exposure (default EXTERNAL)")
 	pack := c.fs.String("pack", "", "pack name (create)")
 	from := c.fs.String("from-snapshot", "", "snapshot name to start the workspace from (create)")
-	out := c.fs.String("o", "", "file to write (download; default <session>-<snapshot>.tar.gz)")
+	out := c.fs.String("o", "", "file to write (download; default snapshot-ID.tar.gz)")
+	limit := c.fs.Int("limit", 0, "sessions to list, newest first (list; 1-200, default 50)")
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
@@ -48,13 +51,13 @@ func runSessions(ctx context.Context, args []string) error {
 	if *internal {
 		exposure = "internal"
 	}
-	idArg := func() (int64, error) {
+	idArg := func(what string) (int64, error) {
 		if len(pos) != 1 {
-			return 0, withExit(exitUsage, errors.New("want one snapshot ID"))
+			return 0, withExit(exitUsage, fmt.Errorf("want one %s ID; usage:\n%s", what, sessionsUsage))
 		}
 		id, err := strconv.ParseInt(pos[0], 10, 64)
 		if err != nil || id <= 0 {
-			return 0, withExit(exitUsage, fmt.Errorf("snapshot ID %q is not a positive number", pos[0]))
+			return 0, withExit(exitUsage, fmt.Errorf("%s ID %q is not a positive number", what, pos[0]))
 		}
 		return id, nil
 	}
@@ -63,6 +66,52 @@ func runSessions(ctx context.Context, args []string) error {
 		return err
 	}
 	switch sub {
+	case "list":
+		list, err := cl.Sessions(ctx, *limit)
+		if err != nil {
+			return c.fail(err)
+		}
+		if c.json {
+			c.printJSON(list)
+			return nil
+		}
+		if len(list) == 0 {
+			fmt.Fprintln(c.stdout, "No sessions yet: start one with medforge sessions create.")
+			return nil
+		}
+		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tSLUG\tEXPOSURE\tSTATUS\tGPU\tCREATED (UTC)\tSNAPSHOT")
+		for _, s := range list {
+			status := s.Status
+			if s.ErrorReason != "" {
+				status += " (" + s.ErrorReason + ")"
+			}
+			if s.Warning != "" {
+				status += " (" + s.Warning + ")"
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", s.ID, s.Slug, s.Exposure, status, s.GPUID,
+				s.CreatedAt.UTC().Format("2006-01-02 15:04"), s.Snapshot)
+		}
+		return tw.Flush()
+	case "stop":
+		id, err := idArg("session")
+		if err != nil {
+			return err
+		}
+		s, err := cl.StopSession(ctx, exposure, id)
+		if err != nil {
+			return c.fail(err)
+		}
+		if c.json {
+			c.printJSON(s)
+			return nil
+		}
+		if s.Status == "stopping" {
+			fmt.Fprintf(c.stdout, "Session %d (%s) is stopping; its workspace is snapshotted when it has stopped.\n", s.ID, s.Slug)
+			return nil
+		}
+		fmt.Fprintf(c.stdout, "Session %d (%s) has already ended (%s).\n", s.ID, s.Slug, s.Status)
+		return nil
 	case "snapshots":
 		list, err := cl.Snapshots(ctx, exposure)
 		if err != nil {
@@ -125,7 +174,7 @@ func runSessions(ctx context.Context, args []string) error {
 		fmt.Fprintln(c.stdout, "Left the "+exposure+" waitlist.")
 		return nil
 	case "delete-snapshot":
-		id, err := idArg()
+		id, err := idArg("snapshot")
 		if err != nil {
 			return err
 		}
@@ -140,7 +189,7 @@ func runSessions(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.stdout, "Deleted snapshot %d (%s).\n", s.ID, s.Name)
 		return nil
 	case "download":
-		id, err := idArg()
+		id, err := idArg("snapshot")
 		if err != nil {
 			return err
 		}
