@@ -12,6 +12,7 @@ import (
 	"github.com/medforge/medforge/competitions/bundle"
 	"github.com/medforge/medforge/competitions/scoring"
 	"github.com/medforge/medforge/engine"
+	"github.com/medforge/medforge/engine/holdout"
 	"github.com/medforge/medforge/engine/sandbox"
 	"github.com/medforge/medforge/engine/spec"
 	"github.com/medforge/medforge/engine/submission"
@@ -147,7 +148,7 @@ func setupTB(t testing.TB, o setupOpts) *env {
 	if o.cap == 0 {
 		o.cap = 20
 	}
-	base := map[string]string{"accuracy": spec.Titanic, "top1": spec.CIFAR, "map-iou": spec.RSNA}[o.metric]
+	base := map[string]string{"accuracy": spec.Titanic, "top1": spec.CIFAR, "map-iou": spec.RSNA, "roc-auc": spec.BreastCancer}[o.metric]
 	sp, _ := spec.Builtin(base)
 	sp.Slug = testdb.Unique("c")
 	st := testdb.Fresh(t)
@@ -157,7 +158,12 @@ func setupTB(t testing.TB, o setupOpts) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := bundle.Synthetic(sp, "Test "+sp.Slug, "synthetic", o.units, o.cap, builtScorers(t))
+	var b *competitions.Bundle
+	if o.metric == "roc-auc" {
+		b, err = breastCancerBundle(sp, o.cap, builtScorers(t)) // real data, 170 units
+	} else {
+		b, err = bundle.Synthetic(sp, "Test "+sp.Slug, "synthetic", o.units, o.cap, builtScorers(t))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,6 +177,33 @@ func setupTB(t testing.TB, o setupOpts) *env {
 		t.Fatalf("install: %v", err)
 	}
 	return &env{st: st, svc: svc, eng: eng, slug: sp.Slug, b: b, roots: roots, owner: owner}
+}
+
+// breastCancerBundle is sp (the breast-cancer spec under a test slug) with
+// the real breast-cancer holdout and public files, scored by roc-auc: a
+// metric that gives no per-unit contributions.
+func breastCancerBundle(sp spec.Spec, dailyCap int, scorersDir string) (*competitions.Bundle, error) {
+	train, test, sample, hold, err := bundle.BreastCancerFiles()
+	if err != nil {
+		return nil, err
+	}
+	h, err := holdout.ImportCSV(sp, hold)
+	if err != nil {
+		return nil, err
+	}
+	wasm, err := os.ReadFile(filepath.Join(scorersDir, "roc-auc.wasm"))
+	if err != nil {
+		return nil, err
+	}
+	return &competitions.Bundle{
+		Spec: sp, Title: "Test " + sp.Slug, Description: "breast cancer", Exposure: "EXTERNAL", DailyCap: dailyCap, Holdout: h,
+		ScorerName: "roc-auc", ScorerVersion: "builtin", Scorer: wasm,
+		Files: []competitions.PublicFile{
+			{Name: "train.csv", Kind: competitions.KindTraining, Data: train},
+			{Name: "test.csv", Kind: competitions.KindPublicEval, Data: test},
+			{Name: bundle.SampleName, Kind: competitions.KindSampleSubmission, Data: sample},
+		},
+	}, nil
 }
 
 func (e *env) sample() []byte {

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/medforge/medforge/competitions"
 	"github.com/medforge/medforge/engine"
@@ -26,10 +27,14 @@ import (
 
 // Engine is the real competitions.Engine. It is safe for concurrent use.
 type Engine struct {
-	eng *engine.Engine
+	eng  *engine.Engine
+	runs atomic.Int64 // sandbox runs made
 
 	mu    sync.Mutex
 	masks map[string][]bool // public units by holdout digest and split
+	// noPerUnit holds the digests of modules whose result had no per-unit
+	// contributions: their splits go straight to a run per part.
+	noPerUnit map[string]bool
 }
 
 // maxCached bounds the split masks kept.
@@ -39,8 +44,12 @@ var _ competitions.Engine = (*Engine)(nil)
 
 // New returns an Engine scoring in pool with the given submission limits.
 func New(pool *sandbox.Pool, limits submission.Limits) *Engine {
-	return &Engine{eng: engine.New(pool, limits), masks: map[string][]bool{}}
+	return &Engine{eng: engine.New(pool, limits), masks: map[string][]bool{}, noPerUnit: map[string]bool{}}
 }
+
+// SandboxRuns is the number of module runs this Engine has made in the
+// sandbox (Score, Run and each run of a split), for tests and metrics.
+func (e *Engine) SandboxRuns() int64 { return e.runs.Load() }
 
 func ref(h competitions.Holdout) engine.HoldoutRef {
 	return engine.HoldoutRef{Spec: h.Spec, Path: h.Path, Digest: h.Digest}
@@ -77,6 +86,7 @@ func (e *Engine) Run(ctx context.Context, v *engine.Validated, m competitions.Sc
 	if err != nil {
 		return nil, scorerError(err)
 	}
+	e.runs.Add(1)
 	res, err := e.eng.Run(ctx, v, mod)
 	if err != nil {
 		return nil, scorerError(err)
@@ -110,6 +120,7 @@ func (e *Engine) loaded(ctx context.Context, m competitions.ScorerModule) (*sand
 // run scores an aligned input (a part of a split) with mod through the
 // engine, mapping its failures to ScorerErrors.
 func (e *Engine) run(ctx context.Context, mod *sandbox.Module, in *abi.Input) (*abi.Result, error) {
+	e.runs.Add(1)
 	res, err := e.eng.RunInput(ctx, mod, in)
 	if err != nil {
 		return nil, scorerError(err)

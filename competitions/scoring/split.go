@@ -12,7 +12,10 @@ import (
 // ScoreSplit scores file on the public and the private part of h. A metric
 // whose primary score is the mean of its per-unit contributions runs once,
 // and each part's score is the mean of its units' contributions; any other
-// metric runs once per part, on the part's units alone.
+// metric runs once per part, on the part's units alone. A module whose run
+// over the whole holdout gave no per-unit contributions at all is
+// remembered (by digest) and goes straight to the two part runs from then
+// on: scoring per part is right for every metric, one run is the shortcut.
 func (e *Engine) ScoreSplit(ctx context.Context, h competitions.Holdout, m competitions.ScorerModule, file []byte, sp competitions.Split) (*competitions.SplitResult, error) {
 	in, err := e.validate(h, file)
 	if err != nil {
@@ -35,19 +38,22 @@ func (e *Engine) ScoreSplit(ctx context.Context, h competitions.Holdout, m compe
 		return nil, &competitions.ScorerError{Message: "the split leaves a part of the holdout empty",
 			Detail: "public fraction too close to 0 or 1 for this holdout"}
 	}
-	res, err := e.run(ctx, mod, in)
-	if err != nil {
-		return nil, err
-	}
 	out := &competitions.SplitResult{InPublic: inPublic}
-	if pm, pok := signif.Mean(res.PerUnit, pub); pok && signif.IsMean(res.Primary, res.PerUnit) {
-		vm, vok := signif.Mean(res.PerUnit, priv)
-		if vok {
-			out.Method = competitions.SplitOneRun
-			out.PerUnit = res.PerUnit
-			out.Public = competitions.PartScore{Primary: pm, Units: len(pub)}
-			out.Private = competitions.PartScore{Primary: vm, Units: len(priv)}
-			return out, nil
+	if !e.knownNoPerUnit(m.Digest) {
+		res, err := e.run(ctx, mod, in)
+		if err != nil {
+			return nil, err
+		}
+		if len(res.PerUnit) == 0 {
+			e.rememberNoPerUnit(m.Digest)
+		} else if pm, pok := signif.Mean(res.PerUnit, pub); pok && signif.IsMean(res.Primary, res.PerUnit) {
+			if vm, vok := signif.Mean(res.PerUnit, priv); vok {
+				out.Method = competitions.SplitOneRun
+				out.PerUnit = res.PerUnit
+				out.Public = competitions.PartScore{Primary: pm, Units: len(pub)}
+				out.Private = competitions.PartScore{Primary: vm, Units: len(priv)}
+				return out, nil
+			}
 		}
 	}
 	// Not a mean of contributions: score each part on its own units.
@@ -64,6 +70,29 @@ func (e *Engine) ScoreSplit(ctx context.Context, h competitions.Holdout, m compe
 	out.Private = competitions.PartScore{Primary: rv.Primary, Secondary: rv.Secondary, Units: len(priv)}
 	return out, nil
 }
+
+// knownNoPerUnit says whether the module with this digest gave a result
+// without per-unit contributions.
+func (e *Engine) knownNoPerUnit(digest string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return digest != "" && e.noPerUnit[digest]
+}
+
+func (e *Engine) rememberNoPerUnit(digest string) {
+	if digest == "" {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.noPerUnit) >= maxModules {
+		clear(e.noPerUnit)
+	}
+	e.noPerUnit[digest] = true
+}
+
+// maxModules bounds the modules remembered without per-unit contributions.
+const maxModules = 1024
 
 // PublicUnits marks h's public units under sp, in holdout order.
 func (e *Engine) PublicUnits(ctx context.Context, h competitions.Holdout, sp competitions.Split) ([]bool, error) {
