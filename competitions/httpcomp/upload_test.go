@@ -16,11 +16,17 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/medforge/medforge/competitions"
+	"github.com/medforge/medforge/competitions/bundle"
 	"github.com/medforge/medforge/config"
+	"github.com/medforge/medforge/engine/spec"
+	"github.com/medforge/medforge/httpapi/apitest"
+	"github.com/medforge/medforge/scorers/scorertest"
+	"github.com/medforge/medforge/store/testdb"
 )
 
 // streamUpload posts a multipart body whose file part is written by gen as
@@ -290,5 +296,80 @@ func TestScorerUploadBoundedWhenChunked(t *testing.T) {
 		if strings.HasPrefix(a.Name(), "multipart-") && !slices.ContainsFunc(tmpBefore, func(b os.DirEntry) bool { return b.Name() == a.Name() }) {
 			t.Fatalf("the upload spilled to %s", filepath.Join(os.TempDir(), a.Name()))
 		}
+	}
+}
+
+// TestManyBoxesUploadsOverHTTP is the user-facing memory finding: a 60 MiB
+// RSNA file with about 1750 boxes on each row and one id missing took
+// about 1.7 GiB to validate, and being invalid it was free of the daily
+// cap, so it could be repeated in parallel. Now four such uploads at once
+// are refused (422, the row and column named, no cap used) while the whole
+// process allocates a small fraction of one file, and the upload rate
+// limit bounds how often they can be repeated.
+func TestManyBoxesUploadsOverHTTP(t *testing.T) {
+	e := startFull(t, 20, competitions.ScoringSettings{}, nil, func(c *config.Config) {
+		c.UploadsPerUser, c.UploadsPerIP = 0, 0
+	})
+	dir := t.TempDir()
+	wasm, err := os.ReadFile(scorertest.Build(t, "map-iou"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "map-iou.wasm"), wasm, 0o644)
+	sp, _ := spec.Builtin(spec.RSNA)
+	sp.Slug = testdb.Unique("r")
+	b, err := bundle.Synthetic(sp, "RSNA test", "synthetic data", 3000, 10, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := e.svc.Install(ctx, 0, b); err != nil {
+		t.Fatal(err)
+	}
+	row := strings.TrimSpace(strings.Repeat("0.5 1 1 1 1 ", 1750))
+	gen := func(w io.Writer) error {
+		if _, err := io.WriteString(w, "patientId,PredictionString\n"); err != nil {
+			return err
+		}
+		for u := 1; u < b.Holdout.Units(); u++ { // unit 0 missing
+			if _, err := fmt.Fprintf(w, "%s,%s\n", b.Holdout.ID(u), row); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var wg sync.WaitGroup
+	bodies := make([][]byte, 4)
+	for i := range bodies {
+		wg.Go(func() {
+			resp := e.streamTo(t, "/api/v2/competitions/"+sp.Slug+"/submissions", e.alice, gen)
+			bodies[i], _ = io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusUnprocessableEntity {
+				t.Errorf("upload %d: status %d: %.300s", i, resp.StatusCode, bodies[i])
+			}
+		})
+	}
+	wg.Wait()
+	runtime.ReadMemStats(&after)
+	for i, body := range bodies {
+		if !strings.Contains(string(body), `row 2, column \"PredictionString\"`) || !strings.Contains(string(body), "accepts at most 100 boxes per row") {
+			t.Fatalf("upload %d: %.400s", i, body)
+		}
+	}
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("4 concurrent 60 MiB many-boxes uploads: %d MiB allocated in the process", alloc>>20)
+	if alloc > 128<<20 {
+		t.Fatalf("4 concurrent 60 MiB uploads allocated %d MiB", alloc>>20)
+	}
+	var mine struct {
+		RemainingToday int `json:"remaining_today"`
+	}
+	e.Do(t, "GET", "/api/v2/competitions/"+sp.Slug+"/submissions/me", nil, apitest.Bearer(e.alice)).Data(t, 200, &mine)
+	if mine.RemainingToday != 10 {
+		t.Fatalf("refused uploads used the daily cap: %d of 10 left", mine.RemainingToday)
 	}
 }
