@@ -3,9 +3,11 @@ package httpapi
 import (
 	"bytes"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 )
@@ -63,4 +65,25 @@ func (s *Server) limitBody(c *fiber.Ctx) error {
 		}
 	}
 	return c.Next()
+}
+
+// Lingering bounds what CloseLingering reads and how long it waits.
+const (
+	lingerTime  = 2 * time.Second
+	lingerBytes = 64 << 20
+)
+
+// CloseLingering ends the connection after the answer to a request whose
+// body is left unread (a refused upload), much as Go's net/http does: once
+// the answer is written, the server reads and discards what the client is
+// still sending for up to 2 s (at most 64 MiB), then closes.
+// Closing at once with unread bytes in the socket makes the kernel answer
+// the client's next bytes with a reset, which can destroy the answer
+// before the client reads it; the client would see "connection reset"
+// instead of the 413, 422 or 429 that explains the refusal.
+func CloseLingering(c *fiber.Ctx) {
+	c.Context().Hijack(func(conn net.Conn) {
+		conn.SetReadDeadline(time.Now().Add(lingerTime))
+		io.Copy(io.Discard, io.LimitReader(conn, lingerBytes))
+	})
 }

@@ -40,12 +40,12 @@ func (r Route) isUpload() bool {
 // IP's and the user's limits before any of its body is read, and refuses
 // it with 429 rate_limited and Retry-After when either is used up. A
 // refusal counts against neither (the IP's count is returned when the
-// user's refuses), and the connection is closed after the answer, since
-// the body stays unread. Counting happens under one lock per limit, so N
+// user's refuses), and the connection is closed after the answer
+// (CloseLingering), since the body stays unread. Counting happens under one lock per limit, so N
 // concurrent uploads never pass a limit below N.
 func (s *Server) limitUpload(c *fiber.Ctx) error {
 	refuse := func(wait time.Duration) error {
-		c.Context().SetConnectionClose()
+		CloseLingering(c)
 		secs := int((wait + time.Second - 1) / time.Second)
 		return Problem(http.StatusTooManyRequests, "rate_limited",
 			"too many uploads; try again in "+strconv.Itoa(secs)+" seconds").WithHeader("Retry-After", strconv.Itoa(secs))

@@ -134,7 +134,8 @@ func formValue(c *fiber.Ctx, name string) string {
 // finishUpload reads what is left of the body, up to drainMax, so the
 // connection can carry the next request; a longer remainder, a read error
 // or a failed upload (whose body may be mostly unread) closes the
-// connection after the answer instead, so the unread bytes are never
+// connection after the answer instead (lingering, so that the client
+// reads the answer rather than a reset), and the unread bytes are never
 // parsed as a request.
 func finishUpload(c *fiber.Ctx, body *bodyReader, failed bool) {
 	if !failed && body.err == nil {
@@ -143,7 +144,7 @@ func finishUpload(c *fiber.Ctx, body *bodyReader, failed bool) {
 			return
 		}
 	}
-	c.Context().SetConnectionClose()
+	httpapi.CloseLingering(c)
 }
 
 func brokenUpload() error {
