@@ -80,7 +80,15 @@ type MySubmissions struct {
 }
 
 func (h *handlers) routes() []httpapi.Route {
-	slug := func(c *fiber.Ctx) string { return c.Params("slug") }
+	var out []httpapi.Route
+	for _, g := range [][]httpapi.Route{h.competitionRoutes(), h.submissionRoutes(), h.datasetRoutes(), h.scoringRoutes()} {
+		out = append(out, g...)
+	}
+	return out
+}
+
+// competitionRoutes are the competitions and their leaderboards.
+func (h *handlers) competitionRoutes() []httpapi.Route {
 	return []httpapi.Route{
 		{Method: http.MethodGet, Path: "/competitions", Tags: []string{tag}, Summary: "List competitions",
 			Description: "Every competition the caller may see (INTERNAL ones need can_use_internal).",
@@ -95,7 +103,7 @@ func (h *handlers) routes() []httpapi.Route {
 		{Method: http.MethodGet, Path: "/competitions/:slug", Tags: []string{tag}, Summary: "Get a competition",
 			Response: competitions.Competition{},
 			Handler: func(c *fiber.Ctx) error {
-				out, err := h.svc.GetCompetition(c.UserContext(), viewer(c), slug(c))
+				out, err := h.svc.GetCompetition(c.UserContext(), viewer(c), slugParam(c))
 				if err != nil {
 					return problem(err)
 				}
@@ -116,12 +124,18 @@ func (h *handlers) routes() []httpapi.Route {
 				if err != nil {
 					return err
 				}
-				out, err := h.svc.LeaderboardJSON(c.UserContext(), viewer(c), slug(c), c.Query("board"), offset, limit)
+				out, err := h.svc.LeaderboardJSON(c.UserContext(), viewer(c), slugParam(c), c.Query("board"), offset, limit)
 				if err != nil {
 					return problem(err)
 				}
 				return httpapi.OK(c, http.StatusOK, json.RawMessage(out))
 			}},
+	}
+}
+
+// submissionRoutes are the caller's submissions: submit, mine, final marks, the private board's reveal, one submission.
+func (h *handlers) submissionRoutes() []httpapi.Route {
+	return []httpapi.Route{
 		{Method: http.MethodPost, Path: "/competitions/:slug/submissions", Tags: []string{tag}, Auth: httpapi.AuthUser,
 			Summary:            "Submit a predictions file",
 			Description:        "Multipart field `file`. Validated at once against the holdout's ids and columns (422 lists the problems and does not count toward the cap); 429 with Retry-After when today's cap is used.",
@@ -130,7 +144,7 @@ func (h *handlers) routes() []httpapi.Route {
 		{Method: http.MethodGet, Path: "/competitions/:slug/submissions/me", Tags: []string{tag}, Auth: httpapi.AuthUser,
 			Summary: "My submissions to a competition", Response: MySubmissions{},
 			Handler: func(c *fiber.Ctx) error {
-				subs, capN, rem, err := h.svc.MySubmissions(c.UserContext(), viewer(c), slug(c))
+				subs, capN, rem, err := h.svc.MySubmissions(c.UserContext(), viewer(c), slugParam(c))
 				if err != nil {
 					return problem(err)
 				}
@@ -150,7 +164,7 @@ func (h *handlers) routes() []httpapi.Route {
 			Description: "One-way: the private board becomes visible to everyone (an audit event records who revealed it); revealing again changes nothing.",
 			Response:    competitions.Competition{},
 			Handler: func(c *fiber.Ctx) error {
-				out, err := h.svc.Reveal(c.UserContext(), viewer(c), slug(c))
+				out, err := h.svc.Reveal(c.UserContext(), viewer(c), slugParam(c))
 				if err != nil {
 					return problem(err)
 				}
@@ -177,6 +191,12 @@ func (h *handlers) routes() []httpapi.Route {
 				}
 				return httpapi.OK(c, http.StatusOK, out)
 			}},
+	}
+}
+
+// datasetRoutes are the datasets and their public files.
+func (h *handlers) datasetRoutes() []httpapi.Route {
+	return []httpapi.Route{
 		{Method: http.MethodGet, Path: "/datasets", Tags: []string{tag}, Summary: "List datasets",
 			Response: []competitions.Dataset{},
 			Handler: func(c *fiber.Ctx) error {
@@ -189,7 +209,7 @@ func (h *handlers) routes() []httpapi.Route {
 		{Method: http.MethodGet, Path: "/datasets/:slug", Tags: []string{tag}, Summary: "Get a dataset and its public files",
 			Response: competitions.Dataset{},
 			Handler: func(c *fiber.Ctx) error {
-				out, err := h.svc.GetDataset(c.UserContext(), viewer(c), slug(c))
+				out, err := h.svc.GetDataset(c.UserContext(), viewer(c), slugParam(c))
 				if err != nil {
 					return problem(err)
 				}
@@ -202,6 +222,12 @@ func (h *handlers) routes() []httpapi.Route {
 			Description: "Training files, public eval files and the sample submission only; any other name is 404.",
 			Raw:         true, RawContentType: "application/octet-stream",
 			Handler: h.download},
+	}
+}
+
+// scoringRoutes are scorer uploads and the admins' scoring: score now, any submission, rescoring jobs.
+func (h *handlers) scoringRoutes() []httpapi.Route {
+	return []httpapi.Route{
 		{Method: http.MethodPost, Path: "/competitions/:slug/scorers", Tags: []string{tag}, Auth: httpapi.AuthUser,
 			Summary: "Upload a new scorer module (admins and the competition's owner)",
 			Description: "Multipart fields `file` (.wasm), `name`, `version`. The module is validated (ABI, imports, compile, a run on the sample submission) and the report kept; " +
@@ -251,7 +277,7 @@ func (h *handlers) routes() []httpapi.Route {
 				if req.Reason == "" {
 					req.Reason = "admin request"
 				}
-				out, err := h.svc.RescoreCompetition(c.UserContext(), viewer(c).UserID, slug(c), req.Reason)
+				out, err := h.svc.RescoreCompetition(c.UserContext(), viewer(c).UserID, slugParam(c), req.Reason)
 				if err != nil {
 					return problem(err)
 				}
@@ -260,7 +286,7 @@ func (h *handlers) routes() []httpapi.Route {
 		{Method: http.MethodGet, Path: "/admin/competitions/:slug/rescore", Tags: []string{tag, "admin"}, Auth: httpapi.AuthAdmin,
 			Summary: "Recent rescore jobs of a competition", Response: []competitions.RescoreJob{},
 			Handler: func(c *fiber.Ctx) error {
-				out, err := h.svc.RescoreJobs(c.UserContext(), slug(c))
+				out, err := h.svc.RescoreJobs(c.UserContext(), slugParam(c))
 				if err != nil {
 					return problem(err)
 				}
@@ -273,7 +299,7 @@ func (h *handlers) routes() []httpapi.Route {
 				if err != nil || id <= 0 {
 					return httpapi.NotFound("rescore job")
 				}
-				out, err := h.svc.RescoreStatus(c.UserContext(), slug(c), id)
+				out, err := h.svc.RescoreStatus(c.UserContext(), slugParam(c), id)
 				if err != nil {
 					return problem(err)
 				}
@@ -281,6 +307,9 @@ func (h *handlers) routes() []httpapi.Route {
 			}},
 	}
 }
+
+// slugParam is the {slug} path parameter.
+func slugParam(c *fiber.Ctx) string { return c.Params("slug") }
 
 // RescoreRequest is the optional body of a competition rescore.
 type RescoreRequest struct {
