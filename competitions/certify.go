@@ -288,104 +288,164 @@ func fmtScore(v float64) string { return strconv.FormatFloat(v, 'g', 10, 64) }
 // certify runs every check into r. Only infrastructure failures (the
 // database, a missing holdout file) are returned.
 func (s *Service) certify(ctx context.Context, r *CertificationReport, h Holdout, m ScorerModule, sample []byte) error {
-	add := func(name string, ok bool, format string, args ...any) {
-		r.Checks = append(r.Checks, CertCheck{Name: name, OK: ok, Detail: fmt.Sprintf(format, args...)})
+	c := &certRun{s: s, r: r, h: h, m: m, higher: h.Spec.HigherIsBetter}
+	if loaded, err := c.load(ctx); err != nil || !loaded {
+		return err
 	}
-	skipRest := func(from int, why string) {
-		for _, n := range []string{CheckLoad, CheckSample, CheckPerfect, CheckPermuted, CheckDeterminism, CheckAdversarial, CheckResources}[from:] {
-			add(n, false, "not run: %s", why)
-		}
-	}
-	// load
-	info, err := wasminfo.Read(m.Wasm)
-	mi := &ModuleInfo{SizeBytes: len(m.Wasm), TimeLimitMillis: s.limits.Timeout.Milliseconds(), MemoryLimitBytes: s.limits.MemoryBytes,
-		Imports: []string{}, Exports: info.Exports, Memories: info.Memories}
-	for _, im := range info.Imports {
-		mi.Imports = append(mi.Imports, im.Module+"."+im.Name+" ("+im.Kind+")")
-	}
-	r.Module = mi
-	if err != nil {
-		add(CheckLoad, false, "%v", err)
-		skipRest(1, "the module did not load")
-		return nil
-	}
-	if _, err := s.eng.Check(ctx, m); err != nil {
-		var se *ScorerError
-		if !errors.As(err, &se) {
-			return fmt.Errorf("check scorer: %w", err)
-		}
-		add(CheckLoad, false, "%s", se.Message)
-		skipRest(1, "the module did not load")
-		return nil
-	}
-	add(CheckLoad, true, "loads in the sandbox with %d allowed imports; limits: %d ms and %d MiB per scoring",
-		len(info.Imports), mi.TimeLimitMillis, mi.MemoryLimitBytes>>20)
 	hd, err := holdout.ReadFile(h.Spec, h.Path)
 	if err != nil {
 		return fmt.Errorf("read holdout %s: %w", h.Digest, err)
 	}
-	higher := h.Spec.HigherIsBetter
-	better := func(a, b float64) bool { return a > b == higher && a != b }
-	g := newSubgen(hd)
+	c.g = newSubgen(hd)
 	r.Scores = &CertScores{}
-	var seen []struct {
-		what  string
-		score float64
+	c.sample(ctx, sample)
+	perfect := c.g.perfect()
+	perfectRuns := c.seeded(ctx, perfect)
+	permuted := c.controls(ctx)
+	adv, stopped, err := c.adversarial(ctx)
+	if err != nil {
+		return err
 	}
-	finite := func(o outcome) bool {
-		return o.err == nil && !math.IsNaN(o.res.Primary) && !math.IsInf(o.res.Primary, 0)
-	}
-	// sample
-	so := s.probe(ctx, h, m, sample, 0)
-	if finite(so) {
-		v := so.res.Primary
-		r.Scores.Sample = &v
-		seen = append(seen, struct {
-			what  string
-			score float64
-		}{"the sample submission", v})
-		add(CheckSample, true, "scored %s", fmtScore(v))
-	} else if so.err != nil {
-		kind, d := failure(so.err)
-		add(CheckSample, false, "%s: %s", kind, d)
+	c.perfectAndPermuted(perfectRuns[0], permuted)
+	c.determinism(ctx, perfect, perfectRuns, sample)
+	if adv.Failed == 0 {
+		c.add(CheckAdversarial, true, "%d submissions: %d rejected by validation, %d refused by the module, %d scored; no crash or timeout",
+			adv.Total, adv.RejectedByValidation, adv.RefusedByModule, adv.Scored)
 	} else {
-		add(CheckSample, false, "primary score is not finite")
+		f := adv.Failures[0]
+		c.add(CheckAdversarial, false, "%d of %d submissions failed the module (first: %s, a %s: %s)%s",
+			adv.Failed, adv.Total, f.Case, f.Outcome, f.Detail, stopped)
 	}
-	// perfect, permuted and shuffled submissions
-	perfect := g.perfect()
-	var perfectRuns []outcome
+	c.resources(perfectRuns)
+	return nil
+}
+
+// certRun is one certification: the report it fills, the module and
+// holdout under test, and every finite score so far, which the perfect
+// submission must not lose to.
+type certRun struct {
+	s      *Service
+	r      *CertificationReport
+	h      Holdout
+	m      ScorerModule
+	g      *subgen
+	higher bool
+	seen   []seenScore
+}
+
+// seenScore is a finite score of a probe, named for the report.
+type seenScore struct {
+	what  string
+	score float64
+}
+
+func (c *certRun) add(name string, ok bool, format string, args ...any) {
+	c.r.Checks = append(c.r.Checks, CertCheck{Name: name, OK: ok, Detail: fmt.Sprintf(format, args...)})
+}
+
+// skipRest marks the checks from index from on as not run.
+func (c *certRun) skipRest(from int, why string) {
+	for _, n := range []string{CheckLoad, CheckSample, CheckPerfect, CheckPermuted, CheckDeterminism, CheckAdversarial, CheckResources}[from:] {
+		c.add(n, false, "not run: %s", why)
+	}
+}
+
+func (c *certRun) better(a, b float64) bool { return a > b == c.higher && a != b }
+
+func (c *certRun) probe(ctx context.Context, file []byte, seed uint64) outcome {
+	return c.s.probe(ctx, c.h, c.m, file, seed)
+}
+
+// seeded scores file three times, in differently seeded sandboxes.
+func (c *certRun) seeded(ctx context.Context, file []byte) []outcome {
+	var runs []outcome
 	for _, seed := range []uint64{0, 0x5eed0001, 0x5eed0002} {
-		perfectRuns = append(perfectRuns, s.probe(ctx, h, m, perfect, seed))
+		runs = append(runs, c.probe(ctx, file, seed))
 	}
-	po := perfectRuns[0]
-	pm := s.probe(ctx, h, m, g.permuted(), 0)
+	return runs
+}
+
+func finite(o outcome) bool {
+	return o.err == nil && !math.IsNaN(o.res.Primary) && !math.IsInf(o.res.Primary, 0)
+}
+
+// load is the load check: the module's imports and exports, and a start in
+// the sandbox. When it fails, every other check is marked not run and
+// loaded is false.
+func (c *certRun) load(ctx context.Context) (loaded bool, err error) {
+	info, err := wasminfo.Read(c.m.Wasm)
+	mi := &ModuleInfo{SizeBytes: len(c.m.Wasm), TimeLimitMillis: c.s.limits.Timeout.Milliseconds(), MemoryLimitBytes: c.s.limits.MemoryBytes,
+		Imports: []string{}, Exports: info.Exports, Memories: info.Memories}
+	for _, im := range info.Imports {
+		mi.Imports = append(mi.Imports, im.Module+"."+im.Name+" ("+im.Kind+")")
+	}
+	c.r.Module = mi
+	if err != nil {
+		c.add(CheckLoad, false, "%v", err)
+		c.skipRest(1, "the module did not load")
+		return false, nil
+	}
+	if _, err := c.s.eng.Check(ctx, c.m); err != nil {
+		var se *ScorerError
+		if !errors.As(err, &se) {
+			return false, fmt.Errorf("check scorer: %w", err)
+		}
+		c.add(CheckLoad, false, "%s", se.Message)
+		c.skipRest(1, "the module did not load")
+		return false, nil
+	}
+	c.add(CheckLoad, true, "loads in the sandbox with %d allowed imports; limits: %d ms and %d MiB per scoring",
+		len(info.Imports), mi.TimeLimitMillis, mi.MemoryLimitBytes>>20)
+	return true, nil
+}
+
+// sample is the sample check: the competition's sample submission scores.
+func (c *certRun) sample(ctx context.Context, sample []byte) {
+	so := c.probe(ctx, sample, 0)
+	switch {
+	case finite(so):
+		v := so.res.Primary
+		c.r.Scores.Sample = &v
+		c.seen = append(c.seen, seenScore{"the sample submission", v})
+		c.add(CheckSample, true, "scored %s", fmtScore(v))
+	case so.err != nil:
+		kind, d := failure(so.err)
+		c.add(CheckSample, false, "%s: %s", kind, d)
+	default:
+		c.add(CheckSample, false, "primary score is not finite")
+	}
+}
+
+// controls scores the permuted submission and three shuffled ones, which
+// the perfect submission must beat; it returns the permuted outcome.
+func (c *certRun) controls(ctx context.Context) (permuted outcome) {
+	pm := c.probe(ctx, c.g.permuted(), 0)
 	for i := range 3 {
-		if o := s.probe(ctx, h, m, g.shuffled(uint64(i+1)), 0); finite(o) {
-			r.Scores.Shuffled = append(r.Scores.Shuffled, o.res.Primary)
-			seen = append(seen, struct {
-				what  string
-				score float64
-			}{fmt.Sprintf("shuffled submission %d", i+1), o.res.Primary})
+		if o := c.probe(ctx, c.g.shuffled(uint64(i+1)), 0); finite(o) {
+			c.r.Scores.Shuffled = append(c.r.Scores.Shuffled, o.res.Primary)
+			c.seen = append(c.seen, seenScore{fmt.Sprintf("shuffled submission %d", i+1), o.res.Primary})
 		}
 	}
 	if finite(pm) {
 		v := pm.res.Primary
-		r.Scores.Permuted = &v
-		seen = append(seen, struct {
-			what  string
-			score float64
-		}{"the permuted submission", v})
+		c.r.Scores.Permuted = &v
+		c.seen = append(c.seen, seenScore{"the permuted submission", v})
 	}
-	// adversarial (its scored cases also compete with the perfect score)
-	adv := &Adversity{Total: AdversarialCases}
-	r.Adversarial = adv
-	stopped := ""
+	return pm
+}
+
+// adversarial scores the adversarial cases (its scored cases also compete
+// with the perfect score). A timeout or a memory failure stops the run;
+// stopped then says where.
+func (c *certRun) adversarial(ctx context.Context) (adv *Adversity, stopped string, err error) {
+	adv = &Adversity{Total: AdversarialCases}
+	c.r.Adversarial = adv
 	for k := 0; k < AdversarialCases; k++ {
 		if err := ctx.Err(); err != nil {
-			return err
+			return nil, "", err
 		}
-		name, file := g.adversarial(k)
-		o := s.probe(ctx, h, m, file, 0)
+		name, file := c.g.adversarial(k)
+		o := c.probe(ctx, file, 0)
 		if o.err == nil {
 			if !finite(o) {
 				adv.Failed++
@@ -393,10 +453,7 @@ func (s *Service) certify(ctx context.Context, r *CertificationReport, h Holdout
 				continue
 			}
 			adv.Scored++
-			seen = append(seen, struct {
-				what  string
-				score float64
-			}{"adversarial case " + strconv.Quote(name), o.res.Primary})
+			c.seen = append(c.seen, seenScore{"adversarial case " + strconv.Quote(name), o.res.Primary})
 			continue
 		}
 		kind, d := failure(o.err)
@@ -406,7 +463,7 @@ func (s *Service) certify(ctx context.Context, r *CertificationReport, h Holdout
 		case "refused by the module":
 			adv.RefusedByModule++
 		case "error":
-			return fmt.Errorf("adversarial case %s: %w", name, o.err)
+			return nil, "", fmt.Errorf("adversarial case %s: %w", name, o.err)
 		default:
 			adv.Failed++
 			if len(adv.Failures) < 20 {
@@ -419,55 +476,62 @@ func (s *Service) certify(ctx context.Context, r *CertificationReport, h Holdout
 			}
 		}
 	}
-	if finite(po) {
-		v := po.res.Primary
-		r.Scores.Perfect = &v
-		var beats []string
-		for _, x := range seen {
-			if better(x.score, v) {
-				beats = append(beats, fmt.Sprintf("%s scored %s", x.what, fmtScore(x.score)))
-			}
-		}
-		if len(beats) == 0 {
-			add(CheckPerfect, true, "the perfect submission scored %s, the best of the %d scored submissions", fmtScore(v), len(seen)+1)
-		} else {
-			add(CheckPerfect, false, "the perfect submission (the holdout itself) scored %s but %s (%d in all; %s is better)",
-				fmtScore(v), beats[0], len(beats), map[bool]string{true: "higher", false: "lower"}[higher])
-		}
-		switch {
-		case !finite(pm):
-			kind, d := "not finite", ""
-			if pm.err != nil {
-				kind, d = failure(pm.err)
-			}
-			add(CheckPermuted, false, "the permuted submission did not score: %s %s", kind, d)
-		case better(v, pm.res.Primary):
-			add(CheckPermuted, true, "the permuted submission scored %s, worse than the perfect %s", fmtScore(pm.res.Primary), fmtScore(v))
-		default:
-			add(CheckPermuted, false, "the permuted submission (every unit given another unit's truth) scored %s, not worse than the perfect %s",
-				fmtScore(pm.res.Primary), fmtScore(v))
-		}
-	} else {
+	return adv, stopped, nil
+}
+
+// perfectAndPermuted are the perfect check (the holdout itself scores best
+// of all) and the permuted check (worse than perfect).
+func (c *certRun) perfectAndPermuted(po, pm outcome) {
+	if !finite(po) {
 		kind, d := "not finite", ""
 		if po.err != nil {
 			kind, d = failure(po.err)
 		}
-		add(CheckPerfect, false, "the perfect submission did not score: %s %s", kind, d)
-		add(CheckPermuted, false, "not run: the perfect submission did not score")
+		c.add(CheckPerfect, false, "the perfect submission did not score: %s %s", kind, d)
+		c.add(CheckPermuted, false, "not run: the perfect submission did not score")
+		return
 	}
-	// determinism: the perfect runs, and the sample and a shuffled
-	// submission, each three times under different seeds.
+	v := po.res.Primary
+	c.r.Scores.Perfect = &v
+	var beats []string
+	for _, x := range c.seen {
+		if c.better(x.score, v) {
+			beats = append(beats, fmt.Sprintf("%s scored %s", x.what, fmtScore(x.score)))
+		}
+	}
+	if len(beats) == 0 {
+		c.add(CheckPerfect, true, "the perfect submission scored %s, the best of the %d scored submissions", fmtScore(v), len(c.seen)+1)
+	} else {
+		c.add(CheckPerfect, false, "the perfect submission (the holdout itself) scored %s but %s (%d in all; %s is better)",
+			fmtScore(v), beats[0], len(beats), map[bool]string{true: "higher", false: "lower"}[c.higher])
+	}
+	switch {
+	case !finite(pm):
+		kind, d := "not finite", ""
+		if pm.err != nil {
+			kind, d = failure(pm.err)
+		}
+		c.add(CheckPermuted, false, "the permuted submission did not score: %s %s", kind, d)
+	case c.better(v, pm.res.Primary):
+		c.add(CheckPermuted, true, "the permuted submission scored %s, worse than the perfect %s", fmtScore(pm.res.Primary), fmtScore(v))
+	default:
+		c.add(CheckPermuted, false, "the permuted submission (every unit given another unit's truth) scored %s, not worse than the perfect %s",
+			fmtScore(pm.res.Primary), fmtScore(v))
+	}
+}
+
+// determinism: the perfect runs, and the sample and a shuffled
+// submission, each three times under different seeds.
+func (c *certRun) determinism(ctx context.Context, perfect []byte, perfectRuns []outcome, sample []byte) {
 	detOK, detail := true, ""
 	for _, f := range []struct {
 		what string
 		file []byte
 		runs []outcome
-	}{{"the perfect submission", perfect, perfectRuns}, {"the sample submission", sample, nil}, {"shuffled submission 1", g.shuffled(1), nil}} {
+	}{{"the perfect submission", perfect, perfectRuns}, {"the sample submission", sample, nil}, {"shuffled submission 1", c.g.shuffled(1), nil}} {
 		runs := f.runs
 		if runs == nil {
-			for _, seed := range []uint64{0, 0x5eed0001, 0x5eed0002} {
-				runs = append(runs, s.probe(ctx, h, m, f.file, seed))
-			}
+			runs = c.seeded(ctx, f.file)
 		}
 		for i := 1; i < len(runs) && detOK; i++ {
 			if d := sameOutcome(runs[0], runs[i]); d != "" {
@@ -479,18 +543,15 @@ func (s *Service) certify(ctx context.Context, r *CertificationReport, h Holdout
 	if detOK {
 		detail = "three runs each of the perfect, sample and a shuffled submission, in differently seeded sandboxes, were bit-identical"
 	}
-	add(CheckDeterminism, detOK, "%s", detail)
-	if adv.Failed == 0 {
-		add(CheckAdversarial, true, "%d submissions: %d rejected by validation, %d refused by the module, %d scored; no crash or timeout",
-			adv.Total, adv.RejectedByValidation, adv.RefusedByModule, adv.Scored)
-	} else {
-		f := adv.Failures[0]
-		add(CheckAdversarial, false, "%d of %d submissions failed the module (first: %s, a %s: %s)%s",
-			adv.Failed, adv.Total, f.Case, f.Outcome, f.Detail, stopped)
-	}
-	// resources, from the perfect runs
-	res := &Resources{Rows: h.Rows, TimeLimitMillis: s.limits.Timeout.Milliseconds(), MemoryLimitBytes: s.limits.MemoryBytes}
-	r.Resources = res
+	c.add(CheckDeterminism, detOK, "%s", detail)
+}
+
+// resources is the resources check, from the perfect runs: at most half
+// the time limit and three quarters of the memory limit.
+func (c *certRun) resources(perfectRuns []outcome) {
+	s := c.s
+	res := &Resources{Rows: c.h.Rows, TimeLimitMillis: s.limits.Timeout.Milliseconds(), MemoryLimitBytes: s.limits.MemoryBytes}
+	c.r.Resources = res
 	var ds []time.Duration
 	for _, o := range perfectRuns {
 		if o.err == nil {
@@ -499,16 +560,15 @@ func (s *Service) certify(ctx context.Context, r *CertificationReport, h Holdout
 		}
 	}
 	if len(ds) == 0 {
-		add(CheckResources, false, "not measured: the perfect submission did not score")
-		return nil
+		c.add(CheckResources, false, "not measured: the perfect submission did not score")
+		return
 	}
 	slices.Sort(ds)
 	res.MedianMillis, res.MaxMillis = ds[len(ds)/2].Milliseconds(), ds[len(ds)-1].Milliseconds()
 	okTime := s.limits.Timeout <= 0 || ds[len(ds)-1] <= s.limits.Timeout/2
 	okMem := s.limits.MemoryBytes == 0 || res.PeakMemoryBytes <= s.limits.MemoryBytes/4*3
-	add(CheckResources, okTime && okMem, "at %d rows: median %d ms, max %d ms (limit %d ms; at most half passes), peak memory %d MiB (limit %d MiB; at most three quarters passes)",
-		h.Rows, res.MedianMillis, res.MaxMillis, res.TimeLimitMillis, res.PeakMemoryBytes>>20, res.MemoryLimitBytes>>20)
-	return nil
+	c.add(CheckResources, okTime && okMem, "at %d rows: median %d ms, max %d ms (limit %d ms; at most half passes), peak memory %d MiB (limit %d MiB; at most three quarters passes)",
+		c.h.Rows, res.MedianMillis, res.MaxMillis, res.TimeLimitMillis, res.PeakMemoryBytes>>20, res.MemoryLimitBytes>>20)
 }
 
 // sameOutcome compares two runs bit for bit; "" when identical.
