@@ -29,6 +29,7 @@ import (
 	"github.com/medforge/medforge/competitions/signif"
 	"github.com/medforge/medforge/engine/synth"
 	"github.com/medforge/medforge/identity"
+	"github.com/medforge/medforge/ops/bench/benchkit"
 	"github.com/medforge/medforge/store"
 	"github.com/medforge/medforge/store/db"
 )
@@ -61,33 +62,20 @@ func die(format string, a ...any) {
 	os.Exit(1)
 }
 
+// must dies on err.
+func must(err error) {
+	if err != nil {
+		die("%v", err)
+	}
+}
+
 func main() {
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	if err := store.EnsureDatabase(ctx, *dsn); err != nil {
-		die("%v", err)
-	}
-	pool, err := store.Open(ctx, *dsn)
-	if err != nil {
-		die("%v", err)
-	}
 	// Fresh schema each run.
-	cfg, _ := store.ParseDSN(*dsn)
-	if _, err := pool.ExecContext(ctx, "DROP DATABASE "+store.QuoteIdent(cfg.DBName)); err != nil {
-		die("reset: %v", err)
-	}
-	pool.Close()
-	if err := store.EnsureDatabase(ctx, *dsn); err != nil {
-		die("%v", err)
-	}
-	if pool, err = store.Open(ctx, *dsn); err != nil {
-		die("%v", err)
-	}
-	st := store.New(pool)
-	if _, err := store.Migrate(ctx, pool, nil); err != nil {
-		die("%v", err)
-	}
+	pool, st, err := benchkit.FreshDB(ctx, *dsn)
+	must(err)
 	os.RemoveAll(*workDir)
 	env := append(os.Environ(), "MEDFORGE_DSN="+*dsn, fmt.Sprintf("MEDFORGE_LISTEN=127.0.0.1:%d", *port),
 		"MEDFORGE_RUN_DIR="+filepath.Join(*workDir, "run"),
@@ -100,28 +88,18 @@ func main() {
 	// A titanic-size competition with a cap that does not get in the way.
 	slug := "bench-titanic"
 	bdir := filepath.Join(*workDir, "bundle")
-	files, _ := synth.Generate("titanic-survival", 1, 418)
-	writeBundle(bdir, slug, files, "single_realtime_hidden")
-	wasm, err := os.ReadFile(filepath.Join(os.Getenv("MEDFORGE_SCORERS_DIR"), *scorer+".wasm"))
-	if err != nil {
-		die("scorer: %v", err)
-	}
-	os.WriteFile(filepath.Join(bdir, "scorer.wasm"), wasm, 0o644)
-	fmt.Printf("bench competition scored by the built-in %s module (%d bytes)\n", *scorer, len(wasm))
-	run(env, *bin, "competition", "import", bdir)
+	files, err := benchkit.TitanicBundle(bdir, slug, *scorer, `"daily_cap": 10000, "scoring_mode": "single_realtime_hidden"`)
+	must(err)
+	fmt.Printf("bench competition scored by the built-in %s module\n", *scorer)
+	must(benchkit.Run(env, *bin, "competition", "import", bdir))
 	tokens := makeUsers(ctx, st, *competitors)
 
-	srv := exec.Command(*bin, "serve")
+	srv, err := benchkit.StartServe(*bin, env, filepath.Join(*workDir, "serve.log"))
+	must(err)
 	server = srv
-	srv.Env = env
-	logf, _ := os.Create(filepath.Join(*workDir, "serve.log"))
-	srv.Stdout, srv.Stderr = logf, logf
-	if err := srv.Start(); err != nil {
-		die("serve: %v", err)
-	}
 	defer func() { srv.Process.Signal(os.Interrupt); srv.Wait() }()
 	base := fmt.Sprintf("http://127.0.0.1:%d/api/v2", *port)
-	waitHealthy(base)
+	must(benchkit.WaitHealthy(base))
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 
 	// Warm-up: compile and cache the module and holdout.
@@ -156,7 +134,7 @@ func main() {
 	slices.Sort(lat)
 	fmt.Printf("accepted -> official score visible, closed loop (%d competitors x %d titanic-size submissions, each waiting for its score before the next; GET ?wait long-poll):\n", *competitors, *perUser)
 	fmt.Printf("  p50 %7.1f ms   p99 %7.1f ms   max %7.1f ms   (goal p50 <= 200 ms, p99 <= 1000 ms)\n",
-		ms(pct(lat, .5)), ms(pct(lat, .99)), ms(lat[len(lat)-1]))
+		benchkit.Ms(benchkit.Pct(lat, .5)), benchkit.Ms(benchkit.Pct(lat, .99)), benchkit.Ms(lat[len(lat)-1]))
 	var server []time.Duration
 	rows, err := pool.QueryContext(ctx, "SELECT TIMESTAMPDIFF(MICROSECOND, created_at, scored_at) FROM submissions WHERE id > ? AND id <= ?", id, id+int64(len(lat)))
 	if err != nil {
@@ -169,7 +147,7 @@ func main() {
 	}
 	rows.Close()
 	slices.Sort(server)
-	fmt.Printf("  server side (accepting commit -> official score commit): p50 %7.1f ms   p99 %7.1f ms\n", ms(pct(server, .5)), ms(pct(server, .99)))
+	fmt.Printf("  server side (accepting commit -> official score commit): p50 %7.1f ms   p99 %7.1f ms\n", benchkit.Ms(benchkit.Pct(server, .5)), benchkit.Ms(benchkit.Pct(server, .99)))
 	fmt.Printf("  closed-loop throughput %.0f scored/s\n", float64(len(lat))/elapsed.Seconds())
 
 	// 1b. Open loop: each competitor submits once per interval (staggered),
@@ -205,7 +183,7 @@ func main() {
 	fmt.Printf("accepted -> official score visible, open loop (%d competitors each submitting every %s, %.0f/s offered):\n",
 		*competitors, *openRate, float64(*competitors)/openRate.Seconds())
 	fmt.Printf("  p50 %7.1f ms   p99 %7.1f ms   max %7.1f ms   (goal p50 <= 200 ms, p99 <= 1000 ms)\n",
-		ms(pct(olat, .5)), ms(pct(olat, .99)), ms(olat[len(olat)-1]))
+		benchkit.Ms(benchkit.Pct(olat, .5)), benchkit.Ms(benchkit.Pct(olat, .99)), benchkit.Ms(olat[len(olat)-1]))
 
 	// 2. Throughput: queue a burst, time until the queue drains.
 	var queued atomic.Int64
@@ -241,8 +219,9 @@ func main() {
 	// 3. Leaderboard reads on a large board.
 	bigSlug := "bench-board"
 	bdir2 := filepath.Join(*workDir, "bundle2")
-	writeBundle(bdir2, bigSlug, files, "public_private")
-	run(env, *bin, "competition", "import", bdir2)
+	_, err = benchkit.TitanicBundle(bdir2, bigSlug, *scorer, `"daily_cap": 10000, "scoring_mode": "public_private"`)
+	must(err)
+	must(benchkit.Run(env, *bin, "competition", "import", bdir2))
 	fillBoard(ctx, pool, bigSlug, *boardUsers, *boardSubs)
 	// Both boards: the private one is revealed so that anyone reads it.
 	pool.ExecContext(ctx, "UPDATE competitions SET private_revealed_at = NOW(6), leaderboard_version = leaderboard_version + 1 WHERE slug = ?", bigSlug)
@@ -250,7 +229,7 @@ func main() {
 		boardURL := base + "/competitions/" + bigSlug + "/leaderboard?board=" + board
 		t0 := time.Now()
 		get(client, boardURL) // builds the board once
-		fmt.Printf("%s board build with paired comparisons (%d users): %.1f ms\n", board, *boardUsers, ms(time.Since(t0)))
+		fmt.Printf("%s board build with paired comparisons (%d users): %.1f ms\n", board, *boardUsers, benchkit.Ms(time.Since(t0)))
 		for _, clients := range []int{4, 16} {
 			// The reference, in the same run with the same clients: the
 			// competition's detail (one cached row read and a small JSON
@@ -259,15 +238,15 @@ func main() {
 			ref := readLoop(client, base+"/competitions/"+bigSlug, clients, *boardDuration)
 			fmt.Printf("leaderboard read, %s board (%d users, %d submissions, first page of 100, %d clients, %s):\n", board, *boardUsers, *boardSubs, clients, *boardDuration)
 			fmt.Printf("  p50 %6.2f ms   p99 %6.2f ms   %7.0f req/s   (goal p99 <= 20 ms)\n",
-				ms(pct(rlat, .5)), ms(pct(rlat, .99)), float64(len(rlat))/boardDuration.Seconds())
+				benchkit.Ms(benchkit.Pct(rlat, .5)), benchkit.Ms(benchkit.Pct(rlat, .99)), float64(len(rlat))/boardDuration.Seconds())
 			fmt.Printf("  reference GET /competitions/{slug}: p50 %6.2f ms   p99 %6.2f ms; board/reference p99 ratio %.2fx\n",
-				ms(pct(ref, .5)), ms(pct(ref, .99)), ms(pct(rlat, .99))/ms(pct(ref, .99)))
+				benchkit.Ms(benchkit.Pct(ref, .5)), benchkit.Ms(benchkit.Pct(ref, .99)), benchkit.Ms(benchkit.Pct(rlat, .99))/benchkit.Ms(benchkit.Pct(ref, .99)))
 		}
 	}
 	t0 := time.Now()
 	pool.ExecContext(ctx, "UPDATE competitions SET leaderboard_version = leaderboard_version + 1 WHERE slug = ?", bigSlug)
 	get(client, base+"/competitions/"+bigSlug+"/leaderboard")
-	fmt.Printf("  public board rebuild after an official-score change (paired comparisons included): %.1f ms\n", ms(time.Since(t0)))
+	fmt.Printf("  public board rebuild after an official-score change (paired comparisons included): %.1f ms\n", benchkit.Ms(time.Since(t0)))
 	var top struct {
 		Data struct {
 			Total        int
@@ -292,7 +271,7 @@ func main() {
 		top.Data.Significance.Covered == 0 {
 		die("large board is wrong: %+v", top.Data)
 	}
-	fmt.Printf("  (load average now: %s; %d cores shared with other work)\n", loadavg(), numCPU())
+	fmt.Printf("  (load average now: %s; %d cores shared with other work)\n", benchkit.LoadAvg(), benchkit.NumCPU())
 }
 
 // readLoop GETs url from clients goroutines for d and returns the sorted
@@ -322,51 +301,6 @@ func readLoop(c *http.Client, url string, clients int, d time.Duration) []time.D
 	return lat
 }
 
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-func pct(xs []time.Duration, p float64) time.Duration {
-	if len(xs) == 0 {
-		return 0
-	}
-	i := int(p * float64(len(xs)-1))
-	return xs[i]
-}
-
-func loadavg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-func numCPU() int {
-	b, _ := os.ReadFile("/proc/cpuinfo")
-	return max(1, strings.Count(string(b), "processor\t:"))
-}
-
-func run(env []string, name string, args ...string) {
-	cmd := exec.Command(name, args...)
-	cmd.Env = env
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		die("%s %v: %v\n%s", name, args, err, out)
-	}
-}
-
-func writeBundle(dir, slug string, f *synth.Files, mode string) {
-	os.MkdirAll(filepath.Join(dir, "public"), 0o755)
-	os.MkdirAll(filepath.Join(dir, "training"), 0o755)
-	manifest := fmt.Sprintf(`{"slug": %q, "title": "Bench", "description": "benchmark", "metric": "accuracy",
-  "direction": "maximize", "daily_cap": 10000, "id_column": "PassengerId",
-  "columns": [{"name": "Survived", "type": "int", "min": 0, "max": 1}], "scoring_mode": %q}`, slug, mode)
-	os.WriteFile(filepath.Join(dir, "competition.json"), []byte(manifest), 0o644)
-	os.WriteFile(filepath.Join(dir, "holdout.csv"), f.Holdout, 0o644)
-	os.WriteFile(filepath.Join(dir, "public", "sample_submission.csv"), f.SampleSubmission, 0o644)
-	os.WriteFile(filepath.Join(dir, "training", "train.csv"), f.Train, 0o644)
-}
-
 func makeUsers(ctx context.Context, st store.Store, n int) []string {
 	id, err := identity.NewService(st, identity.Options{Params: identity.TestParams})
 	if err != nil {
@@ -386,20 +320,6 @@ func makeUsers(ctx context.Context, st store.Store, n int) []string {
 		toks = append(toks, tok)
 	}
 	return toks
-}
-
-func waitHealthy(base string) {
-	for range 300 {
-		resp, err := http.Get(strings.TrimSuffix(base, "/api/v2") + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	die("serve did not become healthy; see %s/serve.log", *workDir)
 }
 
 func submit(c *http.Client, base, slug, token string, file []byte) int64 {

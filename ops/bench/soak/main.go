@@ -26,9 +26,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/medforge/medforge/engine/synth"
 	"github.com/medforge/medforge/httpapi"
 	"github.com/medforge/medforge/identity"
+	"github.com/medforge/medforge/ops/bench/benchkit"
 	"github.com/medforge/medforge/store"
 )
 
@@ -86,11 +86,19 @@ func (s *stats) add(route string, d time.Duration, status string) {
 	s.status[route][status]++
 }
 
+// must dies on err.
+func must(err error) {
+	if err != nil {
+		die("%v", err)
+	}
+}
+
 func main() {
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	st := freshDB(ctx)
+	_, st, err := benchkit.FreshDB(ctx, *dsn)
+	must(err)
 	os.RemoveAll(*workDir)
 	env := append(os.Environ(), "MEDFORGE_DSN="+*dsn, fmt.Sprintf("MEDFORGE_LISTEN=127.0.0.1:%d", *port),
 		"MEDFORGE_RUN_DIR="+filepath.Join(*workDir, "run"),
@@ -103,30 +111,20 @@ func main() {
 		"MEDFORGE_UPLOADS_PER_IP=1000000", "MEDFORGE_UPLOADS_PER_USER=1000000", "MEDFORGE_LOG_LEVEL=warn")
 	slug := "soak-titanic"
 	bdir := filepath.Join(*workDir, "bundle")
-	files, _ := synth.Generate("titanic-survival", 1, 418)
-	writeBundle(bdir, slug, files)
-	wasm, err := os.ReadFile(filepath.Join(os.Getenv("MEDFORGE_SCORERS_DIR"), "accuracy.wasm"))
-	if err != nil {
-		die("scorer: %v", err)
-	}
-	os.WriteFile(filepath.Join(bdir, "scorer.wasm"), wasm, 0o644)
-	run(env, *bin, "competition", "import", bdir)
+	files, err := benchkit.TitanicBundle(bdir, slug, "accuracy", `"daily_cap": 20`)
+	must(err)
+	must(benchkit.Run(env, *bin, "competition", "import", bdir))
 	us := makeUsers(ctx, st, *users)
 
-	srv := exec.Command(*bin, "serve")
+	srv, err := benchkit.StartServe(*bin, env, filepath.Join(*workDir, "serve.log"))
+	must(err)
 	server = srv
-	srv.Env = env
-	logf, _ := os.Create(filepath.Join(*workDir, "serve.log"))
-	srv.Stdout, srv.Stderr = logf, logf
-	if err := srv.Start(); err != nil {
-		die("serve: %v", err)
-	}
 	defer func() { srv.Process.Signal(os.Interrupt); srv.Wait() }()
 	host := fmt.Sprintf("127.0.0.1:%d", *port)
 	base := "http://" + host + "/api/v2"
-	waitHealthy(base)
+	must(benchkit.WaitHealthy(base))
 	time.Sleep(2 * time.Second)
-	idle := rss(srv.Process.Pid)
+	idle := benchkit.RSS(srv.Process.Pid)
 
 	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
 		MaxIdleConns: *conns, MaxIdleConnsPerHost: *conns, MaxConnsPerHost: *conns,
@@ -154,7 +152,7 @@ func main() {
 			case <-stopSampling:
 				return
 			case <-t.C:
-				samples = append(samples, sample{time.Since(start), rss(srv.Process.Pid)})
+				samples = append(samples, sample{time.Since(start), benchkit.RSS(srv.Process.Pid)})
 			}
 		}
 	})
@@ -223,10 +221,10 @@ func main() {
 	elapsed := time.Since(start)
 	close(stopSampling)
 	sampling.Wait()
-	after := rss(srv.Process.Pid)
+	after := benchkit.RSS(srv.Process.Pid)
 
 	fmt.Printf("soak: %d connections, %s of mixed traffic against medforge serve (embedded worker), %d users, %d cores, load average at the end %s\n",
-		*conns, elapsed.Round(time.Second), len(us), numCPU(), loadavg())
+		*conns, elapsed.Round(time.Second), len(us), benchkit.NumCPU(), benchkit.LoadAvg())
 	total := 0
 	for _, m := range mix {
 		total += len(s.lat[m.route])
@@ -250,10 +248,10 @@ func main() {
 			answers = append(answers, fmt.Sprintf("transport errors: %d", e))
 		}
 		ratio := 0.0
-		if r := pct(ref, .99); r > 0 {
-			ratio = float64(pct(l, .99)) / float64(r)
+		if r := benchkit.Pct(ref, .99); r > 0 {
+			ratio = float64(benchkit.Pct(l, .99)) / float64(r)
 		}
-		fmt.Printf("  %-52s %8d %9.1f %9.1f %8.2fx  %s\n", m.route, len(l), ms(pct(l, .5)), ms(pct(l, .99)), ratio, strings.Join(answers, ", "))
+		fmt.Printf("  %-52s %8d %9.1f %9.1f %8.2fx  %s\n", m.route, len(l), benchkit.Ms(benchkit.Pct(l, .5)), benchkit.Ms(benchkit.Pct(l, .99)), ratio, strings.Join(answers, ", "))
 	}
 	var peak int64
 	var line []string
@@ -295,31 +293,6 @@ func problemCode(b []byte) string {
 	return string(rest[:j])
 }
 
-func freshDB(ctx context.Context) store.Store {
-	if err := store.EnsureDatabase(ctx, *dsn); err != nil {
-		die("%v", err)
-	}
-	pool, err := store.Open(ctx, *dsn)
-	if err != nil {
-		die("%v", err)
-	}
-	cfg, _ := store.ParseDSN(*dsn)
-	if _, err := pool.ExecContext(ctx, "DROP DATABASE "+store.QuoteIdent(cfg.DBName)); err != nil {
-		die("reset: %v", err)
-	}
-	pool.Close()
-	if err := store.EnsureDatabase(ctx, *dsn); err != nil {
-		die("%v", err)
-	}
-	if pool, err = store.Open(ctx, *dsn); err != nil {
-		die("%v", err)
-	}
-	if _, err := store.Migrate(ctx, pool, nil); err != nil {
-		die("%v", err)
-	}
-	return store.New(pool)
-}
-
 // makeUsers creates n users, each with an API token (uploads) and a
 // login cookie (the session-proxy check only takes cookies).
 func makeUsers(ctx context.Context, st store.Store, n int) []user {
@@ -349,82 +322,10 @@ func makeUsers(ctx context.Context, st store.Store, n int) []user {
 	return out
 }
 
-func writeBundle(dir, slug string, f *synth.Files) {
-	os.MkdirAll(filepath.Join(dir, "public"), 0o755)
-	os.MkdirAll(filepath.Join(dir, "training"), 0o755)
-	manifest := fmt.Sprintf(`{"slug": %q, "title": "Soak", "description": "soak test", "metric": "accuracy",
-  "direction": "maximize", "daily_cap": 20, "id_column": "PassengerId",
-  "columns": [{"name": "Survived", "type": "int", "min": 0, "max": 1}]}`, slug)
-	os.WriteFile(filepath.Join(dir, "competition.json"), []byte(manifest), 0o644)
-	os.WriteFile(filepath.Join(dir, "holdout.csv"), f.Holdout, 0o644)
-	os.WriteFile(filepath.Join(dir, "public", "sample_submission.csv"), f.SampleSubmission, 0o644)
-	os.WriteFile(filepath.Join(dir, "training", "train.csv"), f.Train, 0o644)
-}
-
-func run(env []string, name string, args ...string) {
-	cmd := exec.Command(name, args...)
-	cmd.Env = env
-	if out, err := cmd.CombinedOutput(); err != nil {
-		die("%s %v: %v\n%s", name, args, err, out)
-	}
-}
-
-func waitHealthy(base string) {
-	for range 300 {
-		resp, err := http.Get(strings.TrimSuffix(base, "/api/v2") + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	die("serve did not become healthy; see %s/serve.log", *workDir)
-}
-
-// rss is the resident set of process pid in bytes (0 if unreadable).
-func rss(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
-
 func sum(m map[string]int) int {
 	n := 0
 	for _, v := range m {
 		n += v
 	}
 	return n
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func pct(xs []time.Duration, p float64) time.Duration {
-	if len(xs) == 0 {
-		return 0
-	}
-	return xs[int(p*float64(len(xs)-1))]
-}
-
-func loadavg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-func numCPU() int {
-	b, _ := os.ReadFile("/proc/cpuinfo")
-	return max(1, strings.Count(string(b), "processor\t:"))
 }
