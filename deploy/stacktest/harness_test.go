@@ -231,8 +231,16 @@ type form struct {
 }
 
 func fileForm(t *testing.T, name string, data []byte) *form {
+	return fileFormFields(t, name, data, nil)
+}
+
+// fileFormFields is fileForm with extra form fields.
+func fileFormFields(t *testing.T, name string, data []byte, fields map[string]string) *form {
 	f := &form{}
 	mw := multipart.NewWriter(&f.buf)
+	for k, v := range fields {
+		_ = mw.WriteField(k, v)
+	}
 	w, err := mw.CreateFormFile("file", name)
 	if err != nil {
 		t.Fatal(err)

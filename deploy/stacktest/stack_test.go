@@ -175,6 +175,28 @@ func TestStack(t *testing.T) {
 		// With the worker service stopped nothing scores: the API's
 		// embedded worker is off.
 		s.must(2*time.Minute, "compose", "stop", "medforge-api-worker")
+		// Scorer-upload validation runs in the worker service too, never
+		// in the API: with the worker stopped an admin's upload is a queued
+		// sandbox job (202); once the worker is back it runs it, and the
+		// same upload then answers 201 with the report.
+		wasm, err := os.ReadFile(filepath.Join(s.root, "bin", "image", "scorers", "accuracy.wasm"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		scorerForm := func() *form {
+			return fileFormFields(t, "accuracy.wasm", wasm, map[string]string{"name": "accuracy", "version": "stack"})
+		}
+		var pend struct {
+			Pending bool
+			Job     struct {
+				ID           int64
+				Kind, Status string
+			}
+		}
+		admin.data("POST", "/api/v2/competitions/stack-import/scorers?wait=2", scorerForm(), 202, &pend)
+		if !pend.Pending || pend.Job.Kind != "validate" || pend.Job.Status != "queued" {
+			t.Fatalf("scorer upload with the worker stopped: %+v", pend)
+		}
 		submit := func(c *client, slug string, file []byte) submission {
 			var res struct{ Submission submission }
 			c.data("POST", "/api/v2/competitions/"+slug+"/submissions", fileForm(t, "sample.csv", file), 201, &res)
@@ -188,6 +210,21 @@ func TestStack(t *testing.T) {
 			t.Fatal("a submission was scored while the worker service was stopped")
 		}
 		s.must(2*time.Minute, "compose", "start", "medforge-api-worker")
+		var job struct{ Status, Error string }
+		eventually(t, 2*time.Minute, "the validate job", func() bool {
+			admin.data("GET", fmt.Sprintf("/api/v2/author/competitions/stack-import/jobs/%d", pend.Job.ID), nil, 200, &job)
+			return job.Status == "done" || job.Status == "failed"
+		})
+		if job.Status != "done" {
+			t.Fatalf("validate job: %+v", job)
+		}
+		var up struct {
+			Report struct{ OK bool } `json:"validation_report"`
+		}
+		admin.data("POST", "/api/v2/competitions/stack-import/scorers", scorerForm(), 201, &up)
+		if !up.Report.OK {
+			t.Fatalf("scorer upload after the worker ran it: %+v", up)
+		}
 		wait := func(c *client, id int64) submission {
 			var sub submission
 			eventually(t, 2*time.Minute, "scored", func() bool {
