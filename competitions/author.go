@@ -374,19 +374,9 @@ func (s *Service) recordScorer(ctx context.Context, tx store.Store, actor int64,
 	return id, nil
 }
 
-// UpdateDraft applies p to a competition v authors. Title, description,
-// direction, daily cap and metric label may change at any time (a new
-// direction re-ranks the board); the submission spec only while it is a
-// draft, and a new spec drops the holdout built for the old one.
-func (s *Service) UpdateDraft(ctx context.Context, v Viewer, slug string, p DraftPatch) (AuthorCompetition, error) {
-	c, err := s.authored(ctx, v, slug)
-	if err != nil {
-		return AuthorCompetition{}, err
-	}
-	sp, err := specOf(c)
-	if err != nil {
-		return AuthorCompetition{}, err
-	}
+// draftOf is c as a Draft (the fields an author may change), with its
+// submission spec sp.
+func draftOf(c db.Competition, sp spec.Spec) Draft {
 	d := Draft{Slug: c.Slug, Title: c.Title, Description: c.Description, Exposure: string(c.Exposure), Metric: c.Metric,
 		Direction: direction(c.HigherIsBetter), DailyCap: int(c.DailyCap), IDColumn: sp.ID, Columns: sp.Columns, Layout: string(sp.Layout),
 		ScoringMode: string(c.ScoringMode), DisplayDigits: int(c.DisplayDigits), FinalLimit: int(c.FinalLimit)}
@@ -398,6 +388,12 @@ func (s *Service) UpdateDraft(ctx context.Context, v Viewer, slug string, p Draf
 		t := c.SelectionDeadline.Time
 		d.SelectionDeadline = &t
 	}
+	return d
+}
+
+// applyTo sets the fields p names on d; a public fraction is dropped unless
+// the scoring mode is public_private.
+func (p DraftPatch) applyTo(d *Draft) {
 	if p.ScoringMode != nil {
 		d.ScoringMode = *p.ScoringMode
 	}
@@ -416,10 +412,6 @@ func (s *Service) UpdateDraft(ctx context.Context, v Viewer, slug string, p Draf
 	if p.SelectionDeadline != nil {
 		d.SelectionDeadline = p.SelectionDeadline
 	}
-	specChanged := p.IDColumn != nil || p.Columns != nil || p.Layout != nil
-	if specChanged && c.Published {
-		return AuthorCompetition{}, &ValidationError{Fields: []FieldError{{"columns", "the submission spec cannot change once the competition is published"}}}
-	}
 	setStr := func(dst *string, src *string) {
 		if src != nil {
 			*dst = *src
@@ -437,6 +429,27 @@ func (s *Service) UpdateDraft(ctx context.Context, v Viewer, slug string, p Draf
 	if p.Columns != nil {
 		d.Columns = *p.Columns
 	}
+}
+
+// UpdateDraft applies p to a competition v authors. Title, description,
+// direction, daily cap and metric label may change at any time (a new
+// direction re-ranks the board); the submission spec only while it is a
+// draft, and a new spec drops the holdout built for the old one.
+func (s *Service) UpdateDraft(ctx context.Context, v Viewer, slug string, p DraftPatch) (AuthorCompetition, error) {
+	c, err := s.authored(ctx, v, slug)
+	if err != nil {
+		return AuthorCompetition{}, err
+	}
+	sp, err := specOf(c)
+	if err != nil {
+		return AuthorCompetition{}, err
+	}
+	specChanged := p.IDColumn != nil || p.Columns != nil || p.Layout != nil
+	if specChanged && c.Published {
+		return AuthorCompetition{}, &ValidationError{Fields: []FieldError{{"columns", "the submission spec cannot change once the competition is published"}}}
+	}
+	d := draftOf(c, sp)
+	p.applyTo(&d)
 	maxCap := s.maxAuthorCap
 	if int(c.DailyCap) > maxCap {
 		maxCap = int(c.DailyCap) // an admin-made cap above the bound may stay
@@ -476,17 +489,8 @@ func (s *Service) UpdateDraft(ctx context.Context, v Viewer, slug string, p Draf
 		}
 		if cur.HigherIsBetter != nsp.HigherIsBetter {
 			cur.HigherIsBetter = nsp.HigherIsBetter
-			entries, err := tx.CompetitionLeaderboardEntries(ctx, c.ID)
-			if err != nil {
-				return fmt.Errorf("leaderboard of %s: %w", slug, err)
-			}
-			for _, e := range entries {
-				if err := updateBest(ctx, tx, cur, e.UserID); err != nil {
-					return err
-				}
-			}
-			if err := tx.BumpLeaderboardVersion(ctx, c.ID); err != nil {
-				return fmt.Errorf("bump leaderboard: %w", err)
+			if err := rerankAll(ctx, tx, cur); err != nil {
+				return err
 			}
 		}
 		return s.audit(ctx, tx, v.UserID, "author.update", "competition", slug, fmt.Sprintf("spec_changed=%t", specChanged))

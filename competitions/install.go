@@ -426,25 +426,6 @@ func installScorer(ctx context.Context, tx store.Store, c db.Competition, m db.I
 	return true, nil
 }
 
-// rerankAll recomputes every user's best on c after its direction flipped
-// (the scores stay) and moves the board's version, so no process keeps
-// serving a board ranked the old way while the rescoring runs.
-func rerankAll(ctx context.Context, tx store.Store, c db.Competition) error {
-	entries, err := tx.CompetitionLeaderboardEntries(ctx, c.ID)
-	if err != nil {
-		return fmt.Errorf("leaderboard of %s: %w", c.Slug, err)
-	}
-	for _, e := range entries {
-		if err := updateBest(ctx, tx, c, e.UserID); err != nil {
-			return err
-		}
-	}
-	if err := tx.BumpLeaderboardVersion(ctx, c.ID); err != nil {
-		return fmt.Errorf("bump leaderboard of %s: %w", c.Slug, err)
-	}
-	return nil
-}
-
 // ValidationReport is the record of the checks run on a scorer module
 // before it may score: ABI and imports (load), compilation and start, and a
 // run on the sample submission. It is kept with the module.

@@ -316,6 +316,25 @@ func updateBest(ctx context.Context, tx store.Store, c db.Competition, userID in
 	return nil
 }
 
+// rerankAll recomputes every user's best on c after its direction flipped
+// (the scores stay) and moves the board's version, so no process keeps
+// serving a board ranked the old way while the rescoring runs.
+func rerankAll(ctx context.Context, tx store.Store, c db.Competition) error {
+	entries, err := tx.CompetitionLeaderboardEntries(ctx, c.ID)
+	if err != nil {
+		return fmt.Errorf("leaderboard of %s: %w", c.Slug, err)
+	}
+	for _, e := range entries {
+		if err := updateBest(ctx, tx, c, e.UserID); err != nil {
+			return err
+		}
+	}
+	if err := tx.BumpLeaderboardVersion(ctx, c.ID); err != nil {
+		return fmt.Errorf("bump leaderboard of %s: %w", c.Slug, err)
+	}
+	return nil
+}
+
 // updatePrivate recomputes the user's private-board entry: the best private
 // score among their final submissions or, when they marked none, among
 // their FinalLimit best public ones (as on Kaggle). A user who marked
