@@ -224,8 +224,12 @@ func (g *schemaGen) schema(t reflect.Type) map[string]any {
 		if t.Kind() == reflect.Int64 || t.Kind() == reflect.Uint64 {
 			s["format"] = "int64"
 		}
-	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
-		s = map[string]any{"type": "number"}
+	case t.Kind() == reflect.Float32:
+		s = map[string]any{"type": "number", "format": "float"}
+	case t.Kind() == reflect.Float64:
+		// The format keeps generated clients at float64: without it
+		// oapi-codegen makes scores float32.
+		s = map[string]any{"type": "number", "format": "double"}
 	default:
 		s = map[string]any{}
 	}

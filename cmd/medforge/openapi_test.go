@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -183,6 +184,14 @@ func TestOpenAPIUsableByOutsideTools(t *testing.T) {
 		}
 	}
 	goTool("run", oapiCodegen, "-generate", "types,client", "-package", "apiclient", "-o", "client.go", "openapi.json")
+	gen, err := os.ReadFile(filepath.Join(dir, "client.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Scores keep their precision in a generated client (format double).
+	if !regexp.MustCompile(`PrimaryScore\s+\*float64`).Match(gen) {
+		t.Errorf("the generated Submission.PrimaryScore is not *float64")
+	}
 	goTool("mod", "tidy")
 	goTool("build", "./...")
 }
