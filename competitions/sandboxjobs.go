@@ -279,27 +279,9 @@ func (w *Worker) runSandboxJob(ctx context.Context) (bool, error) {
 // renewJob extends the job's lease every Lease/3 while it runs and cancels
 // the run when the lease was lost.
 func (w *Worker) renewJob(ctx context.Context, cancel context.CancelFunc, cl *claimedJob) func() {
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(w.opts.Lease / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				n, err := w.s.st.RenewSandboxJob(ctx, db.RenewSandboxJobParams{ID: cl.job.ID, LeaseToken: cl.token,
-					LeaseUntil: timeArg(w.s.now().UTC().Add(w.opts.Lease))})
-				if err == nil && n == 0 {
-					cancel()
-					return
-				}
-			}
-		}
-	}()
-	return func() { close(done) }
+	return w.keepLease(ctx, cancel, func(ctx context.Context, until sqlNullTime) (int64, error) {
+		return w.s.st.RenewSandboxJob(ctx, db.RenewSandboxJobParams{ID: cl.job.ID, LeaseToken: cl.token, LeaseUntil: until})
+	})
 }
 
 // sandboxJob runs one job in this process's sandbox and returns its result.

@@ -44,8 +44,17 @@ func (e *noSandboxEngine) Run(ctx context.Context, v *engine.Validated, m compet
 // validation all run in the worker; the API never loads a module. Without
 // a worker the API answers PendingError with a queued job, which the
 // worker picks up later; asking again is answered from the result.
-func TestSandboxJobsRunInTheWorker(t *testing.T) {
-	t.Parallel()
+// jobsEnv is an API service (SandboxJobs) and a separate worker service on
+// one database and one set of data roots, with a draft whose scorer is set.
+type jobsEnv struct {
+	*authorEnv
+	apiEng    *noSandboxEngine
+	workerSvc *competitions.Service
+	good      []byte
+}
+
+func setupJobs(t *testing.T, slug string) *jobsEnv {
+	t.Helper()
 	st := testdb.Fresh(t)
 	roots := competitions.Under(t.TempDir())
 	limits := competitions.ScoringLimits{Timeout: 60 * time.Second, MemoryBytes: 1 << 30}
@@ -60,20 +69,27 @@ func TestSandboxJobsRunInTheWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := &authorEnv{st: st, svc: api, author: competitions.Viewer{UserID: testdb.User(t, st, testdb.UserOpts{CanAuthor: true}).ID, Author: true}}
-	admin := competitions.Viewer{UserID: testdb.User(t, st, testdb.UserOpts{Admin: true}).ID, Admin: true}
-	ctx := ctxT(t, 10*time.Minute)
-	const slug = "jobs-journey"
 	e.draft(t, slug, "auc-dev")
 	good, err := os.ReadFile(scorertest.Build(t, "roc-auc"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := api.UploadAuthorScorer(ctx, e.author, slug, "auc", "1", good); err != nil {
+	if _, err := api.UploadAuthorScorer(ctxT(t, time.Minute), e.author, slug, "auc", "1", good); err != nil {
 		t.Fatalf("scorer on a draft (no run needed): %v", err)
 	}
+	return &jobsEnv{authorEnv: e, apiEng: apiEng, workerSvc: workerSvc, good: good}
+}
+
+func TestSandboxJobsRunInTheWorker(t *testing.T) {
+	t.Parallel()
+	const slug = "jobs-journey"
+	je := setupJobs(t, slug)
+	e, api, st, apiEng, workerSvc, good := je.authorEnv, je.svc, je.st, je.apiEng, je.workerSvc, je.good
+	admin := competitions.Viewer{UserID: testdb.User(t, st, testdb.UserOpts{Admin: true}).ID, Admin: true}
+	ctx := ctxT(t, 10*time.Minute)
 
 	// No worker yet: the report is a queued job; asking again joins it.
-	_, err = api.Report(competitions.JobWait(ctx, 300*time.Millisecond), e.author, slug)
+	_, err := api.Report(competitions.JobWait(ctx, 300*time.Millisecond), e.author, slug)
 	var pe *competitions.PendingError
 	if !errors.As(err, &pe) || pe.Job.Kind != competitions.JobCertify || pe.Job.Status != competitions.JobQueued {
 		t.Fatalf("report without a worker: %v", err)
@@ -138,5 +154,68 @@ func TestSandboxJobsRunInTheWorker(t *testing.T) {
 	}
 	if n := apiEng.runs.Load(); n != 0 {
 		t.Fatalf("the API's engine loaded or ran a module %d times; every run belongs to the worker", n)
+	}
+}
+
+// A job whose worker died (its lease ran out) is claimed again by another
+// worker and finished; one claimed more than MaxAttempts times is failed
+// with the reason, and asking again queues a new job instead of reusing it.
+func TestSandboxJobLeases(t *testing.T) {
+	t.Parallel()
+	const slug = "jobs-leases"
+	je := setupJobs(t, slug)
+	ctx := ctxT(t, 5*time.Minute)
+	pending := func() competitions.SandboxJob {
+		t.Helper()
+		_, err := je.svc.Report(competitions.JobWait(ctx, 0), je.author, slug)
+		var pe *competitions.PendingError
+		if !errors.As(err, &pe) {
+			t.Fatalf("report without a worker: %v", err)
+		}
+		return pe.Job
+	}
+	died := func(id int64, attempts int) {
+		t.Helper()
+		if _, err := je.st.DB().ExecContext(ctx, `UPDATE sandbox_jobs SET status = 'running', lease_token = 'dead', lease_owner = 'gone:1',
+			lease_until = NOW(6) - INTERVAL 1 SECOND, attempts = ? WHERE id = ?`, attempts, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := je.workerSvc.NewWorker(competitions.WorkerOptions{MaxAttempts: 3})
+	j := pending()
+	died(j.ID, 1)
+	if did, err := w.RunOnce(ctx); !did || err != nil {
+		t.Fatalf("the abandoned job was not claimed: %t, %v", did, err)
+	}
+	got, err := je.svc.SandboxJobOf(ctx, je.author, slug, j.ID)
+	if err != nil || got.Status != competitions.JobDone || got.Attempts != 2 {
+		t.Fatalf("after another worker took it: %+v, %v", got, err)
+	}
+	if rep, err := je.svc.Report(competitions.JobWait(ctx, 0), je.author, slug); err != nil || !rep.OK {
+		t.Fatalf("report from the finished job: %v", err)
+	}
+
+	// A new module, a new job; it keeps dying until the worker gives up.
+	bad, err := os.ReadFile(scorertest.BuildGo(t, "scorers/testdata/bad-inverted"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := je.svc.UploadAuthorScorer(ctx, je.author, slug, "auc", "2", bad); err != nil {
+		t.Fatal(err)
+	}
+	j = pending()
+	died(j.ID, 3)
+	if did, err := w.RunOnce(ctx); !did || err != nil {
+		t.Fatalf("the worn-out job: %t, %v", did, err)
+	}
+	got, _ = je.svc.SandboxJobOf(ctx, je.author, slug, j.ID)
+	if got.Status != competitions.JobFailed || got.Error == "" {
+		t.Fatalf("a job past MaxAttempts: %+v", got)
+	}
+	if again := pending(); again.ID == j.ID || again.Status != competitions.JobQueued {
+		t.Fatalf("asking again after a failed job: %+v", again)
+	}
+	if n := je.apiEng.runs.Load(); n != 0 {
+		t.Fatalf("the API ran a module %d times", n)
 	}
 }

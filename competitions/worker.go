@@ -425,6 +425,15 @@ func secondaryJSON(res *engine.Result) string {
 // heartbeat renews the lease every Lease/3 until stopped; when the lease
 // is lost it cancels the scoring.
 func (w *Worker) heartbeat(ctx context.Context, cancel context.CancelFunc, cl *claimed) func() {
+	return w.keepLease(ctx, cancel, func(ctx context.Context, until sqlNullTime) (int64, error) {
+		return w.s.st.ExtendSubmissionLease(ctx, db.ExtendSubmissionLeaseParams{ID: cl.sub.ID, LeaseToken: cl.token, LeaseUntil: until})
+	})
+}
+
+// keepLease calls renew with a new lease end every Lease/3 until the
+// returned stop is called or ctx ends; when renew changes no row (the
+// lease went to another worker) it cancels the work.
+func (w *Worker) keepLease(ctx context.Context, cancel context.CancelFunc, renew func(ctx context.Context, until sqlNullTime) (int64, error)) func() {
 	done := make(chan struct{})
 	go func() {
 		t := time.NewTicker(w.opts.Lease / 3)
@@ -436,9 +445,7 @@ func (w *Worker) heartbeat(ctx context.Context, cancel context.CancelFunc, cl *c
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				n, err := w.s.st.ExtendSubmissionLease(ctx, db.ExtendSubmissionLeaseParams{
-					ID: cl.sub.ID, LeaseToken: cl.token, LeaseUntil: timeArg(w.s.now().UTC().Add(w.opts.Lease)),
-				})
+				n, err := renew(ctx, timeArg(w.s.now().UTC().Add(w.opts.Lease)))
 				if err == nil && n == 0 {
 					cancel()
 					return
