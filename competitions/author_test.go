@@ -35,7 +35,7 @@ func setupAuthor(t *testing.T) *authorEnv {
 
 // draft creates a breast-cancer-shaped draft under slug with metric (a
 // built-in name, or a label) and uploads its holdout and public files.
-func (e *authorEnv) draft(t *testing.T, slug, metric string) {
+func (e *authorEnv) draft(t testing.TB, slug, metric string) {
 	t.Helper()
 	ctx := ctxT(t, time.Minute)
 	d := bundle.BreastCancerDraft()

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/medforge/medforge/competitions"
+	"github.com/medforge/medforge/competitions/bundle"
 	"github.com/medforge/medforge/engine"
 	"github.com/medforge/medforge/scorers/scorertest"
 	"github.com/medforge/medforge/store/testdb"
@@ -53,7 +55,7 @@ type jobsEnv struct {
 	good      []byte
 }
 
-func setupJobs(t *testing.T, slug string) *jobsEnv {
+func setupJobs(t testing.TB, slug string) *jobsEnv {
 	t.Helper()
 	st := testdb.Fresh(t)
 	roots := competitions.Under(t.TempDir())
@@ -218,4 +220,54 @@ func TestSandboxJobLeases(t *testing.T) {
 	if n := je.apiEng.runs.Load(); n != 0 {
 		t.Fatalf("the API ran a module %d times", n)
 	}
+}
+
+// BenchmarkCertificationReport: one certification report of breast-cancer
+// size (170 holdout rows, 200 adversarial cases), computed in the
+// requesting process (the reference: what the API did before sandbox jobs)
+// and as a sandbox job that a separate worker service runs while the
+// request waits. Each iteration changes the sample submission, so no
+// report is reused. ops/bench/bench-sandboxjobs.sh prints the ratio.
+func BenchmarkCertificationReport(b *testing.B) {
+	const slug = "jobs-bench"
+	je := setupJobs(b, slug)
+	ctx := context.Background()
+	_, _, sample, _, err := bundle.BreastCancerFiles()
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	report := func(b *testing.B, svc *competitions.Service) {
+		n++
+		// A different, still valid sample: one more row predicts 0.25.
+		lines := strings.SplitAfter(string(sample), "\n")
+		for i := 1; i <= n && i < len(lines)-1; i++ {
+			id, _, _ := strings.Cut(lines[i], ",")
+			lines[i] = id + ",0.25\n"
+		}
+		if _, err := je.svc.UploadFile(ctx, je.author, slug, competitions.KindSampleSubmission, "sample_submission.csv", []byte(strings.Join(lines, ""))); err != nil {
+			b.Fatal(err)
+		}
+		rep, err := svc.Report(ctx, je.author, slug)
+		if err != nil || !rep.OK {
+			b.Fatalf("report: %v %v", rep.Failed(), err)
+		}
+	}
+	b.Run("in-process", func(b *testing.B) {
+		for range b.N {
+			report(b, je.workerSvc) // no SandboxJobs: computed here
+		}
+	})
+	b.Run("sandbox-job", func(b *testing.B) {
+		wctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = je.workerSvc.NewWorker(competitions.WorkerOptions{Poll: 250 * time.Millisecond}).Run(wctx)
+		}()
+		defer func() { stop(); <-done }()
+		for range b.N {
+			report(b, je.svc)
+		}
+	})
 }
