@@ -118,7 +118,12 @@ type DraftPatch struct {
 var slugRE = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$`)
 
 // validate checks d and returns its spec; maxCap is the admin-set bound.
-func (d *Draft) validate(maxCap int) (spec.Spec, error) {
+// Validate checks d as a competition definition, the fields every
+// competition states whether it comes from an author's draft or an admin's
+// bundle (competitions/bundle), with daily caps up to maxCap. It fills the
+// defaults (EXTERNAL, rows), trims the title and metric, and returns the
+// submission spec. Problems are a *ValidationError naming each field.
+func (d *Draft) Validate(maxCap int) (spec.Spec, error) {
 	d.Title, d.Metric = strings.TrimSpace(d.Title), strings.TrimSpace(d.Metric)
 	if d.Exposure == "" {
 		d.Exposure = "EXTERNAL"
@@ -129,7 +134,7 @@ func (d *Draft) validate(maxCap int) (spec.Spec, error) {
 	var fe []FieldError
 	bad := func(field, format string, a ...any) { fe = append(fe, FieldError{field, fmt.Sprintf(format, a...)}) }
 	if !slugRE.MatchString(d.Slug) {
-		bad("slug", "must be 1-64 lowercase letters, digits or '-', not starting or ending with '-'")
+		bad("slug", "must be 1-64 lowercase letters, digits or '-', not starting or ending with '-', got %q", d.Slug)
 	}
 	if d.Title == "" || len(d.Title) > 200 {
 		bad("title", "must be 1-200 characters")
@@ -138,16 +143,16 @@ func (d *Draft) validate(maxCap int) (spec.Spec, error) {
 		bad("description", "must be at most 60000 bytes")
 	}
 	if d.Exposure != "EXTERNAL" && d.Exposure != "INTERNAL" {
-		bad("exposure", "must be EXTERNAL or INTERNAL")
+		bad("exposure", "must be EXTERNAL or INTERNAL, got %q", d.Exposure)
 	}
 	if !slugRE.MatchString(d.Metric) {
 		bad("metric", "must name a built-in metric (accuracy, top1, map-iou, roc-auc) or label your module with lowercase letters, digits or '-'")
 	}
 	if d.Direction != "maximize" && d.Direction != "minimize" {
-		bad("direction", "must be maximize or minimize")
+		bad("direction", "must be maximize or minimize, got %q", d.Direction)
 	}
 	if d.DailyCap < 1 || d.DailyCap > maxCap {
-		bad("daily_cap", "must be 1-%d (the bound an admin set)", maxCap)
+		bad("daily_cap", "must be 1-%d, got %d", maxCap, d.DailyCap)
 	}
 	if d.IDColumn == "" {
 		bad("id_column", "must name the id column")
@@ -157,17 +162,28 @@ func (d *Draft) validate(maxCap int) (spec.Spec, error) {
 	}
 	for i, c := range d.Columns {
 		f := fmt.Sprintf("columns[%d]", i)
-		switch {
-		case c.Name == "":
+		if c.Name == "" {
 			bad(f+".name", "must not be empty")
-		case c.Type != spec.Int && c.Type != spec.Float && c.Type != spec.Boxes:
-			bad(f+".type", "must be int, float or boxes")
-		case c.Type == spec.Int && c.Min > c.Max:
-			bad(f+".min", "must not exceed max")
+		}
+		switch c.Type {
+		case spec.Int:
+			if c.Min > c.Max {
+				bad(f+".min", "must not exceed max (%d > %d)", c.Min, c.Max)
+			}
+		case spec.Float:
+		case spec.Boxes:
+			if c.MaxBoxes < 0 || c.MaxBoxes > spec.MaxBoxesLimit {
+				bad(f+".max_boxes", "must be 1-%d (or left out for %d), got %d", spec.MaxBoxesLimit, spec.DefaultMaxBoxes, c.MaxBoxes)
+			}
+		default:
+			bad(f+".type", "must be int, float or boxes, got %q", c.Type)
+		}
+		if c.Type != spec.Boxes && c.MaxBoxes != 0 {
+			bad(f+".max_boxes", "applies only to boxes columns")
 		}
 	}
 	if d.Layout != string(spec.Rows) && d.Layout != string(spec.BoxRows) {
-		bad("layout", "must be rows or box-rows")
+		bad("layout", "must be rows or box-rows, got %q", d.Layout)
 	}
 	if err := d.scoring().Validate(); err != nil {
 		var ve *ValidationError
@@ -280,7 +296,7 @@ func (s *Service) CreateDraft(ctx context.Context, v Viewer, d Draft) (AuthorCom
 	if v.UserID == 0 || !v.Author && !v.Admin {
 		return AuthorCompetition{}, ErrForbidden
 	}
-	sp, err := d.validate(s.maxAuthorCap)
+	sp, err := d.Validate(s.maxAuthorCap)
 	if err != nil {
 		return AuthorCompetition{}, err
 	}
@@ -454,7 +470,7 @@ func (s *Service) UpdateDraft(ctx context.Context, v Viewer, slug string, p Draf
 	if int(c.DailyCap) > maxCap {
 		maxCap = int(c.DailyCap) // an admin-made cap above the bound may stay
 	}
-	nsp, err := d.validate(maxCap)
+	nsp, err := d.Validate(maxCap)
 	if err != nil {
 		return AuthorCompetition{}, err
 	}

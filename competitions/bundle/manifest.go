@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 	"time"
 
@@ -19,6 +18,10 @@ const ManifestName = "competition.json"
 
 // MaxManifestBytes bounds the manifest.
 const MaxManifestBytes = 1 << 20
+
+// MaxDailyCap bounds a bundle's daily cap (an admin's; authors have their
+// own, lower bound).
+const MaxDailyCap = 10000
 
 // Manifest is competition.json.
 type Manifest struct {
@@ -89,11 +92,6 @@ func (e *ManifestError) Error() string {
 	return "invalid " + ManifestName + ": " + strings.Join(parts, "; ")
 }
 
-var (
-	slugRE = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$`)
-	nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
-)
-
 // ParseManifest decodes and checks a manifest. Unknown fields, trailing data
 // and wrong types are refused; a *ManifestError names each bad field.
 func ParseManifest(data []byte) (Manifest, error) {
@@ -121,97 +119,48 @@ func ParseManifest(data []byte) (Manifest, error) {
 	if m.Metric == "" && m.Scorer != "" {
 		m.Metric = "custom"
 	}
+	if m.ScoringMode == "" {
+		m.ScoringMode = competitions.ModeSingle
+	}
+	// The bundle's own fields; the definition every competition shares is
+	// checked by competitions.Draft.Validate, the authors' check.
 	var fe []FieldError
 	bad := func(field, format string, a ...any) { fe = append(fe, FieldError{field, fmt.Sprintf(format, a...)}) }
-	if !slugRE.MatchString(m.Slug) {
-		bad("slug", "must be 1-64 lowercase letters, digits or '-', not starting or ending with '-', got %q", m.Slug)
-	}
-	if t := strings.TrimSpace(m.Title); t == "" || len(t) > 200 {
-		bad("title", "must be 1-200 characters")
-	}
-	if len(m.Description) > 60000 {
-		bad("description", "must be at most 60000 bytes")
-	}
-	if m.Exposure != "EXTERNAL" && m.Exposure != "INTERNAL" {
-		bad("exposure", "must be EXTERNAL or INTERNAL, got %q", m.Exposure)
-	}
 	if m.Metric == "" {
 		bad("metric", "name a built-in metric (accuracy, top1, map-iou) or give a scorer file")
-	} else if !slugRE.MatchString(m.Metric) {
-		bad("metric", "must be lowercase letters, digits or '-', got %q", m.Metric)
 	}
-	if m.Scorer != "" && !nameRE.MatchString(m.Scorer) {
+	if m.Scorer != "" && !competitions.ValidFileName(m.Scorer) {
 		bad("scorer", "must be a file name in the bundle (no path), got %q", m.Scorer)
 	}
 	if len(m.ScorerVersion) > 64 {
 		bad("scorer_version", "must be at most 64 characters")
 	}
-	if m.Direction != "maximize" && m.Direction != "minimize" {
-		bad("direction", "must be maximize or minimize, got %q", m.Direction)
-	}
-	if m.DailyCap < 1 || m.DailyCap > 10000 {
-		bad("daily_cap", "must be 1-10000, got %d", m.DailyCap)
-	}
-	if m.IDColumn == "" {
-		bad("id_column", "must name the id column")
-	}
-	if len(m.Columns) == 0 {
-		bad("columns", "must list at least one column besides the id")
-	}
-	for i, c := range m.Columns {
-		f := fmt.Sprintf("columns[%d]", i)
-		if c.Name == "" {
-			bad(f+".name", "must not be empty")
-		}
-		switch c.Type {
-		case spec.Int:
-			if c.Min > c.Max {
-				bad(f+".min", "must not exceed max (%d > %d)", c.Min, c.Max)
-			}
-		case spec.Float:
-		case spec.Boxes:
-			if c.MaxBoxes < 0 || c.MaxBoxes > spec.MaxBoxesLimit {
-				bad(f+".max_boxes", "must be 1-%d (or left out for %d), got %d", spec.MaxBoxesLimit, spec.DefaultMaxBoxes, c.MaxBoxes)
-			}
-		default:
-			bad(f+".type", "must be int, float or boxes, got %q", c.Type)
-		}
-		if c.Type != spec.Boxes && c.MaxBoxes != 0 {
-			bad(f+".max_boxes", "applies only to boxes columns")
-		}
-	}
-	if m.Layout != string(spec.Rows) && m.Layout != string(spec.BoxRows) {
-		bad("layout", "must be rows or box-rows, got %q", m.Layout)
-	}
-	if m.ScoringMode == "" {
-		m.ScoringMode = competitions.ModeSingle
-	}
-	if m.ScoringMode != competitions.ModeSingle && m.ScoringMode != competitions.ModePublicPrivate {
-		bad("scoring_mode", "must be %s or %s, got %q", competitions.ModeSingle, competitions.ModePublicPrivate, m.ScoringMode)
-	}
-	if m.PublicFraction != nil && !competitions.ValidFraction(*m.PublicFraction) {
-		bad("public_fraction", "must be strictly between 0 and 1, got %v", *m.PublicFraction)
+	if m.Holdout != "" && !competitions.ValidFileName(m.Holdout) {
+		bad("holdout", "must be a file name in the bundle (no path), got %q", m.Holdout)
 	}
 	if m.PublicFraction != nil && m.ScoringMode != competitions.ModePublicPrivate {
 		bad("public_fraction", "needs scoring_mode %s", competitions.ModePublicPrivate)
 	}
-	if m.DisplayDigits != 0 && (m.DisplayDigits < 1 || m.DisplayDigits > 17) {
-		bad("display_digits", "must be 1-17, got %d", m.DisplayDigits)
-	}
-	if m.FinalLimit != 0 && (m.FinalLimit < 1 || m.FinalLimit > 100) {
-		bad("final_limit", "must be 1-100, got %d", m.FinalLimit)
-	}
+	d := competitions.Draft{Slug: m.Slug, Title: m.Title, Description: m.Description, Exposure: m.Exposure, Metric: m.Metric,
+		Direction: m.Direction, DailyCap: m.DailyCap, IDColumn: m.IDColumn, Columns: m.Columns, Layout: m.Layout,
+		ScoringMode: m.ScoringMode, PublicFraction: m.PublicFraction, DisplayDigits: m.DisplayDigits, FinalLimit: m.FinalLimit}
 	if m.SelectionDeadline != "" {
-		if _, err := time.Parse(time.RFC3339, m.SelectionDeadline); err != nil {
+		t, err := time.Parse(time.RFC3339, m.SelectionDeadline)
+		if err != nil {
 			bad("selection_deadline", "must be an RFC 3339 time such as 2027-03-01T00:00:00Z, got %q", m.SelectionDeadline)
 		}
+		d.SelectionDeadline = &t
 	}
-	if m.Holdout != "" && !nameRE.MatchString(m.Holdout) {
-		bad("holdout", "must be a file name in the bundle (no path), got %q", m.Holdout)
+	if d.Metric == "" {
+		d.Metric = "unnamed" // reported above
 	}
-	if len(fe) == 0 {
-		if err := m.Spec().Validate(); err != nil {
-			bad("columns", "%v", errors.Unwrap(err))
+	if _, err := d.Validate(MaxDailyCap); err != nil {
+		var ve *competitions.ValidationError
+		if !errors.As(err, &ve) {
+			return m, err
+		}
+		for _, f := range ve.Fields {
+			fe = append(fe, FieldError{f.Field, f.Message})
 		}
 	}
 	if len(fe) > 0 {
