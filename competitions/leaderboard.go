@@ -238,11 +238,12 @@ func (s *Service) LeaderboardJSON(ctx context.Context, v Viewer, slug, board str
 	return b, nil
 }
 
+// board is c's board (public or private) at c's leaderboard_version. c must
+// have been read from the database for this request (boardFor does): its
+// version is the freshness check, so a read costs that one query when the
+// board is cached.
 func (s *Service) board(ctx context.Context, c db.Competition, private bool) (*Leaderboard, error) {
-	version, err := s.st.GetLeaderboardVersion(ctx, c.ID)
-	if err != nil {
-		return nil, fmt.Errorf("leaderboard version of %s: %w", c.Slug, err)
-	}
+	version := c.LeaderboardVersion
 	key := boardKey{c.ID, private}
 	if lb := s.boards.get(key, version); lb != nil {
 		return lb, nil
@@ -256,7 +257,8 @@ func (s *Service) board(ctx context.Context, c db.Competition, private bool) (*L
 	// Read the competition and its version again inside the build: rows
 	// read after it are at least that fresh, so caching them under it is
 	// safe (and a reveal, which bumps the version, is seen).
-	if c, err = s.st.GetCompetition(ctx, c.ID); err != nil {
+	c, err := s.st.GetCompetition(ctx, c.ID)
+	if err != nil {
 		return nil, fmt.Errorf("competition %d: %w", c.ID, err)
 	}
 	version = c.LeaderboardVersion

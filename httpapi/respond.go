@@ -52,6 +52,23 @@ func OKMeta(c *fiber.Ctx, status int, data any, meta Meta) error {
 	return c.Send(body)
 }
 
+// OKRaw is OK for data that is already JSON (a value encoded by
+// encoding/json, which callers cache): the envelope is written around the
+// bytes as they are, without decoding or re-encoding them, so the body is
+// byte for byte what OK would send for json.RawMessage(data).
+func OKRaw(c *fiber.Ctx, status int, data []byte) error {
+	id, err := jsonMarshal(RequestID(c))
+	if err != nil {
+		return fmt.Errorf("encode response: %w", err)
+	}
+	const open, mid, end = `{"data":`, `,"meta":{"request_id":`, `}}`
+	body := make([]byte, 0, len(open)+len(data)+len(mid)+len(id)+len(end))
+	body = append(append(append(append(append(body, open...), data...), mid...), id...), end...)
+	c.Status(status)
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+	return c.Send(body)
+}
+
 // NoContent answers 204 with no body.
 func NoContent(c *fiber.Ctx) error { return c.SendStatus(http.StatusNoContent) }
 

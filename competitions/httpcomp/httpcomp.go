@@ -10,7 +10,6 @@ package httpcomp
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -128,7 +127,7 @@ func (h *handlers) competitionRoutes() []httpapi.Route {
 				if err != nil {
 					return problem(err)
 				}
-				return httpapi.OK(c, http.StatusOK, json.RawMessage(out))
+				return httpapi.OKRaw(c, http.StatusOK, out) // encoded once per board version and page
 			}},
 	}
 }
