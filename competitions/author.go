@@ -655,23 +655,9 @@ func (s *Service) UploadHoldout(ctx context.Context, v Viewer, slug string, data
 	if err != nil {
 		return HoldoutInfo{}, holdoutProblems(err)
 	}
-	var arrow bytes.Buffer
-	if err := hd.WriteArrow(&arrow); err != nil {
-		return HoldoutInfo{}, fmt.Errorf("encode holdout: %w", err)
-	}
-	hDigest := strings.TrimPrefix(hd.Digest(), "sha256:")
-	hRel := filepath.Join(c.Slug, hDigest+".arrow")
-	hPath, err := resolve(s.roots.Holdouts, hRel)
+	hDigest, hRel, hPath, err := s.storeHoldout(c.Slug, hd)
 	if err != nil {
 		return HoldoutInfo{}, err
-	}
-	if err := ensureDir(filepath.Dir(hPath), privateDirMode, s.roots.Owner); err != nil {
-		return HoldoutInfo{}, err
-	}
-	if _, err := os.Stat(hPath); err != nil {
-		if err := writeFileAtomic(hPath, arrow.Bytes(), privateFileMode, s.roots.Owner); err != nil {
-			return HoldoutInfo{}, fmt.Errorf("store holdout: %w", err)
-		}
 	}
 	cand := Holdout{Digest: hDigest, Path: hPath, Rows: hd.Units(), Spec: sp}
 	if c.Published {
@@ -692,22 +678,9 @@ func (s *Service) UploadHoldout(ctx context.Context, v Viewer, slug string, data
 		if err := checkSplit(ctx, tx, c.ID, hd); err != nil {
 			return err
 		}
-		hv, err := tx.GetHoldoutByDigest(ctx, db.GetHoldoutByDigestParams{CompetitionID: c.ID, Digest: hDigest})
-		if store.IsNotFound(err) {
-			next, err := tx.NextHoldoutVersion(ctx, c.ID)
-			if err != nil {
-				return fmt.Errorf("holdout version: %w", err)
-			}
-			id, err := tx.InsertHoldoutVersion(ctx, db.InsertHoldoutVersionParams{CompetitionID: c.ID, Version: int32(next),
-				Digest: hDigest, Path: hRel, RowCount: int32(hd.Units())})
-			if err != nil {
-				return fmt.Errorf("record holdout: %w", err)
-			}
-			if hv, err = tx.GetHoldoutVersion(ctx, id); err != nil {
-				return err
-			}
-		} else if err != nil {
-			return fmt.Errorf("get holdout: %w", err)
+		hv, err := holdoutVersion(ctx, tx, c.ID, hDigest, hRel, hd.Units())
+		if err != nil {
+			return err
 		}
 		out.Version, out.CreatedAt = int(hv.Version), hv.CreatedAt.UTC()
 		if cur.CurrentHoldoutID.Valid && cur.CurrentHoldoutID.Int64 == hv.ID {

@@ -146,24 +146,9 @@ func (s *Service) Install(ctx context.Context, actor int64, b *Bundle) (InstallR
 		return InstallResult{}, fmt.Errorf("bundle %s: %w", b.Spec.Slug, err)
 	}
 	slug := b.Spec.Slug
-	// Holdout: canonical Arrow, named by content digest.
-	var arrow bytes.Buffer
-	if err := b.Holdout.WriteArrow(&arrow); err != nil {
-		return InstallResult{}, fmt.Errorf("bundle %s: encode holdout: %w", slug, err)
-	}
-	hDigest := strings.TrimPrefix(b.Holdout.Digest(), "sha256:")
-	hRel := filepath.Join(slug, hDigest+".arrow")
-	hPath, err := resolve(s.roots.Holdouts, hRel)
+	hDigest, hRel, hPath, err := s.storeHoldout(slug, b.Holdout)
 	if err != nil {
-		return InstallResult{}, err
-	}
-	if err := ensureDir(filepath.Dir(hPath), privateDirMode, s.roots.Owner); err != nil {
 		return InstallResult{}, fmt.Errorf("bundle %s: %w", slug, err)
-	}
-	if _, err := os.Stat(hPath); err != nil {
-		if err := writeFileAtomic(hPath, arrow.Bytes(), privateFileMode, s.roots.Owner); err != nil {
-			return InstallResult{}, fmt.Errorf("bundle %s: store holdout: %w", slug, err)
-		}
 	}
 	h := Holdout{Digest: hDigest, Path: hPath, Rows: b.Holdout.Units(), Spec: b.Spec}
 	report, err := s.validateLocal(ctx, h, b.Scorer, b.sample())
@@ -376,24 +361,60 @@ func installCompetition(ctx context.Context, tx store.Store, b *Bundle, datasetI
 	return c, created, nil
 }
 
+// storeHoldout writes hd as canonical Arrow under Roots.Holdouts, named by
+// its content digest in the competition's folder (once: the same content
+// is never written twice), and returns the digest (hex), the path relative
+// to the root and the full path.
+func (s *Service) storeHoldout(slug string, hd *holdout.Holdout) (digest, rel, path string, err error) {
+	var arrow bytes.Buffer
+	if err := hd.WriteArrow(&arrow); err != nil {
+		return "", "", "", fmt.Errorf("encode holdout: %w", err)
+	}
+	digest = strings.TrimPrefix(hd.Digest(), "sha256:")
+	rel = filepath.Join(slug, digest+".arrow")
+	if path, err = resolve(s.roots.Holdouts, rel); err != nil {
+		return "", "", "", err
+	}
+	if err := ensureDir(filepath.Dir(path), privateDirMode, s.roots.Owner); err != nil {
+		return "", "", "", err
+	}
+	if _, err := os.Stat(path); err != nil {
+		if err := writeFileAtomic(path, arrow.Bytes(), privateFileMode, s.roots.Owner); err != nil {
+			return "", "", "", fmt.Errorf("store holdout: %w", err)
+		}
+	}
+	return digest, rel, path, nil
+}
+
+// holdoutVersion returns competition compID's holdout version with digest,
+// recording it as the next version when the digest is new.
+func holdoutVersion(ctx context.Context, tx store.Store, compID int64, digest, rel string, units int) (db.HoldoutVersion, error) {
+	hv, err := tx.GetHoldoutByDigest(ctx, db.GetHoldoutByDigestParams{CompetitionID: compID, Digest: digest})
+	if !store.IsNotFound(err) {
+		if err != nil {
+			return hv, fmt.Errorf("get holdout: %w", err)
+		}
+		return hv, nil
+	}
+	next, err := tx.NextHoldoutVersion(ctx, compID)
+	if err != nil {
+		return hv, fmt.Errorf("holdout version: %w", err)
+	}
+	id, err := tx.InsertHoldoutVersion(ctx, db.InsertHoldoutVersionParams{CompetitionID: compID, Version: int32(next),
+		Digest: digest, Path: rel, RowCount: int32(units)})
+	if err != nil {
+		return hv, fmt.Errorf("record holdout: %w", err)
+	}
+	return tx.GetHoldoutVersion(ctx, id)
+}
+
 // installHoldout records the holdout with digest as a version of c (a new
 // version when the digest is new) and makes it current; changed says
 // whether it was not current before.
 func installHoldout(ctx context.Context, tx store.Store, c db.Competition, digest, rel string, units int) (changed bool, err error) {
-	hv, err := tx.GetHoldoutByDigest(ctx, db.GetHoldoutByDigestParams{CompetitionID: c.ID, Digest: digest})
-	if store.IsNotFound(err) {
-		next, err := tx.NextHoldoutVersion(ctx, c.ID)
-		if err != nil {
-			return false, fmt.Errorf("holdout version: %w", err)
-		}
-		id, err := tx.InsertHoldoutVersion(ctx, db.InsertHoldoutVersionParams{CompetitionID: c.ID, Version: int32(next),
-			Digest: digest, Path: rel, RowCount: int32(units)})
-		if err != nil {
-			return false, fmt.Errorf("record holdout: %w", err)
-		}
-		hv.ID = id
-	} else if err != nil {
-		return false, fmt.Errorf("get holdout: %w", err)
+	hv, err := holdoutVersion(ctx, tx, c.ID, digest, rel, units)
+	if err != nil {
+		return false, err
 	}
 	if c.CurrentHoldoutID.Int64 == hv.ID {
 		return false, nil
