@@ -13,6 +13,7 @@ import (
 
 	"github.com/medforge/medforge/competitions"
 	"github.com/medforge/medforge/engine/holdout"
+	"github.com/medforge/medforge/engine/spec"
 )
 
 // Limits of a bundle's files.
@@ -50,50 +51,78 @@ func Load(dir, scorersDir string) (*competitions.Bundle, error) {
 		return nil, fmt.Errorf("bundle %s: %w", dir, err)
 	}
 	sp := m.Spec()
-	// Holdout.
+	h, err := bfs.holdout(m, sp)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", dir, err)
+	}
+	wasm, scorerName, err := bfs.scorer(m, scorersDir)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", dir, err)
+	}
+	files, err := bfs.publicFiles()
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", dir, err)
+	}
+	return &competitions.Bundle{
+		Spec: sp, Title: m.Title, Description: m.Description, Exposure: m.Exposure, DailyCap: m.DailyCap,
+		Holdout: h, ScorerName: scorerName, ScorerVersion: m.ScorerVersion, Scorer: wasm, Files: files,
+		Scoring: m.Scoring(),
+	}, nil
+}
+
+// holdout reads and parses the manifest's holdout file, or holdout.arrow
+// or holdout.csv when it names none.
+func (bfs bundleFS) holdout(m Manifest, sp spec.Spec) (*holdout.Holdout, error) {
 	hname := m.Holdout
 	if hname == "" {
 		for _, n := range []string{"holdout.arrow", "holdout.csv"} {
-			if _, err := root.Lstat(n); err == nil {
+			if _, err := bfs.root.Lstat(n); err == nil {
 				hname = n
 				break
 			}
 		}
 		if hname == "" {
-			return nil, fmt.Errorf("bundle %s: no holdout.arrow or holdout.csv (or name one in the manifest's holdout field)", dir)
+			return nil, errors.New("no holdout.arrow or holdout.csv (or name one in the manifest's holdout field)")
 		}
 	}
 	hdata, err := bfs.read(hname, MaxHoldoutBytes)
 	if err != nil {
-		return nil, fmt.Errorf("bundle %s: holdout: %w", dir, err)
+		return nil, fmt.Errorf("holdout: %w", err)
 	}
 	h, err := holdout.Parse(sp, hdata)
 	if err != nil {
-		return nil, fmt.Errorf("bundle %s: holdout %s: %w", dir, hname, err)
+		return nil, fmt.Errorf("holdout %s: %w", hname, err)
 	}
-	// Scorer.
-	var wasm []byte
-	scorerName := m.Metric
-	if m.Scorer != "" {
-		wasm, err = bfs.read(m.Scorer, competitions.MaxScorerBytes)
-		if err != nil {
-			return nil, fmt.Errorf("bundle %s: scorer: %w", dir, err)
+	return h, nil
+}
+
+// scorer reads the manifest's scorer module, else the bundle's
+// scorer.wasm, else the built-in module of the metric from scorersDir; name
+// labels it.
+func (bfs bundleFS) scorer(m Manifest, scorersDir string) (wasm []byte, name string, err error) {
+	name = m.Metric
+	switch _, lerr := bfs.root.Lstat(ScorerDefault); {
+	case m.Scorer != "":
+		if wasm, err = bfs.read(m.Scorer, competitions.MaxScorerBytes); err != nil {
+			return nil, "", fmt.Errorf("scorer: %w", err)
 		}
-	} else if _, err := root.Lstat(ScorerDefault); err == nil {
+	case lerr == nil:
 		if wasm, err = bfs.read(ScorerDefault, competitions.MaxScorerBytes); err != nil {
-			return nil, fmt.Errorf("bundle %s: scorer: %w", dir, err)
+			return nil, "", fmt.Errorf("scorer: %w", err)
 		}
-	} else {
-		if scorersDir == "" {
-			return nil, fmt.Errorf("bundle %s: metric %q needs the built-in scorers directory (MEDFORGE_SCORERS_DIR)", dir, m.Metric)
+	case scorersDir == "":
+		return nil, "", fmt.Errorf("metric %q needs the built-in scorers directory (MEDFORGE_SCORERS_DIR)", m.Metric)
+	default:
+		if wasm, err = readLimited(filepath.Join(scorersDir, m.Metric+".wasm"), competitions.MaxScorerBytes); err != nil {
+			return nil, "", fmt.Errorf("built-in metric %q: %w", m.Metric, err)
 		}
-		wasm, err = readLimited(filepath.Join(scorersDir, m.Metric+".wasm"), competitions.MaxScorerBytes)
-		if err != nil {
-			return nil, fmt.Errorf("bundle %s: built-in metric %q: %w", dir, m.Metric, err)
-		}
-		scorerName = m.Metric
 	}
-	// Public files.
+	return wasm, name, nil
+}
+
+// publicFiles reads training/ and public/ (regular files with safe names
+// only, public/sample_submission.csv required), sorted by name.
+func (bfs bundleFS) publicFiles() ([]competitions.PublicFile, error) {
 	var files []competitions.PublicFile
 	for _, sub := range []struct{ dir, kind string }{{TrainingDir, competitions.KindTraining}, {PublicDir, competitions.KindPublicEval}} {
 		entries, err := bfs.readDir(sub.dir)
@@ -101,18 +130,18 @@ func Load(dir, scorersDir string) (*competitions.Bundle, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("bundle %s: %w", dir, err)
+			return nil, err
 		}
 		for _, e := range entries {
 			if !e.Type().IsRegular() {
-				return nil, fmt.Errorf("bundle %s: %s/%s is not a regular file", dir, sub.dir, e.Name())
+				return nil, fmt.Errorf("%s/%s is not a regular file", sub.dir, e.Name())
 			}
 			if !competitions.ValidFileName(e.Name()) {
-				return nil, fmt.Errorf("bundle %s: %s/%s: file names must be letters, digits, '.', '_' or '-'", dir, sub.dir, e.Name())
+				return nil, fmt.Errorf("%s/%s: file names must be letters, digits, '.', '_' or '-'", sub.dir, e.Name())
 			}
 			data, err := bfs.read(sub.dir+"/"+e.Name(), MaxFileBytes)
 			if err != nil {
-				return nil, fmt.Errorf("bundle %s: %w", dir, err)
+				return nil, err
 			}
 			kind := sub.kind
 			if sub.dir == PublicDir && e.Name() == SampleName {
@@ -122,7 +151,7 @@ func Load(dir, scorersDir string) (*competitions.Bundle, error) {
 		}
 	}
 	if len(files) > MaxFiles {
-		return nil, fmt.Errorf("bundle %s: %d public files, at most %d", dir, len(files), MaxFiles)
+		return nil, fmt.Errorf("%d public files, at most %d", len(files), MaxFiles)
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
 	hasSample := false
@@ -130,13 +159,9 @@ func Load(dir, scorersDir string) (*competitions.Bundle, error) {
 		hasSample = hasSample || f.Kind == competitions.KindSampleSubmission
 	}
 	if !hasSample {
-		return nil, fmt.Errorf("bundle %s: %s/%s is missing", dir, PublicDir, SampleName)
+		return nil, fmt.Errorf("%s/%s is missing", PublicDir, SampleName)
 	}
-	return &competitions.Bundle{
-		Spec: sp, Title: m.Title, Description: m.Description, Exposure: m.Exposure, DailyCap: m.DailyCap,
-		Holdout: h, ScorerName: scorerName, ScorerVersion: m.ScorerVersion, Scorer: wasm, Files: files,
-		Scoring: m.Scoring(),
-	}, nil
+	return files, nil
 }
 
 // bundleFS reads files of one bundle directory without following links.
