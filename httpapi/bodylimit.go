@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bufio"
 	"bytes"
 	"io"
 	"net"
@@ -74,15 +75,29 @@ const (
 )
 
 // CloseLingering ends the connection after the answer to a request whose
-// body is left unread (a refused upload), much as Go's net/http does: once
-// the answer is written, the server reads and discards what the client is
-// still sending for up to 2 s (at most 64 MiB), then closes.
+// body is left unread (a refused upload), much as Go's net/http does: the
+// answer says "Connection: close", and once it is written the server reads
+// and discards what the client is still sending for up to 2 s (at most
+// 64 MiB), then closes.
 // Closing at once with unread bytes in the socket makes the kernel answer
 // the client's next bytes with a reset, which can destroy the answer
 // before the client reads it; the client would see "connection reset"
-// instead of the 413, 422 or 429 that explains the refusal.
+// instead of the 413, 422 or 429 that explains the refusal. Without
+// "Connection: close" a keep-alive client or proxy (Caddy's upstream pool)
+// would send its next request on this connection, where the linger would
+// swallow it: the client would get EOF, Caddy a 502.
 func CloseLingering(c *fiber.Ctx) {
-	c.Context().Hijack(func(conn net.Conn) {
+	fc := c.Context()
+	// fasthttp closes at once, without calling the hijack handler, when
+	// the answer it writes says "Connection: close"; so this handler writes
+	// the answer itself, after the route and the error handler have made it.
+	fc.HijackSetNoResponse(true)
+	fc.Hijack(func(conn net.Conn) {
+		fc.Response.SetConnectionClose()
+		w := bufio.NewWriter(conn)
+		if err := fc.Response.Write(w); err != nil || w.Flush() != nil {
+			return
+		}
 		conn.SetReadDeadline(time.Now().Add(lingerTime))
 		io.Copy(io.Discard, io.LimitReader(conn, lingerBytes))
 	})

@@ -102,3 +102,39 @@ func TestUploadRateLimitPerIP(t *testing.T) {
 		t.Fatalf("20 concurrent uploads from one address under a limit of 8: %v", got)
 	}
 }
+
+// TestRefusedUploadKeepsTheNextRequest: a refused upload (422 invalid,
+// 429 rate limited) closes its connection after a linger, and its answer
+// says "Connection: close", so a keep-alive client or proxy (Caddy's
+// upstream pool) sends its next request on a new connection. Before, the
+// next POST went to the lingering connection, which swallowed it: the
+// client read EOF, and Caddy answered the browser 502.
+func TestRefusedUploadKeepsTheNextRequest(t *testing.T) {
+	e := startFull(t, 20, competitions.ScoringSettings{}, nil, func(c *config.Config) {
+		c.UploadsPerUser, c.UploadsPerIP, c.UploadWindow = 3, 0, time.Minute
+	})
+	tr := &http.Transport{MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1}
+	t.Cleanup(tr.CloseIdleConnections)
+	e.Client = &http.Client{Transport: tr}
+	path := "/api/v2/competitions/" + e.slug + "/submissions"
+	for i, c := range []struct {
+		file []byte
+		want int
+	}{
+		{[]byte("PassengerId,Survived\n892,7\n"), http.StatusUnprocessableEntity},
+		{e.sample(), http.StatusCreated},
+		{[]byte("not,a\nsubmission\n"), http.StatusUnprocessableEntity},
+		{e.sample(), http.StatusTooManyRequests},
+		{e.sample(), http.StatusTooManyRequests},
+	} {
+		resp := e.upload(t, path, e.alice, "s.csv", c.file, nil)
+		io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != c.want {
+			t.Fatalf("upload %d: %d, want %d", i, resp.StatusCode, c.want)
+		}
+		if refused := c.want != http.StatusCreated; refused != resp.Close {
+			t.Fatalf("upload %d (%d): Connection: close is %v", i, resp.StatusCode, resp.Close)
+		}
+	}
+	e.Do(t, "GET", path+"/me", nil, apitest.Bearer(e.alice)).Data(t, 200, nil)
+}
