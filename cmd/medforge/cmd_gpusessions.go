@@ -71,28 +71,18 @@ func runSessions(ctx context.Context, args []string) error {
 		if err != nil {
 			return c.fail(err)
 		}
-		if c.json {
-			c.printJSON(list)
-			return nil
-		}
-		if len(list) == 0 {
-			fmt.Fprintln(c.stdout, "No sessions yet: start one with medforge sessions create.")
-			return nil
-		}
-		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tSLUG\tEXPOSURE\tSTATUS\tGPU\tCREATED (UTC)\tSNAPSHOT")
-		for _, s := range list {
-			status := s.Status
-			if s.ErrorReason != "" {
-				status += " (" + s.ErrorReason + ")"
-			}
-			if s.Warning != "" {
-				status += " (" + s.Warning + ")"
-			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", s.ID, s.Slug, s.Exposure, status, s.GPUID,
-				s.CreatedAt.UTC().Format("2006-01-02 15:04"), s.Snapshot)
-		}
-		return tw.Flush()
+		return printList(c, list, "No sessions yet: start one with medforge sessions create.",
+			"ID\tSLUG\tEXPOSURE\tSTATUS\tGPU\tCREATED (UTC)\tSNAPSHOT", func(s client.Session) string {
+				status := s.Status
+				if s.ErrorReason != "" {
+					status += " (" + s.ErrorReason + ")"
+				}
+				if s.Warning != "" {
+					status += " (" + s.Warning + ")"
+				}
+				return fmt.Sprintf("%d\t%s\t%s\t%s\t%d\t%s\t%s", s.ID, s.Slug, s.Exposure, status, s.GPUID,
+					s.CreatedAt.UTC().Format("2006-01-02 15:04"), s.Snapshot)
+			})
 	case "stop":
 		id, err := idArg("session")
 		if err != nil {
@@ -117,21 +107,11 @@ func runSessions(ctx context.Context, args []string) error {
 		if err != nil {
 			return c.fail(err)
 		}
-		if c.json {
-			c.printJSON(list)
-			return nil
-		}
-		if len(list) == 0 {
-			fmt.Fprintln(c.stdout, "No snapshots yet: one is taken each time a session stops.")
-			return nil
-		}
-		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tSESSION\tTAKEN (UTC)\tSIZE\tPRUNED")
-		for _, s := range list {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Name, s.SessionSlug, s.CreatedAt.UTC().Format("2006-01-02 15:04"),
-				humanize.Bytes(s.SizeBytes), pruneText(s))
-		}
-		return tw.Flush()
+		return printList(c, list, "No snapshots yet: one is taken each time a session stops.",
+			"ID\tNAME\tSESSION\tTAKEN (UTC)\tSIZE\tPRUNED", func(s client.Snapshot) string {
+				return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s", s.ID, s.Name, s.SessionSlug, s.CreatedAt.UTC().Format("2006-01-02 15:04"),
+					humanize.Bytes(s.SizeBytes), pruneText(s))
+			})
 	case "create":
 		p, err := cl.CreateSession(ctx, exposure, *pack, *from)
 		if err != nil {
@@ -213,6 +193,26 @@ func runSessions(ctx context.Context, args []string) error {
 		return nil
 	}
 	return withExit(exitUsage, fmt.Errorf("unknown sessions command %q; usage:\n%s", sub, sessionsUsage))
+}
+
+// printList prints list as JSON with --json; otherwise empty when it has
+// no items, else a table: header, then row(item) per item (tab-separated
+// columns).
+func printList[T any](c *competitorCmd, list []T, empty, header string, row func(T) string) error {
+	if c.json {
+		c.printJSON(list)
+		return nil
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(c.stdout, empty)
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, it := range list {
+		fmt.Fprintln(tw, row(it))
+	}
+	return tw.Flush()
 }
 
 func pruneText(s client.Snapshot) string {
