@@ -2,11 +2,13 @@ package httpapi_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 
 	"github.com/medforge/medforge/httpapi"
 )
@@ -57,6 +59,56 @@ func TestOKRawMatchesOK(t *testing.T) {
 			}
 			if err := json.Unmarshal([]byte(got), &env); err != nil || env.Meta.RequestID != tc.rid {
 				t.Fatalf("envelope %s: %v, request id %q", got, err, env.Meta.RequestID)
+			}
+		})
+	}
+}
+
+// BenchmarkEnvelope sends a leaderboard-sized page (100 entries with their
+// figures, about 36 KB of JSON) through OKRaw against the reference, OK
+// with the same bytes as json.RawMessage, in one Fiber app.
+func BenchmarkEnvelope(b *testing.B) {
+	type entry struct {
+		Rank           int      `json:"rank"`
+		DisplayName    string   `json:"display_name"`
+		Score          float64  `json:"score"`
+		CILow          float64  `json:"ci_low"`
+		CIHigh         float64  `json:"ci_high"`
+		SubmissionID   int64    `json:"submission_id"`
+		PValueVsLeader *float64 `json:"p_value_vs_leader"`
+		DiffVsLeader   *float64 `json:"diff_vs_leader"`
+		DiffLow        *float64 `json:"diff_low"`
+		DiffHigh       *float64 `json:"diff_high"`
+		RankLow        *int     `json:"rank_low"`
+		RankHigh       *int     `json:"rank_high"`
+		TiedWithLeader *bool    `json:"tied_with_leader"`
+	}
+	page := make([]entry, 100)
+	for i := range page {
+		p, d, r, tied := 0.0123456789*float64(i), -0.00123456789*float64(i), i+1, i < 5
+		page[i] = entry{Rank: i + 1, DisplayName: fmt.Sprintf("competitor number %d", i), Score: 0.8123456789 - float64(i)*1e-3,
+			CILow: 0.77123456789, CIHigh: 0.85123456789, SubmissionID: int64(100000 + i),
+			PValueVsLeader: &p, DiffVsLeader: &d, DiffLow: &d, DiffHigh: &p, RankLow: &r, RankHigh: &r, TiedWithLeader: &tied}
+	}
+	raw, _ := json.Marshal(map[string]any{"competition": "bench", "board": "public", "entries": page})
+	app := fiber.New()
+	app.Get("/ok", func(c *fiber.Ctx) error { return httpapi.OK(c, 200, json.RawMessage(raw)) })
+	app.Get("/raw", func(c *fiber.Ctx) error { return httpapi.OKRaw(c, 200, raw) })
+	h := app.Handler()
+	for _, path := range []string{"/ok", "/raw"} {
+		b.Run(path[1:], func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(raw)))
+			var ctx fasthttp.RequestCtx
+			for range b.N {
+				ctx.Request.Reset()
+				ctx.Response.Reset()
+				ctx.Request.Header.SetMethod("GET")
+				ctx.Request.SetRequestURI(path)
+				h(&ctx)
+				if ctx.Response.StatusCode() != 200 {
+					b.Fatal(ctx.Response.StatusCode())
+				}
 			}
 		})
 	}
