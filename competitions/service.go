@@ -174,15 +174,6 @@ func New(d Deps) (*Service, error) {
 // HTTP adapter reads uploads up to it.
 func (s *Service) MaxSubmissionBytes() int64 { return int64(s.maxLen) }
 
-// Store is the data layer the service uses.
-func (s *Service) Store() store.Store { return s.st }
-
-// Roots are the service's directories.
-func (s *Service) Roots() Roots { return s.roots }
-
-// Engine is the scoring engine the service uses.
-func (s *Service) Engine() Engine { return s.eng }
-
 // Competition is the public view of a competition.
 type Competition struct {
 	Slug              string   `json:"slug"`

@@ -47,7 +47,6 @@ type Deps struct {
 type Server struct {
 	app     *fiber.App
 	cfg     config.Config
-	st      store.Store
 	id      *identity.Service
 	log     *slog.Logger
 	health  *Health
@@ -72,7 +71,7 @@ func New(d Deps) (*Server, error) {
 	if err := d.Config.Validate(); err != nil {
 		return nil, fmt.Errorf("httpapi: %w", err)
 	}
-	s := &Server{cfg: d.Config, st: d.Store, id: d.Identity, log: d.Logger, health: d.Health, reg: d.Registry}
+	s := &Server{cfg: d.Config, id: d.Identity, log: d.Logger, health: d.Health, reg: d.Registry}
 	if s.log == nil {
 		s.log = NewLogger(d.Config.LogLevel)
 	}
@@ -140,9 +139,6 @@ func (s *Server) App() *fiber.App { return s.app }
 
 // Config is the validated configuration the server was built with.
 func (s *Server) Config() config.Config { return s.cfg }
-
-// Store is the shared data layer.
-func (s *Server) Store() store.Store { return s.st }
 
 // Identity is the identity service (users, sessions, tokens).
 func (s *Server) Identity() *identity.Service { return s.id }

@@ -66,7 +66,7 @@ func TestNoCompetitorRouteShowsPrivateScores(t *testing.T) {
 	for _, id := range ids {
 		a, _ := e.svc.AdminSubmission(ctx, id)
 		vals := []float64{*a.PrivateScore}
-		sub, _ := e.svc.Store().GetSubmission(ctx, id)
+		sub, _ := e.Store.GetSubmission(ctx, id)
 		if sub.PrivateCiLow.Valid {
 			vals = append(vals, sub.PrivateCiLow.Float64, sub.PrivateCiHigh.Float64)
 		}
