@@ -82,6 +82,13 @@ type KubeSessions struct {
 	EphemeralStorage string
 	// GPUNodeSelector limits the GPU inventory to some nodes.
 	GPUNodeSelector string
+	// TrainingDataClaim and PublicEvalDataClaim are PVCs (in both session
+	// namespaces) mounted read-only at /data/training and
+	// /data/public-eval; empty mounts nothing there. HoldoutsClaim names
+	// the hidden test data's PVC, which a data claim may never be.
+	TrainingDataClaim   string
+	PublicEvalDataClaim string
+	HoldoutsClaim       string
 }
 
 // sessionSettings are the session runtime's rows of Settings.
@@ -116,6 +123,15 @@ var sessionSettings = []Setting{
 	{Env: "MEDFORGE_KUBE_GPU_NODE_SELECTOR", Default: "",
 		Doc:   "Kubernetes runtime: label selector limiting the GPU inventory to some nodes; empty takes every node with allocatable nvidia.com/gpu.",
 		apply: func(c *Config, v string) error { c.Sessions.Kube.GPUNodeSelector = v; return nil }},
+	{Env: "MEDFORGE_KUBE_TRAINING_DATA_CLAIM", Default: "",
+		Doc:   "Kubernetes runtime: PVC of the public training data, in both session namespaces, mounted read-only at /data/training in every session Pod; empty mounts nothing.",
+		apply: func(c *Config, v string) error { c.Sessions.Kube.TrainingDataClaim = v; return nil }},
+	{Env: "MEDFORGE_KUBE_PUBLIC_EVAL_DATA_CLAIM", Default: "",
+		Doc:   "Kubernetes runtime: PVC of the public evaluation data, in both session namespaces, mounted read-only at /data/public-eval in every session Pod; empty mounts nothing.",
+		apply: func(c *Config, v string) error { c.Sessions.Kube.PublicEvalDataClaim = v; return nil }},
+	{Env: "MEDFORGE_KUBE_HOLDOUTS_CLAIM", Default: "medforge-holdouts",
+		Doc:   "Kubernetes runtime: PVC name of the hidden test holdouts; a session data claim of this name is refused at start, so holdouts never reach a session Pod.",
+		apply: func(c *Config, v string) error { c.Sessions.Kube.HoldoutsClaim = v; return nil }},
 	{Env: "MEDFORGE_SESSIONS", Default: "auto",
 		Doc: "Session runtime: on, off, or auto (on when the Docker engine answers at start; otherwise the endpoints are not mounted and a warning says why).",
 		apply: func(c *Config, v string) error {

@@ -7,6 +7,12 @@ SELECT id FROM session_scheduler WHERE id = 1 FOR UPDATE;
 INSERT INTO session_queue (user_id, exposure, pack, image, from_snapshot_id)
 VALUES (sqlc.arg(user_id), sqlc.arg(exposure), sqlc.arg(pack), sqlc.arg(image), sqlc.narg(from_snapshot_id));
 
+-- name: RequeueEntry :execlastid
+-- Queues a request again (a session whose Pod could not be placed), with
+-- its original arrival time so it keeps its place among equal shares.
+INSERT INTO session_queue (user_id, exposure, pack, image, from_snapshot_id, created_at)
+VALUES (sqlc.arg(user_id), sqlc.arg(exposure), sqlc.arg(pack), sqlc.arg(image), sqlc.narg(from_snapshot_id), sqlc.arg(created_at));
+
 -- name: GetQueueEntry :one
 SELECT * FROM session_queue WHERE id = sqlc.arg(id);
 

@@ -3,11 +3,13 @@ SELECT COUNT(*) FROM sessions
 WHERE user_id = sqlc.arg(user_id) AND status IN ('starting', 'running', 'stopping');
 
 -- name: PickFreeGPU :one
--- Locks the lowest enabled, present GPU that no active session holds.
+-- Locks the lowest enabled, present GPU that no active session holds and
+-- that is not held back (held_until, see RequeueStartingSession).
 -- SKIP LOCKED lets concurrent allocations take different GPUs instead of
 -- queueing on the same one; the unique index on active_gpu_id is the backstop.
 SELECT id, uuid FROM gpu_devices g
 WHERE g.enabled AND g.present
+  AND (g.held_until IS NULL OR g.held_until <= CURRENT_TIMESTAMP(6))
   AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.active_gpu_id = g.id)
 ORDER BY g.id
 LIMIT 1
@@ -90,6 +92,16 @@ WHERE id = sqlc.arg(id) AND status IN ('starting', 'stopping');
 -- A failed start; a session whose stop was requested meanwhile is left to
 -- the stop finalization.
 UPDATE sessions SET status = 'error', error_reason = sqlc.arg(error_reason),
+    ended_at = CURRENT_TIMESTAMP(6)
+WHERE id = sqlc.arg(id) AND status = 'starting';
+
+-- name: RequeueStartingSession :execrows
+-- A starting session whose Pod the scheduler could not place goes back to
+-- the waitlist: the row ends (stopped, stop_reason requeued, the reason
+-- kept, no snapshot: the workspace was never used), freeing its GPU, in the
+-- transaction that queues the request again. A stop requested meanwhile
+-- is left to the stop finalization.
+UPDATE sessions SET status = 'stopped', stop_reason = 'requeued', error_reason = sqlc.arg(reason),
     ended_at = CURRENT_TIMESTAMP(6)
 WHERE id = sqlc.arg(id) AND status = 'starting';
 

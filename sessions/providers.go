@@ -50,6 +50,11 @@ type Workspace struct {
 	// snapshot it was restored from (ZFS): that snapshot must then outlive
 	// the workspace, and DeleteSnapshot refuses it with ErrSnapshotInUse.
 	Clone bool
+	// Source, when set, is the snapshot (<workspace>@<snap>) the runtime
+	// must create the workspace from when it creates the workspace itself
+	// (Kubernetes: the PVC's dataSource is that VolumeSnapshot). Providers
+	// that restore on their own (ZFS, directories) leave it empty.
+	Source string
 }
 
 // WorkspaceProvider creates per-session workspaces and their stop snapshots.
@@ -84,6 +89,26 @@ type WorkspaceProvider interface {
 	// ErrSnapshotInUse and is left whole.
 	DeleteSnapshot(ctx context.Context, snapshot string) error
 }
+
+// RestoreLimiter is implemented by workspace providers that cannot restore
+// every snapshot into every exposure (Kubernetes: a VolumeSnapshot restores
+// only into its own namespace, so an EXTERNAL snapshot cannot start an
+// INTERNAL session). The allocation transaction asks it before anything is
+// allocated or queued; its refusal wraps ErrRestoreUnsupported.
+type RestoreLimiter interface {
+	// CanRestore is nil when a snapshot of exposure from can start a
+	// session of exposure into.
+	CanRestore(from, into Exposure) error
+}
+
+// ErrRestoreUnsupported: the workspace provider cannot make this restore
+// (see RestoreLimiter); the error's text says why and is safe to show.
+var ErrRestoreUnsupported = errors.New("this restore is not offered by the session runtime")
+
+// ErrUnsupported: an operation the configured runtime or workspace provider
+// does not offer at all (Kubernetes: snapshot downloads); the error's text
+// says which and is safe to show.
+var ErrUnsupported = errors.New("not offered by this session runtime")
 
 // ErrSnapshotInUse: a workspace (a ZFS clone), an active session or a
 // queued request still depends on the snapshot, so it is kept.
@@ -131,6 +156,9 @@ type ContainerSpec struct {
 	// workspaces are volumes rather than host folders (Kubernetes: a PVC)
 	// mount it by this name.
 	Workspace string
+	// WorkspaceSource is Workspace.Source: the snapshot a runtime that
+	// creates the workspace itself must create it from.
+	WorkspaceSource string
 	// GPUUUID, when set, is attached through a device request by UUID.
 	GPUUUID     string
 	NanoCPUs    int64
@@ -179,6 +207,13 @@ type Container struct {
 	Failure string
 }
 
+// ErrUnschedulable: the runtime's scheduler cannot place the session's
+// container (Kubernetes: the Pod is Unschedulable, e.g. its node's GPUs are
+// taken by Pods MedForge does not manage). ReadyChecker.Ready returns it
+// wrapped; the Service then puts the request back on the waitlist
+// instead of failing the session.
+var ErrUnschedulable = errors.New("the scheduler cannot place the session")
+
 // ErrRuntimeUnavailable wraps errors that mean the container engine did not
 // answer at all (as opposed to refusing a request).
 var ErrRuntimeUnavailable = errors.New("container runtime unavailable")
@@ -223,6 +258,19 @@ type ExitWatcher interface {
 	// labels include match, until ctx ends (nil) or the stream breaks (an
 	// error).
 	WatchExits(ctx context.Context, match map[string]string, fn func(id string)) error
+}
+
+// InventoryWatcher is implemented by GPU providers whose inventory changes
+// while the service runs (Kubernetes: GPU nodes join, leave, are cordoned or
+// change their allocatable nvidia.com/gpu). The Service then re-syncs
+// gpu_devices after each change, so the admin GPU page and the capacity the
+// allocator sees follow the cluster, and hands GPUs that became free to the
+// waitlist at once.
+type InventoryWatcher interface {
+	// WatchInventory calls fn after each change of the inventory, until
+	// ctx ends (nil) or the watch breaks (an error). Bursts may be
+	// reported as several calls; the Service coalesces them.
+	WatchInventory(ctx context.Context, fn func()) error
 }
 
 // UtilizationSampler is implemented by GPU providers that can read a GPU's

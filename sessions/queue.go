@@ -46,7 +46,11 @@ import (
 //     hands out any GPU that is free while requests wait (a GPU enabled by
 //     an admin, or found at a GPU sync).
 //   - cancel (CancelQueued) is a conditional update under the same lock: it
-//     either cancels a queued request or reports the session it was granted.
+//     either cancels a queued request or reports the session it was granted;
+//   - a granted or created start that the runtime's scheduler cannot place
+//     (ErrUnschedulable, Kubernetes) is queued again (Service.requeue): its
+//     row ends, its GPU is held back for a while, and the request rejoins
+//     the queue with its arrival time, all in one freeing transaction.
 
 // Queue entry statuses.
 const (

@@ -292,6 +292,19 @@ func (r *Reconciler) reconcile(ctx context.Context, row db.Session, cs []Contain
 			}
 			return err
 		}
+		if len(cs) == 1 {
+			// A start left by a process that died while the runtime's
+			// scheduler could not place it: back on the waitlist, as the
+			// launch would have done.
+			if cause := s.ready(ctx, cs[0].ID); errors.Is(cause, ErrUnschedulable) {
+				if err := s.rt.Remove(ctx, cs[0].ID); err != nil {
+					return err
+				}
+				if ok, err := s.requeue(ctx, row, cause); ok || err != nil {
+					return err
+				}
+			}
+		}
 		// Give a young start its time: a container exists and the IDE may
 		// still be booting, or the row was committed an instant ago and its
 		// launch is about to register.

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/medforge/medforge/internal/text"
 	"github.com/medforge/medforge/store"
 	"github.com/medforge/medforge/store/db"
 )
@@ -71,6 +72,10 @@ type Config struct {
 	MaxExtension time.Duration
 	// Retention is the snapshot retention policy (pruned by recovery).
 	Retention Retention
+	// UnschedulableHold is how long a GPU whose session could not be
+	// placed by the runtime's scheduler (ErrUnschedulable) is held back
+	// from allocation (60 s).
+	UnschedulableHold time.Duration
 }
 
 func (c *Config) defaults() {
@@ -104,6 +109,9 @@ func (c *Config) defaults() {
 	if c.WarnBefore <= 0 {
 		c.WarnBefore = 10 * time.Minute
 	}
+	if c.UnschedulableHold <= 0 {
+		c.UnschedulableHold = time.Minute
+	}
 }
 
 // Service is the session runtime: allocation, lifecycle and (through its
@@ -121,6 +129,7 @@ type Service struct {
 	cancelBG context.CancelFunc
 	wg       sync.WaitGroup
 
+	syncMu    sync.Mutex // one SyncGPUs at a time
 	mu        sync.Mutex
 	launching map[int64]bool // sessions whose start is in flight here
 	gpuByID   map[int]GPU
@@ -243,7 +252,69 @@ func (s *Service) Start(ctx context.Context) error {
 			s.watchExits(w)
 		}()
 	}
+	if w, ok := s.gpus.(InventoryWatcher); ok {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.watchInventory(w)
+		}()
+	}
 	return nil
+}
+
+// inventoryCoalesce is how long watchInventory waits after a change for
+// more before it re-syncs (a burst of nodes joining is one sync).
+const inventoryCoalesce = 200 * time.Millisecond
+
+// watchInventory re-syncs the GPU inventory whenever the provider reports a
+// change, and kicks recovery so GPUs that became free are handed to the
+// waitlist at once. A failed sync is retried; the watch is re-subscribed
+// (after a pause) when it breaks.
+func (s *Service) watchInventory(w InventoryWatcher) {
+	changed := make(chan struct{}, 1)
+	signal := func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			select {
+			case <-s.bg.Done():
+				return
+			case <-changed:
+			}
+			select {
+			case <-s.bg.Done():
+				return
+			case <-time.After(inventoryCoalesce):
+			}
+			ctx, cancel := context.WithTimeout(s.bg, 30*time.Second)
+			err := s.SyncGPUs(ctx)
+			cancel()
+			if err != nil {
+				if s.bg.Err() != nil {
+					return
+				}
+				s.log.Warn("GPU inventory re-sync failed; retrying", "err", err)
+				time.AfterFunc(2*time.Second, signal)
+				continue
+			}
+			s.Kick()
+		}
+	}()
+	for s.bg.Err() == nil {
+		if err := w.WatchInventory(s.bg, signal); err != nil {
+			s.log.Debug("GPU inventory watch broke; re-subscribing", "err", err)
+		}
+		select {
+		case <-s.bg.Done():
+		case <-time.After(2 * time.Second):
+		}
+	}
 }
 
 // watchExits kicks recovery whenever one of this instance's containers
@@ -286,27 +357,59 @@ func (s *Service) Kick() {
 
 // SyncGPUs makes gpu_devices match the provider: reported GPUs are upserted
 // and present, the others are kept (for history) but marked absent. Enabled
-// flags and disabled reasons survive a sync.
+// flags and disabled reasons survive a sync. Only rows that change are
+// written (and so locked): a sync while users create sessions never makes
+// an allocation's SKIP LOCKED pick miss a GPU that did not change, and a
+// sync with nothing new writes nothing.
 func (s *Service) SyncGPUs(ctx context.Context) error {
+	s.syncMu.Lock() // syncs compare, then write: one at a time
+	defer s.syncMu.Unlock()
 	devs, err := s.gpus.Devices(ctx)
 	if err != nil {
 		return fmt.Errorf("list GPUs (%s): %w", s.gpus.Kind(), err)
 	}
-	err = s.st.InTx(ctx, func(tx store.Store) error {
-		if err := tx.MarkAllGPUsAbsent(ctx); err != nil {
-			return err
-		}
-		for _, g := range devs {
-			if err := tx.UpsertGPU(ctx, db.UpsertGPUParams{
-				ID: int32(g.Index), Uuid: g.UUID, Name: g.Name, MemoryBytes: g.MemoryBytes, Provider: s.gpus.Kind(),
-			}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	cur, err := s.st.ListGPUs(ctx)
 	if err != nil {
 		return fmt.Errorf("sync GPUs: %w", err)
+	}
+	have := make(map[int32]db.GpuDevice, len(cur))
+	for _, r := range cur {
+		have[r.ID] = r
+	}
+	reported := make(map[int32]bool, len(devs))
+	var upsert []GPU
+	for _, g := range devs {
+		reported[int32(g.Index)] = true
+		r, ok := have[int32(g.Index)]
+		if !ok || !r.Present || r.Uuid != g.UUID || r.Name != g.Name || r.MemoryBytes != g.MemoryBytes || r.Provider != s.gpus.Kind() {
+			upsert = append(upsert, g)
+		}
+	}
+	var gone []int32
+	for _, r := range cur {
+		if r.Present && !reported[r.ID] {
+			gone = append(gone, r.ID)
+		}
+	}
+	if len(upsert) > 0 || len(gone) > 0 {
+		err = s.st.InTx(ctx, func(tx store.Store) error {
+			for _, id := range gone {
+				if _, err := tx.MarkGPUAbsent(ctx, id); err != nil {
+					return err
+				}
+			}
+			for _, g := range upsert {
+				if err := tx.UpsertGPU(ctx, db.UpsertGPUParams{
+					ID: int32(g.Index), Uuid: g.UUID, Name: g.Name, MemoryBytes: g.MemoryBytes, Provider: s.gpus.Kind(),
+				}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("sync GPUs: %w", err)
+		}
 	}
 	s.mu.Lock()
 	s.gpuByID = map[int]GPU{}
@@ -314,7 +417,7 @@ func (s *Service) SyncGPUs(ctx context.Context) error {
 		s.gpuByID[g.Index] = g
 	}
 	s.mu.Unlock()
-	s.log.Info("GPU inventory synced", "provider", s.gpus.Kind(), "count", len(devs))
+	s.log.Info("GPU inventory synced", "provider", s.gpus.Kind(), "count", len(devs), "new_or_changed", len(upsert), "gone", len(gone))
 	return nil
 }
 
@@ -450,7 +553,7 @@ func (s *Service) allocateTx(ctx context.Context, req CreateRequest, image strin
 		}
 		var snapID int64
 		if req.FromSnapshot != "" {
-			if snapID, err = lockSourceSnapshot(ctx, tx, req.UserID, req.FromSnapshot, req.Exposure); err != nil {
+			if snapID, err = s.lockSourceSnapshot(ctx, tx, req.UserID, req.FromSnapshot, req.Exposure); err != nil {
 				return err
 			}
 		}
@@ -558,11 +661,12 @@ func (s *Service) Spec(r db.Session, ws Workspace) ContainerSpec {
 			"MEDFORGE_GPU_ID=" + strconv.Itoa(int(r.GpuID)),
 			"MEDFORGE_GPU_PROVIDER=" + s.gpus.Kind(),
 		},
-		Mounts:      []Mount{{Source: ws.HostPath, Target: "/home/coder"}},
-		Workspace:   ws.Name,
-		NanoCPUs:    s.cfg.NanoCPUs,
-		MemoryBytes: s.cfg.MemoryBytes,
-		PidsLimit:   s.cfg.PidsLimit,
+		Mounts:          []Mount{{Source: ws.HostPath, Target: "/home/coder"}},
+		Workspace:       ws.Name,
+		WorkspaceSource: ws.Source,
+		NanoCPUs:        s.cfg.NanoCPUs,
+		MemoryBytes:     s.cfg.MemoryBytes,
+		PidsLimit:       s.cfg.PidsLimit,
 	}
 	if s.cfg.TrainingDataRoot != "" {
 		spec.Mounts = append(spec.Mounts, Mount{Source: s.cfg.TrainingDataRoot, Target: "/data/training", ReadOnly: true})
@@ -626,6 +730,17 @@ func (s *Service) launch(r db.Session) {
 			s.log.Error("remove failed session container", "session", r.ID, "err", rerr)
 		}
 	}
+	if errors.Is(err, ErrUnschedulable) {
+		ok, qerr := s.requeue(fctx, r, err)
+		if qerr != nil {
+			s.log.Error("requeue unschedulable session", "session", r.ID, "err", qerr)
+		}
+		if ok || qerr != nil {
+			s.Kick()
+			return
+		}
+		// The user has another request queued already: fail this one.
+	}
 	if n, ferr := s.release(fctx, func(tx store.Store) (int64, error) {
 		return tx.FailStartingSession(fctx, db.FailStartingSessionParams{ID: r.ID, ErrorReason: startReason(err)})
 	}); ferr != nil {
@@ -639,6 +754,59 @@ func (s *Service) launch(r db.Session) {
 	s.Kick() // a stop requested meanwhile, or an orphan, is recovery's
 }
 
+// requeueReason is what the user sees on a session put back on the
+// waitlist (the scheduler's own message names cluster details: logs and the
+// admin GPU page only).
+const requeueReason = "the cluster could not place the session on its GPU; the request is back on the waitlist"
+
+// errQueuedElsewhere aborts a requeue whose user already has a request
+// queued (at most one per user).
+var errQueuedElsewhere = errors.New("the user already has a queued request")
+
+// requeue puts a starting session whose container the runtime's scheduler
+// cannot place (ErrUnschedulable) back on the waitlist, with the waitlist's
+// semantics: in one transaction under the scheduler lock, the row ends
+// (stopped, stop_reason requeued, no snapshot), its GPU is held back for
+// UnschedulableHold (so the hand-off does not give the same unusable GPU
+// straight back; the reason is shown to admins), the request is queued
+// again with the session's arrival time, and free GPUs go to the head of
+// the queue. It reports false, changing nothing, when the user already has
+// another request queued on that exposure (one per user and exposure): the
+// caller fails the session.
+func (s *Service) requeue(ctx context.Context, r db.Session, cause error) (bool, error) {
+	n, err := s.release(ctx, func(tx store.Store) (int64, error) {
+		n, err := tx.RequeueStartingSession(ctx, db.RequeueStartingSessionParams{ID: r.ID, Reason: requeueReason})
+		if err != nil || n == 0 {
+			return n, err
+		}
+		if _, err := tx.HoldGPU(ctx, db.HoldGPUParams{ID: r.GpuID, HoldUs: s.cfg.UnschedulableHold.Microseconds(),
+			HeldReason: text.Truncate(cause.Error(), 1000)}); err != nil {
+			return 0, fmt.Errorf("hold GPU: %w", err)
+		}
+		_, err = tx.RequeueEntry(ctx, db.RequeueEntryParams{UserID: r.UserID, Exposure: db.SessionQueueExposure(r.Exposure),
+			Pack: r.Pack, Image: r.Image, FromSnapshotID: r.FromSnapshotID, CreatedAt: r.CreatedAt})
+		if store.IsDuplicate(err) {
+			return 0, errQueuedElsewhere
+		}
+		return n, err
+	})
+	if errors.Is(err, errQueuedElsewhere) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if n == 1 {
+		s.log.Warn("session could not be placed; back on the waitlist", "session", r.ID, "user", r.UserID, "gpu", r.GpuID,
+			"held_for", s.cfg.UnschedulableHold, "err", cause)
+		s.changed(r, StatusStopped)
+		if m := s.metrics(); m != nil {
+			m.queued.Inc()
+		}
+	}
+	return true, nil
+}
+
 // startReason is the client-safe reason of a failed start.
 func startReason(err error) string {
 	switch {
@@ -646,6 +814,8 @@ func startReason(err error) string {
 		return "the IDE did not answer before the start timeout"
 	case errors.Is(err, ErrRuntimeUnavailable):
 		return "the container engine is unavailable"
+	case errors.Is(err, ErrUnschedulable):
+		return "the cluster could not place the session on its GPU, and another request of yours is already queued"
 	case errors.Is(err, ErrHoldoutMount):
 		return "refused: the container would mount hidden test data"
 	default:
@@ -700,8 +870,12 @@ func (s *Service) workspace(ctx context.Context, r db.Session) (Workspace, error
 func (s *Service) waitReady(ctx context.Context, containerID string) error {
 	delay := 50 * time.Millisecond
 	for {
-		if err := s.ready(ctx, containerID); err == nil {
+		err := s.ready(ctx, containerID)
+		if err == nil {
 			return nil
+		}
+		if errors.Is(err, ErrUnschedulable) {
+			return err // final: launch puts the request back on the waitlist
 		}
 		select {
 		case <-ctx.Done():
@@ -817,6 +991,11 @@ type GPUState struct {
 	Present        bool   `json:"present"`
 	Enabled        bool   `json:"enabled"`
 	DisabledReason string `json:"disabled_reason,omitempty"`
+	// HeldUntil, while in the future, holds the GPU back from allocation:
+	// the runtime's scheduler could not place a session on it (HeldReason
+	// has its message); it is offered again afterwards.
+	HeldUntil  *time.Time `json:"held_until,omitempty"`
+	HeldReason string     `json:"held_reason,omitempty"`
 	// Holder is the active session on it, if any.
 	Holder *GPUHolder `json:"holder"`
 }
@@ -839,6 +1018,10 @@ func (s *Service) GPUs(ctx context.Context) ([]GPUState, error) {
 	for _, r := range rows {
 		g := GPUState{ID: int(r.ID), UUID: r.Uuid, Name: r.Name, MemoryBytes: r.MemoryBytes, Provider: r.Provider,
 			Present: r.Present, Enabled: r.Enabled, DisabledReason: r.DisabledReason}
+		if r.HeldUntil.Valid {
+			t := r.HeldUntil.Time.UTC()
+			g.HeldUntil, g.HeldReason = &t, r.HeldReason
+		}
 		if r.SessionID.Valid {
 			g.Holder = &GPUHolder{SessionID: r.SessionID.Int64, Slug: r.SessionSlug.String, UserID: r.HolderUserID.Int64,
 				Status: Status(r.SessionStatus.SessionsStatus)}

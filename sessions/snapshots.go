@@ -190,7 +190,7 @@ func (s *Service) recordSnapshot(ctx context.Context, tx store.Store, row db.Ses
 // lockSourceSnapshot resolves a create's from_snapshot inside the
 // allocation transaction: the user's own available snapshot, locked so a
 // delete cannot claim it before the session row refers to it.
-func lockSourceSnapshot(ctx context.Context, tx store.Store, userID int64, name string, e Exposure) (int64, error) {
+func (s *Service) lockSourceSnapshot(ctx context.Context, tx store.Store, userID int64, name string, e Exposure) (int64, error) {
 	snap, err := tx.LockSnapshotByName(ctx, db.LockSnapshotByNameParams{Name: name, UserID: userID})
 	if err != nil {
 		if store.IsNotFound(err) {
@@ -200,6 +200,11 @@ func lockSourceSnapshot(ctx context.Context, tx store.Store, userID int64, name 
 	}
 	if Exposure(snap.Exposure) == Internal && e != Internal {
 		return 0, ErrSnapshotExposure
+	}
+	if rl, ok := s.ws.(RestoreLimiter); ok {
+		if err := rl.CanRestore(Exposure(snap.Exposure), e); err != nil {
+			return 0, err
+		}
 	}
 	return snap.ID, nil
 }

@@ -50,6 +50,10 @@ const (
 	// StopContainerFailed: the runtime reported the container failed (a
 	// Pod failed or evicted); the session ends as error with the reason.
 	StopContainerFailed = "container_failed"
+	// StopRequeued: the runtime's scheduler could not place the session
+	// (ErrUnschedulable); the row ended without a snapshot and the request
+	// went back on the waitlist (Service.requeue).
+	StopRequeued = "requeued"
 )
 
 // Session is the public view of one session row. Times are UTC.

@@ -35,7 +35,13 @@ func newKubeSessions(ctx context.Context, cfg config.Config, st store.Store, log
 		return skip(fmt.Errorf("kubernetes client configuration (MEDFORGE_KUBECONFIG or in-cluster): %w", err))
 	}
 	kc := kubert.Config{SystemNamespace: k.Namespace, StorageClass: k.StorageClass, SnapshotClass: k.SnapshotClass,
-		GPUNodeSelector: k.GPUNodeSelector, RequireDigest: true}
+		GPUNodeSelector: k.GPUNodeSelector, RequireDigest: true, HoldoutsClaim: k.HoldoutsClaim}
+	for _, dc := range []kubert.DataClaim{{Claim: k.TrainingDataClaim, Target: "/data/training"},
+		{Claim: k.PublicEvalDataClaim, Target: "/data/public-eval"}} {
+		if dc.Claim != "" {
+			kc.DataClaims = append(kc.DataClaims, dc)
+		}
+	}
 	if kc.WorkspaceSize, err = resource.ParseQuantity(k.WorkspaceSize); err != nil {
 		return nil, fmt.Errorf("MEDFORGE_KUBE_WORKSPACE_SIZE=%q: %w", k.WorkspaceSize, err)
 	}
@@ -59,9 +65,10 @@ func newKubeSessions(ctx context.Context, cfg config.Config, st store.Store, log
 		return nil, fmt.Errorf("MEDFORGE_PACK_IMAGE=%q must be set and digest-pinned (image@sha256:...) on Kubernetes", set.PackImage)
 	}
 	sc := sessionsConfig(cfg)
-	// Only the workspace is mounted on a cluster (host data roots mean
-	// nothing there); hidden test data stays named so that any mount
-	// overlapping it is refused.
+	// Host data roots mean nothing on a cluster: the public data comes
+	// from the read-only data claims (MEDFORGE_KUBE_*_DATA_CLAIM) instead.
+	// Hidden test data stays named so that any mount overlapping it is
+	// refused.
 	sc.TrainingDataRoot, sc.PublicEvalDataRoot = "", ""
 	sc.Packs = map[string]string{"default": set.PackImage}
 	for name, img := range set.Packs {

@@ -376,11 +376,18 @@ func (c *Cluster) EnsureNamespace(ctx context.Context, ns string) error {
 }
 
 // AddGPUNodes creates n fake nodes name-0..name-(n-1) with gpus
-// nvidia.com/gpu each, managed by KWOK, and waits until they are Ready.
+// nvidia.com/gpu each, managed by KWOK, labelled medforge.test/pool=name,
+// and waits until they are Ready.
 func (c *Cluster) AddGPUNodes(ctx context.Context, name string, n, gpus int) ([]string, error) {
+	return c.AddPoolNodes(ctx, name, name, n, gpus)
+}
+
+// AddPoolNodes is AddGPUNodes for nodes prefix-0..prefix-(n-1) joining the
+// existing pool (medforge.test/pool=pool): a node added at runtime.
+func (c *Cluster) AddPoolNodes(ctx context.Context, pool, prefix string, n, gpus int) ([]string, error) {
 	var names []string
 	for i := 0; i < n; i++ {
-		nn := fmt.Sprintf("%s-%d", name, i)
+		nn := fmt.Sprintf("%s-%d", prefix, i)
 		res := corev1.ResourceList{
 			corev1.ResourceCPU:              resource.MustParse("64"),
 			corev1.ResourceMemory:           resource.MustParse("512Gi"),
@@ -391,7 +398,7 @@ func (c *Cluster) AddGPUNodes(ctx context.Context, name string, n, gpus int) ([]
 		node := &corev1.Node{
 			ObjectMeta: metav1.ObjectMeta{
 				Name:        nn,
-				Labels:      map[string]string{"kubernetes.io/hostname": nn, "type": "kwok", "medforge.test/pool": name},
+				Labels:      map[string]string{"kubernetes.io/hostname": nn, "type": "kwok", "medforge.test/pool": pool},
 				Annotations: map[string]string{"kwok.x-k8s.io/node": "fake"},
 			},
 			Status: corev1.NodeStatus{Capacity: res, Allocatable: res},

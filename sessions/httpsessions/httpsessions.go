@@ -118,6 +118,12 @@ func problem(err error) error {
 		return httpapi.Problem(http.StatusNotFound, "snapshot_not_found", "no such snapshot")
 	case errors.Is(err, sessions.ErrSnapshotExposure):
 		return httpapi.Problem(http.StatusForbidden, "internal_snapshot_refused", "an internal snapshot can only start an internal session: its data must not leave the no-egress network")
+	case errors.Is(err, sessions.ErrRestoreUnsupported):
+		return httpapi.Problem(http.StatusConflict, "restore_unsupported",
+			"this runtime restores a snapshot only into a session of the snapshot's own exposure (on Kubernetes, VolumeSnapshots restore within their namespace)")
+	case errors.Is(err, sessions.ErrUnsupported):
+		return httpapi.Problem(http.StatusNotImplemented, "not_supported",
+			"snapshot downloads are not offered by this deployment's session runtime (on Kubernetes a snapshot is a CSI VolumeSnapshot with no host folder); start a session from the snapshot and download its files from the IDE")
 	case errors.Is(err, sessions.ErrSnapshotInUse):
 		return httpapi.Problem(http.StatusConflict, "snapshot_in_use", "a session, a queued request or a cloned workspace depends on this snapshot; it is kept")
 	case errors.Is(err, sessions.ErrAlreadyQueued):

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -96,12 +97,17 @@ type env struct {
 	instance string
 	pool     string
 	nodes    []string
+	// data are the read-only data claims the driver mounts (envOpts.data).
+	data []kubert.DataClaim
 }
 
 type envOpts struct {
 	nodes, gpus int // fake nodes and GPUs per node (default 1 x 2)
 	noStart     bool
 	admin       bool // drive the cluster as admin instead of the API's service account
+	// data creates read-only data PVCs (training, public-eval) in both
+	// session namespaces and has the driver mount them.
+	data bool
 }
 
 func randHex(n int) string {
@@ -134,6 +140,25 @@ func newEnv(t *testing.T, o envOpts) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.cleanup)
+	if o.data {
+		e.data = []kubert.DataClaim{{Claim: "training-" + e.instance, Target: "/data/training"},
+			{Claim: "public-eval-" + e.instance, Target: "/data/public-eval"}}
+		for _, ns := range []string{extNS, intNS} {
+			for _, dc := range e.data {
+				pvc := &corev1.PersistentVolumeClaim{
+					ObjectMeta: metav1.ObjectMeta{Name: dc.Claim, Namespace: ns},
+					Spec: corev1.PersistentVolumeClaimSpec{
+						AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadOnlyMany},
+						StorageClassName: new(kubetest.StorageClass),
+						Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+					},
+				}
+				if _, err := c.Client.CoreV1().PersistentVolumeClaims(ns).Create(ctx, pvc, metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
 	e.drv = e.newDriver(o.admin)
 	e.cfg = sessions.Config{
 		Instance:     e.instance,
@@ -147,6 +172,8 @@ func newEnv(t *testing.T, o envOpts) *env {
 		// A pass that cannot reach the API server fails; two in a row
 		// make /healthz degraded.
 		UnhealthyAfter: 2,
+		// A GPU the scheduler could not use is offered again soon.
+		UnschedulableHold: 5 * time.Second,
 	}
 	e.svc = e.newService()
 	if !o.noStart {
@@ -173,6 +200,10 @@ func (e *env) newDriver(admin bool) *kubert.Driver {
 		RequireDigest:   true,
 		Instance:        e.instance,
 		GPUNodeSelector: "medforge.test/pool=" + e.pool,
+		DataClaims:      e.data,
+		// Short, so the unschedulable test is quick; long enough that a
+		// scheduling retry after a PVC binds never counts.
+		UnschedulableGrace: 2 * time.Second,
 	})
 	if err != nil {
 		e.t.Fatal(err)

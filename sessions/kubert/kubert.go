@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,6 +38,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -52,6 +54,10 @@ const GPUResource corev1.ResourceName = "nvidia.com/gpu"
 
 // LabelWorkspace marks a VolumeSnapshot with the workspace (PVC) it is of.
 const LabelWorkspace = "medforge.workspace"
+
+// LabelRestoredFrom marks a restored workspace PVC with the VolumeSnapshot
+// it was made from.
+const LabelRestoredFrom = "medforge.restored-from"
 
 // SnapshotGVR is the VolumeSnapshot resource.
 var SnapshotGVR = schema.GroupVersionResource{Group: "snapshot.storage.k8s.io", Version: "v1", Resource: "volumesnapshots"}
@@ -86,6 +92,45 @@ type Config struct {
 	// GPUNodeSelector, a label selector, limits the GPU inventory to some
 	// nodes ("" takes every node with allocatable nvidia.com/gpu).
 	GPUNodeSelector string
+	// DataClaims are the public competition data: PVCs present in both
+	// session namespaces, mounted read-only into every session Pod (the
+	// Docker runtime's /data/training and /data/public-eval bind mounts).
+	DataClaims []DataClaim
+	// UnschedulableGrace is how long a session Pod may stay Unschedulable
+	// before Ready reports sessions.ErrUnschedulable and the session goes
+	// back to the waitlist (20 s: the scheduler retries meanwhile, and a
+	// GPU freed by a Pod that is terminating lets it through).
+	UnschedulableGrace time.Duration
+	// HoldoutsClaim is the PVC of the hidden test holdouts
+	// (medforge-holdouts); New refuses a data claim of that name, so it is
+	// never mounted into a session.
+	HoldoutsClaim string
+}
+
+// DataClaim is one read-only data volume of session Pods.
+type DataClaim struct {
+	// Claim is the PVC's name, the same in both session namespaces.
+	Claim string
+	// Target is the absolute mount path, under /data/.
+	Target string
+}
+
+// validate refuses data claims that would expose holdouts, shadow the
+// workspace, or are not valid names.
+func (c *Config) validate() error {
+	seen := map[string]bool{}
+	for _, dc := range c.DataClaims {
+		switch {
+		case dc.Claim == "" || len(validation.IsDNS1123Subdomain(dc.Claim)) > 0:
+			return fmt.Errorf("kubert: data claim %q is not a valid PVC name", dc.Claim)
+		case dc.Claim == c.HoldoutsClaim:
+			return fmt.Errorf("kubert: data claim %q is the holdouts claim: hidden test data is never mounted into a session", dc.Claim)
+		case !strings.HasPrefix(dc.Target, "/data/") || path.Clean(dc.Target) != dc.Target || seen[dc.Target]:
+			return fmt.Errorf("kubert: data claim %s: mount path %q must be a distinct clean path under /data/", dc.Claim, dc.Target)
+		}
+		seen[dc.Target] = true
+	}
+	return nil
 }
 
 func (c *Config) defaults() {
@@ -110,6 +155,12 @@ func (c *Config) defaults() {
 	if c.EphemeralStorage.IsZero() {
 		c.EphemeralStorage = resource.MustParse("20Gi")
 	}
+	if c.UnschedulableGrace <= 0 {
+		c.UnschedulableGrace = 20 * time.Second
+	}
+	if c.HoldoutsClaim == "" {
+		c.HoldoutsClaim = "medforge-holdouts"
+	}
 }
 
 // Driver is the Kubernetes session runtime. It is safe for concurrent use.
@@ -133,6 +184,9 @@ type Driver struct {
 // kubeconfig). It talks to the API server only when used.
 func New(rc *rest.Config, cfg Config) (*Driver, error) {
 	cfg.defaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	rc = rest.CopyConfig(rc)
 	if rc.QPS == 0 {
 		rc.QPS, rc.Burst = 50, 100
@@ -348,6 +402,38 @@ func podFailure(p *corev1.Pod) string {
 	return r
 }
 
+// unschedulable reports whether the scheduler has found no place for the
+// Pod for at least UnschedulableGrace (its PodScheduled condition False,
+// reason Unschedulable, since then), with the scheduler's message. A Pod
+// waiting for its volumes (waitsForVolume) does not count: that is
+// provisioning, not GPU capacity, and ends in the start timeout if it
+// never resolves.
+func (d *Driver) unschedulable(p *corev1.Pod, now time.Time) (string, bool) {
+	if p.Spec.NodeName != "" {
+		return "", false
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type != corev1.PodScheduled || c.Status != corev1.ConditionFalse || c.Reason != corev1.PodReasonUnschedulable {
+			continue
+		}
+		if waitsForVolume(c.Message) || now.Sub(c.LastTransitionTime.Time) < d.cfg.UnschedulableGrace {
+			return "", false
+		}
+		return c.Message, true
+	}
+	return "", false
+}
+
+// waitsForVolume reports whether a scheduler message is about the Pod's
+// volumes ("pod has unbound immediate PersistentVolumeClaims",
+// "persistentvolumeclaim ... not found" while the scheduler's cache lags,
+// volume node affinity): the volume side resolves or ends in the start
+// timeout, it is no reason to give the GPU back.
+func waitsForVolume(msg string) bool {
+	m := strings.ToLower(msg)
+	return strings.Contains(m, "persistentvolumeclaim") || strings.Contains(m, "volume")
+}
+
 // ---- sessions.Runtime ----
 
 // EnsureNetworks creates or updates the session NetworkPolicies of both
@@ -434,7 +520,7 @@ func (d *Driver) Start(ctx context.Context, spec sessions.ContainerSpec) (string
 	if err != nil {
 		return "", err
 	}
-	if err := d.ensurePVC(ctx, ns, spec.Workspace, spec.Labels); err != nil {
+	if err := d.ensurePVC(ctx, ns, spec.Workspace, spec.WorkspaceSource, spec.Labels); err != nil {
 		return "", err
 	}
 	svc := d.serviceFor(spec, ns)
@@ -458,8 +544,10 @@ func (d *Driver) PodFor(spec sessions.ContainerSpec) (*corev1.Pod, error) {
 	if d.cfg.RequireDigest && !sessions.DigestPinned(spec.Image) {
 		return nil, fmt.Errorf("kubert: image %q is not pinned by digest (image@sha256:...)", spec.Image)
 	}
-	// Only the workspace is mounted: a host path has no meaning on a
-	// cluster, and hidden test data must never reach a session.
+	// Only the workspace and the data claims are mounted: a host path has
+	// no meaning on a cluster (and the session namespaces' restricted Pod
+	// Security Standard refuses hostPath), and hidden test data must never
+	// reach a session.
 	for _, m := range spec.Mounts {
 		if m.Target != "/home/coder" {
 			return nil, fmt.Errorf("kubert: bind mount %s is not supported on Kubernetes; only the workspace is mounted", m.Target)
@@ -492,6 +580,7 @@ func (d *Driver) PodFor(spec sessions.ContainerSpec) (*corev1.Pod, error) {
 	env = append(env, corev1.EnvVar{Name: "MEDFORGE_NODE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}})
 	uid, gid := int64(1000), int64(1000)
 	no, yes := false, true
+	volumes, mounts := d.volumes(spec.Workspace)
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: spec.Name, Namespace: ns, Labels: copyMap(spec.Labels)},
 		Spec: corev1.PodSpec{
@@ -528,14 +617,31 @@ func (d *Driver) PodFor(spec sessions.ContainerSpec) (*corev1.Pod, error) {
 					ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(8080)}},
 					PeriodSeconds: 2, FailureThreshold: 3,
 				},
-				VolumeMounts: []corev1.VolumeMount{{Name: "workspace", MountPath: "/home/coder"}},
+				VolumeMounts: mounts,
 			}},
-			Volumes: []corev1.Volume{{
-				Name:         "workspace",
-				VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: spec.Workspace}},
-			}},
+			Volumes: volumes,
 		},
 	}, nil
+}
+
+// volumes are a session Pod's volumes and mounts: the workspace PVC at
+// /home/coder, then each data claim read-only (on the volume and on the
+// mount) at its target.
+func (d *Driver) volumes(workspace string) ([]corev1.Volume, []corev1.VolumeMount) {
+	vols := []corev1.Volume{{
+		Name:         "workspace",
+		VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: workspace}},
+	}}
+	mounts := []corev1.VolumeMount{{Name: "workspace", MountPath: "/home/coder"}}
+	for i, dc := range d.cfg.DataClaims {
+		name := "data-" + strconv.Itoa(i)
+		vols = append(vols, corev1.Volume{
+			Name:         name,
+			VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: dc.Claim, ReadOnly: true}},
+		})
+		mounts = append(mounts, corev1.VolumeMount{Name: name, MountPath: dc.Target, ReadOnly: true})
+	}
+	return vols, mounts
 }
 
 func (d *Driver) serviceFor(spec sessions.ContainerSpec, ns string) *corev1.Service {
@@ -552,7 +658,10 @@ func (d *Driver) serviceFor(spec sessions.ContainerSpec, ns string) *corev1.Serv
 	}
 }
 
-func (d *Driver) ensurePVC(ctx context.Context, ns, name string, lbl map[string]string) error {
+// ensurePVC creates the workspace PVC name in ns when missing: empty, or
+// (source set) restored from that snapshot, whose VolumeSnapshot must be
+// in ns and of the workspace the name says.
+func (d *Driver) ensurePVC(ctx context.Context, ns, name, source string, lbl map[string]string) error {
 	api := d.cl.CoreV1().PersistentVolumeClaims(ns)
 	if _, err := api.Get(ctx, name, metav1.GetOptions{}); err == nil {
 		return nil
@@ -574,6 +683,14 @@ func (d *Driver) ensurePVC(ctx context.Context, ns, name string, lbl map[string]
 	}
 	if d.cfg.StorageClass != "" {
 		pvc.Spec.StorageClassName = &d.cfg.StorageClass
+	}
+	if source != "" {
+		ds, err := d.snapshotSource(ctx, ns, source)
+		if err != nil {
+			return err
+		}
+		pvc.Spec.DataSource = ds
+		pvc.Labels[LabelRestoredFrom] = ds.Name
 	}
 	if _, err := api.Create(ctx, pvc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return unavailable(fmt.Errorf("create PVC %s/%s: %w", ns, name, err))
@@ -597,6 +714,9 @@ func (d *Driver) Ready(ctx context.Context, id string) error {
 	}
 	if f := podFailure(p); f != "" {
 		return errors.New(f)
+	}
+	if msg, ok := d.unschedulable(p, time.Now()); ok {
+		return fmt.Errorf("%w: pod %s: %s", sessions.ErrUnschedulable, id, msg)
 	}
 	if !podReady(p) || p.DeletionTimestamp != nil {
 		return errors.New("pod not ready")
@@ -872,13 +992,9 @@ func (g *GPUs) Devices(ctx context.Context) ([]sessions.GPU, error) {
 	nodeOf := map[int]string{}
 	var out []sessions.GPU
 	for _, n := range nodes.Items {
-		q, ok := n.Status.Allocatable[GPUResource]
-		if !ok || q.Value() <= 0 || n.Spec.Unschedulable {
+		count := nodeGPUs(&n)
+		if count == 0 {
 			continue
-		}
-		count := int(q.Value())
-		if count > gpusPerNode {
-			count = gpusPerNode
 		}
 		base := nodeBase(n.Name)
 		for usedBase[base] {
@@ -895,6 +1011,46 @@ func (g *GPUs) Devices(ctx context.Context) ([]sessions.GPU, error) {
 	g.d.nodeOfID = nodeOf
 	g.d.gmu.Unlock()
 	return out, nil
+}
+
+// WatchInventory calls fn whenever a GPU node (of GPUNodeSelector) is
+// added or deleted, or its allocatable nvidia.com/gpu or its
+// schedulability (cordon) changes, until ctx ends: an informer on Nodes,
+// so heartbeat-only status updates cost nothing. The Service re-syncs the
+// inventory (Devices) on each call.
+func (g *GPUs) WatchInventory(ctx context.Context, fn func()) error {
+	f := informers.NewSharedInformerFactoryWithOptions(g.d.cl, 0,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = g.d.cfg.GPUNodeSelector }))
+	inf := f.Core().V1().Nodes().Informer()
+	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { fn() },
+		UpdateFunc: func(oldObj, newObj any) {
+			o, ok1 := oldObj.(*corev1.Node)
+			n, ok2 := newObj.(*corev1.Node)
+			if ok1 && ok2 && nodeGPUs(o) == nodeGPUs(n) {
+				return
+			}
+			fn()
+		},
+		DeleteFunc: func(any) { fn() },
+	})
+	if err != nil {
+		return err
+	}
+	f.Start(ctx.Done())
+	<-ctx.Done()
+	f.Shutdown()
+	return nil
+}
+
+// nodeGPUs is how many GPU rows a node gives the inventory: its allocatable
+// nvidia.com/gpu (at most gpusPerNode), 0 while it is cordoned.
+func nodeGPUs(n *corev1.Node) int {
+	q, ok := n.Status.Allocatable[GPUResource]
+	if !ok || q.Value() <= 0 || n.Spec.Unschedulable {
+		return 0
+	}
+	return int(min(q.Value(), gpusPerNode))
 }
 
 const (
@@ -928,4 +1084,5 @@ var (
 	_ sessions.ExitWatcher       = (*Driver)(nil)
 	_ sessions.WorkspaceProvider = (*Driver)(nil)
 	_ sessions.GPUProvider       = (*GPUs)(nil)
+	_ sessions.InventoryWatcher  = (*GPUs)(nil)
 )

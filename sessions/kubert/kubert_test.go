@@ -481,7 +481,7 @@ func TestRBACLeastPrivilege(t *testing.T) {
 		{APIGroups: []string{""}, Resources: []string{"services"}, Verbs: []string{"get", "create", "delete"}},
 		{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims"}, Verbs: []string{"get", "create"}},
 		{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"}, Verbs: []string{"get", "create", "update"}},
-		{APIGroups: []string{"snapshot.storage.k8s.io"}, Resources: []string{"volumesnapshots"}, Verbs: []string{"get", "list", "create"}},
+		{APIGroups: []string{"snapshot.storage.k8s.io"}, Resources: []string{"volumesnapshots"}, Verbs: []string{"get", "list", "create", "delete"}},
 	}
 	for _, ns := range []string{extNS, intNS} {
 		r, err := c.Client.RbacV1().Roles(ns).Get(ctx, "medforge-sessions", metav1.GetOptions{})
@@ -498,12 +498,13 @@ func TestRBACLeastPrivilege(t *testing.T) {
 	}
 	allowed := []struct{ verb, group, res, ns string }{
 		{"create", "", "pods", extNS}, {"watch", "", "pods", intNS}, {"create", "snapshot.storage.k8s.io", "volumesnapshots", intNS},
-		{"list", "", "nodes", ""},
+		{"delete", "snapshot.storage.k8s.io", "volumesnapshots", extNS},
+		{"list", "", "nodes", ""}, {"watch", "", "nodes", ""},
 	}
 	denied := []struct{ verb, group, res, ns string }{
 		{"create", "", "pods", "medforge"}, {"create", "", "pods", "default"}, {"get", "", "secrets", extNS},
 		{"get", "", "secrets", "medforge"}, {"delete", "", "persistentvolumeclaims", extNS}, {"update", "", "pods", extNS},
-		{"patch", "", "pods", extNS}, {"delete", "snapshot.storage.k8s.io", "volumesnapshots", extNS},
+		{"patch", "", "pods", extNS}, {"update", "snapshot.storage.k8s.io", "volumesnapshots", extNS},
 		{"create", "", "pods/exec", extNS}, {"delete", "", "nodes", ""}, {"get", "", "nodes", ""},
 		{"create", "", "namespaces", ""}, {"create", "rbac.authorization.k8s.io", "roles", extNS},
 		{"delete", "networking.k8s.io", "networkpolicies", intNS}, {"create", "", "serviceaccounts/token", "medforge"},
@@ -546,4 +547,430 @@ func TestUnpinnedImageRefused(t *testing.T) {
 	if _, err := e.c.Client.CoreV1().Pods(extNS).Get(ctxT(t, 5*time.Second), "mf-session-"+s.Slug, metav1.GetOptions{}); err == nil {
 		t.Error("a pod was created for an unpinned image")
 	}
+}
+
+// The GPU inventory follows the cluster while MedForge runs (an informer on
+// Nodes): a node added at runtime appears on the admin GPU page and its GPU
+// goes at once to the request waiting on the waitlist, which starts there;
+// a node removed is shown absent and its GPU is no longer allocated.
+func TestGPUInventoryFollowsNodes(t *testing.T) {
+	e := newEnv(t, envOpts{nodes: 1, gpus: 1})
+	ctx := ctxT(t, 2*time.Minute)
+	u1, u2, u3 := e.user(testdb.UserOpts{}), e.user(testdb.UserOpts{}), e.user(testdb.UserOpts{})
+	e.running(u1, sessions.External)
+	pl, err := e.svc.Request(ctx, sessions.CreateRequest{UserID: u2, Exposure: sessions.External})
+	if err != nil || pl.Queued == nil {
+		t.Fatalf("2nd request on a 1-GPU cluster: %+v, %v; want queued", pl, err)
+	}
+	present := func() map[string]bool {
+		gpus, err := e.svc.GPUs(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for _, g := range gpus {
+			out[g.Name] = g.Present
+		}
+		return out
+	}
+
+	// A node joins: its GPU is shown and handed to the waiting request.
+	added, err := e.c.AddPoolNodes(ctx, e.pool, e.pool+"-late", 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.nodes = append(e.nodes, added...)
+	start := time.Now()
+	var entry sessions.QueueEntry
+	waitFor(t, 30*time.Second, func() bool {
+		entry, err = e.svc.QueueStatus(ctx, u2, sessions.External)
+		return err == nil && entry.Status == sessions.QueueGranted
+	})
+	t.Logf("node added -> queued request granted in %s", time.Since(start).Round(time.Millisecond))
+	if p := present(); len(p) != 2 || !p[added[0]+"/gpu0"] {
+		t.Errorf("GPU page %v, want the new node's gpu0 present", p)
+	}
+	s2 := e.waitStatus(e.svc, entry.SessionID, sessions.StatusRunning, 45*time.Second)
+	pod, err := e.c.Client.CoreV1().Pods(extNS).Get(ctx, "mf-session-"+s2.Slug, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pod.Spec.NodeName != added[0] {
+		t.Errorf("granted session bound to %s, want the new node %s", pod.Spec.NodeName, added[0])
+	}
+
+	// Another node joins and leaves again, unused: shown, then absent, and
+	// a request made after it left waits instead of getting its GPU.
+	gone, err := e.c.AddPoolNodes(ctx, e.pool, e.pool+"-gone", 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, func() bool { return present()[gone[0]+"/gpu0"] })
+	e.c.DeleteNodes(ctx, gone)
+	waitFor(t, 30*time.Second, func() bool { p := present(); _, listed := p[gone[0]+"/gpu0"]; return listed && !p[gone[0]+"/gpu0"] })
+	pl, err = e.svc.Request(ctx, sessions.CreateRequest{UserID: u3, Exposure: sessions.External})
+	if err != nil || pl.Queued == nil {
+		t.Fatalf("request after the node left: %+v, %v; want queued (its GPU is gone)", pl, err)
+	}
+	if p := present(); !p[e.nodes[0]+"/gpu0"] || !p[added[0]+"/gpu0"] || p[gone[0]+"/gpu0"] {
+		t.Errorf("GPU page %v after the node left", p)
+	}
+}
+
+// The public competition data is mounted into session Pods as on Docker:
+// each data claim read-only (volume and mount) at /data/training and
+// /data/public-eval, in both exposures; the holdouts claim never is, and a
+// configuration that names it as data is refused before anything runs.
+func TestDataClaimsMountedReadOnlyNeverHoldouts(t *testing.T) {
+	e := newEnv(t, envOpts{data: true})
+	ctx := ctxT(t, time.Minute)
+	uid := e.user(testdb.UserOpts{CanUseInternal: true, MaxConcurrentSessions: 2})
+	for _, x := range []sessions.Exposure{sessions.External, sessions.Internal} {
+		s := e.running(uid, x)
+		ns := extNS
+		if x == sessions.Internal {
+			ns = intNS
+		}
+		pod, err := e.c.Client.CoreV1().Pods(ns).Get(ctx, "mf-session-"+s.Slug, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		row, err := e.st.GetSession(ctx, s.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		type vol struct {
+			claim    string
+			volRO    bool
+			mount    string
+			mountRO  bool
+			hostPath bool
+		}
+		byName := map[string]*vol{}
+		var got []*vol
+		for _, v := range pod.Spec.Volumes {
+			g := &vol{hostPath: v.HostPath != nil}
+			if c := v.PersistentVolumeClaim; c != nil {
+				g.claim, g.volRO = c.ClaimName, c.ReadOnly
+			}
+			byName[v.Name] = g
+			got = append(got, g)
+		}
+		for _, m := range pod.Spec.Containers[0].VolumeMounts {
+			if g := byName[m.Name]; g != nil {
+				g.mount, g.mountRO = m.MountPath, m.ReadOnly
+			} else {
+				t.Errorf("%s: mount %s of no volume", x, m.MountPath)
+			}
+		}
+		want := []*vol{
+			{claim: row.Workspace, mount: "/home/coder"},
+			{claim: "training-" + e.instance, volRO: true, mount: "/data/training", mountRO: true},
+			{claim: "public-eval-" + e.instance, volRO: true, mount: "/data/public-eval", mountRO: true},
+		}
+		if !reflect.DeepEqual(got, want) {
+			for i := range got {
+				t.Logf("got %+v", *got[i])
+			}
+			t.Errorf("%s pod volumes differ from the workspace + two read-only data claims", x)
+		}
+		for _, g := range got {
+			if strings.Contains(g.claim, "holdout") || strings.Contains(g.mount, "holdout") || g.hostPath {
+				t.Errorf("%s pod mounts %+v", x, *g)
+			}
+		}
+	}
+
+	// The holdouts claim, or a data path outside /data/, is refused.
+	rc := e.c.As("medforge", "medforge-api")
+	for _, bad := range [][]kubert.DataClaim{
+		{{Claim: "medforge-holdouts", Target: "/data/training"}},
+		{{Claim: "public", Target: "/home/coder"}},
+		{{Claim: "public", Target: "/data/../etc"}},
+		{{Claim: "a", Target: "/data/x"}, {Claim: "b", Target: "/data/x"}},
+		{{Claim: "Not_A_Name", Target: "/data/x"}},
+	} {
+		if _, err := kubert.New(rc, kubert.Config{DataClaims: bad}); err == nil {
+			t.Errorf("data claims %+v accepted", bad)
+		}
+	}
+	if _, err := kubert.New(rc, kubert.Config{HoldoutsClaim: "secret-labels", DataClaims: []kubert.DataClaim{{Claim: "secret-labels", Target: "/data/t"}}}); err == nil {
+		t.Error("a data claim named like the configured holdouts claim was accepted")
+	}
+}
+
+// Restore on Kubernetes: a session started from a stop snapshot gets a new
+// workspace PVC whose dataSource is that VolumeSnapshot (left as it was),
+// behind the Docker runtime's checks (another user's snapshot is not found,
+// an INTERNAL snapshot never starts an EXTERNAL session) plus the
+// namespace rule (an EXTERNAL snapshot cannot start an INTERNAL session).
+// A snapshot in use is kept; deleting it, by its owner or by retention,
+// deletes its VolumeSnapshot; a download is a clear "not offered".
+func TestRestoreFromVolumeSnapshot(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ctx := ctxT(t, 4*time.Minute)
+	uid := e.user(testdb.UserOpts{CanUseInternal: true, MaxConcurrentSessions: 2})
+	other := e.user(testdb.UserOpts{CanUseInternal: true})
+	stopped := func(s sessions.Session) sessions.Session {
+		t.Helper()
+		if _, err := e.svc.Stop(ctx, s.ID, 0, sessions.StopUser); err != nil {
+			t.Fatal(err)
+		}
+		return e.waitStatus(e.svc, s.ID, sessions.StatusStopped, time.Minute)
+	}
+	snapID := func(name string) int64 {
+		t.Helper()
+		l, err := e.svc.Snapshots(ctx, uid, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range l {
+			if s.Name == name {
+				return s.ID
+			}
+		}
+		t.Fatalf("snapshot %s not listed", name)
+		return 0
+	}
+	vsExists := func(ns, name string) bool {
+		_, snap, _ := sessions.SplitSnapshot(name)
+		_, err := e.c.Dyn.Resource(kubert.SnapshotGVR).Namespace(ns).Get(ctx, snap, metav1.GetOptions{})
+		return err == nil
+	}
+	restoredPVC := func(ns string, s sessions.Session, from string) {
+		t.Helper()
+		row, err := e.st.GetSession(ctx, s.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pvc, err := e.c.Client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, row.Workspace, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srcWS, snap, _ := sessions.SplitSnapshot(from)
+		ds := pvc.Spec.DataSource
+		if ds == nil || ds.APIGroup == nil || *ds.APIGroup != "snapshot.storage.k8s.io" || ds.Kind != "VolumeSnapshot" || ds.Name != snap {
+			t.Errorf("restored PVC %s/%s dataSource %+v, want VolumeSnapshot %s", ns, pvc.Name, ds, snap)
+		}
+		if row.Workspace == srcWS || pvc.Labels[kubert.LabelRestoredFrom] != snap {
+			t.Errorf("restored workspace %s (labels %v) from %s", row.Workspace, pvc.Labels, from)
+		}
+		pod, err := e.c.Client.CoreV1().Pods(ns).Get(ctx, "mf-session-"+s.Slug, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := pod.Spec.Volumes[0].PersistentVolumeClaim; c == nil || c.ClaimName != row.Workspace {
+			t.Errorf("pod mounts %+v, want the restored PVC %s", pod.Spec.Volumes[0], row.Workspace)
+		}
+	}
+
+	ext := stopped(e.running(uid, sessions.External)).Snapshot
+	// Another user's snapshot is not found; EXTERNAL into INTERNAL is
+	// refused on Kubernetes before anything is allocated or queued.
+	if _, err := e.svc.Create(ctx, sessions.CreateRequest{UserID: other, Exposure: sessions.External, FromSnapshot: ext}); !errors.Is(err, sessions.ErrSnapshotNotFound) {
+		t.Errorf("another user's snapshot: %v, want not found", err)
+	}
+	if _, err := e.svc.Request(ctx, sessions.CreateRequest{UserID: uid, Exposure: sessions.Internal, FromSnapshot: ext}); !errors.Is(err, sessions.ErrRestoreUnsupported) {
+		t.Errorf("external snapshot into an internal session: %v, want restore unsupported", err)
+	}
+	if q, err := e.svc.Queue(ctx); err != nil || len(q) != 0 {
+		t.Errorf("queue after refusals: %v, %v", q, err)
+	}
+
+	s2, err := e.svc.Create(ctx, sessions.CreateRequest{UserID: uid, Exposure: sessions.External, FromSnapshot: ext})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2 = e.waitStatus(e.svc, s2.ID, sessions.StatusRunning, 45*time.Second)
+	restoredPVC(extNS, s2, ext)
+	if !vsExists(extNS, ext) {
+		t.Error("the source VolumeSnapshot is gone after the restore")
+	}
+	// In use by the running session: kept.
+	if _, err := e.svc.DeleteSnapshot(ctx, snapID(ext), uid, "user"); !errors.Is(err, sessions.ErrSnapshotInUse) {
+		t.Errorf("delete of a snapshot in use: %v", err)
+	}
+	// Downloads are not offered on Kubernetes, with a reason.
+	if _, _, err := e.svc.SnapshotPath(ctx, snapID(ext), uid); !errors.Is(err, sessions.ErrUnsupported) {
+		t.Errorf("download: %v, want unsupported", err)
+	}
+
+	// INTERNAL: into EXTERNAL refused; into INTERNAL restored in its namespace.
+	in := stopped(e.running(uid, sessions.Internal)).Snapshot
+	if _, err := e.svc.Create(ctx, sessions.CreateRequest{UserID: uid, Exposure: sessions.External, FromSnapshot: in}); !errors.Is(err, sessions.ErrSnapshotExposure) {
+		t.Errorf("internal snapshot into an external session: %v", err)
+	}
+	s3, err := e.svc.Create(ctx, sessions.CreateRequest{UserID: uid, Exposure: sessions.Internal, FromSnapshot: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3 = e.waitStatus(e.svc, s3.ID, sessions.StatusRunning, 45*time.Second)
+	restoredPVC(intNS, s3, in)
+
+	// Once nothing uses it, the owner's delete removes the VolumeSnapshot.
+	last2 := stopped(s2).Snapshot
+	if _, err := e.svc.DeleteSnapshot(ctx, snapID(ext), uid, "user"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() bool { return !vsExists(extNS, ext) })
+
+	// Retention (keep the newest 1 per user) prunes the rest on the next
+	// recovery pass, VolumeSnapshots included.
+	last3 := stopped(s3).Snapshot
+	e.svc.Close()
+	e.cfg.Retention = sessions.Retention{KeepLast: 1}
+	e.svc = e.newService()
+	if err := e.svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, func() bool { return !vsExists(extNS, last2) && !vsExists(intNS, in) })
+	if !vsExists(intNS, last3) {
+		t.Errorf("retention pruned the newest snapshot %s", last3)
+	}
+}
+
+// When the scheduler cannot place a session's Pod (the node's GPUs are
+// taken by a Pod MedForge does not manage), the session does not end in
+// error: its row ends as stopped/requeued, its GPU is held back for a
+// while (shown on the admin GPU page), and the request is back on the
+// waitlist, queued at its place; once the capacity is back (the foreign
+// Pod gone, the hold over) recovery hands the GPU over and the session
+// runs. The one-active-session invariant holds throughout.
+func TestUnschedulablePodGoesBackToWaitlist(t *testing.T) {
+	e := newEnv(t, envOpts{nodes: 1, gpus: 2})
+	ctx := ctxT(t, 3*time.Minute)
+	// A Pod MedForge does not manage takes one of the node's two GPUs.
+	gpu := corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("1")}
+	foreign := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "foreign-" + e.instance, Namespace: extNS},
+		Spec: corev1.PodSpec{
+			NodeName:                     e.nodes[0],
+			AutomountServiceAccountToken: new(false),
+			SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: new(true), RunAsUser: new(int64(1000)),
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
+			Containers: []corev1.Container{{Name: "x", Image: image,
+				Resources: corev1.ResourceRequirements{Limits: gpu, Requests: gpu},
+				SecurityContext: &corev1.SecurityContext{
+					AllowPrivilegeEscalation: new(false), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}}},
+		},
+	}
+	if _, err := e.c.Client.CoreV1().Pods(extNS).Create(ctx, foreign, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	a, b := e.user(testdb.UserOpts{}), e.user(testdb.UserOpts{})
+	sa := e.running(a, sessions.External)
+	pl, err := e.svc.Request(ctx, sessions.CreateRequest{UserID: b, Exposure: sessions.External})
+	if err != nil || pl.Session == nil {
+		t.Fatalf("2nd request: %+v, %v; want a session (MariaDB has a 2nd GPU row)", pl, err)
+	}
+	sb := pl.Session
+	start := time.Now()
+	ended := e.waitStatus(e.svc, sb.ID, sessions.StatusStopped, 45*time.Second)
+	t.Logf("unschedulable -> back on the waitlist in %s", time.Since(start).Round(time.Millisecond))
+	if ended.StopReason != sessions.StopRequeued || ended.Snapshot != "" || ended.ErrorReason == "" {
+		t.Errorf("unplaceable session ended as %q/%q (snapshot %q, reason %q), want stopped/requeued, no snapshot, a reason",
+			ended.Status, ended.StopReason, ended.Snapshot, ended.ErrorReason)
+	}
+	entry, err := e.svc.QueueStatus(ctx, b, sessions.External)
+	if err != nil || entry.Status != sessions.QueueQueued || entry.Position != 1 {
+		t.Fatalf("queue entry %+v, %v; want queued at position 1", entry, err)
+	}
+	if _, err := e.c.Client.CoreV1().Pods(extNS).Get(ctx, "mf-session-"+sb.Slug, metav1.GetOptions{}); err == nil {
+		t.Error("the unplaceable Pod is still there")
+	}
+	gpus, err := e.svc.GPUs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := 0
+	for _, g := range gpus {
+		if g.ID == sb.GPUID {
+			if g.HeldUntil == nil || !strings.Contains(g.HeldReason, "Insufficient nvidia.com/gpu") || g.Holder != nil {
+				t.Errorf("admin GPU view of the unplaceable GPU: %+v", g)
+			}
+			held++
+		}
+	}
+	if held != 1 {
+		t.Errorf("GPU %d not on the admin page", sb.GPUID)
+	}
+	// Same semantics as the Docker waitlist: one request per user, and a
+	// plain create does not overtake the queue.
+	if _, err := e.svc.Request(ctx, sessions.CreateRequest{UserID: b, Exposure: sessions.External}); !errors.Is(err, sessions.ErrAlreadyQueued) {
+		t.Errorf("second request while queued: %v", err)
+	}
+	c := e.user(testdb.UserOpts{})
+	if _, err := e.svc.Create(ctx, sessions.CreateRequest{UserID: c, Exposure: sessions.External}); !errors.Is(err, sessions.ErrNoGPU) {
+		t.Errorf("a newcomer's create while b waits: %v, want no GPU", err)
+	}
+
+	// The capacity comes back: b gets the GPU and runs on the node.
+	zero := int64(0)
+	if err := e.c.Client.CoreV1().Pods(extNS).Delete(ctx, foreign.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 45*time.Second, func() bool {
+		entry, err = e.svc.QueueStatus(ctx, b, sessions.External)
+		return err == nil && entry.Status == sessions.QueueGranted
+	})
+	sb2 := e.waitStatus(e.svc, entry.SessionID, sessions.StatusRunning, 45*time.Second)
+	if sb2.ID == sb.ID || sb2.UserID != b {
+		t.Errorf("granted session %+v", sb2)
+	}
+	if cur, err := e.svc.Current(ctx, a, sessions.External); err != nil || cur.ID != sa.ID {
+		t.Errorf("a's session %+v, %v", cur, err)
+	}
+}
+
+// Re-syncing the inventory, as the node informer does on every change,
+// while users create sessions never makes a create miss a free GPU: a sync
+// writes (and locks) only the rows that change, so the allocation's SKIP
+// LOCKED pick still sees every free GPU.
+func TestInventorySyncDuringCreates(t *testing.T) {
+	e := newEnv(t, envOpts{nodes: 2, gpus: 4})
+	ctx := ctxT(t, time.Minute)
+	users := make([]int64, 8)
+	for i := range users {
+		users[i] = e.user(testdb.UserOpts{})
+	}
+	done := make(chan struct{})
+	syncs := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { syncs <- n }()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if err := e.svc.SyncGPUs(ctx); err != nil {
+				t.Errorf("sync: %v", err)
+				return
+			}
+			n++
+		}
+	}()
+	errs := make(chan error, len(users))
+	gpus := make(chan int, len(users))
+	for _, u := range users {
+		go func() {
+			s, err := e.svc.Create(ctx, sessions.CreateRequest{UserID: u, Exposure: sessions.External})
+			errs <- err
+			gpus <- s.GPUID
+		}()
+	}
+	seen := map[int]bool{}
+	for range users {
+		if err := <-errs; err != nil {
+			t.Errorf("create during a re-sync: %v", err)
+		}
+		g := <-gpus
+		if seen[g] {
+			t.Errorf("GPU %d given twice", g)
+		}
+		seen[g] = true
+	}
+	close(done)
+	t.Logf("%d re-syncs ran alongside %d creates", <-syncs, len(users))
 }

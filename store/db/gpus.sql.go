@@ -11,7 +11,7 @@ import (
 )
 
 const getGPU = `-- name: GetGPU :one
-SELECT id, uuid, name, memory_bytes, provider, present, enabled, disabled_reason, updated_at FROM gpu_devices WHERE id = ?
+SELECT id, uuid, name, memory_bytes, provider, present, enabled, disabled_reason, updated_at, held_until, held_reason FROM gpu_devices WHERE id = ?
 `
 
 func (q *Queries) GetGPU(ctx context.Context, id int32) (GpuDevice, error) {
@@ -27,12 +27,77 @@ func (q *Queries) GetGPU(ctx context.Context, id int32) (GpuDevice, error) {
 		&i.Enabled,
 		&i.DisabledReason,
 		&i.UpdatedAt,
+		&i.HeldUntil,
+		&i.HeldReason,
 	)
 	return i, err
 }
 
+const holdGPU = `-- name: HoldGPU :execrows
+UPDATE gpu_devices SET held_until = CURRENT_TIMESTAMP(6) + INTERVAL ? MICROSECOND,
+    held_reason = ?
+WHERE id = ?
+`
+
+type HoldGPUParams struct {
+	HoldUs     interface{}
+	HeldReason string
+	ID         int32
+}
+
+// Holds a GPU back from allocation for hold_us microseconds from now (the
+// scheduler could not place a session's Pod on its node).
+func (q *Queries) HoldGPU(ctx context.Context, arg HoldGPUParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, holdGPU, arg.HoldUs, arg.HeldReason, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const listGPUs = `-- name: ListGPUs :many
+SELECT id, uuid, name, memory_bytes, provider, present, enabled, disabled_reason, updated_at, held_until, held_reason FROM gpu_devices ORDER BY id
+`
+
+// Every GPU row, a plain consistent read (no locks).
+func (q *Queries) ListGPUs(ctx context.Context) ([]GpuDevice, error) {
+	rows, err := q.db.QueryContext(ctx, listGPUs)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []GpuDevice{}
+	for rows.Next() {
+		var i GpuDevice
+		if err := rows.Scan(
+			&i.ID,
+			&i.Uuid,
+			&i.Name,
+			&i.MemoryBytes,
+			&i.Provider,
+			&i.Present,
+			&i.Enabled,
+			&i.DisabledReason,
+			&i.UpdatedAt,
+			&i.HeldUntil,
+			&i.HeldReason,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listGPUsWithHolder = `-- name: ListGPUsWithHolder :many
 SELECT g.id, g.uuid, g.name, g.memory_bytes, g.provider, g.present, g.enabled, g.disabled_reason,
+       g.held_until, g.held_reason,
        s.id AS session_id, s.slug AS session_slug, s.user_id AS holder_user_id, s.status AS session_status
 FROM gpu_devices g
 LEFT JOIN sessions s ON s.active_gpu_id = g.id
@@ -48,6 +113,8 @@ type ListGPUsWithHolderRow struct {
 	Present        bool
 	Enabled        bool
 	DisabledReason string
+	HeldUntil      sql.NullTime
+	HeldReason     string
 	SessionID      sql.NullInt64
 	SessionSlug    sql.NullString
 	HolderUserID   sql.NullInt64
@@ -73,6 +140,8 @@ func (q *Queries) ListGPUsWithHolder(ctx context.Context) ([]ListGPUsWithHolderR
 			&i.Present,
 			&i.Enabled,
 			&i.DisabledReason,
+			&i.HeldUntil,
+			&i.HeldReason,
 			&i.SessionID,
 			&i.SessionSlug,
 			&i.HolderUserID,
@@ -91,15 +160,19 @@ func (q *Queries) ListGPUsWithHolder(ctx context.Context) ([]ListGPUsWithHolderR
 	return items, nil
 }
 
-const markAllGPUsAbsent = `-- name: MarkAllGPUsAbsent :exec
-UPDATE gpu_devices SET present = FALSE
+const markGPUAbsent = `-- name: MarkGPUAbsent :execrows
+UPDATE gpu_devices SET present = FALSE WHERE id = ? AND present
 `
 
-// First half of a sync: every GPU the provider reports again is marked present
-// by UpsertGPU in the same transaction.
-func (q *Queries) MarkAllGPUsAbsent(ctx context.Context) error {
-	_, err := q.db.ExecContext(ctx, markAllGPUsAbsent)
-	return err
+// A GPU the provider no longer reports (an incremental sync touches only
+// the rows that change, so allocations running alongside never find the
+// other rows locked).
+func (q *Queries) MarkGPUAbsent(ctx context.Context, id int32) (int64, error) {
+	result, err := q.db.ExecContext(ctx, markGPUAbsent, id)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
 }
 
 const setGPUEnabled = `-- name: SetGPUEnabled :execrows

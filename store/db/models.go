@@ -1130,6 +1130,8 @@ type GpuDevice struct {
 	Enabled        bool
 	DisabledReason string
 	UpdatedAt      time.Time
+	HeldUntil      sql.NullTime
+	HeldReason     string
 }
 
 type HoldoutVersion struct {

@@ -113,6 +113,9 @@ type Querier interface {
 	// entry, the reverse of a finishing worker's order (entry, ..., competition),
 	// and so deadlocks against it when run for an entry that already exists.
 	HasLeaderboardEntry(ctx context.Context, arg HasLeaderboardEntryParams) (bool, error)
+	// Holds a GPU back from allocation for hold_us microseconds from now (the
+	// scheduler could not place a session's Pod on its node).
+	HoldGPU(ctx context.Context, arg HoldGPUParams) (int64, error)
 	InsertAuditEvent(ctx context.Context, arg InsertAuditEventParams) error
 	InsertCertificationReport(ctx context.Context, arg InsertCertificationReportParams) (int64, error)
 	InsertHoldoutVersion(ctx context.Context, arg InsertHoldoutVersionParams) (int64, error)
@@ -147,6 +150,8 @@ type Querier interface {
 	ListDatasets(ctx context.Context) ([]Dataset, error)
 	// Deletes claimed by a process that died before the destroy finished.
 	ListDeletingSnapshots(ctx context.Context) ([]SessionSnapshot, error)
+	// Every GPU row, a plain consistent read (no locks).
+	ListGPUs(ctx context.Context) ([]GpuDevice, error)
 	// Every GPU with the active session holding it, if any.
 	ListGPUsWithHolder(ctx context.Context) ([]ListGPUsWithHolderRow, error)
 	// Every queued request of both exposures, each exposure's queue in
@@ -189,10 +194,11 @@ type Querier interface {
 	// Takes the row lock on a user for the rest of the transaction (per-user
 	// invariants such as the session concurrency limit serialize on it).
 	LockUser(ctx context.Context, id int64) (User, error)
-	// First half of a sync: every GPU the provider reports again is marked present
-	// by UpsertGPU in the same transaction.
-	MarkAllGPUsAbsent(ctx context.Context) error
 	MarkCompetitionForRescore(ctx context.Context, arg MarkCompetitionForRescoreParams) (int64, error)
+	// A GPU the provider no longer reports (an incremental sync touches only
+	// the rows that change, so allocations running alongside never find the
+	// other rows locked).
+	MarkGPUAbsent(ctx context.Context, id int32) (int64, error)
 	// A recovery pass saw the session's GPU above the utilisation threshold.
 	MarkSessionGPUBusy(ctx context.Context, id int64) (int64, error)
 	MarkSessionRunning(ctx context.Context, id int64) (int64, error)
@@ -207,7 +213,8 @@ type Querier interface {
 	// The per-unit contributions of the official scores of some submissions
 	// (the board entries' best ones), for the paired comparisons.
 	OfficialUnitScores(ctx context.Context, submissionIds []sql.NullInt64) ([]OfficialUnitScoresRow, error)
-	// Locks the lowest enabled, present GPU that no active session holds.
+	// Locks the lowest enabled, present GPU that no active session holds and
+	// that is not held back (held_until, see RequeueStartingSession).
 	// SKIP LOCKED lets concurrent allocations take different GPUs instead of
 	// queueing on the same one; the unique index on active_gpu_id is the backstop.
 	PickFreeGPU(ctx context.Context) (PickFreeGPURow, error)
@@ -223,6 +230,15 @@ type Querier interface {
 	// Records the intent to stop; recovery finalizes it. A session already
 	// stopping keeps its first reason.
 	RequestSessionStop(ctx context.Context, arg RequestSessionStopParams) (int64, error)
+	// Queues a request again (a session whose Pod could not be placed), with
+	// its original arrival time so it keeps its place among equal shares.
+	RequeueEntry(ctx context.Context, arg RequeueEntryParams) (int64, error)
+	// A starting session whose Pod the scheduler could not place goes back to
+	// the waitlist: the row ends (stopped, stop_reason requeued, the reason
+	// kept, no snapshot: the workspace was never used), freeing its GPU, in the
+	// transaction that queues the request again. A stop requested meanwhile
+	// is left to the stop finalization.
+	RequeueStartingSession(ctx context.Context, arg RequeueStartingSessionParams) (int64, error)
 	RequeueSubmission(ctx context.Context, arg RequeueSubmissionParams) (int64, error)
 	// The reveal is one-way: a revealed board stays revealed.
 	RevealPrivateBoard(ctx context.Context, arg RevealPrivateBoardParams) (int64, error)

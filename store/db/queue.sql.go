@@ -287,3 +287,34 @@ func (q *Queries) LockScheduler(ctx context.Context) (int8, error) {
 	err := row.Scan(&id)
 	return id, err
 }
+
+const requeueEntry = `-- name: RequeueEntry :execlastid
+INSERT INTO session_queue (user_id, exposure, pack, image, from_snapshot_id, created_at)
+VALUES (?, ?, ?, ?, ?, ?)
+`
+
+type RequeueEntryParams struct {
+	UserID         int64
+	Exposure       SessionQueueExposure
+	Pack           string
+	Image          string
+	FromSnapshotID sql.NullInt64
+	CreatedAt      time.Time
+}
+
+// Queues a request again (a session whose Pod could not be placed), with
+// its original arrival time so it keeps its place among equal shares.
+func (q *Queries) RequeueEntry(ctx context.Context, arg RequeueEntryParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, requeueEntry,
+		arg.UserID,
+		arg.Exposure,
+		arg.Pack,
+		arg.Image,
+		arg.FromSnapshotID,
+		arg.CreatedAt,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.LastInsertId()
+}

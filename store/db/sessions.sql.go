@@ -410,6 +410,7 @@ func (q *Queries) MarkSessionWorkspaceClone(ctx context.Context, id int64) (int6
 const pickFreeGPU = `-- name: PickFreeGPU :one
 SELECT id, uuid FROM gpu_devices g
 WHERE g.enabled AND g.present
+  AND (g.held_until IS NULL OR g.held_until <= CURRENT_TIMESTAMP(6))
   AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.active_gpu_id = g.id)
 ORDER BY g.id
 LIMIT 1
@@ -421,7 +422,8 @@ type PickFreeGPURow struct {
 	Uuid string
 }
 
-// Locks the lowest enabled, present GPU that no active session holds.
+// Locks the lowest enabled, present GPU that no active session holds and
+// that is not held back (held_until, see RequeueStartingSession).
 // SKIP LOCKED lets concurrent allocations take different GPUs instead of
 // queueing on the same one; the unique index on active_gpu_id is the backstop.
 func (q *Queries) PickFreeGPU(ctx context.Context) (PickFreeGPURow, error) {
@@ -466,6 +468,30 @@ type RequestSessionStopParams struct {
 // stopping keeps its first reason.
 func (q *Queries) RequestSessionStop(ctx context.Context, arg RequestSessionStopParams) (int64, error) {
 	result, err := q.db.ExecContext(ctx, requestSessionStop, arg.StopReason, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const requeueStartingSession = `-- name: RequeueStartingSession :execrows
+UPDATE sessions SET status = 'stopped', stop_reason = 'requeued', error_reason = ?,
+    ended_at = CURRENT_TIMESTAMP(6)
+WHERE id = ? AND status = 'starting'
+`
+
+type RequeueStartingSessionParams struct {
+	Reason string
+	ID     int64
+}
+
+// A starting session whose Pod the scheduler could not place goes back to
+// the waitlist: the row ends (stopped, stop_reason requeued, the reason
+// kept, no snapshot: the workspace was never used), freeing its GPU, in the
+// transaction that queues the request again. A stop requested meanwhile
+// is left to the stop finalization.
+func (q *Queries) RequeueStartingSession(ctx context.Context, arg RequeueStartingSessionParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, requeueStartingSession, arg.Reason, arg.ID)
 	if err != nil {
 		return 0, err
 	}
