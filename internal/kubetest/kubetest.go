@@ -157,19 +157,7 @@ func Start(ctx context.Context, bin, dir string, watch ...string) (*Cluster, err
 		c.Close()
 		return nil, err
 	}
-	if err := c.spawn("kube-scheduler", filepath.Join(bin, "kube-scheduler"),
-		"--kubeconfig="+c.Kubeconfig(), "--leader-elect=false", "--secure-port=0",
-		"--authentication-skip-lookup", "-v=1"); err != nil {
-		c.Close()
-		return nil, err
-	}
-	st := filepath.Join(bin, "kwok-stages")
-	stages := []string{st + "/node/fast/node-initialize.yaml", st + "/node/heartbeat/node-heartbeat.yaml",
-		st + "/pod/fast/pod-ready.yaml", st + "/pod/fast/pod-complete.yaml", st + "/pod/fast/pod-delete.yaml"}
-	if err := c.spawn("kwok", filepath.Join(bin, "kwok"),
-		"--kubeconfig="+c.Kubeconfig(), "--config="+strings.Join(stages, ","),
-		"--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-		"--cidr=10.244.0.1/16", "--node-ip=10.250.0.1", "--server-address="); err != nil {
+	if err := c.startClients(); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -187,6 +175,37 @@ func Start(ctx context.Context, bin, dir string, watch ...string) (*Cluster, err
 		return nil, fmt.Errorf("snapshot CRDs: %w", err)
 	}
 	return c, c.waitCRDs(ctx)
+}
+
+// startClients starts the API server's clients that keep caches: the
+// scheduler and KWOK.
+func (c *Cluster) startClients() error {
+	if err := c.spawn("kube-scheduler", filepath.Join(c.bin, "kube-scheduler"),
+		"--kubeconfig="+c.Kubeconfig(), "--leader-elect=false", "--secure-port=0",
+		"--authentication-skip-lookup", "-v=1"); err != nil {
+		return err
+	}
+	st := filepath.Join(c.bin, "kwok-stages")
+	stages := []string{st + "/node/fast/node-initialize.yaml", st + "/node/heartbeat/node-heartbeat.yaml",
+		st + "/pod/fast/pod-ready.yaml", st + "/pod/fast/pod-complete.yaml", st + "/pod/fast/pod-delete.yaml"}
+	return c.spawn("kwok", filepath.Join(c.bin, "kwok"),
+		"--kubeconfig="+c.Kubeconfig(), "--config="+strings.Join(stages, ","),
+		"--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+		"--cidr=10.244.0.1/16", "--node-ip=10.250.0.1", "--server-address=")
+}
+
+// RestartAPIServer starts the API server again after StopAPIServer, then
+// restarts the scheduler and KWOK: their informers' relist backoff after an
+// outage (up to 30 s per resource, and a stale volume cache meanwhile) is
+// client-go's behaviour, not MedForge's, and would only make the tests
+// after an outage slow and flaky.
+func (c *Cluster) RestartAPIServer(ctx context.Context) error {
+	if err := c.StartAPIServer(ctx); err != nil {
+		return err
+	}
+	c.kill("kube-scheduler")
+	c.kill("kwok")
+	return c.startClients()
 }
 
 // Kubeconfig is the path of an admin kubeconfig for the cluster.

@@ -314,7 +314,7 @@ func TestStopSnapshotsExactlyOnceAcrossAPIServerKill(t *testing.T) {
 				// one starts once it is back.
 				waitFor(t, 30*time.Second, func() bool { return e.c.Client != nil && !e.apiUp() })
 				e.svc.Close()
-				if err := e.c.StartAPIServer(ctx); err != nil {
+				if err := e.c.RestartAPIServer(ctx); err != nil {
 					t.Fatal(err)
 				}
 				e.drv = e.newDriver(false)
@@ -462,7 +462,7 @@ func TestDegradedWhileAPIServerDown(t *testing.T) {
 	if !errors.Is(err, sessions.ErrRuntimeUnavailable) {
 		t.Fatalf("API server down: health %v, want runtime unavailable", err)
 	}
-	if err := e.c.StartAPIServer(ctx); err != nil {
+	if err := e.c.RestartAPIServer(ctx); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, time.Minute, func() bool { return e.svc.Reconciler().Health(ctx) == nil })
