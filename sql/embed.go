@@ -7,9 +7,14 @@
 // This package never opens a database; store.Migrate applies the files.
 package migrations
 
-import "embed"
+import (
+	"embed"
+	"io/fs"
+)
 
-// FS holds every *.sql migration at its root.
-//
 //go:embed *.sql
-var FS embed.FS
+var files embed.FS
+
+// FS holds every *.sql migration at its root (plus upgradetest/ in a
+// binary built with the upgradetest tag; see upgradetest.go).
+var FS fs.FS = files

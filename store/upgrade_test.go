@@ -10,9 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	migrations "github.com/medforge/medforge/sql"
@@ -45,43 +43,10 @@ func TestMain(m *testing.M) {
 }
 
 // newerMigrations is the embedded set plus the test-only migrations of
-// testdata/upgrade (N_name.sql, in order N), numbered after the newest
-// embedded one: what a newer image would carry. It returns their versions.
+// sql/upgradetest, numbered after the newest embedded one: what a newer
+// image would carry. It returns their versions.
 func newerMigrations() (fs.FS, []int64, error) {
-	out := fstest.MapFS{}
-	var newest int64
-	names, err := fs.Glob(migrations.FS, "*.sql")
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, n := range names {
-		b, err := fs.ReadFile(migrations.FS, n)
-		if err != nil {
-			return nil, nil, err
-		}
-		out[n] = &fstest.MapFile{Data: b}
-		v, _, _ := strings.Cut(n, "_")
-		if iv, err := strconv.ParseInt(v, 10, 64); err == nil && iv > newest {
-			newest = iv
-		}
-	}
-	dir := filepath.Join("testdata", "upgrade")
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, nil, err
-	}
-	var added []int64
-	for _, e := range entries { // ReadDir sorts by name: 1_..., 2_...
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			return nil, nil, err
-		}
-		_, name, _ := strings.Cut(e.Name(), "_")
-		v := newest + int64(len(added)) + 1
-		out[fmt.Sprintf("%05d_%s", v, name)] = &fstest.MapFile{Data: b}
-		added = append(added, v)
-	}
-	return out, added, nil
+	return migrations.WithExtra(migrations.FS, os.DirFS(filepath.Join("..", "sql", "upgradetest")))
 }
 
 func upgradeChild(dsn string) int {

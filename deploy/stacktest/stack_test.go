@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -403,6 +404,79 @@ func TestStack(t *testing.T) {
 					return sub.Status == "scored"
 				})
 			}
+		}
+		checkRestarts(t, s)
+	})
+
+	step("upgrade: a newer image migrates once with the API and the worker starting together", func(t *testing.T) {
+		checkRestarts(t, s)
+		// The newer image: this one with a binary that carries two more,
+		// test-only migrations (sql/upgradetest, the upgradetest build
+		// tag), the first slow, the second one that fails if applied twice.
+		dir := filepath.Join(s.root, ".run", "stacktest-upgrade")
+		_ = os.RemoveAll(dir)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = os.RemoveAll(dir) })
+		build := exec.Command("go", "build", "-trimpath", "-tags", "osusergo,netgo,upgradetest",
+			"-ldflags", "-s -w -linkmode external -extldflags=-static", "-o", filepath.Join(dir, "medforge"), "./cmd/medforge")
+		build.Dir, build.Env = s.root, append(os.Environ(), "CGO_ENABLED=1", "CGO_CFLAGS=-O2 -g -Wno-deprecated-declarations")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("build the newer binary: %v\n%s", err, out)
+		}
+		const newer = "medforge/medforge:stacktest-upgrade"
+		_, _ = docker(t, "rmi", "-f", newer)
+		df := "FROM " + s.envValue("MEDFORGE_IMAGE") + "\nUSER 0:0\nCOPY medforge /usr/local/bin/medforge\nUSER 65532:65532\n"
+		if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := docker(t, "build", "-q", "-t", newer, dir); err != nil {
+			t.Fatalf("build the newer image: %v\n%s", err, out)
+		}
+		images, err := os.ReadFile(filepath.Join(s.dir, "images.env"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for _, l := range strings.Split(strings.TrimSpace(string(images)), "\n") {
+			if strings.HasPrefix(l, "MEDFORGE_IMAGE=") {
+				l = "MEDFORGE_IMAGE=" + newer
+			}
+			lines = append(lines, l)
+		}
+		newEnv := filepath.Join(dir, "images.env")
+		if err := os.WriteFile(newEnv, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c := s.client(t)
+		c.login("comp1@example.org", pw["comp1@example.org"])
+		before := leaderboards(t, c)
+		// The admin's upgrade: stack.sh up with the new image references
+		// (docker-compose up -d recreates the API and the worker at once).
+		up := *s
+		up.t = t
+		up.env = append(append([]string(nil), s.env...), "MEDFORGE_STACK_IMAGES="+newEnv)
+		start := time.Now()
+		up.must(30*time.Minute, "up")
+		s.figure("upgrade to a newer image (API and worker recreated together, 2 migrations) to healthy: %s", time.Since(start).Round(time.Second))
+		logs := s.must(time.Minute, "compose", "logs", "--no-color", "medforge-api", "medforge-api-worker")
+		if n := strings.Count(logs, `"migrations applied"`); n != 1 {
+			t.Fatalf("the newer image's migrations were applied %d times by the API and the worker together, want 1:\n%s", n, tail(logs, 30))
+		}
+		runs := strings.TrimSpace(s.must(time.Minute, "compose", "exec", "-T", "medforge-db", "mariadb", "-N", "medforge", "-e",
+			"SELECT CONCAT(SUM(step = 'create'), ',', SUM(step = 'alter')) FROM upgrade_probe"))
+		if runs != "1,1" {
+			t.Fatalf("test migrations ran (create,alter) = %q times, want 1,1", runs)
+		}
+		for _, svc := range []string{"medforge-api", "medforge-api-worker"} {
+			id := strings.TrimSpace(s.must(time.Minute, "compose", "ps", "-q", svc))
+			if got, _ := docker(t, "inspect", "-f", "{{.Config.Image}}", id); got != newer {
+				t.Fatalf("%s runs %q after the upgrade", svc, got)
+			}
+		}
+		if got := leaderboards(t, c); !sameBoards(got, before) {
+			t.Fatalf("leaderboards changed across the upgrade:\n%s\nwas\n%s", got, before)
 		}
 		checkRestarts(t, s)
 	})
