@@ -47,9 +47,9 @@ func runSessions(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	exposure := "external"
+	x := &sessionsCmd{c: c, exposure: "external"}
 	if *internal {
-		exposure = "internal"
+		x.exposure = "internal"
 	}
 	idArg := func(what string) (int64, error) {
 		if len(pos) != 1 {
@@ -61,138 +61,183 @@ func runSessions(ctx context.Context, args []string) error {
 		}
 		return id, nil
 	}
-	cl, err := c.client()
-	if err != nil {
+	if x.cl, err = c.client(); err != nil {
 		return err
 	}
 	switch sub {
 	case "list":
-		list, err := cl.Sessions(ctx, *limit)
-		if err != nil {
-			return c.fail(err)
-		}
-		return printList(c, list, "No sessions yet: start one with medforge sessions create.",
-			"ID\tSLUG\tEXPOSURE\tSTATUS\tGPU\tCREATED (UTC)\tSNAPSHOT", func(s client.Session) string {
-				status := s.Status
-				if s.ErrorReason != "" {
-					status += " (" + s.ErrorReason + ")"
-				}
-				if s.Warning != "" {
-					status += " (" + s.Warning + ")"
-				}
-				return fmt.Sprintf("%d\t%s\t%s\t%s\t%d\t%s\t%s", s.ID, s.Slug, s.Exposure, status, s.GPUID,
-					s.CreatedAt.UTC().Format("2006-01-02 15:04"), s.Snapshot)
-			})
-	case "stop":
-		id, err := idArg("session")
-		if err != nil {
-			return err
-		}
-		s, err := cl.StopSession(ctx, exposure, id)
-		if err != nil {
-			return c.fail(err)
-		}
-		if c.json {
-			c.printJSON(s)
-			return nil
-		}
-		if s.Status == "stopping" {
-			fmt.Fprintf(c.stdout, "Session %d (%s) is stopping; its workspace is snapshotted when it has stopped.\n", s.ID, s.Slug)
-			return nil
-		}
-		fmt.Fprintf(c.stdout, "Session %d (%s) has already ended (%s).\n", s.ID, s.Slug, s.Status)
-		return nil
+		return x.list(ctx, *limit)
 	case "snapshots":
-		list, err := cl.Snapshots(ctx, exposure)
-		if err != nil {
-			return c.fail(err)
-		}
-		return printList(c, list, "No snapshots yet: one is taken each time a session stops.",
-			"ID\tNAME\tSESSION\tTAKEN (UTC)\tSIZE\tPRUNED", func(s client.Snapshot) string {
-				return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s", s.ID, s.Name, s.SessionSlug, s.CreatedAt.UTC().Format("2006-01-02 15:04"),
-					humanize.Bytes(s.SizeBytes), pruneText(s))
-			})
+		return x.snapshots(ctx)
 	case "create":
-		p, err := cl.CreateSession(ctx, exposure, *pack, *from)
-		if err != nil {
-			return c.fail(err)
-		}
-		if c.json {
-			c.printJSON(p)
-			return nil
-		}
-		if p.Queued != nil {
-			fmt.Fprintln(c.stdout, queueText(*p.Queued))
-			return nil
-		}
-		fmt.Fprintf(c.stdout, "Session %d (%s) is %s on GPU %d.\n", p.Session.ID, p.Session.Slug, p.Session.Status, p.Session.GPUID)
-		return nil
+		return x.create(ctx, *pack, *from)
 	case "queue":
-		q, err := cl.Queue(ctx, exposure)
-		if err != nil {
-			return c.fail(err)
-		}
-		if c.json {
-			c.printJSON(q)
-			return nil
-		}
-		if q == nil {
-			fmt.Fprintln(c.stdout, "You are not on the "+exposure+" waitlist.")
-			return nil
-		}
-		fmt.Fprintln(c.stdout, queueText(*q))
-		return nil
+		return x.queue(ctx)
 	case "cancel":
-		q, err := cl.CancelQueue(ctx, exposure)
-		if err != nil {
-			return c.fail(err)
+		return x.cancel(ctx)
+	case "stop", "delete-snapshot", "download":
+		what := "snapshot"
+		if sub == "stop" {
+			what = "session"
 		}
-		if c.json {
-			c.printJSON(q)
-			return nil
-		}
-		fmt.Fprintln(c.stdout, "Left the "+exposure+" waitlist.")
-		return nil
-	case "delete-snapshot":
-		id, err := idArg("snapshot")
+		id, err := idArg(what)
 		if err != nil {
 			return err
 		}
-		s, err := cl.DeleteSnapshot(ctx, exposure, id)
-		if err != nil {
-			return c.fail(err)
+		switch sub {
+		case "stop":
+			return x.stop(ctx, id)
+		case "delete-snapshot":
+			return x.deleteSnapshot(ctx, id)
 		}
-		if c.json {
-			c.printJSON(s)
-			return nil
-		}
-		fmt.Fprintf(c.stdout, "Deleted snapshot %d (%s).\n", s.ID, s.Name)
-		return nil
-	case "download":
-		id, err := idArg("snapshot")
-		if err != nil {
-			return err
-		}
-		name := *out
-		if name == "" {
-			name = "snapshot-" + strconv.FormatInt(id, 10) + ".tar.gz"
-		}
-		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return withExit(exitUsage, err)
-		}
-		n, err := cl.DownloadSnapshot(ctx, exposure, id, f)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			_ = os.Remove(name)
-			return c.fail(err)
-		}
-		fmt.Fprintf(c.stderr, "Wrote %s (%s).\n", name, humanize.Bytes(n))
-		return nil
+		return x.download(ctx, id, *out)
 	}
 	return withExit(exitUsage, fmt.Errorf("unknown sessions command %q; usage:\n%s", sub, sessionsUsage))
+}
+
+// sessionsCmd is one `medforge sessions` command on one exposure.
+type sessionsCmd struct {
+	c        *competitorCmd
+	cl       *client.Client
+	exposure string // external or internal
+}
+
+// list prints the caller's sessions, newest first.
+func (x *sessionsCmd) list(ctx context.Context, limit int) error {
+	list, err := x.cl.Sessions(ctx, limit)
+	if err != nil {
+		return x.c.fail(err)
+	}
+	return printList(x.c, list, "No sessions yet: start one with medforge sessions create.",
+		"ID\tSLUG\tEXPOSURE\tSTATUS\tGPU\tCREATED (UTC)\tSNAPSHOT", func(s client.Session) string {
+			status := s.Status
+			if s.ErrorReason != "" {
+				status += " (" + s.ErrorReason + ")"
+			}
+			if s.Warning != "" {
+				status += " (" + s.Warning + ")"
+			}
+			return fmt.Sprintf("%d\t%s\t%s\t%s\t%d\t%s\t%s", s.ID, s.Slug, s.Exposure, status, s.GPUID,
+				s.CreatedAt.UTC().Format("2006-01-02 15:04"), s.Snapshot)
+		})
+}
+
+// stop asks to stop session id.
+func (x *sessionsCmd) stop(ctx context.Context, id int64) error {
+	s, err := x.cl.StopSession(ctx, x.exposure, id)
+	if err != nil {
+		return x.c.fail(err)
+	}
+	if x.c.json {
+		x.c.printJSON(s)
+		return nil
+	}
+	if s.Status == "stopping" {
+		fmt.Fprintf(x.c.stdout, "Session %d (%s) is stopping; its workspace is snapshotted when it has stopped.\n", s.ID, s.Slug)
+		return nil
+	}
+	fmt.Fprintf(x.c.stdout, "Session %d (%s) has already ended (%s).\n", s.ID, s.Slug, s.Status)
+	return nil
+}
+
+// snapshots prints the caller's snapshots with when retention prunes them.
+func (x *sessionsCmd) snapshots(ctx context.Context) error {
+	list, err := x.cl.Snapshots(ctx, x.exposure)
+	if err != nil {
+		return x.c.fail(err)
+	}
+	return printList(x.c, list, "No snapshots yet: one is taken each time a session stops.",
+		"ID\tNAME\tSESSION\tTAKEN (UTC)\tSIZE\tPRUNED", func(s client.Snapshot) string {
+			return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s", s.ID, s.Name, s.SessionSlug, s.CreatedAt.UTC().Format("2006-01-02 15:04"),
+				humanize.Bytes(s.SizeBytes), pruneText(s))
+		})
+}
+
+// create starts a session, or joins the waitlist.
+func (x *sessionsCmd) create(ctx context.Context, pack, from string) error {
+	p, err := x.cl.CreateSession(ctx, x.exposure, pack, from)
+	if err != nil {
+		return x.c.fail(err)
+	}
+	if x.c.json {
+		x.c.printJSON(p)
+		return nil
+	}
+	if p.Queued != nil {
+		fmt.Fprintln(x.c.stdout, queueText(*p.Queued))
+		return nil
+	}
+	fmt.Fprintf(x.c.stdout, "Session %d (%s) is %s on GPU %d.\n", p.Session.ID, p.Session.Slug, p.Session.Status, p.Session.GPUID)
+	return nil
+}
+
+// queue prints the caller's place on the waitlist.
+func (x *sessionsCmd) queue(ctx context.Context) error {
+	q, err := x.cl.Queue(ctx, x.exposure)
+	if err != nil {
+		return x.c.fail(err)
+	}
+	if x.c.json {
+		x.c.printJSON(q)
+		return nil
+	}
+	if q == nil {
+		fmt.Fprintln(x.c.stdout, "You are not on the "+x.exposure+" waitlist.")
+		return nil
+	}
+	fmt.Fprintln(x.c.stdout, queueText(*q))
+	return nil
+}
+
+// cancel leaves the waitlist.
+func (x *sessionsCmd) cancel(ctx context.Context) error {
+	q, err := x.cl.CancelQueue(ctx, x.exposure)
+	if err != nil {
+		return x.c.fail(err)
+	}
+	if x.c.json {
+		x.c.printJSON(q)
+		return nil
+	}
+	fmt.Fprintln(x.c.stdout, "Left the "+x.exposure+" waitlist.")
+	return nil
+}
+
+// deleteSnapshot deletes snapshot id.
+func (x *sessionsCmd) deleteSnapshot(ctx context.Context, id int64) error {
+	s, err := x.cl.DeleteSnapshot(ctx, x.exposure, id)
+	if err != nil {
+		return x.c.fail(err)
+	}
+	if x.c.json {
+		x.c.printJSON(s)
+		return nil
+	}
+	fmt.Fprintf(x.c.stdout, "Deleted snapshot %d (%s).\n", s.ID, s.Name)
+	return nil
+}
+
+// download writes snapshot id as .tar.gz to out (default
+// snapshot-ID.tar.gz), refusing to overwrite a file.
+func (x *sessionsCmd) download(ctx context.Context, id int64, out string) error {
+	name := out
+	if name == "" {
+		name = "snapshot-" + strconv.FormatInt(id, 10) + ".tar.gz"
+	}
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return withExit(exitUsage, err)
+	}
+	n, err := x.cl.DownloadSnapshot(ctx, x.exposure, id, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(name)
+		return x.c.fail(err)
+	}
+	fmt.Fprintf(x.c.stderr, "Wrote %s (%s).\n", name, humanize.Bytes(n))
+	return nil
 }
 
 // printList prints list as JSON with --json; otherwise empty when it has
