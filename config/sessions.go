@@ -89,6 +89,11 @@ type KubeSessions struct {
 	TrainingDataClaim   string
 	PublicEvalDataClaim string
 	HoldoutsClaim       string
+	// UnschedulableGrace is how long a session Pod may stay Unschedulable
+	// before the session goes back to the waitlist; UnschedulableHold how
+	// long its GPU is then held back from allocation.
+	UnschedulableGrace time.Duration
+	UnschedulableHold  time.Duration
 }
 
 // sessionSettings are the session runtime's rows of Settings.
@@ -129,6 +134,18 @@ var sessionSettings = []Setting{
 	{Env: "MEDFORGE_KUBE_PUBLIC_EVAL_DATA_CLAIM", Default: "",
 		Doc:   "Kubernetes runtime: PVC of the public evaluation data, in both session namespaces, mounted read-only at /data/public-eval in every session Pod; empty mounts nothing.",
 		apply: func(c *Config, v string) error { c.Sessions.Kube.PublicEvalDataClaim = v; return nil }},
+	{Env: "MEDFORGE_KUBE_UNSCHEDULABLE_GRACE", Default: "20s",
+		Doc: "Kubernetes runtime: how long a session Pod may stay Unschedulable (GPU capacity taken by Pods MedForge does not manage) before the session goes back to the waitlist.",
+		apply: func(c *Config, v string) (err error) {
+			c.Sessions.Kube.UnschedulableGrace, err = parseDuration(v)
+			return
+		}},
+	{Env: "MEDFORGE_KUBE_UNSCHEDULABLE_HOLD", Default: "60s",
+		Doc: "Kubernetes runtime: how long the GPU of a session sent back to the waitlist as Unschedulable is held back from allocation (shown on the admin GPU page).",
+		apply: func(c *Config, v string) (err error) {
+			c.Sessions.Kube.UnschedulableHold, err = parseDuration(v)
+			return
+		}},
 	{Env: "MEDFORGE_KUBE_HOLDOUTS_CLAIM", Default: "medforge-holdouts",
 		Doc:   "Kubernetes runtime: PVC name of the hidden test holdouts; a session data claim of this name is refused at start, so holdouts never reach a session Pod.",
 		apply: func(c *Config, v string) error { c.Sessions.Kube.HoldoutsClaim = v; return nil }},

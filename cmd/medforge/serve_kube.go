@@ -35,7 +35,8 @@ func newKubeSessions(ctx context.Context, cfg config.Config, st store.Store, log
 		return skip(fmt.Errorf("kubernetes client configuration (MEDFORGE_KUBECONFIG or in-cluster): %w", err))
 	}
 	kc := kubert.Config{SystemNamespace: k.Namespace, StorageClass: k.StorageClass, SnapshotClass: k.SnapshotClass,
-		GPUNodeSelector: k.GPUNodeSelector, RequireDigest: true, HoldoutsClaim: k.HoldoutsClaim}
+		GPUNodeSelector: k.GPUNodeSelector, RequireDigest: true, HoldoutsClaim: k.HoldoutsClaim,
+		UnschedulableGrace: k.UnschedulableGrace}
 	for _, dc := range []kubert.DataClaim{{Claim: k.TrainingDataClaim, Target: "/data/training"},
 		{Claim: k.PublicEvalDataClaim, Target: "/data/public-eval"}} {
 		if dc.Claim != "" {
@@ -70,6 +71,7 @@ func newKubeSessions(ctx context.Context, cfg config.Config, st store.Store, log
 	// Hidden test data stays named so that any mount overlapping it is
 	// refused.
 	sc.TrainingDataRoot, sc.PublicEvalDataRoot = "", ""
+	sc.UnschedulableHold = k.UnschedulableHold
 	sc.Packs = map[string]string{"default": set.PackImage}
 	for name, img := range set.Packs {
 		if !sessions.DigestPinned(img) {
