@@ -136,8 +136,9 @@ func (h *handlers) competitionRoutes() []httpapi.Route {
 func (h *handlers) submissionRoutes() []httpapi.Route {
 	return []httpapi.Route{
 		{Method: http.MethodPost, Path: "/competitions/:slug/submissions", Tags: []string{tag}, Auth: httpapi.AuthUser,
-			Summary:            "Submit a predictions file",
-			Description:        "Multipart field `file`. Validated at once against the holdout's ids and columns (422 lists the problems and does not count toward the cap); 429 with Retry-After when today's cap is used.",
+			Summary: "Submit a predictions file",
+			Description: "Multipart field `file`, streamed into the submission store (at most MEDFORGE_BODY_LIMIT bytes). Validated at once against the holdout's ids and columns (422 lists the problems and does not count toward the cap); " +
+				"429 daily_cap_reached with Retry-After when today's cap is used; 429 rate_limited with Retry-After past the upload rate limit (per user and per client IP, valid or not); 400 when the body is cut off or malformed.",
 			RequestContentType: "multipart/form-data", Response: submitResponse{}, Status: http.StatusCreated,
 			Handler: h.submit},
 		{Method: http.MethodGet, Path: "/competitions/:slug/submissions/me", Tags: []string{tag}, Auth: httpapi.AuthUser,
