@@ -25,8 +25,8 @@ type Config struct {
 	// RunDir holds local state of a development run (private MariaDB, the
 	// local admin's password file).
 	RunDir string
-	// CookieSecure says whether the session cookie carries Secure. It is
-	// false only for plain-HTTP local runs.
+	// CookieSecure says whether the identity cookie carries Secure (and
+	// the __Host- name). It is false only for plain-HTTP local runs.
 	CookieSecure bool
 	// OpenSignup allows POST /api/v2/auth/signup; when false admins create users.
 	OpenSignup bool
@@ -124,10 +124,6 @@ type Config struct {
 
 // APIHost is api.medforge.<domain>.
 func (c Config) APIHost() string { return "api.medforge." + c.Domain }
-
-// CookieDomain is the Domain attribute of the session cookie,
-// .medforge.<domain>, so that session hosts receive it too.
-func (c Config) CookieDomain() string { return ".medforge." + c.Domain }
 
 // Local reports whether this is a plain-HTTP local run (DOMAIN=localhost).
 func (c Config) Local() bool {

@@ -23,8 +23,52 @@ var stdout = os.Stdout
 // HeaderRequestID carries the request id in both directions.
 const HeaderRequestID = "X-Request-ID"
 
-// CookieName is the session cookie.
+// CookieName is the identity (login) cookie's name on plain-HTTP local
+// runs (MEDFORGE_COOKIE_SECURE false), where browsers refuse the __Host-
+// prefix. It is host-only there too; see docs/identity.md for what that
+// fallback leaves open.
 const CookieName = "medforge_session"
+
+// SecureCookieName is the identity cookie's name over HTTPS. Browsers
+// accept a __Host- cookie only with Secure, Path=/ and no Domain, so it
+// belongs to the one platform host that set it: no other host, a session
+// host above all, can set, overwrite or receive it.
+const SecureCookieName = "__Host-medforge_session"
+
+// SessionCookieName is the identity cookie's name: SecureCookieName when
+// the cookie is Secure, else CookieName.
+func SessionCookieName(secure bool) string {
+	if secure {
+		return SecureCookieName
+	}
+	return CookieName
+}
+
+// CookieValues is every value the request carries for the cookie name, in
+// order: a browser sends one per stored cookie of that name whose domain
+// and path match, so more than one means another host or path planted one.
+func CookieValues(c *fiber.Ctx, name string) []string {
+	var out []string
+	c.Request().Header.VisitAllCookie(func(k, v []byte) {
+		if string(k) == name {
+			out = append(out, string(v))
+		}
+	})
+	return out
+}
+
+// identityCookie is the request's identity cookie value, or "" when it
+// carries none or more than one: a second cookie of the name can only have
+// been planted by another host (on plain-HTTP runs, where the name has no
+// __Host- prefix), and guessing which one is ours would let the planter
+// choose who the caller is.
+func (s *Server) identityCookie(c *fiber.Ctx) string {
+	v := CookieValues(c, s.cookieName)
+	if len(v) != 1 {
+		return ""
+	}
+	return v[0]
+}
 
 const (
 	localRequestID = "medforge.request_id"
@@ -142,7 +186,7 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 		c.Locals(localPrincipal, &p)
 		return c.Next()
 	}
-	if tok := c.Cookies(CookieName); tok != "" {
+	if tok := s.identityCookie(c); tok != "" {
 		p, err := s.id.AuthenticateCookie(ctx, tok)
 		switch {
 		case err == nil:
@@ -367,12 +411,18 @@ func (s *Server) ClientIP(c *fiber.Ctx) string {
 	return peer.String()
 }
 
-// SessionCookie is the medforge_session cookie carrying value until
-// expires (an empty value and a past time clear it): HttpOnly, SameSite=Lax,
-// Secure unless the run is local, for the configured cookie domain.
+// SessionCookie is the identity cookie carrying value until expires (an
+// empty value and a past time clear it): HttpOnly, SameSite=Lax, Secure
+// unless the run is local, and host-only (no Domain), so the platform host
+// that set it is the only one that receives it; named with the __Host-
+// prefix over HTTPS (SessionCookieName), so no other host can set it.
 func (s *Server) SessionCookie(value string, expires time.Time) *fiber.Cookie {
 	return &fiber.Cookie{
-		Name: CookieName, Value: value, Path: "/", Domain: s.cfg.CookieDomain(),
+		Name: s.cookieName, Value: value, Path: "/",
 		Expires: expires, HTTPOnly: true, Secure: s.cfg.CookieSecure, SameSite: fiber.CookieSameSiteLaxMode,
 	}
 }
+
+// IdentityCookies is every identity cookie value the request carries (see
+// identityCookie for why there may be more than one).
+func (s *Server) IdentityCookies(c *fiber.Ctx) []string { return CookieValues(c, s.cookieName) }

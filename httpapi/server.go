@@ -53,8 +53,10 @@ type Server struct {
 	reg     *prometheus.Registry
 	metrics *httpMetrics
 	origins *originPolicy
-	proxies []*net.IPNet
-	uploads uploadLimits
+	// cookieName is the identity cookie's name (SessionCookieName).
+	cookieName string
+	proxies    []*net.IPNet
+	uploads    uploadLimits
 
 	mu     sync.Mutex
 	routes []Route
@@ -95,6 +97,7 @@ func New(d Deps) (*Server, error) {
 	}
 	s.origins = newOriginPolicy(d.Config)
 	s.uploads = newUploadLimits(d.Config.UploadsPerUser, d.Config.UploadsPerIP, d.Config.UploadWindow)
+	s.cookieName = SessionCookieName(d.Config.CookieSecure)
 	s.app = fiber.New(fiber.Config{
 		AppName:      "medforge",
 		ErrorHandler: s.errorHandler,

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net/mail"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -143,6 +145,9 @@ type Service struct {
 	dummy   string // hash verified for unknown emails, so timing does not reveal them
 
 	hits, misses atomic.Uint64
+
+	hmu    sync.Mutex
+	onUser []func(int64) // see OnUserChange
 }
 
 // touchEvery is how often last_seen_at / last_used_at are written for a
@@ -407,14 +412,63 @@ func (s *Service) Login(ctx context.Context, email, password, ip, userAgent stri
 	return Session{User: UserFromRow(row), Token: raw, ExpiresAt: exp}, nil
 }
 
-// Logout ends the session of a cookie token. Unknown tokens are not an error.
+// Logout ends the session of a cookie token, and with it every credential
+// derived from that login (AuthenticateLogin). Unknown tokens are not an
+// error.
 func (s *Service) Logout(ctx context.Context, token string) error {
 	h := HashToken(token)
+	r, err := s.st.GetAuthSessionByHash(ctx, h)
+	if err != nil && !store.IsNotFound(err) {
+		return fmt.Errorf("look up session: %w", err)
+	}
 	if _, err := s.st.DeleteAuthSessionByHash(ctx, h); err != nil {
 		return fmt.Errorf("delete session: %w", err)
 	}
 	s.cache.invalidate(string(h))
+	if err == nil {
+		s.cache.invalidate(loginKey(r.SessionID))
+	}
 	return nil
+}
+
+// loginKey is the cache key of a login session looked up by id.
+func loginKey(id int64) string { return "login:" + strconv.FormatInt(id, 10) }
+
+// AuthenticateLogin returns the cookie principal of the login session id
+// (a Principal.SessionID), from the in-memory cache when fresh, with the
+// user's current role and entitlements. Credentials derived from a login
+// (the per-session credentials of session hosts) check it on every use, so
+// they die with the login: ErrUnauthenticated after logout, expiry or a
+// password reset.
+func (s *Service) AuthenticateLogin(ctx context.Context, id int64) (Principal, error) {
+	key := loginKey(id)
+	now := s.opt.Now()
+	if e, ok := s.cache.get(key); ok {
+		if !now.Before(e.expiresAt) {
+			s.cache.invalidate(key)
+			return Principal{}, ErrUnauthenticated
+		}
+		if now.Sub(e.fetchedAt) < s.opt.CacheTTL {
+			s.hits.Add(1)
+			return e.principal, nil
+		}
+	}
+	s.misses.Add(1)
+	epoch := s.cache.currentEpoch()
+	r, err := s.st.GetAuthSessionByID(ctx, id)
+	if store.IsNotFound(err) {
+		return Principal{}, ErrUnauthenticated
+	} else if err != nil {
+		return Principal{}, fmt.Errorf("look up session %d: %w", id, err)
+	}
+	if !now.Before(r.ExpiresAt) {
+		return Principal{}, ErrUnauthenticated
+	}
+	// touchedAt = now: the login's own cookie records its use.
+	e := &cacheEntry{principal: Principal{User: UserFromRow(r.User), Method: AuthCookie, SessionID: r.SessionID},
+		expiresAt: r.ExpiresAt, fetchedAt: now, touchedAt: now}
+	s.cache.put(key, e, epoch)
+	return e.principal, nil
 }
 
 // AuthenticateCookie returns the principal of a session cookie token, from

@@ -49,7 +49,7 @@ func (s *Service) SetAccess(ctx context.Context, userID int64, a Access) (User, 
 		out = UserFromRow(row)
 		return nil
 	})
-	s.cache.invalidateUser(userID)
+	s.userChanged(userID)
 	return out, err
 }
 
@@ -247,7 +247,7 @@ func (s *Service) Watch(ctx context.Context, interval time.Duration) {
 				continue
 			}
 			seen[r.ID] = r.UpdatedAt
-			s.cache.invalidateUser(r.ID)
+			s.userChanged(r.ID)
 			if r.UpdatedAt.After(since) {
 				since = r.UpdatedAt
 			}
@@ -257,5 +257,26 @@ func (s *Service) Watch(ctx context.Context, interval time.Duration) {
 				delete(seen, id)
 			}
 		}
+	}
+}
+
+// OnUserChange registers fn to be called with a user's id after that
+// user's role or entitlements changed, through this Service or (seen by
+// Watch) another process. The session runtime uses it to stop INTERNAL
+// sessions at once when can_use_internal is revoked. fn must be quick.
+func (s *Service) OnUserChange(fn func(userID int64)) {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	s.onUser = append(s.onUser, fn)
+}
+
+// userChanged drops the user's cached credentials, then tells listeners.
+func (s *Service) userChanged(id int64) {
+	s.cache.invalidateUser(id)
+	s.hmu.Lock()
+	ls := s.onUser
+	s.hmu.Unlock()
+	for _, fn := range ls {
+		fn(id)
 	}
 }

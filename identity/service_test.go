@@ -211,3 +211,67 @@ func TestSignupThrottledPerIP(t *testing.T) {
 		t.Fatalf("other IP: %v %v", created, err)
 	}
 }
+
+// A login looked up by id (what session-host credentials check) follows
+// the user's entitlements at once and dies with logout and expiry; a
+// change of access is announced to OnUserChange listeners.
+func TestAuthenticateLogin(t *testing.T) {
+	t.Parallel()
+	ctx := testdb.Ctx(t, time.Minute)
+	now := time.Now()
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s := newService(t, func(o *identity.Options) { o.Now, o.SessionTTL = clock, time.Hour })
+	var changed []int64
+	s.OnUserChange(func(id int64) { mu.Lock(); changed = append(changed, id); mu.Unlock() })
+	u := testdb.User(t, testdb.Store(t), testdb.UserOpts{CanUseInternal: true})
+
+	sess, err := s.Login(ctx, u.Email, u.Password, "10.0.0.1", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.AuthenticateCookie(ctx, sess.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.AuthenticateLogin(ctx, c.SessionID)
+	if err != nil || p.User.ID != u.ID || !p.User.CanUseInternal || p.Method != identity.AuthCookie {
+		t.Fatalf("login %d: %+v %v", c.SessionID, p, err)
+	}
+	if _, err := s.SetAccess(ctx, u.ID, identity.Access{Role: identity.RoleUser, MaxConcurrentSessions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.AuthenticateLogin(ctx, c.SessionID); err != nil || p.User.CanUseInternal {
+		t.Fatalf("after revoking can_use_internal: %+v %v", p.User, err)
+	}
+	mu.Lock()
+	if len(changed) != 1 || changed[0] != u.ID {
+		t.Fatalf("OnUserChange got %v", changed)
+	}
+	mu.Unlock()
+	if err := s.Logout(ctx, sess.Token); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AuthenticateLogin(ctx, c.SessionID); !errors.Is(err, identity.ErrUnauthenticated) {
+		t.Fatalf("after logout: %v", err)
+	}
+	if _, err := s.AuthenticateLogin(ctx, -1); !errors.Is(err, identity.ErrUnauthenticated) {
+		t.Fatalf("unknown login: %v", err)
+	}
+
+	// Expiry, also from the cache.
+	sess2, err := s.Login(ctx, u.Email, u.Password, "10.0.0.1", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, _ := s.AuthenticateCookie(ctx, sess2.Token)
+	if _, err := s.AuthenticateLogin(ctx, c2.SessionID); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Hour)
+	mu.Unlock()
+	if _, err := s.AuthenticateLogin(ctx, c2.SessionID); !errors.Is(err, identity.ErrUnauthenticated) {
+		t.Fatalf("after expiry: %v", err)
+	}
+}

@@ -21,3 +21,8 @@ DELETE FROM auth_sessions WHERE expires_at < sqlc.arg(now);
 
 -- name: ListAuthSessionsForUser :many
 SELECT * FROM auth_sessions WHERE user_id = sqlc.arg(user_id) ORDER BY id;
+
+-- name: GetAuthSessionByID :one
+SELECT s.id AS session_id, s.expires_at, s.last_seen_at, sqlc.embed(u)
+FROM auth_sessions s JOIN users u ON u.id = s.user_id
+WHERE s.id = sqlc.arg(id);

@@ -126,3 +126,8 @@ WHERE id = sqlc.arg(id) AND status = 'running';
 UPDATE sessions SET extended_at = CURRENT_TIMESTAMP(6), extension_s = sqlc.arg(extension_s),
     last_activity_at = CURRENT_TIMESTAMP(6)
 WHERE id = sqlc.arg(id) AND status = 'running' AND extended_at IS NULL;
+
+-- name: ListUnentitledInternalSessions :many
+-- Active INTERNAL sessions whose user no longer has can_use_internal.
+SELECT s.id FROM sessions s JOIN users u ON u.id = s.user_id
+WHERE s.exposure = 'internal' AND s.status IN ('starting', 'running') AND u.can_use_internal = FALSE;

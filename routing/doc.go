@@ -8,6 +8,15 @@
 // 200 with X-Upstream: <container address>:8080 for the owner of a running
 // session. X-Upstream is set on 200 and on nothing else.
 //
+// Browsers authenticate on a session host with that host's own credential
+// (a signed, HttpOnly cookie bound to the user, the login, the session and
+// the host), minted through a redirect handshake with the platform host
+// (GET /api/v2/auth/session-handshake), because the identity cookie is
+// host-only and never reaches session hosts; a browser without one is sent
+// through the handshake (and to sign in when needed). API clients may send
+// the identity cookie explicitly instead. docs/identity.md has the threat
+// model.
+//
 // The endpoint is the hot path of every IDE request, so it answers from
 // memory: a Table of running sessions kept by the session runtime's change
 // events (sessions.Service.OnChange) and a periodic resync from the
@@ -25,7 +34,13 @@
 //   - route to an address by itself: a route is bound to its session's
 //     container id, dropped when that container exits or no longer holds
 //     the address, and no two routes share an address;
-//   - log cookie values or tokens.
+//   - log cookie values or tokens;
+//   - accept a session host's credential on another host, after its login
+//     ended, or for a session other than the one it was minted for;
+//   - let an identity cookie that arrives from a browser decide who the
+//     caller is on a session host (the browser never sends it there: it was
+//     planted), or redirect anywhere but a path on the requesting host or
+//     the platform host's handshake.
 //
 // The Caddy side (deploy/caddy) strips any client X-Upstream, calls the
 // endpoint, fails closed with 502 when no upstream came back and blocks the

@@ -53,6 +53,11 @@ type Options struct {
 	FlushEvery time.Duration
 	// ResolveTimeout bounds one upstream lookup (5s).
 	ResolveTimeout time.Duration
+	// CredentialTTL is how long a session host's credential cookie lives
+	// (8h). It dies earlier with its login, its session or the user's
+	// access; a browser whose credential expired repeats the handshake on
+	// its next page load.
+	CredentialTTL time.Duration
 }
 
 // Table is the in-memory set of routable (running) sessions by slug. Reads
@@ -82,6 +87,7 @@ type Table struct {
 	touches atomic.Int64
 
 	metrics *tableMetrics
+	sig     *signer // session hosts' credentials (handshake.go)
 }
 
 // NewTable builds an empty Table; call Resync (or Run) to fill it.
@@ -101,7 +107,10 @@ func NewTable(o Options) (*Table, error) {
 	if o.ResolveTimeout <= 0 {
 		o.ResolveTimeout = 5 * time.Second
 	}
-	t := &Table{opt: o, log: o.Logger.With("component", "routing"), changed: map[int64]uint64{}}
+	if o.CredentialTTL <= 0 {
+		o.CredentialTTL = 8 * time.Hour
+	}
+	t := &Table{opt: o, log: o.Logger.With("component", "routing"), changed: map[int64]uint64{}, sig: newSigner()}
 	empty := map[string]*Route{}
 	t.routes.Store(&empty)
 	return t, nil

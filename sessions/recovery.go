@@ -154,6 +154,16 @@ func (r *Reconciler) Pass(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("read database clock: %w", err)
 	}
+	// INTERNAL sessions of users who lost can_use_internal are stopped (the
+	// session proxy already refuses them).
+	revokedIDs, err := s.st.ListUnentitledInternalSessions(ctx)
+	if err != nil {
+		return fmt.Errorf("list unentitled internal sessions: %w", err)
+	}
+	revoked := make(map[int64]bool, len(revokedIDs))
+	for _, id := range revokedIDs {
+		revoked[id] = true
+	}
 	// Sessions are reconciled in parallel (each by exactly one goroutine of
 	// this pass, and passes never overlap), so one slow stop grace does not
 	// hold up the others.
@@ -175,7 +185,7 @@ func (r *Reconciler) Pass(ctx context.Context) (err error) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := r.reconcile(ctx, row, bySession[row.ID], now, first); err != nil {
+			if err := r.reconcile(ctx, row, bySession[row.ID], now, first, revoked[row.ID]); err != nil {
 				fail(fmt.Errorf("session %d: %w", row.ID, err))
 			}
 		}()
@@ -227,7 +237,7 @@ func (r *Reconciler) Pass(ctx context.Context) (err error) {
 // passParallelism bounds the sessions one pass reconciles at once.
 const passParallelism = 8
 
-func (r *Reconciler) reconcile(ctx context.Context, row db.Session, cs []Container, now time.Time, first bool) error {
+func (r *Reconciler) reconcile(ctx context.Context, row db.Session, cs []Container, now time.Time, first, revoked bool) error {
 	s := r.s
 	running, failure := false, ""
 	for _, c := range cs {
@@ -243,6 +253,8 @@ func (r *Reconciler) reconcile(ctx context.Context, row db.Session, cs []Contain
 			reason = StopContainerFailed
 		} else if !running {
 			reason = StopContainerLost
+		} else if revoked {
+			reason = StopEntitlementRevoked
 		} else {
 			if s.sampleGPU(ctx, row) {
 				row.LastGpuBusyAt.Time, row.LastGpuBusyAt.Valid = now, true

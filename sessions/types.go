@@ -47,6 +47,9 @@ const (
 	StopIdle          = "idle"
 	StopMaxLifetime   = "max_lifetime"
 	StopContainerLost = "container_lost"
+	// StopEntitlementRevoked: an INTERNAL session whose user lost
+	// can_use_internal.
+	StopEntitlementRevoked = "internal_revoked"
 	// StopContainerFailed: the runtime reported the container failed (a
 	// Pod failed or evicted); the session ends as error with the reason.
 	StopContainerFailed = "container_failed"

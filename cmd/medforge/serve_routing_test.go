@@ -49,6 +49,8 @@ func TestServeRoutesSessionsThroughCaddy(t *testing.T) {
 			return (&net.Dialer{}).DialContext(ctx, network, caddyAddr)
 		}}}
 	site := "http://medforge.localhost:" + port
+	// do is a browser's request: page loads of a session host go through the
+	// handshake with medforge.localhost (the identity cookie is host-only).
 	do := func(method, url, body string) (int, string) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -56,6 +58,10 @@ func TestServeRoutesSessionsThroughCaddy(t *testing.T) {
 		req, _ := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
 		if body != "" {
 			req.Header.Set("Content-Type", "application/json")
+		}
+		if method == http.MethodGet {
+			req.Header.Set("Sec-Fetch-Mode", "navigate")
+			req.Header.Set("Accept", "text/html")
 		}
 		req.Header.Set("Origin", site)
 		res, err := hc.Do(req)
@@ -78,7 +84,7 @@ func TestServeRoutesSessionsThroughCaddy(t *testing.T) {
 	if code, body := do("POST", site+"/api/v2/auth/login", fmt.Sprintf(`{"email":%q,"password":%q}`, email, pw)); code != 200 {
 		t.Fatalf("login through Caddy: %d %s", code, body)
 	}
-	code, body := do("POST", "http://api.medforge.localhost:"+port+"/api/v2/external/sessions", "{}")
+	code, body := do("POST", site+"/api/v2/external/sessions", "{}")
 	if code != 201 {
 		t.Fatalf("create session: %d %s", code, body)
 	}
@@ -102,7 +108,7 @@ func TestServeRoutesSessionsThroughCaddy(t *testing.T) {
 	if !strings.Contains(ide, `"ide":"medforge-standin"`) {
 		t.Fatalf("session host answered %s", ide)
 	}
-	if code, body := do("POST", fmt.Sprintf("http://api.medforge.localhost:%s/api/v2/external/sessions/%d/stop", port, created.Data.ID), ""); code != 202 {
+	if code, body := do("POST", fmt.Sprintf("%s/api/v2/external/sessions/%d/stop", site, created.Data.ID), ""); code != 202 {
 		t.Fatalf("stop: %d %s", code, body)
 	}
 	if code, body := do("GET", host, ""); code != 404 {

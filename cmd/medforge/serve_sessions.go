@@ -46,6 +46,11 @@ func mountSessions(ctx context.Context, env *serveEnv, svc *sessions.Service) er
 	if err := httpsessions.Mount(env.Server, svc); err != nil {
 		return err
 	}
+	if env.Identity != nil {
+		// A revoked can_use_internal stops the user's INTERNAL sessions at
+		// once (recovery stops them), not at the next poll.
+		env.Identity.OnUserChange(func(int64) { svc.Kick() })
+	}
 	return startRouting(ctx, env, svc)
 }
 

@@ -163,9 +163,22 @@ func (s *stack) client(t *testing.T) *client {
 	return &client{t: t, base: base, http: &http.Client{Transport: tr, Jar: jar, Timeout: 60 * time.Second}}
 }
 
+// browse loads url as a browser page would (following redirects, so a
+// session host goes through the handshake with the platform host) and
+// returns the final status and body.
+func (c *client) browse(url string) (int, []byte) {
+	c.t.Helper()
+	return c.send(http.MethodGet, url, nil, map[string]string{"Sec-Fetch-Mode": "navigate", "Accept": "text/html"})
+}
+
 // do sends a request (JSON body unless body is a *multipart) and returns the
 // status and the body.
 func (c *client) do(method, url string, body any) (int, []byte) {
+	c.t.Helper()
+	return c.send(method, url, body, nil)
+}
+
+func (c *client) send(method, url string, body any, hdr map[string]string) (int, []byte) {
 	c.t.Helper()
 	if strings.HasPrefix(url, "/") {
 		url = c.base + url
@@ -188,6 +201,9 @@ func (c *client) do(method, url string, body any) (int, []byte) {
 		req.Header.Set("Content-Type", ctype)
 	}
 	req.Header.Set("Origin", c.base)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		c.t.Fatalf("%s %s: %v", method, url, err)

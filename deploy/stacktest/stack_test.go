@@ -270,11 +270,17 @@ func TestStack(t *testing.T) {
 		if code, body := anon.do("GET", host+"/", nil); code != 401 {
 			t.Errorf("no credentials: %d %s", code, body)
 		}
-		if code, body := c2.do("GET", host+"/", nil); code != 403 {
+		// Browsers: the session host sends them through the handshake with
+		// the platform host, where their host-only identity cookie is.
+		if code, body := c2.browse(host + "/"); code != 403 {
 			t.Errorf("another user: %d %s", code, body)
 		}
-		if code, body := c1.do("GET", host+"/", nil); code != 200 {
+		if code, body := c1.browse(host + "/"); code != 200 {
 			t.Errorf("owner: %d %s", code, body)
+		}
+		// The owner's credential then serves scripts too.
+		if code, body := c1.do("GET", host+"/", nil); code != 200 {
+			t.Errorf("owner's script request: %d %s", code, body)
 		}
 	})
 

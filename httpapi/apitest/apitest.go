@@ -122,9 +122,14 @@ func New(t testing.TB, o Options) *Env {
 // ReqOpt changes one request.
 type ReqOpt func(*http.Request)
 
-// Cookie sends the session cookie.
+// Cookie sends the identity cookie, under both of its names (the server
+// reads the one its settings name, SessionCookieName, and ignores the
+// other), so one helper serves plain-HTTP and HTTPS configurations.
 func Cookie(token string) ReqOpt {
-	return func(r *http.Request) { r.AddCookie(&http.Cookie{Name: httpapi.CookieName, Value: token}) }
+	return func(r *http.Request) {
+		r.AddCookie(&http.Cookie{Name: httpapi.CookieName, Value: token})
+		r.AddCookie(&http.Cookie{Name: httpapi.SecureCookieName, Value: token})
+	}
 }
 
 // Bearer sends Authorization: Bearer token.
@@ -149,10 +154,11 @@ type Response struct {
 // Cookies are the response's Set-Cookie cookies.
 func (r *Response) Cookies() []*http.Cookie { return r.raw.Cookies() }
 
-// SessionCookie is the medforge_session cookie the response set, or nil.
+// SessionCookie is the identity cookie the response set (either name), or
+// nil.
 func (r *Response) SessionCookie() *http.Cookie {
 	for _, c := range r.raw.Cookies() {
-		if c.Name == httpapi.CookieName {
+		if c.Name == httpapi.CookieName || c.Name == httpapi.SecureCookieName {
 			return c
 		}
 	}

@@ -124,7 +124,7 @@ func (h *handlers) sessionRoutes() []httpapi.Route {
 		},
 		{Method: http.MethodPost, Path: "/auth/login", Tags: tags,
 			Summary:     "Sign in with email and password",
-			Description: "Sets the medforge_session cookie. 401 invalid_credentials for an unknown email or a wrong password alike; 429 with Retry-After when the account or client IP used its attempts.",
+			Description: "Sets the identity cookie (__Host-medforge_session over HTTPS, medforge_session on plain-HTTP local runs; host-only). 401 invalid_credentials for an unknown email or a wrong password alike; 429 with Retry-After when the account or client IP used its attempts.",
 			Request:     LoginRequest{}, Response: LoginResponse{},
 			Handler: func(c *fiber.Ctx) error {
 				var req LoginRequest
@@ -148,7 +148,8 @@ func (h *handlers) sessionRoutes() []httpapi.Route {
 			Summary:     "Sign out",
 			Description: "Ends the cookie's session and clears the cookie. Idempotent: 204 also without a session.",
 			Handler: func(c *fiber.Ctx) error {
-				if tok := c.Cookies(httpapi.CookieName); tok != "" {
+				// Every value ends: a planted one (plain-HTTP runs) is ended too.
+				for _, tok := range h.srv.IdentityCookies(c) {
 					if err := h.id.Logout(c.UserContext(), tok); err != nil {
 						return err
 					}

@@ -39,10 +39,13 @@ func TestAuthFlowOverHTTP(t *testing.T) {
 		t.Fatalf("login set no %s cookie; headers %v", "medforge_session", login.Header)
 	}
 	raw := login.Header.Get("Set-Cookie")
-	for _, want := range []string{"HttpOnly", "SameSite=Lax", "domain=.medforge.localhost", "path=/"} {
+	for _, want := range []string{"medforge_session=", "HttpOnly", "SameSite=Lax", "path=/"} {
 		if !strings.Contains(strings.ToLower(raw), strings.ToLower(want)) {
 			t.Errorf("Set-Cookie %q lacks %q", raw, want)
 		}
+	}
+	if strings.Contains(strings.ToLower(raw), "domain=") {
+		t.Errorf("Set-Cookie %q has a Domain: session hosts would receive it", raw)
 	}
 	if ck.Secure {
 		t.Errorf("cookie is Secure on a plain-HTTP local run")
@@ -91,10 +94,63 @@ func TestSecureCookieOutsideLocal(t *testing.T) {
 	res := env.Do(t, "POST", "/api/v2/auth/login", map[string]string{"email": u.Email, "password": u.Password})
 	res.Data(t, http.StatusOK, nil)
 	raw := strings.ToLower(res.Header.Get("Set-Cookie"))
-	for _, want := range []string{"secure", "httponly", "samesite=lax", "domain=.medforge.example.org"} {
+	for _, want := range []string{"__host-medforge_session=", "secure", "httponly", "samesite=lax", "path=/"} {
 		if !strings.Contains(raw, want) {
 			t.Errorf("Set-Cookie %q lacks %q", raw, want)
 		}
+	}
+	if strings.Contains(raw, "domain=") {
+		t.Errorf("Set-Cookie %q has a Domain: a __Host- cookie must not, and session hosts would receive it", raw)
+	}
+}
+
+// A cookie planted by another host does not change who the caller is: over
+// HTTPS only the __Host- cookie counts (a session host cannot set one for
+// the platform host), and on plain-HTTP runs two identity cookies make the
+// caller anonymous rather than letting the planter choose.
+func TestPlantedIdentityCookie(t *testing.T) {
+	t.Parallel()
+	prod := apitest.New(t, apitest.Options{Config: func(c *config.Config) { c.Domain, c.CookieSecure = "example.org", true }})
+	local := apitest.New(t, apitest.Options{})
+	for _, tc := range []struct {
+		name string
+		env  *apitest.Env
+		// cookies builds the Cookie header from the victim's and the
+		// attacker's tokens.
+		cookies func(victim, attacker string) string
+		want    string // "victim", "attacker" or "" (anonymous)
+	}{
+		{"https: planted plain name first", prod, func(v, a string) string {
+			return "medforge_session=" + a + "; __Host-medforge_session=" + v
+		}, "victim"},
+		{"https: planted plain name alone", prod, func(v, a string) string { return "medforge_session=" + a }, ""},
+		{"https: own cookie", prod, func(v, a string) string { return "__Host-medforge_session=" + v }, "victim"},
+		{"http: planted duplicate first", local, func(v, a string) string {
+			return "medforge_session=" + a + "; medforge_session=" + v
+		}, ""},
+		{"http: planted duplicate last", local, func(v, a string) string {
+			return "medforge_session=" + v + "; medforge_session=" + a
+		}, ""},
+		{"http: own cookie", local, func(v, a string) string { return "medforge_session=" + v }, "victim"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			victim := testdb.User(t, tc.env.Store, testdb.UserOpts{})
+			attacker := testdb.User(t, tc.env.Store, testdb.UserOpts{})
+			vt := testdb.SessionCookie(t, tc.env.Store, victim.User)
+			at := testdb.SessionCookie(t, tc.env.Store, attacker.User)
+			res := tc.env.Do(t, "GET", "/api/v2/me", nil, apitest.Header("Cookie", tc.cookies(vt, at)))
+			switch tc.want {
+			case "":
+				res.Problem(t, http.StatusUnauthorized, "unauthenticated")
+			default:
+				var u identity.User
+				res.Data(t, http.StatusOK, &u)
+				if u.ID != victim.ID {
+					t.Fatalf("caller is user %d, want the victim %d (attacker %d)", u.ID, victim.ID, attacker.ID)
+				}
+			}
+		})
 	}
 }
 

@@ -11,7 +11,8 @@
 #   VALIDATE_CONNECT        host:port to connect to instead of DNS (e.g. 127.0.0.1:8080)
 #   VALIDATE_SLUG           slug of a RUNNING session of the owner
 #   VALIDATE_EXPOSURE       its exposure (external)
-#   VALIDATE_OWNER_COOKIE   medforge_session cookie value of its owner
+#   VALIDATE_OWNER_COOKIE   identity cookie value of its owner (__Host-medforge_session
+#                           over https, medforge_session over http)
 #   VALIDATE_OTHER_COOKIE   cookie of a user who is neither owner nor admin
 #   VALIDATE_CURL_OPTS      extra curl options (e.g. --cacert ca.pem)
 # Cookie values are never printed.
@@ -31,7 +32,11 @@ req() {
   local host=$1 path=$2 cookie=$3; shift 3
   local args=(-s -o /dev/null -D - --max-time 10 ${VALIDATE_CURL_OPTS:-})
   [ -n "${VALIDATE_CONNECT:-}" ] && args+=(--connect-to "$host:$port:${VALIDATE_CONNECT}")
-  [ -n "$cookie" ] && args+=(-H "Cookie: medforge_session=$cookie")
+  # The identity cookie is host-only: sent here explicitly, as an API
+  # client does (curl sends no Sec-Fetch-Mode, so it counts).
+  local name=medforge_session
+  [ "$scheme" = https ] && name=__Host-medforge_session
+  [ -n "$cookie" ] && args+=(-H "Cookie: $name=$cookie")
   local hdrs
   hdrs=$(curl "${args[@]}" "$@" "$scheme://$host:$port$path" 2>/dev/null | tr -d '\r')
   local code

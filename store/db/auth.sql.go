@@ -107,6 +107,40 @@ func (q *Queries) GetAuthSessionByHash(ctx context.Context, tokenHash []byte) (G
 	return i, err
 }
 
+const getAuthSessionByID = `-- name: GetAuthSessionByID :one
+SELECT s.id AS session_id, s.expires_at, s.last_seen_at, u.id, u.email, u.password_hash, u.role, u.can_use_internal, u.max_concurrent_sessions, u.display_name, u.created_at, u.updated_at, u.can_author
+FROM auth_sessions s JOIN users u ON u.id = s.user_id
+WHERE s.id = ?
+`
+
+type GetAuthSessionByIDRow struct {
+	SessionID  int64
+	ExpiresAt  time.Time
+	LastSeenAt time.Time
+	User       User
+}
+
+func (q *Queries) GetAuthSessionByID(ctx context.Context, id int64) (GetAuthSessionByIDRow, error) {
+	row := q.db.QueryRowContext(ctx, getAuthSessionByID, id)
+	var i GetAuthSessionByIDRow
+	err := row.Scan(
+		&i.SessionID,
+		&i.ExpiresAt,
+		&i.LastSeenAt,
+		&i.User.ID,
+		&i.User.Email,
+		&i.User.PasswordHash,
+		&i.User.Role,
+		&i.User.CanUseInternal,
+		&i.User.MaxConcurrentSessions,
+		&i.User.DisplayName,
+		&i.User.CreatedAt,
+		&i.User.UpdatedAt,
+		&i.User.CanAuthor,
+	)
+	return i, err
+}
+
 const listAuthSessionsForUser = `-- name: ListAuthSessionsForUser :many
 SELECT id, user_id, token_hash, created_at, expires_at, last_seen_at, user_agent, ip FROM auth_sessions WHERE user_id = ? ORDER BY id
 `

@@ -78,6 +78,7 @@ type Querier interface {
 	GetAPIToken(ctx context.Context, arg GetAPITokenParams) (GetAPITokenRow, error)
 	GetAPITokenByHash(ctx context.Context, tokenHash []byte) (GetAPITokenByHashRow, error)
 	GetAuthSessionByHash(ctx context.Context, tokenHash []byte) (GetAuthSessionByHashRow, error)
+	GetAuthSessionByID(ctx context.Context, id int64) (GetAuthSessionByIDRow, error)
 	GetCertificationReport(ctx context.Context, arg GetCertificationReportParams) (CertificationReport, error)
 	GetCompetition(ctx context.Context, id int64) (Competition, error)
 	GetCompetitionBySlug(ctx context.Context, slug string) (Competition, error)
@@ -170,6 +171,8 @@ type Querier interface {
 	// user_id 0 lists every user's (retention); exposure '' both exposures.
 	ListSnapshots(ctx context.Context, arg ListSnapshotsParams) ([]ListSnapshotsRow, error)
 	ListSubmissionScores(ctx context.Context, submissionID int64) ([]SubmissionScore, error)
+	// Active INTERNAL sessions whose user no longer has can_use_internal.
+	ListUnentitledInternalSessions(ctx context.Context) ([]int64, error)
 	ListUserSubmissions(ctx context.Context, arg ListUserSubmissionsParams) ([]Submission, error)
 	ListUsers(ctx context.Context, arg ListUsersParams) ([]User, error)
 	// Feeds the in-memory auth cache invalidation: users whose role or

@@ -365,6 +365,35 @@ func (q *Queries) ListSessionsByUser(ctx context.Context, arg ListSessionsByUser
 	return items, nil
 }
 
+const listUnentitledInternalSessions = `-- name: ListUnentitledInternalSessions :many
+SELECT s.id FROM sessions s JOIN users u ON u.id = s.user_id
+WHERE s.exposure = 'internal' AND s.status IN ('starting', 'running') AND u.can_use_internal = FALSE
+`
+
+// Active INTERNAL sessions whose user no longer has can_use_internal.
+func (q *Queries) ListUnentitledInternalSessions(ctx context.Context) ([]int64, error) {
+	rows, err := q.db.QueryContext(ctx, listUnentitledInternalSessions)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []int64{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const markSessionGPUBusy = `-- name: MarkSessionGPUBusy :execrows
 UPDATE sessions SET last_gpu_busy_at = CURRENT_TIMESTAMP(6)
 WHERE id = ? AND status = 'running'

@@ -3,7 +3,8 @@
 // be pulled (tests, `make run` without PACK_IMAGE). It serves HTTP on :8080
 // (or MEDFORGE_STANDIN_ADDR) and echoes websocket messages on any path whose
 // request asks to upgrade, which is all the routing layer needs to prove
-// that HTTP and websockets reach a session.
+// that HTTP and websockets reach a session. GET /set-cookie?c=<Set-Cookie
+// value>... answers with those cookies: a hostile IDE for the tests.
 //
 // It is built by the sessions/standin package into a FROM-scratch image and
 // never runs with any privilege: the session runtime starts it as 1000:1000
@@ -67,12 +68,21 @@ func handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	host, _ := os.Hostname()
+	if r.URL.Path == "/set-cookie" {
+		// What code in a session can do: answer with any cookie its host
+		// may set (the isolation tests play a hostile IDE with it).
+		for _, c := range r.URL.Query()["c"] {
+			w.Header().Add("Set-Cookie", c)
+		}
+	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]string{
 		"ide":      "medforge-standin",
 		"path":     r.URL.Path,
 		"hostname": host,
 		"home":     os.Getenv("HOME"),
+		// The cookies the IDE received: MedForge's never reach it.
+		"cookie": r.Header.Get("Cookie"),
 	})
 }
 
