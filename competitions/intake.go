@@ -46,7 +46,7 @@ func submissionView(slug string, r db.Submission) Submission {
 	out := Submission{
 		ID: r.ID, Competition: slug, Filename: r.Filename, SHA256: r.ArtifactSha256, SizeBytes: r.SizeBytes,
 		RowCount: int(r.RowCount), Status: string(r.Status), Error: r.PublicError,
-		Rescoring: r.Pending == pendingRescore, CreatedAt: r.CreatedAt.UTC(), IsFinal: r.IsFinal,
+		Rescoring: r.Pending >= pendingRescore, CreatedAt: r.CreatedAt.UTC(), IsFinal: r.IsFinal,
 	}
 	if r.PrimaryScore.Valid {
 		v := r.PrimaryScore.Float64
@@ -68,6 +68,7 @@ const (
 	pendingNone    = 0
 	pendingNew     = 1
 	pendingRescore = 2
+	pendingNow     = 3 // an admin's score now (a rescoring at the queue's front)
 )
 
 // SubmitResult is the answer to an accepted submission.

@@ -271,3 +271,110 @@ func BenchmarkCertificationReport(b *testing.B) {
 		}
 	})
 }
+
+// TestScoreNowRunsInTheWorker: an admin's score now on the API service
+// (SandboxJobs, no worker of its own) moves the submission to the front of
+// the scoring queue, ahead of a rescoring queued earlier; without a worker
+// it answers ScorePendingError, a worker holding it makes it ErrBusy, and
+// once a worker service runs it the answer is the scored submission. The
+// API's engine never loads or runs a module.
+func TestScoreNowRunsInTheWorker(t *testing.T) {
+	t.Parallel()
+	const slug = "score-now-in-worker"
+	je := setupJobs(t, slug)
+	e, api, st, apiEng, workerSvc := je.authorEnv, je.svc, je.st, je.apiEng, je.workerSvc
+	admin := testdb.User(t, st, testdb.UserOpts{Admin: true}).ID
+	ctx := ctxT(t, 10*time.Minute)
+	startWorker := func() (stop func()) {
+		wctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = workerSvc.NewWorker(competitions.WorkerOptions{Poll: 50 * time.Millisecond}).Run(wctx)
+		}()
+		return func() { cancel(); <-done }
+	}
+
+	// Published, two submissions scored by the worker service.
+	stop := startWorker()
+	if _, err := api.Publish(ctx, e.author, slug); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	_, _, sample, _, err := bundle.BreastCancerFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for i := range 2 {
+		u := competitions.Viewer{UserID: testdb.User(t, st, testdb.UserOpts{}).ID}
+		res, err := api.Submit(ctx, u, slug, "s.csv", sample)
+		if err != nil {
+			t.Fatalf("submit %d: %v", i, err)
+		}
+		ids = append(ids, res.Submission.ID)
+	}
+	for _, id := range ids {
+		for {
+			row, err := st.GetSubmission(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if row.Pending == 0 && row.Status == "scored" {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	stop()
+
+	// No worker: both queued for rescoring, then the second scored now.
+	if _, err := api.RescoreCompetition(ctx, admin, slug, "test"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = api.ScoreNow(competitions.JobWait(ctx, 300*time.Millisecond), nil, ids[1])
+	var pe *competitions.ScorePendingError
+	if !errors.As(err, &pe) || pe.Submission.ID != ids[1] || !pe.Submission.Rescoring || pe.Submission.Status != "scored" {
+		t.Fatalf("score now without a worker: %+v, %v", pe, err)
+	}
+	if _, err := api.ScoreNow(competitions.JobWait(ctx, 0), nil, 999999999); !errors.Is(err, competitions.ErrNotFound) {
+		t.Fatalf("unknown id: %v", err)
+	}
+	// The front of the queue: a worker claims it before the older rescoring.
+	holder := workerSvc.NewWorker(competitions.WorkerOptions{Name: "holder", Lease: 300 * time.Millisecond})
+	if id, _, err := holder.Claim(ctx); err != nil || id != ids[1] {
+		t.Fatalf("first claim %d, want the scored-now %d: %v", id, ids[1], err)
+	}
+	if _, err := api.ScoreNow(competitions.JobWait(ctx, 0), nil, ids[1]); !errors.Is(err, competitions.ErrBusy) {
+		t.Fatalf("held by a worker: %v", err)
+	}
+
+	// A new submission never scored: score now leaves it new (already
+	// ahead of rescorings) and the scorer must really run for it.
+	fresh, err := api.Submit(ctx, competitions.Viewer{UserID: testdb.User(t, st, testdb.UserOpts{}).ID}, slug, "s.csv", sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.ScoreNow(competitions.JobWait(ctx, 0), nil, fresh.Submission.ID); !errors.As(err, &pe) || pe.Submission.Status != "queued" {
+		t.Fatalf("score now of a new submission without a worker: %+v, %v", pe, err)
+	}
+
+	// The worker service runs: the holder's lease runs out, the submission
+	// is claimed again and the answer is the scored submission (409 busy
+	// while the worker holds it, as before).
+	time.Sleep(400 * time.Millisecond)
+	stop = startWorker()
+	defer stop()
+	for _, id := range []int64{ids[1], fresh.Submission.ID} {
+		sub, err := api.ScoreNow(ctx, nil, id)
+		for i := 0; errors.Is(err, competitions.ErrBusy) && i < 200; i++ {
+			time.Sleep(20 * time.Millisecond)
+			sub, err = api.ScoreNow(ctx, nil, id)
+		}
+		if err != nil || sub.Status != "scored" || sub.PrimaryScore == nil || sub.Rescoring {
+			t.Fatalf("score now of %d with the worker: %+v, %v", id, sub, err)
+		}
+	}
+	if n := apiEng.runs.Load(); n != 0 {
+		t.Fatalf("the API's engine loaded or ran a module %d times; every run belongs to the worker", n)
+	}
+}

@@ -182,7 +182,7 @@ func (w *Worker) claim(ctx context.Context, id int64) (*claimed, error) {
 				}
 			}
 		} else {
-			for _, kind := range []int8{pendingNew, pendingRescore} {
+			for _, kind := range []int8{pendingNow, pendingNew, pendingRescore} {
 				got, err := tx.NextClaimableSubmission(ctx, db.NextClaimableSubmissionParams{Pending: kind, Now: timeArg(now)})
 				if store.IsNotFound(err) {
 					continue
@@ -221,10 +221,20 @@ func timeArg(t time.Time) sqlNullTime { return sqlNullTime{Time: t, Valid: true}
 
 var errLeaseLost = errors.New("lease lost to another worker")
 
-// ScoreNow scores (or rescores) one submission synchronously and returns it.
-// The new score becomes official atomically; the same scorer and holdout
-// digests reuse the existing score row. ErrBusy when another worker holds it.
+// ScoreNow scores (or rescores) one submission and returns it. The new
+// score becomes official atomically; the same scorer and holdout digests
+// reuse the existing score row. ErrBusy when another worker holds it.
+//
+// A service with Deps.SandboxJobs (the API server) runs no module: it
+// moves the submission to the front of the scoring queue (pending 3,
+// before new submissions and rescorings), which any scoring worker
+// claims, and waits for the outcome up to the request's wait (JobWait);
+// still queued or scoring after that, it returns a *ScorePendingError.
+// Otherwise w claims and scores it in this process.
 func (s *Service) ScoreNow(ctx context.Context, w *Worker, id int64) (Submission, error) {
+	if s.sandboxJobs {
+		return s.scoreNowInWorker(ctx, id)
+	}
 	cl, err := w.claim(ctx, id)
 	if err != nil {
 		return Submission{}, err
@@ -236,6 +246,65 @@ func (s *Service) ScoreNow(ctx context.Context, w *Worker, id int64) (Submission
 		return Submission{}, err
 	}
 	return s.GetSubmission(ctx, Viewer{Admin: true, Internal: true}, id)
+}
+
+// ScorePendingError says an admin's score now was queued for a scoring
+// worker and is not done within the request's wait. Submission is its
+// state then; GET /admin/submissions/{id} shows it done once rescoring is
+// false and status is scored or failed.
+type ScorePendingError struct{ Submission Submission }
+
+func (e *ScorePendingError) Error() string {
+	return fmt.Sprintf("submission %d is queued for scoring in a scoring worker", e.Submission.ID)
+}
+
+// scoreNowInWorker is ScoreNow of a service with Deps.SandboxJobs.
+func (s *Service) scoreNowInWorker(ctx context.Context, id int64) (Submission, error) {
+	admin := Viewer{Admin: true, Internal: true}
+	err := s.st.InTx(ctx, func(tx store.Store) error {
+		cur, err := tx.LockSubmission(ctx, id)
+		if store.IsNotFound(err) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if cur.Pending != pendingNone && cur.LeaseUntil.Valid && cur.LeaseUntil.Time.After(s.now().UTC()) {
+			return ErrBusy
+		}
+		// A new submission not yet claimed stays new: it is already
+		// ahead of every rescoring.
+		_, err = tx.ScoreSubmissionNow(ctx, id)
+		return err
+	})
+	if err != nil {
+		return Submission{}, err
+	}
+	s.wake.Notify()
+	deadline := time.Now().Add(s.jobWait(ctx))
+	for {
+		row, err := s.st.GetSubmission(ctx, id)
+		if err != nil {
+			return Submission{}, fmt.Errorf("read submission %d: %w", id, err)
+		}
+		if row.Pending == pendingNone {
+			return s.GetSubmission(ctx, admin, id)
+		}
+		if !time.Now().Before(deadline) {
+			sub, err := s.GetSubmission(ctx, admin, id)
+			if err != nil {
+				return Submission{}, err
+			}
+			return Submission{}, &ScorePendingError{Submission: sub}
+		}
+		t := time.NewTimer(min(100*time.Millisecond, time.Until(deadline)))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return Submission{}, ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // process scores a claimed submission and records the outcome.

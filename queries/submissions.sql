@@ -39,8 +39,9 @@ WHERE competition_id = sqlc.arg(competition_id) AND user_id = sqlc.arg(user_id)
 ORDER BY id DESC LIMIT 200;
 
 -- name: NextClaimableSubmission :one
--- The oldest claimable work of one kind (pending 1: new submissions, 2:
--- rescoring), skipping rows another claimer holds locked.
+-- The oldest claimable work of one kind (pending 3: an admin's score now,
+-- 1: new submissions, 2: rescoring), skipping rows another claimer holds
+-- locked.
 SELECT id FROM submissions
 WHERE pending = sqlc.arg(pending) AND (lease_until IS NULL OR lease_until < sqlc.arg(now))
 ORDER BY id LIMIT 1
@@ -80,6 +81,12 @@ WHERE id = sqlc.arg(id);
 -- name: RequeueSubmission :execrows
 UPDATE submissions SET pending = 2, rescore_job_id = sqlc.narg(rescore_job_id)
 WHERE id = sqlc.arg(id) AND pending = 0;
+
+-- name: ScoreSubmissionNow :execrows
+-- An admin's score now: an idle or rescore-queued submission moves to the
+-- front of the queue (pending 3), keeping its rescore job.
+UPDATE submissions SET pending = 3
+WHERE id = sqlc.arg(id) AND pending IN (0, 2);
 
 -- name: MarkCompetitionForRescore :execrows
 UPDATE submissions SET pending = 2, rescore_job_id = sqlc.arg(rescore_job_id)

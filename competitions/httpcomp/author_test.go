@@ -14,6 +14,7 @@ import (
 
 	"github.com/medforge/medforge/competitions"
 	"github.com/medforge/medforge/competitions/bundle"
+	"github.com/medforge/medforge/competitions/httpcomp"
 	"github.com/medforge/medforge/httpapi/apitest"
 	"github.com/medforge/medforge/scorers/scorertest"
 	"github.com/medforge/medforge/store/testdb"
@@ -158,6 +159,32 @@ func TestAuthorJourneyOverHTTP(t *testing.T) {
 	e.Do(t, "GET", fmt.Sprintf("/api/v2/submissions/%d?wait=20s", sub.Submission.ID), nil, as(bob)).Data(t, 200, &got)
 	if got.Status != "scored" || got.PrimaryScore == nil || *got.PrimaryScore < 0.8 || *got.PrimaryScore > 1 {
 		t.Fatalf("scored %+v", got)
+	}
+	// An admin's score now goes through the scoring worker: ?wait=0
+	// answers 202 with the submission to poll (unless the worker was
+	// quicker than the answer), the default wait the scored submission.
+	scoreNow := fmt.Sprintf("/api/v2/admin/submissions/%d/score", sub.Submission.ID)
+	e.Do(t, "POST", scoreNow+"?wait=x", nil, as(e.admin)).Problem(t, 422, "")
+	if r := e.Do(t, "POST", scoreNow+"?wait=0", nil, as(e.admin)); r.Status == 202 {
+		var p httpcomp.ScorePending
+		r.Data(t, 202, &p)
+		if !p.Pending || p.Submission.ID != sub.Submission.ID || r.Header.Get("Location") != fmt.Sprintf("/api/v2/admin/submissions/%d", sub.Submission.ID) {
+			t.Fatalf("202 of score now: %+v, Location %q", p, r.Header.Get("Location"))
+		}
+	} else if r.Status != 200 && r.Status != 409 {
+		t.Fatalf("score now ?wait=0: %d %s", r.Status, r.Body)
+	}
+	for i := 0; ; i++ {
+		r := e.Do(t, "POST", scoreNow, nil, as(e.admin))
+		if r.Status == 409 && i < 200 {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		r.Data(t, 200, &got)
+		break
+	}
+	if got.Status != "scored" || got.PrimaryScore == nil || got.Rescoring {
+		t.Fatalf("score now: %+v", got)
 	}
 	alice := e.alice
 	decode(t, e.upload(t, "/api/v2/competitions/"+slug+"/submissions", alice, "noisy.csv", radiusPredictions(t, test, 7), nil), 201, &sub)

@@ -236,15 +236,26 @@ func (h *handlers) scoringRoutes() []httpapi.Route {
 			Query: []httpapi.Param{waitParam}, Also: pendingAlso,
 			Handler: h.uploadScorer},
 		{Method: http.MethodPost, Path: "/admin/submissions/:id/score", Tags: []string{tag, "admin"}, Auth: httpapi.AuthAdmin,
-			Summary:     "Score or rescore one submission now",
-			Description: "Scores with the competition's current scorer and holdout; the new score becomes official atomically. The same scorer and holdout digests reuse the existing score row.",
-			Response:    competitions.Submission{},
+			Summary: "Score or rescore one submission now",
+			Description: "Scores with the competition's current scorer and holdout; the new score becomes official atomically. The same scorer and holdout digests reuse the existing score row. " +
+				"The scoring runs in a scoring worker, never in the API: the submission moves to the front of the scoring queue and the answer waits up to ?wait= seconds for it. " +
+				"Not done by then: 202 {pending, submission} with Location (GET /admin/submissions/{id}, done once rescoring is false and status is scored or failed) and Retry-After. 409 busy while a worker already holds it.",
+			Response: competitions.Submission{}, Query: []httpapi.Param{waitParam}, Also: scorePendingAlso,
 			Handler: func(c *fiber.Ctx) error {
 				id, err := idParam(c)
 				if err != nil {
 					return err
 				}
+				if err := jobCtx(c); err != nil {
+					return err
+				}
 				out, err := h.svc.ScoreNow(c.UserContext(), h.w, id)
+				var pe *competitions.ScorePendingError
+				if errors.As(err, &pe) {
+					c.Set(fiber.HeaderLocation, httpapi.Prefix+"/admin/submissions/"+strconv.FormatInt(id, 10))
+					c.Set(fiber.HeaderRetryAfter, "1")
+					return httpapi.OK(c, http.StatusAccepted, ScorePending{Pending: true, Submission: pe.Submission})
+				}
 				if err != nil {
 					return problem(err)
 				}

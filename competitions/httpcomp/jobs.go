@@ -26,6 +26,17 @@ type Pending struct {
 	Job     competitions.SandboxJob `json:"job"`
 }
 
+// ScorePending is the 202 body of an admin's score now that a scoring
+// worker has not finished within ?wait=.
+type ScorePending struct {
+	Pending    bool                    `json:"pending"`
+	Submission competitions.Submission `json:"submission"`
+}
+
+// scorePendingAlso documents that 202 answer.
+var scorePendingAlso = []httpapi.AltResponse{{Status: http.StatusAccepted,
+	Description: "Queued at the front of the scoring queue, not done yet: poll Location (GET /admin/submissions/{id}) until rescoring is false and status is scored or failed", Response: ScorePending{}}}
+
 // maxJobWait bounds ?wait=.
 const maxJobWait = 60 * time.Second
 

@@ -209,8 +209,9 @@ type Querier interface {
 	// then outlive it.
 	MarkSessionWorkspaceClone(ctx context.Context, id int64) (int64, error)
 	NextClaimableSandboxJob(ctx context.Context, now sql.NullTime) (int64, error)
-	// The oldest claimable work of one kind (pending 1: new submissions, 2:
-	// rescoring), skipping rows another claimer holds locked.
+	// The oldest claimable work of one kind (pending 3: an admin's score now,
+	// 1: new submissions, 2: rescoring), skipping rows another claimer holds
+	// locked.
 	NextClaimableSubmission(ctx context.Context, arg NextClaimableSubmissionParams) (int64, error)
 	NextHoldoutVersion(ctx context.Context, competitionID int64) (int64, error)
 	// The per-unit contributions of the official scores of some submissions
@@ -245,6 +246,9 @@ type Querier interface {
 	RequeueSubmission(ctx context.Context, arg RequeueSubmissionParams) (int64, error)
 	// The reveal is one-way: a revealed board stays revealed.
 	RevealPrivateBoard(ctx context.Context, arg RevealPrivateBoardParams) (int64, error)
+	// An admin's score now: an idle or rescore-queued submission moves to the
+	// front of the queue (pending 3), keeping its rescore job.
+	ScoreSubmissionNow(ctx context.Context, id int64) (int64, error)
 	// The database's clock, against which session ages (start timeout, idle
 	// and lifetime limits) are measured, so they never depend on the API
 	// host's clock or time zone.

@@ -831,8 +831,9 @@ type NextClaimableSubmissionParams struct {
 	Now     sql.NullTime
 }
 
-// The oldest claimable work of one kind (pending 1: new submissions, 2:
-// rescoring), skipping rows another claimer holds locked.
+// The oldest claimable work of one kind (pending 3: an admin's score now,
+// 1: new submissions, 2: rescoring), skipping rows another claimer holds
+// locked.
 func (q *Queries) NextClaimableSubmission(ctx context.Context, arg NextClaimableSubmissionParams) (int64, error) {
 	row := q.db.QueryRowContext(ctx, nextClaimableSubmission, arg.Pending, arg.Now)
 	var id int64
@@ -913,6 +914,21 @@ type RequeueSubmissionParams struct {
 
 func (q *Queries) RequeueSubmission(ctx context.Context, arg RequeueSubmissionParams) (int64, error) {
 	result, err := q.db.ExecContext(ctx, requeueSubmission, arg.RescoreJobID, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const scoreSubmissionNow = `-- name: ScoreSubmissionNow :execrows
+UPDATE submissions SET pending = 3
+WHERE id = ? AND pending IN (0, 2)
+`
+
+// An admin's score now: an idle or rescore-queued submission moves to the
+// front of the queue (pending 3), keeping its rescore job.
+func (q *Queries) ScoreSubmissionNow(ctx context.Context, id int64) (int64, error) {
+	result, err := q.db.ExecContext(ctx, scoreSubmissionNow, id)
 	if err != nil {
 		return 0, err
 	}
