@@ -46,10 +46,20 @@ type signer struct {
 
 	mu   sync.Mutex
 	used map[string]int64 // code nonce -> expiry (unix s)
+
+	// seen caches the claims of IDE credentials whose signature was
+	// verified, so the hot path does not repeat the HMAC and JSON work on
+	// every request; expiry is still checked every time. Bounded: emptied
+	// when full.
+	vmu  sync.RWMutex
+	seen map[string]claims
 }
 
+// maxSeen bounds the verified-credential cache.
+const maxSeen = 4096
+
 func newSigner() *signer {
-	s := &signer{used: map[string]int64{}}
+	s := &signer{used: map[string]int64{}, seen: map[string]claims{}}
 	if _, err := rand.Read(s.key[:]); err != nil {
 		panic(fmt.Sprintf("routing: no randomness for the credential key: %v", err))
 	}
@@ -86,6 +96,31 @@ var (
 // claims. Anything malformed, forged, expired or of another kind is an
 // error.
 func (s *signer) parse(v, kind string, now time.Time) (claims, error) {
+	if kind == kindIDE {
+		s.vmu.RLock()
+		c, ok := s.seen[v]
+		s.vmu.RUnlock()
+		if ok {
+			if now.Unix() >= c.Expires {
+				return claims{}, errExpired
+			}
+			return c, nil
+		}
+	}
+	c, err := s.verify(v, kind, now)
+	if err == nil && kind == kindIDE {
+		s.vmu.Lock()
+		if len(s.seen) >= maxSeen {
+			s.seen = map[string]claims{}
+		}
+		s.seen[v] = c
+		s.vmu.Unlock()
+	}
+	return c, err
+}
+
+// verify is parse without the cache.
+func (s *signer) verify(v, kind string, now time.Time) (claims, error) {
 	if len(v) > maxCredentialLen {
 		return claims{}, errMalformed
 	}

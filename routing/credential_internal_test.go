@@ -4,6 +4,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/medforge/medforge/identity"
+	"github.com/medforge/medforge/sessions"
 )
 
 func TestCredentialParse(t *testing.T) {
@@ -109,4 +112,42 @@ func FuzzCredentialParse(f *testing.F) {
 			t.Fatalf("re-signed claims refused: %v", err)
 		}
 	})
+}
+
+// BenchmarkCredentialDecide is the in-memory part of a session-host request
+// authorized by its credential (verify the signed cookie, then Decide),
+// against the reference BenchmarkDecideOnly: Decide alone, which is all an
+// identity-cookie request does in memory once identity's cache answered.
+// Both skip the cache lookup they share.
+func BenchmarkCredentialDecide(b *testing.B) {
+	tab, p, host := benchTable()
+	s := newSigner()
+	v := s.sign(claims{Kind: kindIDE, User: 7, Login: 9, Session: 3, Host: host, Expires: time.Now().Add(time.Hour).Unix()})
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		cl, err := s.parse(v, kindIDE, time.Now())
+		if err != nil || cl.Host != host {
+			b.Fatal(err)
+		}
+		if d := tab.Decide(host, "localhost", p); d.Status != 200 || d.Route.ID != cl.Session {
+			b.Fatal(d)
+		}
+	}
+}
+
+func BenchmarkDecideOnly(b *testing.B) {
+	tab, p, host := benchTable()
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if d := tab.Decide(host, "localhost", p); d.Status != 200 {
+			b.Fatal(d)
+		}
+	}
+}
+
+func benchTable() (*Table, *identity.Principal, string) {
+	tab := &Table{changed: map[int64]uint64{}}
+	m := map[string]*Route{"abc": {ID: 3, Slug: "abc", UserID: 7, Exposure: sessions.External, ContainerID: "c", Upstream: "10.0.0.1:8080"}}
+	tab.routes.Store(&m)
+	return tab, &identity.Principal{User: identity.User{ID: 7}, Method: identity.AuthCookie}, "s-abc.external.medforge.localhost:8080"
 }
