@@ -86,82 +86,16 @@ func Compare(entries [][]float64, opt Options) ([]*Figures, int) {
 	n := len(entries[0])
 	B := opt.Resamples
 	w := drawWeights(n, B, opt.Seed)
-
-	// Pick the covered entries, in rank order, within the work budget.
-	type covered struct {
-		idx  int
-		prep prepared
-	}
-	var cov []covered
-	var work int64
-	for i, x := range entries {
-		if len(x) != n {
-			continue
-		}
-		p := prepare(x, w)
-		cost := int64(B) * p.cost()
-		if len(cov) > 0 && (work+cost > opt.MaxWork || len(cov) >= opt.MaxEntries) {
-			break
-		}
-		work += cost
-		cov = append(cov, covered{i, p})
-	}
+	cov := pickCovered(entries, w, n, opt)
 	if len(cov) == 0 || cov[0].idx != 0 {
 		return out, 0
 	}
-
-	// Resampled scores, S[k][b], computed in parallel over entries.
-	S := make([][]float64, len(cov))
-	var wg sync.WaitGroup
-	next := make(chan int, len(cov))
-	for k := range cov {
-		next <- k
-	}
-	close(next)
-	for range max(1, min(runtime.GOMAXPROCS(0), len(cov))) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for k := range next {
-				S[k] = cov[k].prep.resampled(w)
-			}
-		}()
-	}
-	wg.Wait()
-
+	S := resampleAll(cov, w)
 	sign := 1.0 // orientation: smaller key ranks better
 	if opt.HigherIsBetter {
 		sign = -1
 	}
-	// Ranks per resample among the covered entries. Resamples are ranked
-	// in tiles of 64 and each tile's ranks copied to the entries' rows, so
-	// both the reads of S and the writes of ranks run along memory.
-	K := len(cov)
-	ranks := make([]int32, K*B) // entry k's ranks at ranks[k*B:(k+1)*B]
-	const tile = 64
-	keys := make([]float64, K)
-	sorted := make([]float64, K)
-	buf := make([]int32, tile*K)
-	for b0 := 0; b0 < B; b0 += tile {
-		n := min(tile, B-b0)
-		for t := range n {
-			for k := range cov {
-				keys[k] = sign * S[k][b0+t]
-			}
-			copy(sorted, keys)
-			slices.Sort(sorted)
-			for k := range cov {
-				r, _ := slices.BinarySearch(sorted, keys[k]) // entries strictly better
-				buf[t*K+k] = int32(r + 1)
-			}
-		}
-		for k := range cov {
-			row := ranks[k*B+b0 : k*B+b0+n]
-			for t := range n {
-				row[t] = buf[t*K+k]
-			}
-		}
-	}
+	ranks := rankResamples(S, B, sign)
 	rankAt := func(k, q int) int {
 		r := ranks[k*B : (k+1)*B]
 		slices.Sort(r)
@@ -197,6 +131,91 @@ func Compare(entries [][]float64, opt Options) ([]*Figures, int) {
 		out[c.idx] = f
 	}
 	return out, len(cov)
+}
+
+// covered is an entry that Compare covers: its index and its prepared
+// per-unit values.
+type covered struct {
+	idx  int
+	prep prepared
+}
+
+// pickCovered picks the covered entries, in rank order, within the work
+// budget: entries with n per-unit values, until MaxWork or MaxEntries.
+func pickCovered(entries [][]float64, w *weights, n int, opt Options) []covered {
+	var cov []covered
+	var work int64
+	for i, x := range entries {
+		if len(x) != n {
+			continue
+		}
+		p := prepare(x, w)
+		cost := int64(opt.Resamples) * p.cost()
+		if len(cov) > 0 && (work+cost > opt.MaxWork || len(cov) >= opt.MaxEntries) {
+			break
+		}
+		work += cost
+		cov = append(cov, covered{i, p})
+	}
+	return cov
+}
+
+// resampleAll computes the resampled scores S[k][b] of the covered entries,
+// in parallel over entries.
+func resampleAll(cov []covered, w *weights) [][]float64 {
+	S := make([][]float64, len(cov))
+	var wg sync.WaitGroup
+	next := make(chan int, len(cov))
+	for k := range cov {
+		next <- k
+	}
+	close(next)
+	for range max(1, min(runtime.GOMAXPROCS(0), len(cov))) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range next {
+				S[k] = cov[k].prep.resampled(w)
+			}
+		}()
+	}
+	wg.Wait()
+	return S
+}
+
+// rankResamples ranks the entries within each of the B resamples (smaller
+// sign*score ranks better); entry k's ranks are at [k*B:(k+1)*B].
+// Resamples are ranked in tiles of 64 and each tile's ranks copied to the
+// entries' rows, so both the reads of S and the writes of ranks run along
+// memory.
+func rankResamples(S [][]float64, B int, sign float64) []int32 {
+	K := len(S)
+	ranks := make([]int32, K*B)
+	const tile = 64
+	keys := make([]float64, K)
+	sorted := make([]float64, K)
+	buf := make([]int32, tile*K)
+	for b0 := 0; b0 < B; b0 += tile {
+		n := min(tile, B-b0)
+		for t := range n {
+			for k := range S {
+				keys[k] = sign * S[k][b0+t]
+			}
+			copy(sorted, keys)
+			slices.Sort(sorted)
+			for k := range S {
+				r, _ := slices.BinarySearch(sorted, keys[k]) // entries strictly better
+				buf[t*K+k] = int32(r + 1)
+			}
+		}
+		for k := range S {
+			row := ranks[k*B+b0 : k*B+b0+n]
+			for t := range n {
+				row[t] = buf[t*K+k]
+			}
+		}
+	}
+	return ranks
 }
 
 // Percentile of sorted xs by linear interpolation between closest ranks
