@@ -561,6 +561,12 @@ func (s *Service) estimator(ctx context.Context) (*estimate, error) {
 			continue
 		}
 		if !g.SessionID.Valid {
+			if g.HeldUntil.Valid && g.HeldUntil.Time.After(now) {
+				// Held back (its session could not be placed): offered
+				// again when the hold ends.
+				e.free = append(e.free, g.HeldUntil.Time)
+				continue
+			}
 			e.free = append(e.free, now)
 			continue
 		}

@@ -896,6 +896,10 @@ func TestUnschedulablePodGoesBackToWaitlist(t *testing.T) {
 	}
 	// Same semantics as the Docker waitlist: one request per user, and a
 	// plain create does not overtake the queue.
+	// The estimate counts the held GPU from the end of its hold.
+	if entry.EstimatedStartAt == nil || !entry.EstimatedStartAt.After(time.Now().Add(time.Second)) {
+		t.Errorf("estimated start %v (%s), want the end of the GPU's 5 s hold", entry.EstimatedStartAt, entry.EstimateUnknown)
+	}
 	if _, err := e.svc.Request(ctx, sessions.CreateRequest{UserID: b, Exposure: sessions.External}); !errors.Is(err, sessions.ErrAlreadyQueued) {
 		t.Errorf("second request while queued: %v", err)
 	}
