@@ -28,43 +28,19 @@ func (s *Service) compare(ctx context.Context, c db.Competition, lb *Leaderboard
 		return nil
 	}
 	top := lb.Entries[:min(len(lb.Entries), signif.DefaultMaxEntries)]
-	units := make(map[int64][]byte, len(top))
-	rowID := make(map[int64]int64, len(top))
-	for i := 0; i < len(top); i += unitChunk {
-		ids := make([]sqlNullInt64, 0, unitChunk)
-		for _, e := range top[i:min(i+unitChunk, len(top))] {
-			ids = append(ids, sqlNullInt(e.SubmissionID))
-		}
-		rows, err := s.st.OfficialUnitScores(ctx, ids)
-		if err != nil {
-			return fmt.Errorf("unit scores of %s: %w", c.Slug, err)
-		}
-		for _, r := range rows {
-			units[r.SubmissionID] = []byte(r.UnitScores.String)
-			rowID[r.SubmissionID] = r.ID
-		}
+	units, rowID, err := s.unitScores(ctx, c, top)
+	if err != nil {
+		return err
 	}
 	if units[top[0].SubmissionID] == nil {
 		return nil
 	}
-	// The units of this board's part.
-	var keep []bool
-	if sp, split := splitOf(c); split {
-		h, err := s.holdoutOf(ctx, c)
-		if errors.Is(err, ErrNotOpen) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if keep, err = s.eng.PublicUnits(ctx, h, sp); err != nil {
-			return fmt.Errorf("split of %s: %w", c.Slug, err)
-		}
-		if private {
-			for i := range keep {
-				keep[i] = !keep[i]
-			}
-		}
+	keep, err := s.boardUnits(ctx, c, private)
+	if errors.Is(err, ErrNotOpen) {
+		return nil
+	}
+	if err != nil {
+		return err
 	}
 	// The figures are a function of the covered entries' score rows (whose
 	// per-unit values never change), their order and the part: reuse the
@@ -87,31 +63,7 @@ func (s *Service) compare(ctx context.Context, c db.Competition, lb *Leaderboard
 		attach(lb, cached.figs, cached.covered, cached.resamples)
 		return nil
 	}
-	vecs := make([][]float64, len(top))
-	for i, e := range top {
-		p := units[e.SubmissionID]
-		if p == nil {
-			continue
-		}
-		v, err := signif.Decode(p)
-		if err != nil {
-			s.log.Warn("unreadable unit scores", "competition", c.Slug, "submission_id", e.SubmissionID, "err", err.Error())
-			continue
-		}
-		if keep != nil {
-			if len(v) != len(keep) {
-				continue // scored on another holdout version; rescoring will replace it
-			}
-			part := make([]float64, 0, len(v))
-			for u, x := range v {
-				if keep[u] {
-					part = append(part, x)
-				}
-			}
-			v = part
-		}
-		vecs[i] = v
-	}
+	vecs := s.unitVectors(c, top, units, keep)
 	const resamples = 1000
 	h := fnv.New64a()
 	h.Write([]byte(c.Slug + "\x00" + lb.Board))
@@ -174,4 +126,82 @@ func roundSig(x float64, digits int) float64 {
 		return x
 	}
 	return v
+}
+
+// unitScores reads the official score rows' per-unit values of the
+// entries in top (by submission id), and the rows' ids.
+func (s *Service) unitScores(ctx context.Context, c db.Competition, top []Entry) (units map[int64][]byte, rowID map[int64]int64, err error) {
+	units = make(map[int64][]byte, len(top))
+	rowID = make(map[int64]int64, len(top))
+	for i := 0; i < len(top); i += unitChunk {
+		ids := make([]sqlNullInt64, 0, unitChunk)
+		for _, e := range top[i:min(i+unitChunk, len(top))] {
+			ids = append(ids, sqlNullInt(e.SubmissionID))
+		}
+		rows, err := s.st.OfficialUnitScores(ctx, ids)
+		if err != nil {
+			return nil, nil, fmt.Errorf("unit scores of %s: %w", c.Slug, err)
+		}
+		for _, r := range rows {
+			units[r.SubmissionID] = []byte(r.UnitScores.String)
+			rowID[r.SubmissionID] = r.ID
+		}
+	}
+	return units, rowID, nil
+}
+
+// boardUnits are the holdout units of this board's part: nil (all) without
+// a split, else the public units, or the private ones when private.
+// ErrNotOpen: the competition has no holdout yet.
+func (s *Service) boardUnits(ctx context.Context, c db.Competition, private bool) ([]bool, error) {
+	sp, split := splitOf(c)
+	if !split {
+		return nil, nil
+	}
+	h, err := s.holdoutOf(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	keep, err := s.eng.PublicUnits(ctx, h, sp)
+	if err != nil {
+		return nil, fmt.Errorf("split of %s: %w", c.Slug, err)
+	}
+	if private {
+		for i := range keep {
+			keep[i] = !keep[i]
+		}
+	}
+	return keep, nil
+}
+
+// unitVectors decodes each entry's per-unit values, restricted to the
+// board's part (keep); nil for an entry without readable values or scored
+// on another holdout version (rescoring will replace it).
+func (s *Service) unitVectors(c db.Competition, top []Entry, units map[int64][]byte, keep []bool) [][]float64 {
+	vecs := make([][]float64, len(top))
+	for i, e := range top {
+		p := units[e.SubmissionID]
+		if p == nil {
+			continue
+		}
+		v, err := signif.Decode(p)
+		if err != nil {
+			s.log.Warn("unreadable unit scores", "competition", c.Slug, "submission_id", e.SubmissionID, "err", err.Error())
+			continue
+		}
+		if keep != nil {
+			if len(v) != len(keep) {
+				continue
+			}
+			part := make([]float64, 0, len(v))
+			for u, x := range v {
+				if keep[u] {
+					part = append(part, x)
+				}
+			}
+			v = part
+		}
+		vecs[i] = v
+	}
+	return vecs
 }
