@@ -431,6 +431,25 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 	return nil
 }
 
+// fromCache answers key from the credential cache: ok with the principal
+// when the entry is fresh, ok with ErrUnauthenticated (and the entry
+// dropped) when its credential expired; not ok (a miss, counted) when the
+// database must be asked.
+func (s *Service) fromCache(key string, now time.Time) (Principal, bool, error) {
+	if e, ok := s.cache.get(key); ok {
+		if !e.expiresAt.IsZero() && !now.Before(e.expiresAt) {
+			s.cache.invalidate(key)
+			return Principal{}, true, ErrUnauthenticated
+		}
+		if now.Sub(e.fetchedAt) < s.opt.CacheTTL {
+			s.hits.Add(1)
+			return e.principal, true, nil
+		}
+	}
+	s.misses.Add(1)
+	return Principal{}, false, nil
+}
+
 // loginKey is the cache key of a login session looked up by id.
 func loginKey(id int64) string { return "login:" + strconv.FormatInt(id, 10) }
 
@@ -443,17 +462,9 @@ func loginKey(id int64) string { return "login:" + strconv.FormatInt(id, 10) }
 func (s *Service) AuthenticateLogin(ctx context.Context, id int64) (Principal, error) {
 	key := loginKey(id)
 	now := s.opt.Now()
-	if e, ok := s.cache.get(key); ok {
-		if !now.Before(e.expiresAt) {
-			s.cache.invalidate(key)
-			return Principal{}, ErrUnauthenticated
-		}
-		if now.Sub(e.fetchedAt) < s.opt.CacheTTL {
-			s.hits.Add(1)
-			return e.principal, nil
-		}
+	if p, ok, err := s.fromCache(key, now); ok {
+		return p, err
 	}
-	s.misses.Add(1)
 	epoch := s.cache.currentEpoch()
 	r, err := s.st.GetAuthSessionByID(ctx, id)
 	if store.IsNotFound(err) {
@@ -493,17 +504,9 @@ func (s *Service) authenticate(ctx context.Context, token string, m AuthMethod) 
 	h := HashToken(token)
 	key := string(h)
 	now := s.opt.Now()
-	if e, ok := s.cache.get(key); ok {
-		if !e.expiresAt.IsZero() && !now.Before(e.expiresAt) {
-			s.cache.invalidate(key)
-			return Principal{}, ErrUnauthenticated
-		}
-		if now.Sub(e.fetchedAt) < s.opt.CacheTTL {
-			s.hits.Add(1)
-			return e.principal, nil
-		}
+	if p, ok, err := s.fromCache(key, now); ok {
+		return p, err
 	}
-	s.misses.Add(1)
 	epoch := s.cache.currentEpoch()
 	e := &cacheEntry{fetchedAt: now}
 	var lastTouch time.Time

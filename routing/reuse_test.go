@@ -12,6 +12,7 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 
+	"github.com/medforge/medforge/routing"
 	"github.com/medforge/medforge/sessions"
 	"github.com/medforge/medforge/sessions/dockerrt"
 	"github.com/medforge/medforge/store/testdb"
@@ -47,6 +48,22 @@ func imposter(t *testing.T, cli *client.Client, ip string) string {
 	}
 }
 
+// ownedRoute starts an EXTERNAL session for a new user and returns the
+// user's identity cookie, the session's host, its route and its IP.
+func ownedRoute(t *testing.T, s *stack) (cookie, host string, r *routing.Route, ip string) {
+	t.Helper()
+	u := testdb.User(t, s.st, testdb.UserOpts{})
+	cookie = testdb.SessionCookie(t, s.st, u.User)
+	sess := s.running(u.ID, sessions.External)
+	host = s.sessionHost(sess.Slug, sessions.External)
+	r, ok := s.table.Lookup(sess.Slug)
+	if !ok {
+		t.Fatal("no route for a running session")
+	}
+	ip, _, _ = net.SplitHostPort(r.Upstream)
+	return cookie, host, r, ip
+}
+
 // A container's address handed to another container never reaches the
 // old container's owner: not when the old container is killed behind the
 // API's back and the address is taken at once, and not when it silently
@@ -61,15 +78,7 @@ func TestReusedAddressNeverReachesOldOwner(t *testing.T) {
 	ctx := ctxT(t, 3*time.Minute)
 
 	t.Run("killed container", func(t *testing.T) {
-		u := testdb.User(t, s.st, testdb.UserOpts{})
-		cookie := testdb.SessionCookie(t, s.st, u.User)
-		sess := s.running(u.ID, sessions.External)
-		host := s.sessionHost(sess.Slug, sessions.External)
-		r, ok := s.table.Lookup(sess.Slug)
-		if !ok {
-			t.Fatal("no route for a running session")
-		}
-		ip, _, _ := net.SplitHostPort(r.Upstream)
+		cookie, host, r, ip := ownedRoute(t, s)
 		if got := s.get(host, "/", cookie, nil); got.status != 200 {
 			t.Fatalf("owner before the kill: %d %s", got.status, got.body)
 		}
@@ -121,15 +130,7 @@ func TestReusedAddressNeverReachesOldOwner(t *testing.T) {
 	})
 
 	t.Run("container left its network", func(t *testing.T) {
-		u := testdb.User(t, s.st, testdb.UserOpts{})
-		cookie := testdb.SessionCookie(t, s.st, u.User)
-		sess := s.running(u.ID, sessions.External)
-		host := s.sessionHost(sess.Slug, sessions.External)
-		r, ok := s.table.Lookup(sess.Slug)
-		if !ok {
-			t.Fatal("no route for a running session")
-		}
-		ip, _, _ := net.SplitHostPort(r.Upstream)
+		cookie, host, r, ip := ownedRoute(t, s)
 		if err := cli.NetworkDisconnect(ctx, dockerrt.ExternalNetwork, r.ContainerID, true); err != nil {
 			t.Fatal(err)
 		}
