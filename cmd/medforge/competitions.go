@@ -30,23 +30,38 @@ func (r *compRuntime) workerOptions() competitions.WorkerOptions {
 	return competitions.WorkerOptions{Concurrency: 2 * r.workers, Poll: r.poll, Lease: r.lease}
 }
 
-func (r *compRuntime) Close() { r.pool.Close() }
+func (r *compRuntime) Close() {
+	if r.pool != nil {
+		r.pool.Close()
+	}
+}
 
 // newCompetitions builds the competitions service of this process. The
 // API server passes sandboxJobs: it then never runs an uploaded module
-// itself (scorer validation and certification reports are sandbox jobs
-// for a scoring worker: the worker service, or its embedded worker).
+// itself (scorer validation, certification reports and an admin's "score
+// now" are sandbox jobs or queue entries for a scoring worker: the worker
+// service, or its embedded worker). An API server whose embedded worker is
+// off (MEDFORGE_EMBEDDED_WORKER=false, as in Compose) starts no sandbox
+// pool at all: no sandbox worker process runs beside the process that
+// holds the Docker socket, and a path that would still reach the engine's
+// sandbox fails ("no sandbox pool") instead of running a module there.
 func newCompetitions(cfg config.Config, st store.Store, log *slog.Logger, sandboxJobs bool) (*compRuntime, error) {
-	pool, err := sandbox.New(sandbox.Options{Workers: cfg.ScoringWorkers, Timeout: cfg.ScoringTimeout, MemoryLimitBytes: cfg.ScoringMemory})
-	if err != nil {
-		return nil, fmt.Errorf("scoring sandbox: %w", err)
+	var pool *sandbox.Pool
+	if !sandboxJobs || cfg.EmbeddedWorker {
+		var err error
+		pool, err = sandbox.New(sandbox.Options{Workers: cfg.ScoringWorkers, Timeout: cfg.ScoringTimeout, MemoryLimitBytes: cfg.ScoringMemory})
+		if err != nil {
+			return nil, fmt.Errorf("scoring sandbox: %w", err)
+		}
 	}
 	svc, err := competitions.New(competitions.Deps{Store: st, Engine: scoring.New(pool, submission.Limits{MaxBytes: int64(cfg.BodyLimit)}), Roots: competitionRoots(cfg), Logger: log, MaxSubmissionBytes: cfg.BodyLimit,
 		BuiltinScorers: builtinScorersDir(cfg), MaxAuthorDailyCap: cfg.AuthorMaxDailyCap,
 		Limits:      competitions.ScoringLimits{Timeout: cfg.ScoringTimeout, MemoryBytes: cfg.ScoringMemory},
 		SandboxJobs: sandboxJobs, SandboxJobWait: jobWait(cfg.SandboxJobWait)})
 	if err != nil {
-		pool.Close()
+		if pool != nil {
+			pool.Close()
+		}
 		return nil, err
 	}
 	return &compRuntime{svc: svc, pool: pool, workers: cfg.ScoringWorkers, poll: cfg.WorkerPoll, lease: cfg.WorkerLease}, nil

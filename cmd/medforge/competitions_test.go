@@ -94,7 +94,7 @@ func TestKilledWorkerProcessIsRecovered(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	// 40 uploads in a row by one user: past the default upload rate.
-	startProc(t, c, []string{"MEDFORGE_LISTEN=" + addr, "MEDFORGE_EMBEDDED_WORKER=false", "MEDFORGE_UPLOADS_PER_USER=0"}, "serve")
+	srv := startProc(t, c, []string{"MEDFORGE_LISTEN=" + addr, "MEDFORGE_EMBEDDED_WORKER=false", "MEDFORGE_UPLOADS_PER_USER=0"}, "serve")
 	base := "http://" + addr
 	for i := 0; ; i++ {
 		resp, err := http.Get(base + "/healthz")
@@ -108,6 +108,12 @@ func TestKilledWorkerProcessIsRecovered(t *testing.T) {
 			t.Fatal("serve did not become healthy")
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	// Without its embedded worker the API runs no module, so it starts no
+	// sandbox pool: no sandbox worker process beside it (in Compose, beside
+	// the Docker socket).
+	if kids := childProcesses(t, srv.Process.Pid); len(kids) != 0 {
+		t.Fatalf("serve without its embedded worker has child processes %v (a sandbox pool)", kids)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -228,4 +234,23 @@ func TestSeedWithoutScorersSaysWhatToDo(t *testing.T) {
 	if code != 1 || !strings.Contains(out, want) {
 		t.Fatalf("exit %d, want 1 and %q in:\n%s", code, want, out)
 	}
+}
+
+// childProcesses lists the pids whose parent is pid (every thread's
+// children, from /proc).
+func childProcesses(t *testing.T, pid int) []string {
+	t.Helper()
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("no /proc task list for %d: %v", pid, err)
+	}
+	var kids []string
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kids = append(kids, strings.Fields(string(b))...)
+	}
+	return kids
 }
