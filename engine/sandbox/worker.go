@@ -76,104 +76,128 @@ func serve(cfg runnerConfig, in io.Reader, out io.Writer) error {
 		return err
 	}
 	ctx := context.Background()
-	var hdr [5]byte
 	for {
-		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+		op, digest, n, err := readRequest(br)
+		if err != nil {
 			return err
 		}
-		n := binary.LittleEndian.Uint32(hdr[1:])
-		if n < digestLen {
-			return fmt.Errorf("frame of %d bytes has no digest", n)
-		}
-		var digest [digestLen]byte
-		if _, err := io.ReadFull(br, digest[:]); err != nil {
+		if err := answer(ctx, r, br, bw, op, digest, n); err != nil {
 			return err
-		}
-		n -= digestLen
-		switch hdr[0] {
-		case opCompile:
-			wasm := make([]byte, n)
-			if _, err := io.ReadFull(br, wasm); err != nil {
-				return err
-			}
-			err := r.compile(ctx, string(digest[:]), wasm)
-			if err != nil {
-				err = writeError(bw, err)
-			} else {
-				r.prepare(string(digest[:]))
-				err = writeFrame(bw, byte(kindOK), nil)
-			}
-			if err != nil {
-				return err
-			}
-		case opStart:
-			if n != 0 {
-				return fmt.Errorf("start frame with %d payload bytes", n)
-			}
-			minor, err := r.start(ctx, string(digest[:]))
-			if err != nil {
-				err = writeError(bw, err)
-			} else {
-				var b [4]byte
-				binary.LittleEndian.PutUint32(b[:], minor)
-				err = writeFrame(bw, byte(kindOK), b[:])
-			}
-			if err != nil {
-				return err
-			}
-		case opSeed:
-			var b [8]byte
-			if n != 8 {
-				return fmt.Errorf("seed frame with %d payload bytes", n)
-			}
-			if _, err := io.ReadFull(br, b[:]); err != nil {
-				return err
-			}
-			r.seed = binary.LittleEndian.Uint64(b[:])
-			if err := writeFrame(bw, byte(kindOK), nil); err != nil {
-				return err
-			}
-		case opMemory:
-			if n != 0 {
-				return fmt.Errorf("memory frame with %d payload bytes", n)
-			}
-			var b [8]byte
-			binary.LittleEndian.PutUint64(b[:], r.lastMemory)
-			if err := writeFrame(bw, byte(kindOK), b[:]); err != nil {
-				return err
-			}
-		case opScore:
-			var readErr error
-			fill := func(view []byte) error {
-				_, readErr = io.ReadFull(br, view)
-				return readErr
-			}
-			skip := func() error {
-				_, readErr = io.CopyN(io.Discard, br, int64(n))
-				return readErr
-			}
-			emit := func(b []byte) error { return writeFrame(bw, byte(kindOK), b) }
-			err := r.score(ctx, string(digest[:]), n, fill, skip, emit)
-			r.seed = 0
-			if readErr != nil {
-				return readErr
-			}
-			r.prepare(string(digest[:]))
-			if err != nil {
-				if _, ok := err.(*runError); !ok {
-					return err // writing the answer failed
-				}
-				if err := writeError(bw, err); err != nil {
-					return err
-				}
-			}
-		default:
-			return fmt.Errorf("unknown operation %d", hdr[0])
 		}
 		if err := bw.Flush(); err != nil {
 			return err
 		}
 	}
+}
+
+// readRequest reads one request frame's header and digest from br. It
+// returns the operation, the digest and the number of payload bytes that
+// follow the digest (still unread). Any error means the stream is broken:
+// a short read, or a frame too small to hold a digest.
+func readRequest(br *bufio.Reader) (op byte, digest string, n uint32, err error) {
+	var hdr [5]byte
+	if _, err := io.ReadFull(br, hdr[:]); err != nil {
+		return 0, "", 0, err
+	}
+	n = binary.LittleEndian.Uint32(hdr[1:])
+	if n < digestLen {
+		return 0, "", 0, fmt.Errorf("frame of %d bytes has no digest", n)
+	}
+	var d [digestLen]byte
+	if _, err := io.ReadFull(br, d[:]); err != nil {
+		return 0, "", 0, err
+	}
+	return hdr[0], string(d[:]), n - digestLen, nil
+}
+
+// answer carries out one request whose n payload bytes are still unread on
+// br, and writes its answer frame to bw (unflushed). Guest and compile
+// failures are answered as error frames; a returned error means the stream
+// is broken (a short read, a payload size the operation does not take, an
+// unknown operation, or a failed write).
+func answer(ctx context.Context, r *runner, br *bufio.Reader, bw *bufio.Writer, op byte, digest string, n uint32) error {
+	switch op {
+	case opCompile:
+		return answerCompile(ctx, r, br, bw, digest, n)
+	case opStart:
+		if n != 0 {
+			return fmt.Errorf("start frame with %d payload bytes", n)
+		}
+		minor, err := r.start(ctx, digest)
+		if err != nil {
+			return writeError(bw, err)
+		}
+		var b [4]byte
+		binary.LittleEndian.PutUint32(b[:], minor)
+		return writeFrame(bw, byte(kindOK), b[:])
+	case opSeed:
+		var b [8]byte
+		if n != 8 {
+			return fmt.Errorf("seed frame with %d payload bytes", n)
+		}
+		if _, err := io.ReadFull(br, b[:]); err != nil {
+			return err
+		}
+		r.seed = binary.LittleEndian.Uint64(b[:])
+		return writeFrame(bw, byte(kindOK), nil)
+	case opMemory:
+		if n != 0 {
+			return fmt.Errorf("memory frame with %d payload bytes", n)
+		}
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], r.lastMemory)
+		return writeFrame(bw, byte(kindOK), b[:])
+	case opScore:
+		return answerScore(ctx, r, br, bw, digest, n)
+	default:
+		return fmt.Errorf("unknown operation %d", op)
+	}
+}
+
+// answerCompile reads the n-byte module from br, compiles and checks it
+// under digest and, when that succeeds, prepares its next instance. A
+// compile failure is answered as an error frame.
+func answerCompile(ctx context.Context, r *runner, br *bufio.Reader, bw *bufio.Writer, digest string, n uint32) error {
+	wasm := make([]byte, n)
+	if _, err := io.ReadFull(br, wasm); err != nil {
+		return err
+	}
+	if err := r.compile(ctx, digest, wasm); err != nil {
+		return writeError(bw, err)
+	}
+	r.prepare(digest)
+	return writeFrame(bw, byte(kindOK), nil)
+}
+
+// answerScore streams the n-byte encoded input from br into a scoring run
+// of the module digest and writes its output frames to bw. The seed set by
+// opSeed applies to this run only, and the module's next instance is
+// prepared afterwards. A guest failure is answered as an error frame; a
+// short read of the input or a failed write is returned.
+func answerScore(ctx context.Context, r *runner, br *bufio.Reader, bw *bufio.Writer, digest string, n uint32) error {
+	var readErr error
+	fill := func(view []byte) error {
+		_, readErr = io.ReadFull(br, view)
+		return readErr
+	}
+	skip := func() error {
+		_, readErr = io.CopyN(io.Discard, br, int64(n))
+		return readErr
+	}
+	emit := func(b []byte) error { return writeFrame(bw, byte(kindOK), b) }
+	err := r.score(ctx, digest, n, fill, skip, emit)
+	r.seed = 0
+	if readErr != nil {
+		return readErr
+	}
+	r.prepare(digest)
+	if err != nil {
+		if _, ok := err.(*runError); !ok {
+			return err // writing the answer failed
+		}
+		return writeError(bw, err)
+	}
+	return nil
 }
 
 func writeFrame(w io.Writer, kind byte, payload []byte) error {
