@@ -349,24 +349,7 @@ func (w *Worker) process(ctx context.Context, cl *claimed) error {
 	}
 	dur := time.Since(start)
 	if err != nil {
-		if ctx.Err() != nil {
-			// Shutting down: hand the work to another worker.
-			return w.release(cl, ctx.Err())
-		}
-		if sctx.Err() != nil {
-			return errLeaseLost
-		}
-		var se *ScorerError
-		var ie *InvalidError
-		switch {
-		case errors.As(err, &se) && se.Public:
-			return w.fail(ctx, cl, c, se.Message, se.Error())
-		case errors.As(err, &se):
-			return w.fail(ctx, cl, c, "the scorer failed on this submission; an admin can see the details", se.Error())
-		case errors.As(err, &ie):
-			return w.fail(ctx, cl, c, "the submission no longer matches the competition's holdout: "+summarize(ie.Problems), ie.Error())
-		}
-		return w.retryLater(ctx, cl, fmt.Errorf("score submission %d: %w", cl.sub.ID, err))
+		return w.scoringFailed(ctx, sctx, cl, c, err)
 	}
 	if splitMode {
 		res = &engine.Result{PrimaryScore: split.Public.Primary, Secondary: namedMap(split.Public.Secondary), EngineVersion: engine.Version}
@@ -379,21 +362,72 @@ func (w *Worker) process(ctx context.Context, cl *claimed) error {
 			}
 		}
 	}
-	row := db.InsertSubmissionScoreParams{
+	row := scoreRow(cl, h, m, res, dur)
+	seed := bootstrapSeed(cl.sub.ArtifactSha256, m.Digest, h.Digest)
+	if !splitMode {
+		addWholeStats(&row, res, seed)
+	} else {
+		addSplitStats(&row, split, sp, seed)
+	}
+	return w.finish(ctx, cl, c, [2]int64{m.ID, h.ID}, nil, &row)
+}
+
+// scoringFailed records the outcome of a scoring run that returned err:
+// on shutdown (ctx done) the claim is released for another worker; a lost
+// lease (sctx done alone) returns errLeaseLost and records nothing; scorer
+// errors and submissions that no longer match the holdout fail the
+// submission (public scorer messages are shown, others only to admins);
+// anything else is retried later.
+func (w *Worker) scoringFailed(ctx, sctx context.Context, cl *claimed, c db.Competition, err error) error {
+	if ctx.Err() != nil {
+		// Shutting down: hand the work to another worker.
+		return w.release(cl, ctx.Err())
+	}
+	if sctx.Err() != nil {
+		return errLeaseLost
+	}
+	var se *ScorerError
+	var ie *InvalidError
+	switch {
+	case errors.As(err, &se) && se.Public:
+		return w.fail(ctx, cl, c, se.Message, se.Error())
+	case errors.As(err, &se):
+		return w.fail(ctx, cl, c, "the scorer failed on this submission; an admin can see the details", se.Error())
+	case errors.As(err, &ie):
+		return w.fail(ctx, cl, c, "the submission no longer matches the competition's holdout: "+summarize(ie.Problems), ie.Error())
+	}
+	return w.retryLater(ctx, cl, fmt.Errorf("score submission %d: %w", cl.sub.ID, err))
+}
+
+// scoreRow is the score row of res (the whole holdout's result, or the
+// public part's in split mode) for the claimed submission, scored by m
+// against h in dur. It carries no intervals, unit scores or split fields:
+// addWholeStats or addSplitStats add them.
+func scoreRow(cl *claimed, h Holdout, m ScorerModule, res *engine.Result, dur time.Duration) db.InsertSubmissionScoreParams {
+	return db.InsertSubmissionScoreParams{
 		SubmissionID: cl.sub.ID, PrimaryScore: res.PrimaryScore, SecondaryJson: secondaryJSON(res),
 		ScorerDigest: m.Digest, HoldoutDigest: h.Digest, EngineVersion: text.Truncate(res.EngineVersion, 64),
 		DurationMs: int32(min(dur.Milliseconds(), math.MaxInt32)), SplitMethod: db.SubmissionScoresSplitMethodNone,
 	}
-	seed := bootstrapSeed(cl.sub.ArtifactSha256, m.Digest, h.Digest)
-	if !splitMode {
-		if lo, hi, ok := Bootstrap(res.PerUnit, seed); ok {
-			row.CiLow, row.CiHigh = sqlNullFloat{Float64: lo, Valid: true}, sqlNullFloat{Float64: hi, Valid: true}
-		}
-		if signif.IsMean(res.PrimaryScore, res.PerUnit) {
-			row.UnitScores = sql.NullString{String: string(signif.Encode(res.PerUnit)), Valid: true}
-		}
-		return w.finish(ctx, cl, c, [2]int64{m.ID, h.ID}, nil, &row)
+}
+
+// addWholeStats adds to row the bootstrap interval of res's per-unit
+// values (drawn with seed) when there is one, and the unit scores when the
+// primary score is their mean.
+func addWholeStats(row *db.InsertSubmissionScoreParams, res *engine.Result, seed uint64) {
+	if lo, hi, ok := Bootstrap(res.PerUnit, seed); ok {
+		row.CiLow, row.CiHigh = sqlNullFloat{Float64: lo, Valid: true}, sqlNullFloat{Float64: hi, Valid: true}
 	}
+	if signif.IsMean(res.PrimaryScore, res.PerUnit) {
+		row.UnitScores = sql.NullString{String: string(signif.Encode(res.PerUnit)), Valid: true}
+	}
+}
+
+// addSplitStats adds to row the split's method, fingerprint, part sizes
+// and private score and, when the split has per-unit values, the unit
+// scores and each part's bootstrap interval (the public part drawn with
+// seed, the private part with a seed derived from it).
+func addSplitStats(row *db.InsertSubmissionScoreParams, split *SplitResult, sp Split, seed uint64) {
 	row.SplitMethod = db.SubmissionScoresSplitMethod(split.Method)
 	row.SplitFingerprint = sp.Fingerprint()
 	row.PublicUnits = sql.NullInt32{Int32: int32(split.Public.Units), Valid: true}
@@ -409,7 +443,6 @@ func (w *Worker) process(ctx context.Context, cl *claimed) error {
 			row.PrivateCiLow, row.PrivateCiHigh = sqlNullFloat{Float64: lo, Valid: true}, sqlNullFloat{Float64: hi, Valid: true}
 		}
 	}
-	return w.finish(ctx, cl, c, [2]int64{m.ID, h.ID}, nil, &row)
 }
 
 // splitOf is the competition's split, and whether it scores in
@@ -549,36 +582,9 @@ func (w *Worker) finish(ctx context.Context, cl *claimed, c db.Competition, used
 		if cur.LeaseToken != cl.token || cur.Pending == pendingNone {
 			return errLeaseLost
 		}
-		if err := tx.ClearOfficialSubmissionScore(ctx, cl.sub.ID); err != nil {
-			return fmt.Errorf("switch official score of submission %d: %w", cl.sub.ID, err)
-		}
-		sc, inserted := existing, false
-		if sc == nil {
-			// The unique (submission, scorer, holdout) key makes a second
-			// row with the same digests impossible; reuse the first.
-			ins := *row
-			ins.IsOfficial = true
-			id, err := tx.InsertSubmissionScore(ctx, ins)
-			switch {
-			case store.IsDuplicate(err):
-				got, err := tx.GetSubmissionScoreByDigests(ctx, db.GetSubmissionScoreByDigestsParams{
-					SubmissionID: row.SubmissionID, ScorerDigest: row.ScorerDigest, HoldoutDigest: row.HoldoutDigest,
-				})
-				if err != nil {
-					return fmt.Errorf("find score of submission %d: %w", cl.sub.ID, err)
-				}
-				sc = &got
-			case err != nil:
-				return fmt.Errorf("insert score of submission %d: %w", cl.sub.ID, err)
-			default:
-				sc, inserted = &db.SubmissionScore{ID: id, PrimaryScore: row.PrimaryScore, CiLow: row.CiLow, CiHigh: row.CiHigh,
-					PrivateScore: row.PrivateScore, PrivateCiLow: row.PrivateCiLow, PrivateCiHigh: row.PrivateCiHigh}, true
-			}
-		}
-		if !inserted {
-			if err := tx.SetOfficialSubmissionScore(ctx, sc.ID); err != nil {
-				return fmt.Errorf("switch official score of submission %d: %w", cl.sub.ID, err)
-			}
+		sc, err := makeOfficial(ctx, tx, cl, existing, row)
+		if err != nil {
+			return err
 		}
 		if err := tx.FinishSubmissionScored(ctx, db.FinishSubmissionScoredParams{
 			ID: cl.sub.ID, PrimaryScore: sqlNullFloat{Float64: sc.PrimaryScore, Valid: true},
@@ -587,34 +593,7 @@ func (w *Worker) finish(ctx context.Context, cl *claimed, c db.Competition, used
 		}); err != nil {
 			return fmt.Errorf("finish submission %d: %w", cl.sub.ID, err)
 		}
-		// The competition as it is now: an import may have turned its
-		// direction around while this one scored, and the best is
-		// ranked the current way.
-		now, err := tx.GetCompetition(ctx, c.ID)
-		if err != nil {
-			return fmt.Errorf("read competition %s: %w", c.Slug, err)
-		}
-		if err := updateBest(ctx, tx, now, cur.UserID); err != nil {
-			return err
-		}
-		if cur.RescoreJobID.Valid {
-			if err := tx.AdvanceRescoreJob(ctx, db.AdvanceRescoreJobParams{ID: cur.RescoreJobID.Int64, Done: 1}); err != nil {
-				return fmt.Errorf("advance rescore job: %w", err)
-			}
-		}
-		// The scorer or holdout changed while this one scored (and the
-		// rescore request skipped it as busy): queue it again.
-		if now.CurrentScorerID.Int64 != used[0] || now.CurrentHoldoutID.Int64 != used[1] {
-			if _, err := tx.RequeueSubmission(ctx, db.RequeueSubmissionParams{ID: cl.sub.ID}); err != nil {
-				return fmt.Errorf("requeue submission %d: %w", cl.sub.ID, err)
-			}
-		}
-		// Last: every switch of this competition serializes on this row
-		// lock, so hold it for as short a time as possible.
-		if err := tx.BumpLeaderboardVersion(ctx, c.ID); err != nil {
-			return fmt.Errorf("bump leaderboard of %s: %w", c.Slug, err)
-		}
-		return nil
+		return afterScored(ctx, tx, cl, c, cur, used)
 	})
 	if err != nil {
 		return err
@@ -622,6 +601,83 @@ func (w *Worker) finish(ctx context.Context, cl *claimed, c db.Competition, used
 	s.done.Done(cl.sub.ID)
 	if cl.sub.Pending == pendingNew {
 		s.observeLatency(scoredAt.Sub(cl.sub.CreatedAt))
+	}
+	return nil
+}
+
+// makeOfficial makes the claimed submission's official score existing or,
+// when existing is nil, row (inserted now, or the row already stored with
+// the same digests), inside tx, and returns it with its scores and
+// intervals. Exactly one score of the submission is official afterwards.
+func makeOfficial(ctx context.Context, tx store.Store, cl *claimed, existing *db.SubmissionScore, row *db.InsertSubmissionScoreParams) (*db.SubmissionScore, error) {
+	if err := tx.ClearOfficialSubmissionScore(ctx, cl.sub.ID); err != nil {
+		return nil, fmt.Errorf("switch official score of submission %d: %w", cl.sub.ID, err)
+	}
+	sc, inserted := existing, false
+	if sc == nil {
+		// The unique (submission, scorer, holdout) key makes a second
+		// row with the same digests impossible; reuse the first.
+		ins := *row
+		ins.IsOfficial = true
+		id, err := tx.InsertSubmissionScore(ctx, ins)
+		switch {
+		case store.IsDuplicate(err):
+			got, err := tx.GetSubmissionScoreByDigests(ctx, db.GetSubmissionScoreByDigestsParams{
+				SubmissionID: row.SubmissionID, ScorerDigest: row.ScorerDigest, HoldoutDigest: row.HoldoutDigest,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("find score of submission %d: %w", cl.sub.ID, err)
+			}
+			sc = &got
+		case err != nil:
+			return nil, fmt.Errorf("insert score of submission %d: %w", cl.sub.ID, err)
+		default:
+			sc, inserted = &db.SubmissionScore{ID: id, PrimaryScore: row.PrimaryScore, CiLow: row.CiLow, CiHigh: row.CiHigh,
+				PrivateScore: row.PrivateScore, PrivateCiLow: row.PrivateCiLow, PrivateCiHigh: row.PrivateCiHigh}, true
+		}
+	}
+	if !inserted {
+		if err := tx.SetOfficialSubmissionScore(ctx, sc.ID); err != nil {
+			return nil, fmt.Errorf("switch official score of submission %d: %w", cl.sub.ID, err)
+		}
+	}
+	return sc, nil
+}
+
+// afterScored does, inside finish's transaction, what follows a newly
+// official score of cur (locked, scored with the scorer and holdout ids
+// used): the user's best is ranked the competition's current way, a
+// rescore job advances, the submission is queued again when the scorer or
+// holdout changed meanwhile, and, last of all, the competition's
+// leaderboard version is bumped (its row lock is held as briefly as
+// possible).
+func afterScored(ctx context.Context, tx store.Store, cl *claimed, c db.Competition, cur db.Submission, used [2]int64) error {
+	// The competition as it is now: an import may have turned its
+	// direction around while this one scored, and the best is
+	// ranked the current way.
+	now, err := tx.GetCompetition(ctx, c.ID)
+	if err != nil {
+		return fmt.Errorf("read competition %s: %w", c.Slug, err)
+	}
+	if err := updateBest(ctx, tx, now, cur.UserID); err != nil {
+		return err
+	}
+	if cur.RescoreJobID.Valid {
+		if err := tx.AdvanceRescoreJob(ctx, db.AdvanceRescoreJobParams{ID: cur.RescoreJobID.Int64, Done: 1}); err != nil {
+			return fmt.Errorf("advance rescore job: %w", err)
+		}
+	}
+	// The scorer or holdout changed while this one scored (and the
+	// rescore request skipped it as busy): queue it again.
+	if now.CurrentScorerID.Int64 != used[0] || now.CurrentHoldoutID.Int64 != used[1] {
+		if _, err := tx.RequeueSubmission(ctx, db.RequeueSubmissionParams{ID: cl.sub.ID}); err != nil {
+			return fmt.Errorf("requeue submission %d: %w", cl.sub.ID, err)
+		}
+	}
+	// Last: every switch of this competition serializes on this row
+	// lock, so hold it for as short a time as possible.
+	if err := tx.BumpLeaderboardVersion(ctx, c.ID); err != nil {
+		return fmt.Errorf("bump leaderboard of %s: %w", c.Slug, err)
 	}
 	return nil
 }
