@@ -168,17 +168,8 @@ func (r *Reader) next(want int) ([][]byte, error) {
 	r.scratch = r.scratch[:0]
 	i := r.pos
 	start := i
-	// Blank row: no fields at all.
 	if data[i] == '\n' || (data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n') {
-		if data[i] == '\r' {
-			i++
-		}
-		r.pos = i + 1
-		if want < 0 {
-			return nil, fatal(Problem{Row: row, Message: "header row is blank"})
-		}
-		r.probs.Add(Problem{Row: row, Message: "row is blank"})
-		return nil, nil
+		return nil, r.blank(i, row, want)
 	}
 	fieldStart := i
 	for {
@@ -216,70 +207,122 @@ func (r *Reader) next(want int) ([][]byte, error) {
 			return nil, r.fatalHere(Problem{Row: row, Column: r.column(len(fields)), Value: Show(data[fieldStart:min(i+1, len(data))]),
 				Message: "quote inside an unquoted field (quote the whole field and double the quote)"})
 		}
-		j := i + 1
-		escaped := false
-		for {
-			k := bytes.IndexByte(data[j:], '"')
-			if k < 0 {
-				return nil, r.fatalHere(Problem{Row: row, Column: r.column(len(fields)), Value: Show(data[i:min(len(data), i+maxShown)]),
-					Message: "quoted field is never closed"})
-			}
-			j += k
-			if j+1 < len(data) && data[j+1] == '"' {
-				escaped = true
-				j += 2
-				continue
-			}
-			break
-		}
-		content := data[i+1 : j]
-		if escaped {
-			s := len(r.scratch)
-			for p := 0; p < len(content); p++ {
-				r.scratch = append(r.scratch, content[p])
-				if content[p] == '"' {
-					p++
-				}
-			}
-			content = r.scratch[s:]
+		content, j, err := r.quoted(i, row, len(fields))
+		if err != nil {
+			return nil, err
 		}
 		fields = append(fields, content)
-		i = j + 1
-		if i >= len(data) {
-			r.pos = i
+		var end bool
+		i, end, err = r.afterQuoted(j+1, row, len(fields))
+		if err != nil {
+			return nil, err
+		}
+		if end {
 			break
 		}
-		switch data[i] {
-		case ',':
-			i++
-			fieldStart = i
-			if i >= len(data) {
-				// A trailing comma at end of file: one more empty field.
-				fields = append(fields, data[i:i])
-				r.pos = i
-				goto done
-			}
-			continue
-		case '\n':
-			r.pos = i + 1
-			goto done
-		case '\r':
-			if i+1 < len(data) && data[i+1] == '\n' {
-				r.pos = i + 2
-				goto done
-			}
-		}
-		return nil, r.fatalHere(Problem{Row: row, Column: r.column(len(fields) - 1), Value: Show(data[i:min(i+1, len(data))]),
-			Message: "unexpected character after a closing quote"})
+		fieldStart = i
 	}
-done:
 	r.fields = fields
-	if want >= 0 && len(fields) != want {
-		r.probs.Add(Problem{Row: row, Value: Show(bytes.TrimRight(data[start:r.pos], "\r\n")),
-			Message: fmt.Sprintf("row has %d fields, the header has %d", len(fields), want)})
+	// The common case (a data row of the header's width in valid UTF-8
+	// input) stays free of the call.
+	if want >= 0 && (len(fields) != want || r.utf8bad) && !r.accept(fields, row, start, want) {
 		return nil, nil
 	}
-	if r.utf8bad && want >= 0 {
+	return fields, nil
+}
+
+// blank skips the blank record (no fields at all: a bare line feed, or a
+// carriage return and line feed) that starts at i, the record's row
+// number being row. A blank header (want < 0) is fatal; a blank data row
+// is a collected problem, and blank returns nil.
+func (r *Reader) blank(i, row, want int) error {
+	if r.data[i] == '\r' {
+		i++
+	}
+	r.pos = i + 1
+	if want < 0 {
+		return fatal(Problem{Row: row, Message: "header row is blank"})
+	}
+	r.probs.Add(Problem{Row: row, Message: "row is blank"})
+	return nil
+}
+
+// quoted parses the quoted field whose opening quote is at i (the field
+// being number col of record row). It returns the field's content, with
+// doubled quotes undoubled into r.scratch (otherwise aliasing r.data), and
+// the index of the closing quote. An unclosed quote is fatal.
+func (r *Reader) quoted(i, row, col int) (content []byte, j int, err error) {
+	data := r.data
+	j = i + 1
+	escaped := false
+	for {
+		k := bytes.IndexByte(data[j:], '"')
+		if k < 0 {
+			return nil, 0, r.fatalHere(Problem{Row: row, Column: r.column(col), Value: Show(data[i:min(len(data), i+maxShown)]),
+				Message: "quoted field is never closed"})
+		}
+		j += k
+		if j+1 < len(data) && data[j+1] == '"' {
+			escaped = true
+			j += 2
+			continue
+		}
+		break
+	}
+	content = data[i+1 : j]
+	if escaped {
+		s := len(r.scratch)
+		for p := 0; p < len(content); p++ {
+			r.scratch = append(r.scratch, content[p])
+			if content[p] == '"' {
+				p++
+			}
+		}
+		content = r.scratch[s:]
+	}
+	return content, j, nil
+}
+
+// afterQuoted checks the byte at i, just after a quoted field's closing
+// quote (the field being number nfields of record row, counting from 1).
+// At the end of the data or of the record it sets r.pos past the record
+// and reports end; after a comma it returns the index where the next field
+// starts (which may be the end of the data: a trailing empty field).
+// Anything else is fatal.
+func (r *Reader) afterQuoted(i, row, nfields int) (next int, end bool, err error) {
+	data := r.data
+	if i >= len(data) {
+		r.pos = i
+		return i, true, nil
+	}
+	switch data[i] {
+	case ',':
+		return i + 1, false, nil
+	case '\n':
+		r.pos = i + 1
+		return i, true, nil
+	case '\r':
+		if i+1 < len(data) && data[i+1] == '\n' {
+			r.pos = i + 2
+			return i, true, nil
+		}
+	}
+	return 0, false, r.fatalHere(Problem{Row: row, Column: r.column(nfields - 1), Value: Show(data[i:min(i+1, len(data))]),
+		Message: "unexpected character after a closing quote"})
+}
+
+// accept reports whether the data record fields (row number row, its
+// bytes starting at start and ending before r.pos) is usable: it has
+// exactly want fields and, when the input holds invalid UTF-8 anywhere,
+// every field is valid UTF-8. Otherwise it collects a problem for the
+// field count, or one per invalid field, and reports false.
+func (r *Reader) accept(fields [][]byte, row, start, want int) bool {
+	if len(fields) != want {
+		r.probs.Add(Problem{Row: row, Value: Show(bytes.TrimRight(r.data[start:r.pos], "\r\n")),
+			Message: fmt.Sprintf("row has %d fields, the header has %d", len(fields), want)})
+		return false
+	}
+	if r.utf8bad {
 		bad := false
 		for k, f := range fields {
 			if !utf8.Valid(f) {
@@ -288,8 +331,8 @@ done:
 			}
 		}
 		if bad {
-			return nil, nil
+			return false
 		}
 	}
-	return fields, nil
+	return true
 }
