@@ -155,15 +155,17 @@ type validator struct {
 	boxStart, boxLen []int32
 }
 
+// run is pass 1: it reads every record of v.r, refusing (as collected
+// problems) unknown, empty and duplicate ids, and appends one entry per
+// accepted record, with its values parsed and checked, in file order. It
+// returns an error only for a fatal problem of the reader. The per-row work
+// stays in this one loop: it is the scoring hot path.
 func (v *validator) run() error {
 	sp, pos := v.sp, v.pos
 	idPos := pos[0]
 	keys := v.h.Key()
 	n := v.h.Units()
-	v.ents = make([]entry, 0, min(v.lines, n+1))
-	v.rows = make([]int32, 0, min(v.lines, n+1))
-	v.more = make([][]uint64, len(sp.Columns))
-	v.seen = make([]uint64, (n+63)/64)
+	v.allocate(n)
 	next, seq := 0, true // the unit after the last one matched: most files follow holdout order
 	for {
 		f, err := v.r.Next()
@@ -186,17 +188,12 @@ func (v *validator) run() error {
 			seq = ok && u == next
 		}
 		if !ok {
-			msg := "unknown id: not in the test set"
-			if len(id) == 0 {
-				msg = "id is empty"
-			}
-			v.probs.Add(strictcsv.Problem{Row: row, Column: sp.ID, Value: strictcsv.Show(id), Message: msg})
+			v.unknownID(row, id)
 			continue
 		}
 		next = u + 1
 		if v.seen[u/64]&(1<<(u%64)) != 0 {
-			v.probs.Add(strictcsv.Problem{Row: row, Column: sp.ID, Value: strictcsv.Show(id),
-				Message: fmt.Sprintf("duplicate id, first given at row %d", v.firstRow(int32(u)))})
+			v.duplicateID(row, id, u)
 			continue
 		}
 		v.seen[u/64] |= 1 << (u % 64)
@@ -222,15 +219,9 @@ func (v *validator) run() error {
 				}
 				bits = math.Float64bits(x)
 			case spec.Boxes:
-				start := len(v.boxBuf)
-				var msg string
-				v.boxBuf, msg = ParseBoxes(val, v.boxBuf, col.BoxLimit())
-				if msg != "" {
-					v.probs.Add(strictcsv.Problem{Row: row, Column: col.Name, Value: strictcsv.Show(val), Message: msg})
+				if !v.addBoxes(row, col, val) {
 					e.k = ^k
 				}
-				v.boxStart = append(v.boxStart, int32(start))
-				v.boxLen = append(v.boxLen, int32(len(v.boxBuf)-start))
 			}
 			if c == 0 {
 				e.v = bits
@@ -241,6 +232,49 @@ func (v *validator) run() error {
 		v.ents = append(v.ents, e)
 		v.rows = append(v.rows, int32(row))
 	}
+}
+
+// allocate sizes pass 1's buffers for a holdout of n units: the entries
+// and row numbers to the smaller of the file's rows and n+1 (duplicates
+// are refused, so no more are ever kept), the seen bits to n.
+func (v *validator) allocate(n int) {
+	v.ents = make([]entry, 0, min(v.lines, n+1))
+	v.rows = make([]int32, 0, min(v.lines, n+1))
+	v.more = make([][]uint64, len(v.sp.Columns))
+	v.seen = make([]uint64, (n+63)/64)
+}
+
+// unknownID reports row's id, which no unit of the holdout has (or which
+// is empty), as a problem.
+func (v *validator) unknownID(row int, id []byte) {
+	msg := "unknown id: not in the test set"
+	if len(id) == 0 {
+		msg = "id is empty"
+	}
+	v.probs.Add(strictcsv.Problem{Row: row, Column: v.sp.ID, Value: strictcsv.Show(id), Message: msg})
+}
+
+// duplicateID reports row's id, of unit u already given by an earlier row,
+// as a problem naming that row.
+func (v *validator) duplicateID(row int, id []byte, u int) {
+	v.probs.Add(strictcsv.Problem{Row: row, Column: v.sp.ID, Value: strictcsv.Show(id),
+		Message: fmt.Sprintf("duplicate id, first given at row %d", v.firstRow(int32(u)))})
+}
+
+// addBoxes parses val, row's value of the boxes column col, onto
+// v.boxBuf and records where its boxes start and how many numbers they
+// take (none kept past a refused value). It reports false, with the
+// problem collected, when val is not a valid list of boxes.
+func (v *validator) addBoxes(row int, col *spec.Column, val []byte) bool {
+	start := len(v.boxBuf)
+	var msg string
+	v.boxBuf, msg = ParseBoxes(val, v.boxBuf, col.BoxLimit())
+	if msg != "" {
+		v.probs.Add(strictcsv.Problem{Row: row, Column: col.Name, Value: strictcsv.Show(val), Message: msg})
+	}
+	v.boxStart = append(v.boxStart, int32(start))
+	v.boxLen = append(v.boxLen, int32(len(v.boxBuf)-start))
+	return msg == ""
 }
 
 // align orders the entries by unit, reports duplicate and missing units,
@@ -259,26 +293,7 @@ func (v *validator) align() []abi.Column {
 	// boxes were refused has none and the file is invalid anyway): the
 	// boxes were appended in unit order.
 	boxesInPlace := inOrder
-	preds := make([]abi.Column, len(v.sp.Columns))
-	for c, col := range v.sp.Columns {
-		p := &preds[c]
-		p.Name, p.Role = col.Name, abi.Prediction
-		switch col.Type {
-		case spec.Int:
-			p.Type, p.Int64 = abi.Int64, make([]int64, n)
-		case spec.Float:
-			p.Type, p.Float64 = abi.Float64, make([]float64, n)
-		case spec.Boxes:
-			p.Type, p.Offsets = abi.ListFloat64, make([]int32, n+1)
-			// In holdout order the parsed boxes already are the column:
-			// use them as they are instead of a second copy.
-			if boxesInPlace {
-				p.Float64 = v.boxBuf
-			} else {
-				p.Float64 = make([]float64, 0, len(v.boxBuf))
-			}
-		}
-	}
+	preds := v.newPredictions(n, boxesInPlace)
 	missing := 0
 	var examples []string
 	miss := func(u int) {
@@ -327,15 +342,49 @@ func (v *validator) align() []abi.Column {
 		miss(want)
 	}
 	if missing > 0 {
-		// Rows rejected for other problems leave their ids missing too;
-		// say so rather than mislead.
-		note := ""
-		if v.probs.Len() > 0 {
-			note = " (rows with other problems count as missing)"
-		}
-		v.probs.Add(strictcsv.Problem{Column: v.sp.ID, Message: fmt.Sprintf("%d ids of the test set are missing%s, e.g. %s", missing, note, strings.Join(examples, ", "))})
+		v.reportMissing(missing, examples)
 	}
 	return preds
+}
+
+// newPredictions allocates the prediction columns of n units, one per
+// column of the spec, zeroed. With boxesInPlace (every unit given once,
+// in holdout order) a boxes column takes the parsed boxes as they are,
+// without a copy, and only its offsets remain to fill.
+func (v *validator) newPredictions(n int, boxesInPlace bool) []abi.Column {
+	preds := make([]abi.Column, len(v.sp.Columns))
+	for c, col := range v.sp.Columns {
+		p := &preds[c]
+		p.Name, p.Role = col.Name, abi.Prediction
+		switch col.Type {
+		case spec.Int:
+			p.Type, p.Int64 = abi.Int64, make([]int64, n)
+		case spec.Float:
+			p.Type, p.Float64 = abi.Float64, make([]float64, n)
+		case spec.Boxes:
+			p.Type, p.Offsets = abi.ListFloat64, make([]int32, n+1)
+			// In holdout order the parsed boxes already are the column:
+			// use them as they are instead of a second copy.
+			if boxesInPlace {
+				p.Float64 = v.boxBuf
+			} else {
+				p.Float64 = make([]float64, 0, len(v.boxBuf))
+			}
+		}
+	}
+	return preds
+}
+
+// reportMissing reports, as one problem, that missing units of the
+// holdout were not given (examples naming the first few ids).
+func (v *validator) reportMissing(missing int, examples []string) {
+	// Rows rejected for other problems leave their ids missing too;
+	// say so rather than mislead.
+	note := ""
+	if v.probs.Len() > 0 {
+		note = " (rows with other problems count as missing)"
+	}
+	v.probs.Add(strictcsv.Problem{Column: v.sp.ID, Message: fmt.Sprintf("%d ids of the test set are missing%s, e.g. %s", missing, note, strings.Join(examples, ", "))})
 }
 
 // firstRow is the row that first gave unit u (pass 1, rare: only for a
