@@ -110,14 +110,18 @@ func importRows(sp spec.Spec, data []byte, r *strictcsv.Reader, pos []int, probs
 	return build(sp, key, truth, func(i int) int { return i + 2 })
 }
 
+// boxUnit is one unit of a box-rows holdout as its rows are read.
+type boxUnit struct {
+	row    int32
+	noBox  int32 // row of its Target=0 row, or 0
+	boxRow int32 // row of its first Target=1 row, or 0
+	boxes  []float64
+}
+
+// importBoxRows reads the records of a box-rows holdout (see ImportCSV):
+// units in the order of their first row, each with its boxes in row order.
 func importBoxRows(sp spec.Spec, r *strictcsv.Reader, pos []int, probs *strictcsv.Problems) (*Holdout, error) {
-	type unit struct {
-		row    int32
-		noBox  int32 // row of its Target=0 row, or 0
-		boxRow int32 // row of its first Target=1 row, or 0
-		boxes  []float64
-	}
-	var units []unit
+	var units []boxUnit
 	at := map[string]int{}
 	names := sp.HoldoutHeader() // id,x,y,width,height,Target
 	for {
@@ -140,30 +144,7 @@ func importBoxRows(sp spec.Spec, r *strictcsv.Reader, pos []int, probs *strictcs
 			probs.Add(strictcsv.Problem{Row: int(row), Column: "Target", Value: strictcsv.Show(tv), Message: "must be 0 or 1"})
 			continue
 		}
-		var box [4]float64
-		good := true
-		for k := 0; k < 4; k++ {
-			v := f[pos[1+k]]
-			if target == 0 {
-				if len(v) != 0 {
-					probs.Add(strictcsv.Problem{Row: int(row), Column: names[1+k], Value: strictcsv.Show(v), Message: "must be empty when Target is 0"})
-					good = false
-				}
-				continue
-			}
-			x, ok := strictcsv.ParseFloat(v)
-			if !ok {
-				probs.Add(strictcsv.Problem{Row: int(row), Column: names[1+k], Value: strictcsv.Show(v), Message: "must be a finite decimal number when Target is 1"})
-				good = false
-				continue
-			}
-			if k >= 2 && x <= 0 {
-				probs.Add(strictcsv.Problem{Row: int(row), Column: names[1+k], Value: strictcsv.Show(v), Message: "box width and height must be positive"})
-				good = false
-				continue
-			}
-			box[k] = x
-		}
+		box, good := boxOf(f, pos, names, int(row), target, probs)
 		if !good {
 			continue
 		}
@@ -171,28 +152,11 @@ func importBoxRows(sp spec.Spec, r *strictcsv.Reader, pos []int, probs *strictcs
 		if !seen {
 			u = len(units)
 			at[string(id)] = u
-			units = append(units, unit{row: row})
+			units = append(units, boxUnit{row: row})
 		}
-		un := &units[u]
-		if target == 0 {
-			if un.noBox != 0 || un.boxRow != 0 {
-				first := max(un.noBox, un.boxRow)
-				probs.Add(strictcsv.Problem{Row: int(row), Column: sp.ID, Value: strictcsv.Show(id),
-					Message: fmt.Sprintf("a Target=0 row must be the only row of its id; row %d has the same id", first)})
-				continue
-			}
-			un.noBox = row
-			continue
+		if msg := units[u].add(row, target, box); msg != "" {
+			probs.Add(strictcsv.Problem{Row: int(row), Column: sp.ID, Value: strictcsv.Show(id), Message: msg})
 		}
-		if un.noBox != 0 {
-			probs.Add(strictcsv.Problem{Row: int(row), Column: sp.ID, Value: strictcsv.Show(id),
-				Message: fmt.Sprintf("id already has a Target=0 row (row %d), so it cannot have boxes", un.noBox)})
-			continue
-		}
-		if un.boxRow == 0 {
-			un.boxRow = row
-		}
-		un.boxes = append(un.boxes, box[:]...)
 	}
 	if err := probs.Err(); err != nil {
 		return nil, err
@@ -200,12 +164,78 @@ func importBoxRows(sp spec.Spec, r *strictcsv.Reader, pos []int, probs *strictcs
 	if len(units) == 0 {
 		return nil, &strictcsv.InvalidError{Problems: []strictcsv.Problem{{Message: "holdout has a header but no rows"}}}
 	}
+	key, boxes, err := boxColumns(units, at)
+	if err != nil {
+		return nil, err
+	}
+	return build(sp, key, []abi.Column{boxes}, func(i int) int { return int(units[i].row) })
+}
+
+// boxOf checks the four box fields of record f (row number row, Target
+// target; names is the holdout header) and returns the box: with Target=1
+// finite decimals with positive width and height, with Target=0 all empty
+// (and a zero box). It reports false, with one problem per bad field
+// collected, otherwise.
+func boxOf(f [][]byte, pos []int, names []string, row int, target int64, probs *strictcsv.Problems) ([4]float64, bool) {
+	var box [4]float64
+	good := true
+	for k := 0; k < 4; k++ {
+		v := f[pos[1+k]]
+		if target == 0 {
+			if len(v) != 0 {
+				probs.Add(strictcsv.Problem{Row: row, Column: names[1+k], Value: strictcsv.Show(v), Message: "must be empty when Target is 0"})
+				good = false
+			}
+			continue
+		}
+		x, ok := strictcsv.ParseFloat(v)
+		if !ok {
+			probs.Add(strictcsv.Problem{Row: row, Column: names[1+k], Value: strictcsv.Show(v), Message: "must be a finite decimal number when Target is 1"})
+			good = false
+			continue
+		}
+		if k >= 2 && x <= 0 {
+			probs.Add(strictcsv.Problem{Row: row, Column: names[1+k], Value: strictcsv.Show(v), Message: "box width and height must be positive"})
+			good = false
+			continue
+		}
+		box[k] = x
+	}
+	return box, good
+}
+
+// add records row (Target target, its box when target is 1) in un. A
+// Target=0 row must be its unit's only row: add refuses a second row
+// beside one, returning the problem's message and leaving un unchanged.
+func (un *boxUnit) add(row int32, target int64, box [4]float64) string {
+	if target == 0 {
+		if un.noBox != 0 || un.boxRow != 0 {
+			first := max(un.noBox, un.boxRow)
+			return fmt.Sprintf("a Target=0 row must be the only row of its id; row %d has the same id", first)
+		}
+		un.noBox = row
+		return ""
+	}
+	if un.noBox != 0 {
+		return fmt.Sprintf("id already has a Target=0 row (row %d), so it cannot have boxes", un.noBox)
+	}
+	if un.boxRow == 0 {
+		un.boxRow = row
+	}
+	un.boxes = append(un.boxes, box[:]...)
+	return ""
+}
+
+// boxColumns lays the units out as the key column (ids from at, which
+// maps each id to its unit) and the boxes truth column, in unit order. It
+// fails when either outgrows Arrow's 32-bit offsets.
+func boxColumns(units []boxUnit, at map[string]int) (key, boxes abi.Column, err error) {
 	ids := make([][]byte, len(units))
 	for id, u := range at {
 		ids[u] = []byte(id)
 	}
-	key := abi.Column{Offsets: make([]int32, 1, len(units)+1)}
-	boxes := abi.Column{Name: BoxesColumn, Role: abi.Truth, Type: abi.ListFloat64, Offsets: make([]int32, 1, len(units)+1)}
+	key = abi.Column{Offsets: make([]int32, 1, len(units)+1)}
+	boxes = abi.Column{Name: BoxesColumn, Role: abi.Truth, Type: abi.ListFloat64, Offsets: make([]int32, 1, len(units)+1)}
 	for u := range units {
 		key.Data = append(key.Data, ids[u]...)
 		key.Offsets = append(key.Offsets, int32(len(key.Data)))
@@ -213,7 +243,7 @@ func importBoxRows(sp spec.Spec, r *strictcsv.Reader, pos []int, probs *strictcs
 		boxes.Offsets = append(boxes.Offsets, int32(len(boxes.Float64)))
 	}
 	if len(key.Data) > math.MaxInt32 || len(boxes.Float64) > math.MaxInt32 {
-		return nil, errors.New("holdout too large for Arrow's 32-bit offsets")
+		return abi.Column{}, abi.Column{}, errors.New("holdout too large for Arrow's 32-bit offsets")
 	}
-	return build(sp, key, []abi.Column{boxes}, func(i int) int { return int(units[i].row) })
+	return key, boxes, nil
 }

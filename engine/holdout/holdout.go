@@ -78,6 +78,34 @@ func build(sp spec.Spec, key abi.Column, truth []abi.Column, rowOf func(int) int
 	if err := checkOffsets(key.Offsets, len(key.Data)); err != nil {
 		return nil, fmt.Errorf("holdout column %q: %w", sp.ID, err)
 	}
+	idx := checkKey(sp, key, n, where, rowOf != nil, probs)
+	want := wantTruth(sp)
+	if len(truth) != len(want) {
+		return nil, fmt.Errorf("holdout has %d truth columns, spec %q wants %d", len(truth), sp.Slug, len(want))
+	}
+	for c, col := range truth {
+		w := want[c]
+		if col.Name != w.Name || col.Type != w.Type {
+			return nil, fmt.Errorf("holdout truth column %d is %q of type %d, spec %q wants %q of type %d", c+1, col.Name, col.Type, sp.Slug, w.Name, w.Type)
+		}
+		if err := checkTruth(col, sp, c, n, where, probs); err != nil {
+			return nil, err
+		}
+	}
+	if err := probs.Err(); err != nil {
+		return nil, err
+	}
+	key.Name, key.Role, key.Type = sp.ID, abi.Key, abi.Utf8
+	h := &Holdout{spec: sp, key: key, truth: truth, index: idx}
+	h.digest = digest(h)
+	return h, nil
+}
+
+// checkKey collects a problem for each empty id of the n-unit key column
+// (offsets already checked) and for each duplicate (up to the problem
+// cap), and returns the key's index. where names a unit's row (byRow) or
+// its unit number for messages.
+func checkKey(sp spec.Spec, key abi.Column, n int, where func(int) (int, string), byRow bool, probs *strictcsv.Problems) *Index {
 	for i := 0; i < n; i++ {
 		if key.Offsets[i] == key.Offsets[i+1] {
 			r, u := where(i)
@@ -89,73 +117,66 @@ func build(sp spec.Spec, key abi.Column, truth []abi.Column, rowOf func(int) int
 		r, u := where(d[1])
 		r0, u0 := where(d[0])
 		first := fmt.Sprintf("row %d", r0)
-		if rowOf == nil {
+		if !byRow {
 			first = strings.TrimSuffix(u0, ": ")
 		}
 		probs.Add(strictcsv.Problem{Row: r, Column: sp.ID, Value: strictcsv.Show(key.Data[key.Offsets[d[1]]:key.Offsets[d[1]+1]]),
 			Message: u + "duplicate id, first seen at " + first})
 	}
-	want := wantTruth(sp)
-	if len(truth) != len(want) {
-		return nil, fmt.Errorf("holdout has %d truth columns, spec %q wants %d", len(truth), sp.Slug, len(want))
-	}
-	for c, col := range truth {
-		w := want[c]
-		if col.Name != w.Name || col.Type != w.Type {
-			return nil, fmt.Errorf("holdout truth column %d is %q of type %d, spec %q wants %q of type %d", c+1, col.Name, col.Type, sp.Slug, w.Name, w.Type)
+	return idx
+}
+
+// checkTruth checks truth column col, number c (of the type spec sp
+// wants), of an n-unit holdout. A column of the wrong length or
+// with bad offsets is an error; each value out of its spec column's range, non-finite,
+// or (for boxes) not whole valid boxes is a collected problem, named by
+// where.
+func checkTruth(col abi.Column, sp spec.Spec, c, n int, where func(int) (int, string), probs *strictcsv.Problems) error {
+	switch col.Type {
+	case abi.Int64:
+		if len(col.Int64) != n {
+			return fmt.Errorf("holdout column %q has %d values for %d units", col.Name, len(col.Int64), n)
 		}
-		switch col.Type {
-		case abi.Int64:
-			if len(col.Int64) != n {
-				return nil, fmt.Errorf("holdout column %q has %d values for %d units", col.Name, len(col.Int64), n)
-			}
-			sc := sp.Columns[c]
-			for i, v := range col.Int64 {
-				if v < sc.Min || v > sc.Max {
-					r, u := where(i)
-					probs.Add(strictcsv.Problem{Row: r, Column: col.Name, Value: fmt.Sprint(v), Message: fmt.Sprintf("%smust be an integer in %d..%d", u, sc.Min, sc.Max)})
-				}
-			}
-		case abi.Float64:
-			if len(col.Float64) != n {
-				return nil, fmt.Errorf("holdout column %q has %d values for %d units", col.Name, len(col.Float64), n)
-			}
-			for i, v := range col.Float64 {
-				if math.IsNaN(v) || math.IsInf(v, 0) {
-					r, u := where(i)
-					probs.Add(strictcsv.Problem{Row: r, Column: col.Name, Value: fmt.Sprint(v), Message: u + "must be a finite number"})
-				}
-			}
-		case abi.ListFloat64:
-			if len(col.Offsets) != n+1 {
-				return nil, fmt.Errorf("holdout column %q has %d offsets for %d units", col.Name, len(col.Offsets), n)
-			}
-			if err := checkOffsets(col.Offsets, len(col.Float64)); err != nil {
-				return nil, fmt.Errorf("holdout column %q: %w", col.Name, err)
-			}
-			for i := 0; i < n; i++ {
-				b := col.Float64[col.Offsets[i]:col.Offsets[i+1]]
-				if len(b)%4 != 0 {
-					r, u := where(i)
-					probs.Add(strictcsv.Problem{Row: r, Column: col.Name, Message: fmt.Sprintf("%s%d numbers are not whole boxes of 4", u, len(b))})
-					continue
-				}
-				for k := 0; k < len(b); k += 4 {
-					if msg := checkBox(b[k : k+4]); msg != "" {
-						r, u := where(i)
-						probs.Add(strictcsv.Problem{Row: r, Column: col.Name, Message: fmt.Sprintf("%sbox %d: %s", u, k/4+1, msg)})
-					}
-				}
+		sc := sp.Columns[c]
+		for i, v := range col.Int64 {
+			if v < sc.Min || v > sc.Max {
+				r, u := where(i)
+				probs.Add(strictcsv.Problem{Row: r, Column: col.Name, Value: fmt.Sprint(v), Message: fmt.Sprintf("%smust be an integer in %d..%d", u, sc.Min, sc.Max)})
 			}
 		}
+	case abi.Float64:
+		if len(col.Float64) != n {
+			return fmt.Errorf("holdout column %q has %d values for %d units", col.Name, len(col.Float64), n)
+		}
+		for i, v := range col.Float64 {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				r, u := where(i)
+				probs.Add(strictcsv.Problem{Row: r, Column: col.Name, Value: fmt.Sprint(v), Message: u + "must be a finite number"})
+			}
+		}
+	case abi.ListFloat64:
+		if len(col.Offsets) != n+1 {
+			return fmt.Errorf("holdout column %q has %d offsets for %d units", col.Name, len(col.Offsets), n)
+		}
+		if err := checkOffsets(col.Offsets, len(col.Float64)); err != nil {
+			return fmt.Errorf("holdout column %q: %w", col.Name, err)
+		}
+		for i := 0; i < n; i++ {
+			b := col.Float64[col.Offsets[i]:col.Offsets[i+1]]
+			if len(b)%4 != 0 {
+				r, u := where(i)
+				probs.Add(strictcsv.Problem{Row: r, Column: col.Name, Message: fmt.Sprintf("%s%d numbers are not whole boxes of 4", u, len(b))})
+				continue
+			}
+			for k := 0; k < len(b); k += 4 {
+				if msg := checkBox(b[k : k+4]); msg != "" {
+					r, u := where(i)
+					probs.Add(strictcsv.Problem{Row: r, Column: col.Name, Message: fmt.Sprintf("%sbox %d: %s", u, k/4+1, msg)})
+				}
+			}
+		}
 	}
-	if err := probs.Err(); err != nil {
-		return nil, err
-	}
-	key.Name, key.Role, key.Type = sp.ID, abi.Key, abi.Utf8
-	h := &Holdout{spec: sp, key: key, truth: truth, index: idx}
-	h.digest = digest(h)
-	return h, nil
+	return nil
 }
 
 // checkBox checks one x,y,width,height box.
