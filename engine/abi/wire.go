@@ -643,22 +643,7 @@ func DecodeOutput(buf []byte, units int) (*Result, error) {
 	}
 	switch string(buf[:4]) {
 	case errorMagic:
-		if len(buf) < errorHeaderSize {
-			return nil, malformed("output: short error header")
-		}
-		flags := le.Uint32(buf[4:])
-		n := le.Uint32(buf[8:])
-		if flags&^flagPublic != 0 {
-			return nil, malformed("output: unknown error flags %#x", flags)
-		}
-		if n > MaxErrorMessage || uint64(len(buf)) != errorHeaderSize+uint64(n) {
-			return nil, malformed("output: error message length %d does not match buffer", n)
-		}
-		msg := buf[errorHeaderSize:]
-		if !utf8.Valid(msg) {
-			return nil, malformed("output: error message is not UTF-8")
-		}
-		return nil, &GuestError{Public: flags&flagPublic != 0, Message: string(msg)}
+		return nil, decodeGuestError(buf)
 	case resultMagic:
 	default:
 		return nil, malformed("output: unknown magic")
@@ -688,32 +673,12 @@ func DecodeOutput(buf []byte, units int) (*Result, error) {
 		if end > uint64(len(buf)) {
 			return nil, malformed("output: per-unit values outside buffer")
 		}
-		r.PerUnit = make([]float64, nper)
-		if littleEndian {
-			copy(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(r.PerUnit))), 8*len(r.PerUnit)), buf[pos:end])
-		} else {
-			for i := range r.PerUnit {
-				r.PerUnit[i] = math.Float64frombits(le.Uint64(buf[pos+8*uint64(i):]))
-			}
-		}
+		r.PerUnit = decodeFloats(buf[pos:end])
 		pos = end
 	}
-	if nsec > 0 {
-		r.Secondary = make([]Named, 0, nsec)
-	}
-	for i := uint32(0); i < nsec; i++ {
-		if pos+4 > uint64(len(buf)) {
-			return nil, malformed("output: secondary %d outside buffer", i)
-		}
-		n := uint64(le.Uint32(buf[pos:]))
-		pos += 4
-		if n > MaxNameLen || pos+n+8 > uint64(len(buf)) {
-			return nil, malformed("output: secondary %d outside buffer", i)
-		}
-		name := string(buf[pos : pos+n])
-		pos += n
-		r.Secondary = append(r.Secondary, Named{Name: name, Value: math.Float64frombits(le.Uint64(buf[pos:]))})
-		pos += 8
+	pos, err := decodeSecondary(r, buf, pos, nsec)
+	if err != nil {
+		return nil, err
 	}
 	if pos != uint64(len(buf)) {
 		return nil, malformed("output: %d trailing bytes", uint64(len(buf))-pos)
@@ -722,4 +687,67 @@ func DecodeOutput(buf []byte, units int) (*Result, error) {
 		return nil, malformed("%v", err)
 	}
 	return r, nil
+}
+
+// decodeGuestError parses buf, an error output (its magic already
+// checked), into the guest's *GuestError, or returns an error wrapping
+// ErrMalformed when its flags, length or UTF-8 are wrong. It never
+// returns nil; the message never aliases buf.
+func decodeGuestError(buf []byte) error {
+	if len(buf) < errorHeaderSize {
+		return malformed("output: short error header")
+	}
+	flags := le.Uint32(buf[4:])
+	n := le.Uint32(buf[8:])
+	if flags&^flagPublic != 0 {
+		return malformed("output: unknown error flags %#x", flags)
+	}
+	if n > MaxErrorMessage || uint64(len(buf)) != errorHeaderSize+uint64(n) {
+		return malformed("output: error message length %d does not match buffer", n)
+	}
+	msg := buf[errorHeaderSize:]
+	if !utf8.Valid(msg) {
+		return malformed("output: error message is not UTF-8")
+	}
+	return &GuestError{Public: flags&flagPublic != 0, Message: string(msg)}
+}
+
+// decodeFloats returns a new slice of the little-endian float64 values in
+// b (whose length is a multiple of 8), copied in one move on a
+// little-endian host.
+func decodeFloats(b []byte) []float64 {
+	out := make([]float64, len(b)/8)
+	if littleEndian {
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(out))), 8*len(out)), b)
+	} else {
+		for i := range out {
+			out[i] = math.Float64frombits(le.Uint64(b[8*i:]))
+		}
+	}
+	return out
+}
+
+// decodeSecondary appends to r the nsec named secondary values that start
+// at pos in buf (each a u32 name length, the name, an f64) and returns the
+// position after them, or an error wrapping ErrMalformed naming the first
+// value that runs past buf or has a name longer than MaxNameLen.
+func decodeSecondary(r *Result, buf []byte, pos uint64, nsec uint32) (uint64, error) {
+	if nsec > 0 {
+		r.Secondary = make([]Named, 0, nsec)
+	}
+	for i := uint32(0); i < nsec; i++ {
+		if pos+4 > uint64(len(buf)) {
+			return 0, malformed("output: secondary %d outside buffer", i)
+		}
+		n := uint64(le.Uint32(buf[pos:]))
+		pos += 4
+		if n > MaxNameLen || pos+n+8 > uint64(len(buf)) {
+			return 0, malformed("output: secondary %d outside buffer", i)
+		}
+		name := string(buf[pos : pos+n])
+		pos += n
+		r.Secondary = append(r.Secondary, Named{Name: name, Value: math.Float64frombits(le.Uint64(buf[pos:]))})
+		pos += 8
+	}
+	return pos, nil
 }
