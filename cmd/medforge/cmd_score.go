@@ -31,29 +31,15 @@ func init() {
 // for an invalid submission (problems on stderr) or bad usage; 1 for any
 // internal failure (unreadable holdout, rejected or failing module).
 func runScore(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("score", flag.ContinueOnError)
-	slug := fs.String("competition", "", "built-in competition slug ("+fmt.Sprint(spec.Slugs())+")")
-	holdoutPath := fs.String("holdout", "", "holdout file: label CSV or Arrow IPC (from `medforge holdout import`)")
-	subPath := fs.String("submission", "", "submission CSV")
-	scorerPath := fs.String("scorer", "", "scorer module (.wasm); default: the competition's built-in module")
-	timeout := fs.Duration("timeout", 60*time.Second, "time limit of the scorer module")
-	cacheDir := fs.String("cache-dir", "", "compiled-module cache (default: the user cache folder)")
-	if err := fs.Parse(args); err != nil {
-		return withExit(2, errors.New(""))
-	}
-	if *slug == "" || *holdoutPath == "" || *subPath == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return withExit(2, errors.New("--competition, --holdout and --submission are required"))
-	}
-	sp, ok := spec.Builtin(*slug)
-	if !ok {
-		return withExit(2, fmt.Errorf("unknown competition %q (built-in: %v)", *slug, spec.Slugs()))
+	a, sp, err := parseScoreArgs(args)
+	if err != nil {
+		return err
 	}
 	trace := newTrace()
 	// Start the sandbox and load the module while the files are parsed.
 	lc := make(chan loadedScorer, 1)
 	go func() {
-		lc <- loadScorer(ctx, *scorerPath, sp.Metric, sandbox.Options{Workers: 1, Timeout: *timeout, CacheDir: *cacheDir}, trace)
+		lc <- loadScorer(ctx, a.scorer, sp.Metric, sandbox.Options{Workers: 1, Timeout: a.timeout, CacheDir: a.cacheDir}, trace)
 	}()
 	var l loadedScorer
 	gotPool := false
@@ -70,12 +56,12 @@ func runScore(ctx context.Context, args []string) error {
 		trace("pool closed")
 	}()
 
-	h, err := holdout.ReadFile(sp, *holdoutPath)
+	h, err := holdout.ReadFile(sp, a.holdout)
 	if err != nil {
 		return err
 	}
 	trace("holdout read")
-	data, err := readSubmission(*subPath)
+	data, err := readSubmission(a.submission)
 	if err != nil {
 		if ie, ok := engine.InvalidSubmission(err); ok {
 			fmt.Fprint(os.Stderr, ie.Lines())
@@ -88,7 +74,7 @@ func runScore(ctx context.Context, args []string) error {
 	if err != nil {
 		if ie, ok := engine.InvalidSubmission(err); ok {
 			fmt.Fprint(os.Stderr, ie.Lines())
-			return withExit(2, fmt.Errorf("invalid submission %s", *subPath))
+			return withExit(2, fmt.Errorf("invalid submission %s", a.submission))
 		}
 		return err
 	}
@@ -111,6 +97,38 @@ func runScore(ctx context.Context, args []string) error {
 	}
 	enc := json.NewEncoder(os.Stdout)
 	return enc.Encode(res)
+}
+
+// scoreArgs are the flags of `medforge score`.
+type scoreArgs struct {
+	holdout, submission, scorer, cacheDir string
+	timeout                               time.Duration
+}
+
+// parseScoreArgs parses the arguments of `medforge score` and looks up the
+// built-in competition they name. Bad usage (an unknown flag or
+// competition, a missing required flag, stray arguments) comes back as an
+// exit-2 error.
+func parseScoreArgs(args []string) (scoreArgs, spec.Spec, error) {
+	fs := flag.NewFlagSet("score", flag.ContinueOnError)
+	slug := fs.String("competition", "", "built-in competition slug ("+fmt.Sprint(spec.Slugs())+")")
+	holdoutPath := fs.String("holdout", "", "holdout file: label CSV or Arrow IPC (from `medforge holdout import`)")
+	subPath := fs.String("submission", "", "submission CSV")
+	scorerPath := fs.String("scorer", "", "scorer module (.wasm); default: the competition's built-in module")
+	timeout := fs.Duration("timeout", 60*time.Second, "time limit of the scorer module")
+	cacheDir := fs.String("cache-dir", "", "compiled-module cache (default: the user cache folder)")
+	if err := fs.Parse(args); err != nil {
+		return scoreArgs{}, spec.Spec{}, withExit(2, errors.New(""))
+	}
+	if *slug == "" || *holdoutPath == "" || *subPath == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return scoreArgs{}, spec.Spec{}, withExit(2, errors.New("--competition, --holdout and --submission are required"))
+	}
+	sp, ok := spec.Builtin(*slug)
+	if !ok {
+		return scoreArgs{}, spec.Spec{}, withExit(2, fmt.Errorf("unknown competition %q (built-in: %v)", *slug, spec.Slugs()))
+	}
+	return scoreArgs{holdout: *holdoutPath, submission: *subPath, scorer: *scorerPath, cacheDir: *cacheDir, timeout: *timeout}, sp, nil
 }
 
 // newTrace returns the phase timer of `medforge score`: with
