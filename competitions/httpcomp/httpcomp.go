@@ -241,82 +241,104 @@ func (h *handlers) scoringRoutes() []httpapi.Route {
 				"The scoring runs in a scoring worker, never in the API: the submission moves to the front of the scoring queue and the answer waits up to ?wait= seconds for it. " +
 				"Not done by then: 202 {pending, submission} with Location (GET /admin/submissions/{id}, done once rescoring is false and status is scored or failed) and Retry-After. 409 busy while a worker already holds it.",
 			Response: competitions.Submission{}, Query: []httpapi.Param{waitParam}, Also: scorePendingAlso,
-			Handler: func(c *fiber.Ctx) error {
-				id, err := idParam(c)
-				if err != nil {
-					return err
-				}
-				if err := jobCtx(c); err != nil {
-					return err
-				}
-				out, err := h.svc.ScoreNow(c.UserContext(), h.w, id)
-				var pe *competitions.ScorePendingError
-				if errors.As(err, &pe) {
-					c.Set(fiber.HeaderLocation, httpapi.Prefix+"/admin/submissions/"+strconv.FormatInt(id, 10))
-					c.Set(fiber.HeaderRetryAfter, "1")
-					return httpapi.OK(c, http.StatusAccepted, ScorePending{Pending: true, Submission: pe.Submission})
-				}
-				if err != nil {
-					return problem(err)
-				}
-				return httpapi.OK(c, http.StatusOK, out)
-			}},
+			Handler: h.scoreNow},
 		{Method: http.MethodGet, Path: "/admin/submissions/:id", Tags: []string{tag, "admin"}, Auth: httpapi.AuthAdmin,
 			Summary: "A submission with its internal error and every score row", Response: competitions.AdminSubmission{},
-			Handler: func(c *fiber.Ctx) error {
-				id, err := idParam(c)
-				if err != nil {
-					return err
-				}
-				out, err := h.svc.AdminSubmission(c.UserContext(), id)
-				if err != nil {
-					return problem(err)
-				}
-				return httpapi.OK(c, http.StatusOK, out)
-			}},
+			Handler: h.adminSubmission},
 		{Method: http.MethodPost, Path: "/admin/competitions/:slug/rescore", Tags: []string{tag, "admin"}, Auth: httpapi.AuthAdmin,
 			Summary:     "Rescore every submission of a competition",
 			Description: "Queues every submission; read progress at GET /admin/competitions/{slug}/rescore/{job_id}.",
 			Request:     RescoreRequest{}, Response: competitions.RescoreJob{}, Status: http.StatusAccepted,
-			Handler: func(c *fiber.Ctx) error {
-				var req RescoreRequest
-				if len(c.Body()) > 0 {
-					if err := httpapi.Decode(c, &req); err != nil {
-						return err
-					}
-				}
-				if req.Reason == "" {
-					req.Reason = "admin request"
-				}
-				out, err := h.svc.RescoreCompetition(c.UserContext(), viewer(c).UserID, slugParam(c), req.Reason)
-				if err != nil {
-					return problem(err)
-				}
-				return httpapi.OK(c, http.StatusAccepted, out)
-			}},
+			Handler: h.rescore},
 		{Method: http.MethodGet, Path: "/admin/competitions/:slug/rescore", Tags: []string{tag, "admin"}, Auth: httpapi.AuthAdmin,
 			Summary: "Recent rescore jobs of a competition", Response: []competitions.RescoreJob{},
-			Handler: func(c *fiber.Ctx) error {
-				out, err := h.svc.RescoreJobs(c.UserContext(), slugParam(c))
-				if err != nil {
-					return problem(err)
-				}
-				return httpapi.OK(c, http.StatusOK, out)
-			}},
+			Handler: h.rescoreJobs},
 		{Method: http.MethodGet, Path: "/admin/competitions/:slug/rescore/:job", Tags: []string{tag, "admin"}, Auth: httpapi.AuthAdmin,
 			Summary: "Progress of a rescore job", Response: competitions.RescoreJob{},
-			Handler: func(c *fiber.Ctx) error {
-				id, err := strconv.ParseInt(c.Params("job"), 10, 64)
-				if err != nil || id <= 0 {
-					return httpapi.NotFound("rescore job")
-				}
-				out, err := h.svc.RescoreStatus(c.UserContext(), slugParam(c), id)
-				if err != nil {
-					return problem(err)
-				}
-				return httpapi.OK(c, http.StatusOK, out)
-			}},
+			Handler: h.rescoreStatus},
 	}
+}
+
+// scoreNow is POST /admin/submissions/{id}/score: the submission scored
+// by a worker now, or 202 with its Location when that takes longer than
+// ?wait=.
+func (h *handlers) scoreNow(c *fiber.Ctx) error {
+	id, err := idParam(c)
+	if err != nil {
+		return err
+	}
+	if err := jobCtx(c); err != nil {
+		return err
+	}
+	out, err := h.svc.ScoreNow(c.UserContext(), h.w, id)
+	var pe *competitions.ScorePendingError
+	if errors.As(err, &pe) {
+		c.Set(fiber.HeaderLocation, httpapi.Prefix+"/admin/submissions/"+strconv.FormatInt(id, 10))
+		c.Set(fiber.HeaderRetryAfter, "1")
+		return httpapi.OK(c, http.StatusAccepted, ScorePending{Pending: true, Submission: pe.Submission})
+	}
+	if err != nil {
+		return problem(err)
+	}
+	return httpapi.OK(c, http.StatusOK, out)
+}
+
+// adminSubmission is GET /admin/submissions/{id}: the submission with its
+// internal error and every score row.
+func (h *handlers) adminSubmission(c *fiber.Ctx) error {
+	id, err := idParam(c)
+	if err != nil {
+		return err
+	}
+	out, err := h.svc.AdminSubmission(c.UserContext(), id)
+	if err != nil {
+		return problem(err)
+	}
+	return httpapi.OK(c, http.StatusOK, out)
+}
+
+// rescore is POST /admin/competitions/{slug}/rescore: every submission
+// queued for rescoring, by the signed-in admin, for the body's reason (or
+// "admin request").
+func (h *handlers) rescore(c *fiber.Ctx) error {
+	var req RescoreRequest
+	if len(c.Body()) > 0 {
+		if err := httpapi.Decode(c, &req); err != nil {
+			return err
+		}
+	}
+	if req.Reason == "" {
+		req.Reason = "admin request"
+	}
+	out, err := h.svc.RescoreCompetition(c.UserContext(), viewer(c).UserID, slugParam(c), req.Reason)
+	if err != nil {
+		return problem(err)
+	}
+	return httpapi.OK(c, http.StatusAccepted, out)
+}
+
+// rescoreJobs is GET /admin/competitions/{slug}/rescore: the recent
+// rescore jobs.
+func (h *handlers) rescoreJobs(c *fiber.Ctx) error {
+	out, err := h.svc.RescoreJobs(c.UserContext(), slugParam(c))
+	if err != nil {
+		return problem(err)
+	}
+	return httpapi.OK(c, http.StatusOK, out)
+}
+
+// rescoreStatus is GET /admin/competitions/{slug}/rescore/{job}: one
+// job's progress; 404 for a job id that is not a positive integer.
+func (h *handlers) rescoreStatus(c *fiber.Ctx) error {
+	id, err := strconv.ParseInt(c.Params("job"), 10, 64)
+	if err != nil || id <= 0 {
+		return httpapi.NotFound("rescore job")
+	}
+	out, err := h.svc.RescoreStatus(c.UserContext(), slugParam(c), id)
+	if err != nil {
+		return problem(err)
+	}
+	return httpapi.OK(c, http.StatusOK, out)
 }
 
 // slugParam is the {slug} path parameter.
