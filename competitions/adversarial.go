@@ -141,253 +141,323 @@ func (g *subgen) adversarial(k int) (string, []byte) {
 	r := rand.New(rand.NewPCG(uint64(k), 20260217))
 	hdr := g.sp.SubmissionHeader()
 	hline := strings.Join(hdr, ",")
-	valid := func(row, col int) string { return g.randomValue(r, col) }
-	withAll := func(s string) []byte { return g.csv(hdr, g.all(), func(int, int) string { return s }) }
-	withOne := func(s string) []byte {
-		bad := r.IntN(g.n)
-		return g.csv(hdr, g.all(), func(row, col int) string {
-			if row == bad {
-				return s
-			}
-			return g.randomValue(r, col)
-		})
-	}
+	a := &advCase{g: g, r: r, hdr: hdr, hline: hline}
 	switch kind {
 	case 0:
 		return name, []byte([]string{"", "\n", "\r\n", " ", "\ufeff", "\x00", ",", "\n\n\n"}[v])
 	case 1:
 		return name, []byte([]string{hline, hline + "\n", hline + "\r\n", "\ufeff" + hline + "\n", hline + "\n\n", hline + ",\n", " " + hline + "\n", strings.ToUpper(hline) + "\n"}[v])
 	case 2:
-		h := append([]string(nil), hdr...)
-		switch v {
-		case 0:
-			h[0] = h[0] + "_x"
-		case 1:
-			h[len(h)-1] = "prediction"
-		case 2:
-			h = h[:1]
-		case 3:
-			h = append(h, h[len(h)-1])
-		case 4:
-			h = append(h, "extra")
-		case 5:
-			h[0] = ""
-		case 6:
-			h[0] = " " + h[0] + " "
-		case 7:
-			h = append([]string{"Unnamed: 0"}, h...)
-		}
-		units := g.all()
-		return name, g.csv(h, units, func(row, col int) string {
-			if col < len(g.sp.Columns) {
-				return g.randomValue(r, col)
-			}
-			return "1"
-		})
+		return name, a.wrongHeader(v)
 	case 3:
-		units := g.all()
-		switch v {
-		case 0:
-			units = units[1:]
-		case 1:
-			units = units[:len(units)-1]
-		case 2:
-			i := r.IntN(len(units))
-			units = append(units[:i:i], units[i+1:]...)
-		case 3:
-			units = units[:len(units)/2]
-		case 4:
-			units = units[:1]
-		default:
-			var keep []int
-			for _, u := range units {
-				if r.IntN(v) != 0 {
-					keep = append(keep, u)
-				}
-			}
-			units = keep
-		}
-		return name, g.csv(hdr, units, valid)
+		return name, a.missingIDs(v)
 	case 4:
-		units := g.all()
-		switch v {
-		case 0:
-			units = append(units, 0)
-		case 1:
-			units = append(units, units...)
-		default:
-			for range v {
-				units = append(units, r.IntN(g.n))
-			}
-		}
-		return name, g.csv(hdr, units, valid)
+		return name, a.duplicateIDs(v)
 	case 5:
-		b := g.csv(hdr, g.all(), valid)
-		extra := []string{"unknown-1", "", " ", "0x10", "-0", strings.Repeat("9", 10000), "\"q\"\"", "id with spaces"}[v]
-		var w bytes.Buffer
-		w.Write(b)
-		cw := csv.NewWriter(&w)
-		rec := []string{extra}
-		for j := range g.sp.Columns {
-			rec = append(rec, g.randomValue(r, j))
-		}
-		_ = cw.Write(rec)
-		cw.Flush()
-		return name, w.Bytes()
+		return name, a.unknownIDs(v)
 	case 6:
-		return name, withAll([]string{"1e308", "-1e308", "1.7976931348623157e308", "5e-324", "-0", "1e-300", "9223372036854775807", "-9223372036854775808"}[v])
+		return name, a.withAll([]string{"1e308", "-1e308", "1.7976931348623157e308", "5e-324", "-0", "1e-300", "9223372036854775807", "-9223372036854775808"}[v])
 	case 7:
-		return name, withOne([]string{"1e308", "-1e308", "1.7976931348623157e308", "-5e-324", "-1", "2", "9223372036854775807", "-9223372036854775808"}[v])
+		return name, a.withOne([]string{"1e308", "-1e308", "1.7976931348623157e308", "-5e-324", "-1", "2", "9223372036854775807", "-9223372036854775808"}[v])
 	case 8:
-		return name, withAll([]string{"NaN", "nan", "inf", "-Infinity", "+Inf", "NA", "null", ""}[v])
+		return name, a.withAll([]string{"NaN", "nan", "inf", "-Infinity", "+Inf", "NA", "null", ""}[v])
 	case 9:
-		return name, withOne([]string{"NaN", "-nan", "Infinity", "-inf", "None", "#N/A", "undefined", " "}[v])
+		return name, a.withOne([]string{"NaN", "-nan", "Infinity", "-inf", "None", "#N/A", "undefined", " "}[v])
 	case 10:
 		cell := []string{strings.Repeat("1", 1<<20), strings.Repeat(" ", 1<<20), strings.Repeat("0", 1<<16) + "1",
 			"0." + strings.Repeat("3", 1<<16), strings.Repeat("a\n", 1<<15), strings.Repeat("9", 400), "1" + strings.Repeat("0", 400), strings.Repeat("é", 1<<16)}[v]
-		return name, withOne(cell)
+		return name, a.withOne(cell)
 	case 11:
-		b := g.csv(hdr, g.all(), valid)
-		i := bytes.IndexByte(b, '\n') + 1
-		var w bytes.Buffer
-		w.Write(b[:i])
-		w.Write(b[i : i+bytes.IndexByte(b[i:], '\n')])
-		w.WriteString(strings.Repeat(",1", []int{1, 10, 100, 1000, 10000, 100000, 3, 30}[v]))
-		w.Write(b[i+bytes.IndexByte(b[i:], '\n'):])
-		return name, w.Bytes()
+		return name, a.hugeRow(v)
 	case 12:
-		n := []int{1, 16, 1 << 10, 1 << 14, 1 << 16, 1 << 18, 1 << 20, 100}[v]
-		b := make([]byte, n)
-		for i := range b {
-			b[i] = byte(r.Uint32())
-		}
-		if v == 7 {
-			b = append([]byte(hline+"\n"), b...)
-		}
-		return name, b
+		return name, a.binaryGarbage(v)
 	case 13:
-		b := g.csv(hdr, g.all(), valid)
-		switch v {
-		case 0:
-			return name, append([]byte("\ufeff"), b...)
-		case 1:
-			return name, bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n"))
-		case 2:
-			return name, bytes.TrimSuffix(b, []byte("\n"))
-		case 3:
-			return name, append(b, '\n')
-		case 4:
-			units := g.all()
-			r.Shuffle(len(units), func(i, j int) { units[i], units[j] = units[j], units[i] })
-			return name, g.csv(hdr, units, valid)
-		case 5:
-			var w bytes.Buffer
-			for li, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
-				if li > 0 {
-					w.WriteByte('\n')
-				}
-				fields := strings.Split(line, ",")
-				for fi, f := range fields {
-					if fi > 0 {
-						w.WriteByte(',')
-					}
-					if strings.HasPrefix(f, `"`) {
-						w.WriteString(f)
-					} else {
-						w.WriteString(`"` + f + `"`)
-					}
-				}
-			}
-			w.WriteByte('\n')
-			return name, w.Bytes()
-		case 6:
-			units := g.all()
-			for i, j := 0, len(units)-1; i < j; i, j = i+1, j-1 {
-				units[i], units[j] = units[j], units[i]
-			}
-			return name, g.csv(hdr, units, valid)
-		default:
-			return name, append(b, []byte("\n\n")...)
-		}
+		return name, a.formattingVariants(v)
 	case 14:
 		b := g.perfect()
 		cut := []int{1, len(b) / 10, len(b) / 2, len(b) - 2, len(b) - 1, len(hline), len(hline) + 3, 2 * len(b) / 3}[v]
 		return name, b[:max(0, min(cut, len(b)))]
 	case 15:
-		b := g.csv(hdr, g.all(), valid)
+		b := g.csv(hdr, g.all(), a.valid)
 		sep := []string{";", "\t", "|", " ", ";", "\t", ", ", " ,"}[v]
 		return name, bytes.ReplaceAll(b, []byte(","), []byte(sep))
 	case 16:
-		return name, withAll(g.constant(v))
+		return name, a.withAll(g.constant(v))
 	case 17:
-		return name, g.csv(hdr, g.all(), valid)
+		return name, g.csv(hdr, g.all(), a.valid)
 	case 18:
-		return name, withAll([]string{"1e0", "1.", ".5", "+1", "0001", "1_0", "0x1", "1,0"}[v])
+		return name, a.withAll([]string{"1e0", "1.", ".5", "+1", "0001", "1_0", "0x1", "1,0"}[v])
 	case 19:
 		units := g.all()
 		for range []int{1, 2, 3, 4, 5, 6, 7, 9}[v] {
 			units = append(units, g.all()...)
 		}
-		return name, g.csv(hdr, units, valid)
+		return name, g.csv(hdr, units, a.valid)
 	case 20:
 		cell := []string{
 			strings.TrimSpace(strings.Repeat("0.9 10 10 5 5 ", 1000)), "1.5 10 10 5 5", "0.5 10 10 -5 5", "0.5 10 10 5",
 			"0.5 10 10 5 5 6", " 1 ", "1 ", "-0.0"}[v]
-		return name, withAll(cell)
+		return name, a.withAll(cell)
 	case 21:
-		b := g.csv(hdr, g.all(), valid)
-		switch v {
-		case 0:
-			return name, append(b, '"')
-		case 1:
-			return name, append([]byte(`"`+hline+`"`+"\n"), b[bytes.IndexByte(b, '\n')+1:]...)
-		case 2:
-			return name, bytes.Replace(b, []byte("\n"), []byte("\n\""), 2)
-		case 3:
-			return name, withOne(`""`)
-		case 4:
-			return name, withOne(`1"2`)
-		case 5:
-			return name, withOne("\"\n\"")
-		case 6:
-			return name, bytes.ReplaceAll(b, []byte(","), []byte(`","`))
-		default:
-			return name, withOne(strings.Repeat(`"`, 101))
-		}
+		return name, a.quoteGames(v)
 	case 22:
-		b := g.csv(hdr, g.all(), valid)
-		switch v {
-		case 0:
-			return name, bytes.ReplaceAll(b, []byte("\n"), []byte("\r"))
-		case 1:
-			return name, bytes.Replace(b, []byte("\n"), []byte("\r\n"), 1)
-		case 2:
-			return name, withOne("1\r2")
-		case 3:
-			return name, bytes.ReplaceAll(b, []byte("\n"), []byte("\n\r"))
-		case 4:
-			return name, withOne("\x00")
-		case 5:
-			return name, withOne("\xff\xfe")
-		case 6:
-			return name, bytes.ReplaceAll(b, []byte("\n"), []byte("\u2028"))
-		default:
-			return name, withOne("\u00a0")
-		}
+		return name, a.lineEndings(v)
 	case 23:
-		return name, withAll([]string{"1e400", "-1e400", "1e-400", "1.0", "1e2", "0.5", "18446744073709551616", "-1e-400"}[v])
+		return name, a.withAll([]string{"1e400", "-1e400", "1e-400", "1.0", "1e2", "0.5", "18446744073709551616", "-1e-400"}[v])
 	default:
-		b := g.csv(hdr, g.all(), valid)
-		i := bytes.IndexByte(b, '\n') + 1
-		id := string(g.hd.ID(r.IntN(g.n)))
-		alt := []string{" " + id, id + " ", strings.ToUpper(id) + "X", "0" + id, id + ".0", "+" + id, id + "\x00", "\ufeff" + id}[v]
-		rest := b[i:]
-		j := bytes.IndexByte(rest, ',')
-		if j < 0 {
-			return name, b
-		}
-		return name, append(append(append([]byte(nil), b[:i]...), alt...), rest[j:]...)
+		return name, a.oddIDs(v)
 	}
+}
+
+// advCase is what the adversarial families of one case share: the
+// generator, the case's random stream (drawn from in a fixed order, so a
+// case's bytes depend on k alone) and the submission header.
+type advCase struct {
+	g     *subgen
+	r     *rand.Rand
+	hdr   []string
+	hline string
+}
+
+// valid is a random valid value for column col.
+func (a *advCase) valid(row, col int) string { return a.g.randomValue(a.r, col) }
+
+// withAll is a submission of every unit with s in every column.
+func (a *advCase) withAll(s string) []byte {
+	return a.g.csv(a.hdr, a.g.all(), func(int, int) string { return s })
+}
+
+// withOne is a submission of every unit with valid values, but s in every
+// column of one random row.
+func (a *advCase) withOne(s string) []byte {
+	bad := a.r.IntN(a.g.n)
+	return a.g.csv(a.hdr, a.g.all(), func(row, col int) string {
+		if row == bad {
+			return s
+		}
+		return a.g.randomValue(a.r, col)
+	})
+}
+
+// wrongHeader is a valid body under variant v of a wrong header (variant v, 0..7).
+func (a *advCase) wrongHeader(v int) []byte {
+	h := append([]string(nil), a.hdr...)
+	switch v {
+	case 0:
+		h[0] = h[0] + "_x"
+	case 1:
+		h[len(h)-1] = "prediction"
+	case 2:
+		h = h[:1]
+	case 3:
+		h = append(h, h[len(h)-1])
+	case 4:
+		h = append(h, "extra")
+	case 5:
+		h[0] = ""
+	case 6:
+		h[0] = " " + h[0] + " "
+	case 7:
+		h = append([]string{"Unnamed: 0"}, h...)
+	}
+	units := a.g.all()
+	return a.g.csv(h, units, func(row, col int) string {
+		if col < len(a.g.sp.Columns) {
+			return a.g.randomValue(a.r, col)
+		}
+		return "1"
+	})
+}
+
+// missingIDs is valid rows with some units left out (variant v, 0..7).
+func (a *advCase) missingIDs(v int) []byte {
+	units := a.g.all()
+	switch v {
+	case 0:
+		units = units[1:]
+	case 1:
+		units = units[:len(units)-1]
+	case 2:
+		i := a.r.IntN(len(units))
+		units = append(units[:i:i], units[i+1:]...)
+	case 3:
+		units = units[:len(units)/2]
+	case 4:
+		units = units[:1]
+	default:
+		var keep []int
+		for _, u := range units {
+			if a.r.IntN(v) != 0 {
+				keep = append(keep, u)
+			}
+		}
+		units = keep
+	}
+	return a.g.csv(a.hdr, units, a.valid)
+}
+
+// duplicateIDs is valid rows with some units given twice (variant v, 0..7).
+func (a *advCase) duplicateIDs(v int) []byte {
+	units := a.g.all()
+	switch v {
+	case 0:
+		units = append(units, 0)
+	case 1:
+		units = append(units, units...)
+	default:
+		for range v {
+			units = append(units, a.r.IntN(a.g.n))
+		}
+	}
+	return a.g.csv(a.hdr, units, a.valid)
+}
+
+// unknownIDs is valid rows plus one row of an id the holdout does not have (variant v, 0..7).
+func (a *advCase) unknownIDs(v int) []byte {
+	b := a.g.csv(a.hdr, a.g.all(), a.valid)
+	extra := []string{"unknown-1", "", " ", "0x10", "-0", strings.Repeat("9", 10000), "\"q\"\"", "id with spaces"}[v]
+	var w bytes.Buffer
+	w.Write(b)
+	cw := csv.NewWriter(&w)
+	rec := []string{extra}
+	for j := range a.g.sp.Columns {
+		rec = append(rec, a.g.randomValue(a.r, j))
+	}
+	_ = cw.Write(rec)
+	cw.Flush()
+	return w.Bytes()
+}
+
+// hugeRow is valid rows with one row given many extra fields (variant v, 0..7).
+func (a *advCase) hugeRow(v int) []byte {
+	b := a.g.csv(a.hdr, a.g.all(), a.valid)
+	i := bytes.IndexByte(b, '\n') + 1
+	var w bytes.Buffer
+	w.Write(b[:i])
+	w.Write(b[i : i+bytes.IndexByte(b[i:], '\n')])
+	w.WriteString(strings.Repeat(",1", []int{1, 10, 100, 1000, 10000, 100000, 3, 30}[v]))
+	w.Write(b[i+bytes.IndexByte(b[i:], '\n'):])
+	return w.Bytes()
+}
+
+// binaryGarbage is random bytes (after a valid header for variant 7) (variant v, 0..7).
+func (a *advCase) binaryGarbage(v int) []byte {
+	n := []int{1, 16, 1 << 10, 1 << 14, 1 << 16, 1 << 18, 1 << 20, 100}[v]
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(a.r.Uint32())
+	}
+	if v == 7 {
+		b = append([]byte(a.hline+"\n"), b...)
+	}
+	return b
+}
+
+// formattingVariants is valid rows in an unusual but valid format (BOM, CRLF, no final newline, quoting, other row orders) (variant v, 0..7).
+func (a *advCase) formattingVariants(v int) []byte {
+	b := a.g.csv(a.hdr, a.g.all(), a.valid)
+	switch v {
+	case 0:
+		return append([]byte("\ufeff"), b...)
+	case 1:
+		return bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n"))
+	case 2:
+		return bytes.TrimSuffix(b, []byte("\n"))
+	case 3:
+		return append(b, '\n')
+	case 4:
+		units := a.g.all()
+		a.r.Shuffle(len(units), func(i, j int) { units[i], units[j] = units[j], units[i] })
+		return a.g.csv(a.hdr, units, a.valid)
+	case 5:
+		var w bytes.Buffer
+		for li, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+			if li > 0 {
+				w.WriteByte('\n')
+			}
+			fields := strings.Split(line, ",")
+			for fi, f := range fields {
+				if fi > 0 {
+					w.WriteByte(',')
+				}
+				if strings.HasPrefix(f, `"`) {
+					w.WriteString(f)
+				} else {
+					w.WriteString(`"` + f + `"`)
+				}
+			}
+		}
+		w.WriteByte('\n')
+		return w.Bytes()
+	case 6:
+		units := a.g.all()
+		for i, j := 0, len(units)-1; i < j; i, j = i+1, j-1 {
+			units[i], units[j] = units[j], units[i]
+		}
+		return a.g.csv(a.hdr, units, a.valid)
+	default:
+		return append(b, []byte("\n\n")...)
+	}
+}
+
+// quoteGames is rows with misplaced, unclosed or doubled quotes (variant v, 0..7).
+func (a *advCase) quoteGames(v int) []byte {
+	b := a.g.csv(a.hdr, a.g.all(), a.valid)
+	switch v {
+	case 0:
+		return append(b, '"')
+	case 1:
+		return append([]byte(`"`+a.hline+`"`+"\n"), b[bytes.IndexByte(b, '\n')+1:]...)
+	case 2:
+		return bytes.Replace(b, []byte("\n"), []byte("\n\""), 2)
+	case 3:
+		return a.withOne(`""`)
+	case 4:
+		return a.withOne(`1"2`)
+	case 5:
+		return a.withOne("\"\n\"")
+	case 6:
+		return bytes.ReplaceAll(b, []byte(","), []byte(`","`))
+	default:
+		return a.withOne(strings.Repeat(`"`, 101))
+	}
+}
+
+// lineEndings is rows with odd line endings and control or non-ASCII bytes (variant v, 0..7).
+func (a *advCase) lineEndings(v int) []byte {
+	b := a.g.csv(a.hdr, a.g.all(), a.valid)
+	switch v {
+	case 0:
+		return bytes.ReplaceAll(b, []byte("\n"), []byte("\r"))
+	case 1:
+		return bytes.Replace(b, []byte("\n"), []byte("\r\n"), 1)
+	case 2:
+		return a.withOne("1\r2")
+	case 3:
+		return bytes.ReplaceAll(b, []byte("\n"), []byte("\n\r"))
+	case 4:
+		return a.withOne("\x00")
+	case 5:
+		return a.withOne("\xff\xfe")
+	case 6:
+		return bytes.ReplaceAll(b, []byte("\n"), []byte("\u2028"))
+	default:
+		return a.withOne("\u00a0")
+	}
+}
+
+// oddIDs is valid rows with the first id changed in a way that looks the same (variant v, 0..7).
+func (a *advCase) oddIDs(v int) []byte {
+	b := a.g.csv(a.hdr, a.g.all(), a.valid)
+	i := bytes.IndexByte(b, '\n') + 1
+	id := string(a.g.hd.ID(a.r.IntN(a.g.n)))
+	alt := []string{" " + id, id + " ", strings.ToUpper(id) + "X", "0" + id, id + ".0", "+" + id, id + "\x00", "\ufeff" + id}[v]
+	rest := b[i:]
+	j := bytes.IndexByte(rest, ',')
+	if j < 0 {
+		return b
+	}
+	return append(append(append([]byte(nil), b[:i]...), alt...), rest[j:]...)
 }
 
 // constant is a valid value set for every unit: variant v of the extremes
