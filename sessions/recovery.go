@@ -237,8 +237,10 @@ func (r *Reconciler) Pass(ctx context.Context) (err error) {
 // passParallelism bounds the sessions one pass reconciles at once.
 const passParallelism = 8
 
+// reconcile brings one active session in line with its containers cs: it
+// dispatches on the row's status to reconcileRunning, reconcileStopping or
+// reconcileStarting. Other statuses are left alone.
 func (r *Reconciler) reconcile(ctx context.Context, row db.Session, cs []Container, now time.Time, first, revoked bool) error {
-	s := r.s
 	running, failure := false, ""
 	for _, c := range cs {
 		running = running || c.Running
@@ -248,111 +250,137 @@ func (r *Reconciler) reconcile(ctx context.Context, row db.Session, cs []Contain
 	}
 	switch Status(row.Status) {
 	case StatusRunning:
-		reason := ""
-		if !running && failure != "" {
-			reason = StopContainerFailed
-		} else if !running {
-			reason = StopContainerLost
-		} else if revoked {
-			reason = StopEntitlementRevoked
-		} else {
-			if s.sampleGPU(ctx, row) {
-				row.LastGpuBusyAt.Time, row.LastGpuBusyAt.Valid = now, true
-			}
-			reason = s.cullReason(row, now)
-		}
-		if reason == "" {
-			return nil
-		}
-		s.log.Info("stopping session", "session", row.ID, "reason", reason)
-		n, err := s.st.RequestSessionStop(ctx, db.RequestSessionStopParams{ID: row.ID, StopReason: reason})
-		if err != nil {
-			return fmt.Errorf("request stop: %w", err)
-		}
-		if n == 1 {
-			s.changed(row, StatusStopping)
-		}
-		fresh, err := s.st.GetSession(ctx, row.ID)
-		if err != nil {
-			return err
-		}
-		return r.finalize(ctx, fresh, cs)
+		return r.reconcileRunning(ctx, row, cs, now, running, failure, revoked)
 	case StatusStopping:
-		s.mu.Lock()
-		inFlight := s.launching[row.ID]
-		s.mu.Unlock()
-		if inFlight {
-			// Stopped while starting: let the launch finish first, or its
-			// container would appear after the GPU was released. The
-			// launch kicks recovery when it is done.
-			return nil
-		}
-		return r.finalize(ctx, row, cs)
+		return r.reconcileStopping(ctx, row, cs)
 	case StatusStarting:
-		s.mu.Lock()
-		inFlight := s.launching[row.ID]
-		s.mu.Unlock()
-		if inFlight {
-			return nil // launch decides; it has its own timeout
+		return r.reconcileStarting(ctx, row, cs, now, first, running)
+	}
+	return nil
+}
+
+// reconcileRunning requests a stop for a running session whose container
+// failed or vanished, whose owner lost the entitlement, or that the cull
+// rules (idle timeout, maximum lifetime) select, and then finalizes it
+// from the freshly read row. A session with no reason to stop is left as is.
+func (r *Reconciler) reconcileRunning(ctx context.Context, row db.Session, cs []Container, now time.Time, running bool, failure string, revoked bool) error {
+	s := r.s
+	reason := ""
+	if !running && failure != "" {
+		reason = StopContainerFailed
+	} else if !running {
+		reason = StopContainerLost
+	} else if revoked {
+		reason = StopEntitlementRevoked
+	} else {
+		if s.sampleGPU(ctx, row) {
+			row.LastGpuBusyAt.Time, row.LastGpuBusyAt.Valid = now, true
 		}
-		if running && len(cs) == 1 && s.ready(ctx, cs[0].ID) == nil {
-			// Started by a process that died before recording it.
-			_, _ = s.st.SetSessionContainer(ctx, db.SetSessionContainerParams{ID: row.ID, ContainerID: cs[0].ID})
-			n, err := s.st.MarkSessionRunning(ctx, row.ID)
-			if err == nil && n == 1 {
-				s.changed(row, StatusRunning)
-			}
-			return err
-		}
-		if len(cs) == 1 {
-			// A start left by a process that died while the runtime's
-			// scheduler could not place it: back on the waitlist, as the
-			// launch would have done.
-			if cause := s.ready(ctx, cs[0].ID); errors.Is(cause, ErrUnschedulable) {
-				if err := s.rt.Remove(ctx, cs[0].ID); err != nil {
-					return err
-				}
-				if ok, err := s.requeue(ctx, row, cause); ok || err != nil {
-					return err
-				}
-			}
-		}
-		// Give a young start its time: a container exists and the IDE may
-		// still be booting, or the row was committed an instant ago and its
-		// launch is about to register.
-		age := now.Sub(row.CreatedAt)
-		if age < s.cfg.StartTimeout && len(cs) > 0 {
-			return nil
-		}
-		if age < s.cfg.StartTimeout && len(cs) == 0 {
-			if !first && age < startGrace {
-				return nil
-			}
-			// No process launches it any more (the API died between the
-			// allocation, or a queue grant, and the launch): launch it
-			// here, so a granted GPU is not lost with its place in line.
-			s.log.Info("resuming an interrupted session start", "session", row.ID)
-			s.launchAsync(row)
-			return nil
-		}
-		reason := "the session start was interrupted"
-		if len(cs) > 0 {
-			reason = "the IDE did not answer before the start timeout"
-		}
-		for _, c := range cs {
-			if err := s.rt.Remove(ctx, c.ID); err != nil {
-				return err
-			}
-		}
-		n, err := s.release(ctx, func(tx store.Store) (int64, error) {
-			return tx.FailStartingSession(ctx, db.FailStartingSessionParams{ID: row.ID, ErrorReason: reason})
-		})
+		reason = s.cullReason(row, now)
+	}
+	if reason == "" {
+		return nil
+	}
+	s.log.Info("stopping session", "session", row.ID, "reason", reason)
+	n, err := s.st.RequestSessionStop(ctx, db.RequestSessionStopParams{ID: row.ID, StopReason: reason})
+	if err != nil {
+		return fmt.Errorf("request stop: %w", err)
+	}
+	if n == 1 {
+		s.changed(row, StatusStopping)
+	}
+	fresh, err := s.st.GetSession(ctx, row.ID)
+	if err != nil {
+		return err
+	}
+	return r.finalize(ctx, fresh, cs)
+}
+
+// reconcileStopping finalizes a stopping session, unless its launch is
+// still in flight in this process (the launch kicks recovery when done).
+func (r *Reconciler) reconcileStopping(ctx context.Context, row db.Session, cs []Container) error {
+	s := r.s
+	s.mu.Lock()
+	inFlight := s.launching[row.ID]
+	s.mu.Unlock()
+	if inFlight {
+		// Stopped while starting: let the launch finish first, or its
+		// container would appear after the GPU was released. The
+		// launch kicks recovery when it is done.
+		return nil
+	}
+	return r.finalize(ctx, row, cs)
+}
+
+// reconcileStarting settles a starting session with no launch in flight in
+// this process: it records a start that a dead process completed, requeues
+// one the runtime could not schedule, leaves a young start its time,
+// resumes an interrupted one, and fails (releasing the GPU) one past the
+// start timeout.
+func (r *Reconciler) reconcileStarting(ctx context.Context, row db.Session, cs []Container, now time.Time, first, running bool) error {
+	s := r.s
+	s.mu.Lock()
+	inFlight := s.launching[row.ID]
+	s.mu.Unlock()
+	if inFlight {
+		return nil // launch decides; it has its own timeout
+	}
+	if running && len(cs) == 1 && s.ready(ctx, cs[0].ID) == nil {
+		// Started by a process that died before recording it.
+		_, _ = s.st.SetSessionContainer(ctx, db.SetSessionContainerParams{ID: row.ID, ContainerID: cs[0].ID})
+		n, err := s.st.MarkSessionRunning(ctx, row.ID)
 		if err == nil && n == 1 {
-			s.changed(row, StatusError)
+			s.changed(row, StatusRunning)
 		}
 		return err
 	}
-	return nil
+	if len(cs) == 1 {
+		// A start left by a process that died while the runtime's
+		// scheduler could not place it: back on the waitlist, as the
+		// launch would have done.
+		if cause := s.ready(ctx, cs[0].ID); errors.Is(cause, ErrUnschedulable) {
+			if err := s.rt.Remove(ctx, cs[0].ID); err != nil {
+				return err
+			}
+			if ok, err := s.requeue(ctx, row, cause); ok || err != nil {
+				return err
+			}
+		}
+	}
+	// Give a young start its time: a container exists and the IDE may
+	// still be booting, or the row was committed an instant ago and its
+	// launch is about to register.
+	age := now.Sub(row.CreatedAt)
+	if age < s.cfg.StartTimeout && len(cs) > 0 {
+		return nil
+	}
+	if age < s.cfg.StartTimeout && len(cs) == 0 {
+		if !first && age < startGrace {
+			return nil
+		}
+		// No process launches it any more (the API died between the
+		// allocation, or a queue grant, and the launch): launch it
+		// here, so a granted GPU is not lost with its place in line.
+		s.log.Info("resuming an interrupted session start", "session", row.ID)
+		s.launchAsync(row)
+		return nil
+	}
+	reason := "the session start was interrupted"
+	if len(cs) > 0 {
+		reason = "the IDE did not answer before the start timeout"
+	}
+	for _, c := range cs {
+		if err := s.rt.Remove(ctx, c.ID); err != nil {
+			return err
+		}
+	}
+	n, err := s.release(ctx, func(tx store.Store) (int64, error) {
+		return tx.FailStartingSession(ctx, db.FailStartingSessionParams{ID: row.ID, ErrorReason: reason})
+	})
+	if err == nil && n == 1 {
+		s.changed(row, StatusError)
+	}
+	return err
 }
 
 // startGrace is how long a starting row without a container and without a
