@@ -161,15 +161,50 @@ func (s *Service) SubmitFrom(ctx context.Context, v Viewer, slug, filename strin
 	gate := s.intakeLock(c.ID, v.UserID)
 	gate.Lock()
 	defer gate.Unlock()
-	ensure := db.EnsureDailyCountParams{CompetitionID: c.ID, UserID: v.UserID, Day: day}
+	res, err := s.accept(ctx, acceptance{
+		c: c, userID: v.UserID, slug: slug, filename: filename,
+		up: up, rel: rel, aligned: aligned, now: now, day: day, capErr: capErr,
+	})
+	if err != nil {
+		return SubmitResult{}, err
+	}
+	accepted = true
+	// The worker of this process takes the aligned submission from here
+	// instead of reading and parsing the file again.
+	s.validated.put(res.Submission.ID, aligned)
+	s.wake.Notify()
+	return res, nil
+}
+
+// acceptance is one validated upload, placed at its content address, on its
+// way into the accepting transaction (see SubmitFrom).
+type acceptance struct {
+	c        db.Competition
+	userID   int64
+	slug     string
+	filename string
+	up       *staged
+	rel      string
+	aligned  *engine.Validated
+	now, day time.Time
+	capErr   *CapError
+}
+
+// accept makes sure the day's count row and the user's leaderboard entry
+// exist, then counts and inserts the submission in one transaction that
+// refuses it (in.capErr) when the daily cap is spent. The caller holds the
+// user's intake lock and removes the placed file when accept fails.
+func (s *Service) accept(ctx context.Context, in acceptance) (SubmitResult, error) {
+	c := in.c
+	ensure := db.EnsureDailyCountParams{CompetitionID: c.ID, UserID: in.userID, Day: in.day}
 	if err := s.st.InTx(ctx, func(tx store.Store) error { return tx.EnsureDailyCount(ctx, ensure) }); err != nil {
 		return SubmitResult{}, fmt.Errorf("count submission: %w", err)
 	}
-	if err := s.ensureLeaderboardEntry(ctx, c.ID, v.UserID, now); err != nil {
+	if err := s.ensureLeaderboardEntry(ctx, c.ID, in.userID, in.now); err != nil {
 		return SubmitResult{}, err
 	}
 	var res SubmitResult
-	err = s.st.InTx(ctx, func(tx store.Store) error {
+	err := s.st.InTx(ctx, func(tx store.Store) error {
 		// Lock order, shared with the worker's finish (see Worker.finish):
 		// the user's leaderboard entry first, then the daily count and the
 		// submission rows, the competition row last. Counting on the entry
@@ -178,24 +213,24 @@ func (s *Service) SubmitFrom(ctx context.Context, v Viewer, slug, filename strin
 		// and a finish (entry, ..., competition) can never wait on each
 		// other in a cycle. A refused upload rolls the count back.
 		if err := tx.CountLeaderboardSubmission(ctx, db.CountLeaderboardSubmissionParams{
-			CompetitionID: c.ID, UserID: v.UserID, CreatedAt: now,
+			CompetitionID: c.ID, UserID: in.userID, CreatedAt: in.now,
 		}); err != nil {
 			return fmt.Errorf("count submission on the leaderboard: %w", err)
 		}
-		n, err := tx.BumpDailyCount(ctx, db.BumpDailyCountParams{CompetitionID: c.ID, UserID: v.UserID, Day: day, DailyCap: c.DailyCap})
+		n, err := tx.BumpDailyCount(ctx, db.BumpDailyCountParams{CompetitionID: c.ID, UserID: in.userID, Day: in.day, DailyCap: c.DailyCap})
 		if err != nil {
 			return fmt.Errorf("count submission: %w", err)
 		}
 		if n == 0 {
-			return capErr
+			return in.capErr
 		}
-		used, err := tx.GetDailyCount(ctx, db.GetDailyCountParams{CompetitionID: c.ID, UserID: v.UserID, Day: day})
+		used, err := tx.GetDailyCount(ctx, db.GetDailyCountParams{CompetitionID: c.ID, UserID: in.userID, Day: in.day})
 		if err != nil {
 			return fmt.Errorf("count submission: %w", err)
 		}
 		id, err := tx.InsertSubmission(ctx, db.InsertSubmissionParams{
-			CompetitionID: c.ID, UserID: v.UserID, Filename: cleanFilename(filename), ArtifactSha256: digest,
-			ArtifactPath: rel, SizeBytes: up.size, RowCount: int32(aligned.Units()), CreatedAt: now,
+			CompetitionID: c.ID, UserID: in.userID, Filename: cleanFilename(in.filename), ArtifactSha256: in.up.digest,
+			ArtifactPath: in.rel, SizeBytes: in.up.size, RowCount: int32(in.aligned.Units()), CreatedAt: in.now,
 		})
 		if err != nil {
 			return fmt.Errorf("insert submission: %w", err)
@@ -204,8 +239,8 @@ func (s *Service) SubmitFrom(ctx context.Context, v Viewer, slug, filename strin
 		// same bytes that removed the file before this insert could take
 		// that lock (dropUnreferencedBlob) made the insert wait for it: put
 		// the file back. Idempotent, so a retried transaction is fine.
-		if _, err := s.place(up); err != nil {
-			return fmt.Errorf("store submission to %s: %w", slug, err)
+		if _, err := s.place(in.up); err != nil {
+			return fmt.Errorf("store submission to %s: %w", in.slug, err)
 		}
 		row, err := tx.GetSubmission(ctx, id)
 		if err != nil {
@@ -217,11 +252,6 @@ func (s *Service) SubmitFrom(ctx context.Context, v Viewer, slug, filename strin
 	if err != nil {
 		return SubmitResult{}, err
 	}
-	accepted = true
-	// The worker of this process takes the aligned submission from here
-	// instead of reading and parsing the file again.
-	s.validated.put(res.Submission.ID, aligned)
-	s.wake.Notify()
 	return res, nil
 }
 
