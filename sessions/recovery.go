@@ -133,10 +133,44 @@ func (r *Reconciler) Pass(ctx context.Context) (err error) {
 			}
 		}
 	}()
+	in, err := r.observe(ctx)
+	if err != nil {
+		return err
+	}
+	var (
+		emu  sync.Mutex
+		errs []error
+	)
+	fail := func(err error) {
+		emu.Lock()
+		errs = append(errs, err)
+		emu.Unlock()
+	}
+	r.reconcileAll(ctx, in, first, fail)
+	r.housekeep(ctx, fail)
+	return errors.Join(errs...)
+}
+
+// passInput is what one pass observed before acting: this instance's
+// containers by session ID (0 for an unparseable label), the active rows,
+// the database clock and the INTERNAL sessions whose owner lost
+// can_use_internal.
+type passInput struct {
+	bySession map[int64][]Container
+	rows      []db.Session
+	now       time.Time
+	revoked   map[int64]bool
+}
+
+// observe lists this instance's containers, then the active rows (in that
+// order, so a container always has its row already committed), then reads
+// the database clock and the revoked INTERNAL sessions. Any error ends the
+// pass before it acts.
+func (r *Reconciler) observe(ctx context.Context) (passInput, error) {
 	s := r.s
 	containers, err := s.rt.List(ctx, map[string]string{LabelInstance: s.cfg.Instance})
 	if err != nil {
-		return fmt.Errorf("list session containers: %w", err)
+		return passInput{}, fmt.Errorf("list session containers: %w", err)
 	}
 	bySession := map[int64][]Container{}
 	for _, c := range containers {
@@ -148,49 +182,50 @@ func (r *Reconciler) Pass(ctx context.Context) (err error) {
 	}
 	rows, err := s.st.ListActiveSessions(ctx)
 	if err != nil {
-		return fmt.Errorf("list active sessions: %w", err)
+		return passInput{}, fmt.Errorf("list active sessions: %w", err)
 	}
 	now, err := s.st.SessionClock(ctx)
 	if err != nil {
-		return fmt.Errorf("read database clock: %w", err)
+		return passInput{}, fmt.Errorf("read database clock: %w", err)
 	}
 	// INTERNAL sessions of users who lost can_use_internal are stopped (the
 	// session proxy already refuses them).
 	revokedIDs, err := s.st.ListUnentitledInternalSessions(ctx)
 	if err != nil {
-		return fmt.Errorf("list unentitled internal sessions: %w", err)
+		return passInput{}, fmt.Errorf("list unentitled internal sessions: %w", err)
 	}
 	revoked := make(map[int64]bool, len(revokedIDs))
 	for _, id := range revokedIDs {
 		revoked[id] = true
 	}
+	return passInput{bySession: bySession, rows: rows, now: now, revoked: revoked}, nil
+}
+
+// reconcileAll reconciles every active row and removes every orphan
+// container (one with no active row), up to passParallelism at once, and
+// returns when all are done. Errors go to fail, which must be safe for
+// concurrent use.
+func (r *Reconciler) reconcileAll(ctx context.Context, in passInput, first bool, fail func(error)) {
 	// Sessions are reconciled in parallel (each by exactly one goroutine of
 	// this pass, and passes never overlap), so one slow stop grace does not
 	// hold up the others.
 	var (
-		emu  sync.Mutex
-		errs []error
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, passParallelism)
+		wg  sync.WaitGroup
+		sem = make(chan struct{}, passParallelism)
 	)
-	fail := func(err error) {
-		emu.Lock()
-		errs = append(errs, err)
-		emu.Unlock()
-	}
 	active := map[int64]bool{}
-	for _, row := range rows {
+	for _, row := range in.rows {
 		active[row.ID] = true
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := r.reconcile(ctx, row, bySession[row.ID], now, first, revoked[row.ID]); err != nil {
+			if err := r.reconcile(ctx, row, in.bySession[row.ID], in.now, first, in.revoked[row.ID]); err != nil {
 				fail(fmt.Errorf("session %d: %w", row.ID, err))
 			}
 		}()
 	}
-	for id, cs := range bySession {
+	for id, cs := range in.bySession {
 		if active[id] {
 			continue
 		}
@@ -199,25 +234,38 @@ func (r *Reconciler) Pass(ctx context.Context) (err error) {
 			sem <- struct{}{}
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				s.log.Warn("removing orphan session container", "container", c.Name, "session_label", c.Labels[LabelSession])
-				if err := s.rt.Stop(ctx, c.ID, s.cfg.StopGrace); err != nil {
+				if err := r.removeOrphan(ctx, c); err != nil {
 					fail(err)
-					return
-				}
-				if err := s.rt.Remove(ctx, c.ID); err != nil {
-					fail(err)
-					return
-				}
-				if m := s.metrics(); m != nil {
-					m.orphans.Inc()
 				}
 			}()
 		}
 	}
 	wg.Wait()
-	// Snapshot deletes cut short, GPUs free while requests wait (enabled
-	// by an admin, found at a sync, or freed by a transaction that raced a
-	// create), and retention.
+}
+
+// removeOrphan stops and removes a container that has no active row, and
+// counts it once both succeeded.
+func (r *Reconciler) removeOrphan(ctx context.Context, c Container) error {
+	s := r.s
+	s.log.Warn("removing orphan session container", "container", c.Name, "session_label", c.Labels[LabelSession])
+	if err := s.rt.Stop(ctx, c.ID, s.cfg.StopGrace); err != nil {
+		return err
+	}
+	if err := s.rt.Remove(ctx, c.ID); err != nil {
+		return err
+	}
+	if m := s.metrics(); m != nil {
+		m.orphans.Inc()
+	}
+	return nil
+}
+
+// housekeep runs the pass's closing chores, each whatever the others did:
+// snapshot deletes cut short, GPUs free while requests wait (enabled by an
+// admin, found at a sync, or freed by a transaction that raced a create),
+// and retention. Errors go to fail.
+func (r *Reconciler) housekeep(ctx context.Context, fail func(error)) {
+	s := r.s
 	if err := s.finishDeletes(ctx); err != nil {
 		fail(err)
 	}
@@ -231,7 +279,6 @@ func (r *Reconciler) Pass(ctx context.Context) (err error) {
 	if _, err := s.prune(ctx); err != nil {
 		fail(fmt.Errorf("retention: %w", err))
 	}
-	return errors.Join(errs...)
 }
 
 // passParallelism bounds the sessions one pass reconciles at once.
