@@ -87,34 +87,19 @@ func newSessions(ctx context.Context, cfg config.Config, st store.Store, log *sl
 		rt.Close()
 		return skip(fmt.Errorf("the Docker engine does not answer: %w", err))
 	}
-	image := set.PackImage
-	switch {
-	case image == "" && !cfg.Local():
+	image, soft, err := packImage(ctx, cfg, rt, log)
+	if soft != nil || err != nil {
 		rt.Close()
-		return skip(errors.New("MEDFORGE_PACK_IMAGE is required outside local runs (a digest-pinned image@sha256:...)"))
-	case image == "":
-		bctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-		image, err = standin.Build(bctx, rt.Client(), "")
-		cancel()
 		if err != nil {
-			rt.Close()
-			return skip(fmt.Errorf("no MEDFORGE_PACK_IMAGE and the stand-in IDE could not be built: %w", err))
+			return nil, err
 		}
-		log.Warn("no MEDFORGE_PACK_IMAGE: sessions run the stand-in IDE (HTTP + websocket echo), not code-server", "image", image)
-	case !cfg.Local() && !sessions.DigestPinned(image):
-		rt.Close()
-		return nil, fmt.Errorf("MEDFORGE_PACK_IMAGE=%q must be digest-pinned (image@sha256:...) outside local runs", image)
+		return skip(soft)
 	}
 	sc := sessionsConfig(cfg)
-	sc.Packs = map[string]string{"default": image}
-	for k, v := range set.Packs {
-		if !cfg.Local() && !sessions.DigestPinned(v) {
-			rt.Close()
-			return nil, fmt.Errorf("MEDFORGE_PACKS: pack %s=%q must be digest-pinned (image@sha256:...) outside local runs", k, v)
-		}
-		sc.Packs[k] = v
+	if sc.Packs, err = dockerPacks(cfg, image); err != nil {
+		rt.Close()
+		return nil, err
 	}
-
 	gp, err := gpuProvider(ctx, set.GPUs, log)
 	if err != nil {
 		rt.Close()
@@ -131,17 +116,10 @@ func newSessions(ctx context.Context, cfg config.Config, st store.Store, log *sl
 		rt.Close()
 		return nil, err
 	}
-	if set.IsolationCheck == "probe" || (set.IsolationCheck == "auto" && !cfg.Local()) {
-		probe, err := rt.NewIsolationProbe(dockerrt.ProbeOptions{Image: set.ProbeImage, Instance: sc.Instance,
-			Networks: []string{set.ExternalNetwork, set.InternalNetwork}})
-		if err != nil {
-			svc.Close()
-			rt.Close()
-			return nil, err
-		}
-		svc.SetIsolation(sessions.NewIsolation(probe), set.ProbeInterval)
-	} else {
-		log.Warn("east-west isolation is not checked (MEDFORGE_ISOLATION_CHECK); sessions may reach each other's IDE unless the host firewall is applied")
+	if err := checkIsolation(cfg, rt, svc, sc, log); err != nil {
+		svc.Close()
+		rt.Close()
+		return nil, err
 	}
 	if err := svc.Start(ctx); err != nil {
 		svc.Close()
@@ -149,6 +127,61 @@ func newSessions(ctx context.Context, cfg config.Config, st store.Store, log *sl
 		return skip(err)
 	}
 	return svc, nil
+}
+
+// packImage resolves the default pack image of the Docker runtime:
+// MEDFORGE_PACK_IMAGE, digest-pinned outside local runs, or in a local run
+// without one the stand-in IDE, built on rt. A missing image or a failed
+// stand-in build comes back as soft (auto mode runs without sessions); an
+// unpinned image outside local runs as err (always fatal).
+func packImage(ctx context.Context, cfg config.Config, rt *dockerrt.Docker, log *slog.Logger) (image string, soft, err error) {
+	image = cfg.Sessions.PackImage
+	switch {
+	case image == "" && !cfg.Local():
+		return "", errors.New("MEDFORGE_PACK_IMAGE is required outside local runs (a digest-pinned image@sha256:...)"), nil
+	case image == "":
+		bctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		image, err = standin.Build(bctx, rt.Client(), "")
+		cancel()
+		if err != nil {
+			return "", fmt.Errorf("no MEDFORGE_PACK_IMAGE and the stand-in IDE could not be built: %w", err), nil
+		}
+		log.Warn("no MEDFORGE_PACK_IMAGE: sessions run the stand-in IDE (HTTP + websocket echo), not code-server", "image", image)
+	case !cfg.Local() && !sessions.DigestPinned(image):
+		return "", nil, fmt.Errorf("MEDFORGE_PACK_IMAGE=%q must be digest-pinned (image@sha256:...) outside local runs", image)
+	}
+	return image, nil, nil
+}
+
+// dockerPacks is the runtime's pack table: image as "default" plus
+// MEDFORGE_PACKS, each digest-pinned outside local runs.
+func dockerPacks(cfg config.Config, image string) (map[string]string, error) {
+	packs := map[string]string{"default": image}
+	for k, v := range cfg.Sessions.Packs {
+		if !cfg.Local() && !sessions.DigestPinned(v) {
+			return nil, fmt.Errorf("MEDFORGE_PACKS: pack %s=%q must be digest-pinned (image@sha256:...) outside local runs", k, v)
+		}
+		packs[k] = v
+	}
+	return packs, nil
+}
+
+// checkIsolation gives svc the east-west isolation probe when
+// MEDFORGE_ISOLATION_CHECK asks for it (probe, or auto outside local runs)
+// and otherwise says that isolation is not checked.
+func checkIsolation(cfg config.Config, rt *dockerrt.Docker, svc *sessions.Service, sc sessions.Config, log *slog.Logger) error {
+	set := cfg.Sessions
+	if set.IsolationCheck == "probe" || (set.IsolationCheck == "auto" && !cfg.Local()) {
+		probe, err := rt.NewIsolationProbe(dockerrt.ProbeOptions{Image: set.ProbeImage, Instance: sc.Instance,
+			Networks: []string{set.ExternalNetwork, set.InternalNetwork}})
+		if err != nil {
+			return err
+		}
+		svc.SetIsolation(sessions.NewIsolation(probe), set.ProbeInterval)
+	} else {
+		log.Warn("east-west isolation is not checked (MEDFORGE_ISOLATION_CHECK); sessions may reach each other's IDE unless the host firewall is applied")
+	}
+	return nil
 }
 
 // sessionsConfig maps the session settings and the competitions' data roots
