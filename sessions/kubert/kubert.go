@@ -562,6 +562,94 @@ func (d *Driver) PodFor(spec sessions.ContainerSpec) (*corev1.Pod, error) {
 	if node == "" {
 		return nil, fmt.Errorf("kubert: GPU %d is on no known node (sync the inventory)", gpuID)
 	}
+	volumes, mounts := d.volumes(spec.Workspace)
+	no := false
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: spec.Name, Namespace: ns, Labels: copyMap(spec.Labels)},
+		Spec: corev1.PodSpec{
+			RestartPolicy:                 corev1.RestartPolicyNever,
+			AutomountServiceAccountToken:  &no,
+			EnableServiceLinks:            &no,
+			TerminationGracePeriodSeconds: new(int64(10)),
+			SecurityContext:               podSecurity(),
+			Affinity:                      onNode(node),
+			Tolerations:                   []corev1.Toleration{{Key: string(GPUResource), Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
+			Containers:                    []corev1.Container{d.ideContainer(spec, mounts)},
+			Volumes:                       volumes,
+		},
+	}, nil
+}
+
+// Session containers run as this user and group (the IDE image's coder).
+const sessionUID, sessionGID = 1000, 1000
+
+// podSecurity is a session Pod's security context: non-root as the
+// session user, the workspace group-owned by it, the runtime's default
+// seccomp profile.
+func podSecurity() *corev1.PodSecurityContext {
+	uid, gid := int64(sessionUID), int64(sessionGID)
+	yes := true
+	return &corev1.PodSecurityContext{
+		RunAsUser: &uid, RunAsGroup: &gid, RunAsNonRoot: &yes, FSGroup: &gid,
+		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+}
+
+// containerSecurity is the IDE container's security context: non-root as
+// the session user, no privilege escalation, every capability dropped, the
+// runtime's default seccomp profile.
+func containerSecurity() *corev1.SecurityContext {
+	uid, gid := int64(sessionUID), int64(sessionGID)
+	no, yes := false, true
+	return &corev1.SecurityContext{
+		RunAsUser: &uid, RunAsGroup: &gid, RunAsNonRoot: &yes,
+		AllowPrivilegeEscalation: &no,
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+}
+
+// onNode pins a Pod to the named node (the one holding its GPU).
+func onNode(node string) *corev1.Affinity {
+	return &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+		RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+			MatchFields: []corev1.NodeSelectorRequirement{{Key: "metadata.name", Operator: corev1.NodeSelectorOpIn, Values: []string{node}}},
+		}}},
+	}}
+}
+
+// ideContainer is a session Pod's one container: the IDE on port 8080
+// with spec's environment plus MEDFORGE_NODE, its limits requested in
+// full, ready once the port accepts connections.
+func (d *Driver) ideContainer(spec sessions.ContainerSpec, mounts []corev1.VolumeMount) corev1.Container {
+	limits := d.limits(spec)
+	var env []corev1.EnvVar
+	for _, kv := range spec.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		env = append(env, corev1.EnvVar{Name: k, Value: v})
+	}
+	env = append(env, corev1.EnvVar{Name: "MEDFORGE_NODE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}})
+	return corev1.Container{
+		Name:  "ide",
+		Image: spec.Image,
+		Env:   env,
+		Ports: []corev1.ContainerPort{{Name: "ide", ContainerPort: 8080, Protocol: corev1.ProtocolTCP}},
+		Resources: corev1.ResourceRequirements{
+			Limits:   limits,
+			Requests: limits.DeepCopy(),
+		},
+		SecurityContext: containerSecurity(),
+		ReadinessProbe: &corev1.Probe{
+			ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(8080)}},
+			PeriodSeconds: 2, FailureThreshold: 3,
+		},
+		VolumeMounts: mounts,
+	}
+}
+
+// limits are a session container's resource limits: one GPU, the
+// configured ephemeral storage, and spec's CPU and memory when set.
+func (d *Driver) limits(spec sessions.ContainerSpec) corev1.ResourceList {
 	limits := corev1.ResourceList{
 		GPUResource:                     resource.MustParse("1"),
 		corev1.ResourceEphemeralStorage: d.cfg.EphemeralStorage,
@@ -572,56 +660,7 @@ func (d *Driver) PodFor(spec sessions.ContainerSpec) (*corev1.Pod, error) {
 	if spec.MemoryBytes > 0 {
 		limits[corev1.ResourceMemory] = *resource.NewQuantity(spec.MemoryBytes, resource.BinarySI)
 	}
-	var env []corev1.EnvVar
-	for _, kv := range spec.Env {
-		k, v, _ := strings.Cut(kv, "=")
-		env = append(env, corev1.EnvVar{Name: k, Value: v})
-	}
-	env = append(env, corev1.EnvVar{Name: "MEDFORGE_NODE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}})
-	uid, gid := int64(1000), int64(1000)
-	no, yes := false, true
-	volumes, mounts := d.volumes(spec.Workspace)
-	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: spec.Name, Namespace: ns, Labels: copyMap(spec.Labels)},
-		Spec: corev1.PodSpec{
-			RestartPolicy:                 corev1.RestartPolicyNever,
-			AutomountServiceAccountToken:  &no,
-			EnableServiceLinks:            &no,
-			TerminationGracePeriodSeconds: new(int64(10)),
-			SecurityContext: &corev1.PodSecurityContext{
-				RunAsUser: &uid, RunAsGroup: &gid, RunAsNonRoot: &yes, FSGroup: &gid,
-				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-			},
-			Affinity: &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
-				RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
-					MatchFields: []corev1.NodeSelectorRequirement{{Key: "metadata.name", Operator: corev1.NodeSelectorOpIn, Values: []string{node}}},
-				}}},
-			}},
-			Tolerations: []corev1.Toleration{{Key: string(GPUResource), Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
-			Containers: []corev1.Container{{
-				Name:  "ide",
-				Image: spec.Image,
-				Env:   env,
-				Ports: []corev1.ContainerPort{{Name: "ide", ContainerPort: 8080, Protocol: corev1.ProtocolTCP}},
-				Resources: corev1.ResourceRequirements{
-					Limits:   limits,
-					Requests: limits.DeepCopy(),
-				},
-				SecurityContext: &corev1.SecurityContext{
-					RunAsUser: &uid, RunAsGroup: &gid, RunAsNonRoot: &yes,
-					AllowPrivilegeEscalation: &no,
-					Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-					SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-				},
-				ReadinessProbe: &corev1.Probe{
-					ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(8080)}},
-					PeriodSeconds: 2, FailureThreshold: 3,
-				},
-				VolumeMounts: mounts,
-			}},
-			Volumes: volumes,
-		},
-	}, nil
+	return limits
 }
 
 // volumes are a session Pod's volumes and mounts: the workspace PVC at
