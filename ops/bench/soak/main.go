@@ -136,10 +136,6 @@ func main() {
 	var fivexx atomic.Int64
 
 	// RSS once a second.
-	type sample struct {
-		at  time.Duration
-		rss int64
-	}
 	var samples []sample
 	start := time.Now()
 	stopSampling := make(chan struct{})
@@ -157,65 +153,11 @@ func main() {
 		}
 	})
 
-	deadline := start.Add(*duration)
+	tr := &traffic{client: client, base: base, slug: slug, valid: valid, invalid: invalid,
+		deadline: start.Add(*duration), s: s, fivexx: &fivexx}
 	var wg sync.WaitGroup
 	for c := range *conns {
-		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(c), 7))
-			u := us[c%len(us)]
-			for time.Now().Before(deadline) {
-				n := rng.IntN(100)
-				i := 0
-				for ; n >= mix[i].weight; i++ {
-					n -= mix[i].weight
-				}
-				route := mix[i].route
-				var req *http.Request
-				switch i {
-				case 0:
-					req, _ = http.NewRequest("GET", base+"/competitions", nil)
-				case 1:
-					req, _ = http.NewRequest("GET", base+"/competitions/"+slug, nil)
-				case 2:
-					req, _ = http.NewRequest("GET", base+"/datasets/"+slug, nil)
-				case 3:
-					req, _ = http.NewRequest("GET", base+"/competitions/"+slug+"/leaderboard?limit=100", nil)
-				case 4, 5:
-					file := valid
-					if i == 5 {
-						file = invalid
-					}
-					req = uploadRequest(base+"/competitions/"+slug+"/submissions", u.token, file)
-				case 6:
-					// Caddy's forward_auth call for a session host: the
-					// caller's cookie and the session host. No session
-					// runs here (that needs Docker), so the decision is
-					// 404 after authentication and the routing lookup.
-					req, _ = http.NewRequest("GET", base+"/auth/session-proxy", nil)
-					req.Host = "s-soak" + strconv.Itoa(c%50) + ".external.medforge.localhost"
-					req.Header.Set("Cookie", httpapi.CookieName+"="+u.cookie)
-				}
-				t0 := time.Now()
-				resp, err := client.Do(req)
-				d := time.Since(t0)
-				if err != nil {
-					s.mu.Lock()
-					s.errs[route]++
-					s.mu.Unlock()
-					continue
-				}
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				status := strconv.Itoa(resp.StatusCode)
-				if resp.StatusCode >= 400 {
-					status += " " + problemCode(b)
-				}
-				if resp.StatusCode >= 500 {
-					fivexx.Add(1)
-				}
-				s.add(route, d, status)
-			}
-		})
+		wg.Go(func() { tr.conn(c, us[c%len(us)]) })
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
@@ -223,13 +165,103 @@ func main() {
 	sampling.Wait()
 	after := benchkit.RSS(srv.Process.Pid)
 
+	report(s, elapsed, len(us), fivexx.Load(), samples, idle, after)
+	if n := fivexx.Load(); n > 0 {
+		die("%d answers were 5xx; see %s/serve.log", n, *workDir)
+	}
+}
+
+// sample is the server's RSS at a moment of the run.
+type sample struct {
+	at  time.Duration
+	rss int64
+}
+
+// traffic is what every connection's client loop shares.
+type traffic struct {
+	client         *http.Client
+	base, slug     string
+	valid, invalid []byte
+	deadline       time.Time
+	s              *stats
+	fivexx         *atomic.Int64
+}
+
+// conn is connection c's client loop, acting as u until the deadline: a
+// route drawn from mix, its latency and answer recorded.
+func (t *traffic) conn(c int, u user) {
+	rng := rand.New(rand.NewPCG(uint64(c), 7))
+	for time.Now().Before(t.deadline) {
+		n := rng.IntN(100)
+		i := 0
+		for ; n >= mix[i].weight; i++ {
+			n -= mix[i].weight
+		}
+		route := mix[i].route
+		req := t.request(i, c, u)
+		t0 := time.Now()
+		resp, err := t.client.Do(req)
+		d := time.Since(t0)
+		if err != nil {
+			t.s.mu.Lock()
+			t.s.errs[route]++
+			t.s.mu.Unlock()
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		status := strconv.Itoa(resp.StatusCode)
+		if resp.StatusCode >= 400 {
+			status += " " + problemCode(b)
+		}
+		if resp.StatusCode >= 500 {
+			t.fivexx.Add(1)
+		}
+		t.s.add(route, d, status)
+	}
+}
+
+// request is connection c's request for mix[i], as u.
+func (t *traffic) request(i, c int, u user) *http.Request {
+	base, slug := t.base, t.slug
+	var req *http.Request
+	switch i {
+	case 0:
+		req, _ = http.NewRequest("GET", base+"/competitions", nil)
+	case 1:
+		req, _ = http.NewRequest("GET", base+"/competitions/"+slug, nil)
+	case 2:
+		req, _ = http.NewRequest("GET", base+"/datasets/"+slug, nil)
+	case 3:
+		req, _ = http.NewRequest("GET", base+"/competitions/"+slug+"/leaderboard?limit=100", nil)
+	case 4, 5:
+		file := t.valid
+		if i == 5 {
+			file = t.invalid
+		}
+		req = uploadRequest(base+"/competitions/"+slug+"/submissions", u.token, file)
+	case 6:
+		// Caddy's forward_auth call for a session host: the
+		// caller's cookie and the session host. No session
+		// runs here (that needs Docker), so the decision is
+		// 404 after authentication and the routing lookup.
+		req, _ = http.NewRequest("GET", base+"/auth/session-proxy", nil)
+		req.Host = "s-soak" + strconv.Itoa(c%50) + ".external.medforge.localhost"
+		req.Header.Set("Cookie", httpapi.CookieName+"="+u.cookie)
+	}
+	return req
+}
+
+// report prints the run: totals, p50/p99 per route against GET
+// /competitions as the reference, the answers, and the server's RSS.
+func report(s *stats, elapsed time.Duration, nUsers int, fivexx int64, samples []sample, idle, after int64) {
 	fmt.Printf("soak: %d connections, %s of mixed traffic against medforge serve (embedded worker), %d users, %d cores, load average at the end %s\n",
-		*conns, elapsed.Round(time.Second), len(us), benchkit.NumCPU(), benchkit.LoadAvg())
+		*conns, elapsed.Round(time.Second), nUsers, benchkit.NumCPU(), benchkit.LoadAvg())
 	total := 0
 	for _, m := range mix {
 		total += len(s.lat[m.route])
 	}
-	fmt.Printf("  %d requests, %.0f req/s; 5xx answers: %d; transport errors: %d\n", total, float64(total)/elapsed.Seconds(), fivexx.Load(), sum(s.errs))
+	fmt.Printf("  %d requests, %.0f req/s; 5xx answers: %d; transport errors: %d\n", total, float64(total)/elapsed.Seconds(), fivexx, sum(s.errs))
 	// The reference: GET /competitions, the cheapest database-backed read,
 	// under the same load in the same run.
 	for _, l := range s.lat {
@@ -262,9 +294,6 @@ func main() {
 		}
 	}
 	fmt.Printf("  server RSS (MiB): idle %d, peak %d, after %d; over time: %s\n", idle>>20, peak>>20, after>>20, strings.Join(line, ", "))
-	if n := fivexx.Load(); n > 0 {
-		die("%d answers were 5xx; see %s/serve.log", n, *workDir)
-	}
 }
 
 func uploadRequest(url, token string, file []byte) *http.Request {
