@@ -440,46 +440,86 @@ const startGrace = 15 * time.Second
 // container is a no-op, and the row moves to stopped only from stopping.
 func (r *Reconciler) finalize(ctx context.Context, row db.Session, cs []Container) error {
 	s := r.s
+	if err := r.stopAll(ctx, cs); err != nil {
+		return err
+	}
+	if err := s.at("stopped", row.ID); err != nil {
+		return err
+	}
+	snap, size, err := r.stopSnapshot(ctx, row)
+	if err != nil {
+		return err
+	}
+	if err := r.removeAll(ctx, row, cs); err != nil {
+		return err
+	}
+	if err := s.at("removed", row.ID); err != nil {
+		return err
+	}
+	r.gate(ctx, int(row.GpuID))
+	if row.StopReason == StopContainerFailed {
+		return r.finishFailed(ctx, row, cs, snap, size)
+	}
+	return r.finishStopped(ctx, row, snap, size)
+}
+
+// stopAll stops each of cs with the configured grace, in order, and returns
+// the first error.
+func (r *Reconciler) stopAll(ctx context.Context, cs []Container) error {
+	s := r.s
 	for _, c := range cs {
 		if err := s.rt.Stop(ctx, c.ID, s.cfg.StopGrace); err != nil {
 			return err
 		}
 	}
-	if err := s.at("stopped", row.ID); err != nil {
-		return err
-	}
+	return nil
+}
+
+// stopSnapshot takes the stop snapshot of row's workspace and returns its
+// full name and size (0 when the provider cannot tell, which is only
+// logged). The name is claimed in the row first, so a repeated pass reuses
+// it; a session without a workspace returns the row's snapshot unchanged.
+func (r *Reconciler) stopSnapshot(ctx context.Context, row db.Session) (string, int64, error) {
+	s := r.s
 	snap := row.Snapshot
 	var size int64
 	if row.Workspace != "" {
 		if snap == "" {
 			name := row.Workspace + "@stop-" + strconv.FormatInt(stopMillis(), 10)
 			if _, err := s.st.RecordSessionSnapshot(ctx, db.RecordSessionSnapshotParams{ID: row.ID, Snapshot: name}); err != nil {
-				return fmt.Errorf("record snapshot name: %w", err)
+				return "", 0, fmt.Errorf("record snapshot name: %w", err)
 			}
 			fresh, err := s.st.GetSession(ctx, row.ID)
 			if err != nil {
-				return err
+				return "", 0, err
 			}
 			snap = fresh.Snapshot
 		}
 		if err := s.at("snapshot-named", row.ID); err != nil {
-			return err
+			return "", 0, err
 		}
 		ws, short, ok := SplitSnapshot(snap)
 		if !ok {
-			return fmt.Errorf("bad snapshot name %q", snap)
+			return "", 0, fmt.Errorf("bad snapshot name %q", snap)
 		}
 		if err := s.ws.Snapshot(ctx, ws, short); err != nil {
-			return fmt.Errorf("snapshot: %w", err)
+			return "", 0, fmt.Errorf("snapshot: %w", err)
 		}
 		if err := s.at("snapshotted", row.ID); err != nil {
-			return err
+			return "", 0, err
 		}
 		var err error
 		if size, err = s.ws.SnapshotSize(ctx, snap); err != nil {
 			s.log.Warn("snapshot size unknown", "snapshot", snap, "err", err)
 		}
 	}
+	return snap, size, nil
+}
+
+// removeAll removes each of cs and then the row's recorded container when
+// it is not among them, returning the first error.
+func (r *Reconciler) removeAll(ctx context.Context, row db.Session, cs []Container) error {
+	s := r.s
 	// The recorded container too: it may have vanished from the list
 	// already while the runtime still holds parts of it (on Kubernetes a
 	// deleted Pod leaves its Service). Removing a missing one is a no-op.
@@ -495,13 +535,15 @@ func (r *Reconciler) finalize(ctx context.Context, row db.Session, cs []Containe
 			return err
 		}
 	}
-	if err := s.at("removed", row.ID); err != nil {
-		return err
-	}
-	r.gate(ctx, int(row.GpuID))
-	if row.StopReason == StopContainerFailed {
-		return r.finishFailed(ctx, row, cs, snap, size)
-	}
+	return nil
+}
+
+// finishStopped marks a stopping row stopped: the snapshot's record, the
+// status change and the hand-off of the GPU to the head of the queue commit
+// in one transaction. Only the pass that moved the row counts and
+// announces the change.
+func (r *Reconciler) finishStopped(ctx context.Context, row db.Session, snap string, size int64) error {
+	s := r.s
 	// The snapshot's record, the stop and the hand-off of the GPU to the
 	// head of the queue commit together.
 	n, err := s.release(ctx, func(tx store.Store) (int64, error) {
