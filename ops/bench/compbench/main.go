@@ -102,10 +102,34 @@ func main() {
 	must(benchkit.WaitHealthy(base))
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 
+	b := &bench{ctx: ctx, pool: pool, client: client, base: base, slug: slug, tokens: tokens, files: files, env: env}
 	// Warm-up: compile and cache the module and holdout.
 	id := submit(client, base, slug, tokens[0], files.SampleSubmission)
 	waitScored(client, base, tokens[0], id)
 
+	done := b.closedLoop(id)
+	b.openLoop()
+	b.sustained(id + int64(done))
+	b.largeBoard()
+}
+
+// bench is what the phases share: the database, the serve child's API and
+// the first competition with its competitors.
+type bench struct {
+	ctx    context.Context
+	pool   *sql.DB
+	client *http.Client
+	base   string
+	slug   string
+	tokens []string
+	files  *synth.Files
+	env    []string
+}
+
+// closedLoop is phase 1: each competitor submits, waits for its official
+// score, repeats; id is the warm-up submission's. It returns how many
+// submissions it made.
+func (b *bench) closedLoop(id int64) int {
 	// 1. Latency: each competitor submits, waits for its official score, repeats.
 	var mu sync.Mutex
 	var lat []time.Duration
@@ -116,11 +140,11 @@ func main() {
 		go func() {
 			defer wg.Done()
 			for i := range *perUser {
-				file := files.Submission(uint64(u*1000+i), synth.SubmissionOptions{Noise: 0.3, Shuffle: true})
+				file := b.files.Submission(uint64(u*1000+i), synth.SubmissionOptions{Noise: 0.3, Shuffle: true})
 				t0 := time.Now()
-				id := submit(client, base, slug, tokens[u], file)
+				id := submit(b.client, b.base, b.slug, b.tokens[u], file)
 				t1 := time.Now()
-				waitScored(client, base, tokens[u], id)
+				waitScored(b.client, b.base, b.tokens[u], id)
 				d := time.Since(t1)
 				_ = t0
 				mu.Lock()
@@ -136,7 +160,7 @@ func main() {
 	fmt.Printf("  p50 %7.1f ms   p99 %7.1f ms   max %7.1f ms   (goal p50 <= 200 ms, p99 <= 1000 ms)\n",
 		benchkit.Ms(benchkit.Pct(lat, .5)), benchkit.Ms(benchkit.Pct(lat, .99)), benchkit.Ms(lat[len(lat)-1]))
 	var server []time.Duration
-	rows, err := pool.QueryContext(ctx, "SELECT TIMESTAMPDIFF(MICROSECOND, created_at, scored_at) FROM submissions WHERE id > ? AND id <= ?", id, id+int64(len(lat)))
+	rows, err := b.pool.QueryContext(b.ctx, "SELECT TIMESTAMPDIFF(MICROSECOND, created_at, scored_at) FROM submissions WHERE id > ? AND id <= ?", id, id+int64(len(lat)))
 	if err != nil {
 		die("%v", err)
 	}
@@ -149,9 +173,16 @@ func main() {
 	slices.Sort(server)
 	fmt.Printf("  server side (accepting commit -> official score commit): p50 %7.1f ms   p99 %7.1f ms\n", benchkit.Ms(benchkit.Pct(server, .5)), benchkit.Ms(benchkit.Pct(server, .99)))
 	fmt.Printf("  closed-loop throughput %.0f scored/s\n", float64(len(lat))/elapsed.Seconds())
+	return len(lat)
+}
 
+// openLoop is phase 1b: each competitor submits once per interval
+// (staggered), whether or not its last one is scored.
+func (b *bench) openLoop() {
 	// 1b. Open loop: each competitor submits once per interval (staggered),
 	// whether or not its last one is scored, and waits for each score.
+	var mu sync.Mutex
+	var wg sync.WaitGroup
 	var olat []time.Duration
 	ostart := time.Now()
 	for u := range *competitors {
@@ -162,13 +193,13 @@ func main() {
 			var inner sync.WaitGroup
 			for i := range *openRounds {
 				time.Sleep(time.Until(ostart.Add(offset + time.Duration(i)**openRate)))
-				file := files.Submission(uint64(500000+u*1000+i), synth.SubmissionOptions{Noise: 0.3})
+				file := b.files.Submission(uint64(500000+u*1000+i), synth.SubmissionOptions{Noise: 0.3})
 				inner.Add(1)
 				go func() {
 					defer inner.Done()
-					id := submit(client, base, slug, tokens[u], file)
+					id := submit(b.client, b.base, b.slug, b.tokens[u], file)
 					t1 := time.Now()
-					waitScored(client, base, tokens[u], id)
+					waitScored(b.client, b.base, b.tokens[u], id)
 					d := time.Since(t1)
 					mu.Lock()
 					olat = append(olat, d)
@@ -184,8 +215,13 @@ func main() {
 		*competitors, *openRate, float64(*competitors)/openRate.Seconds())
 	fmt.Printf("  p50 %7.1f ms   p99 %7.1f ms   max %7.1f ms   (goal p50 <= 200 ms, p99 <= 1000 ms)\n",
 		benchkit.Ms(benchkit.Pct(olat, .5)), benchkit.Ms(benchkit.Pct(olat, .99)), benchkit.Ms(olat[len(olat)-1]))
+}
 
+// sustained is phase 2: a burst of uploads, timed until the queue drains;
+// after is the last submission before the burst.
+func (b *bench) sustained(after int64) {
 	// 2. Throughput: queue a burst, time until the queue drains.
+	var wg sync.WaitGroup
 	var queued atomic.Int64
 	qstart := time.Now()
 	sem := make(chan struct{}, *competitors)
@@ -195,7 +231,7 @@ func main() {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			submit(client, base, slug, tokens[i%len(tokens)], files.Submission(uint64(900000+i), synth.SubmissionOptions{Noise: 0.2}))
+			submit(b.client, b.base, b.slug, b.tokens[i%len(b.tokens)], b.files.Submission(uint64(900000+i), synth.SubmissionOptions{Noise: 0.2}))
 			queued.Add(1)
 		}()
 	}
@@ -203,7 +239,7 @@ func main() {
 	accepted := time.Since(qstart)
 	for {
 		var pending int
-		pool.QueryRowContext(ctx, "SELECT COUNT(*) FROM submissions WHERE pending > 0").Scan(&pending)
+		b.pool.QueryRowContext(b.ctx, "SELECT COUNT(*) FROM submissions WHERE pending > 0").Scan(&pending)
 		if pending == 0 {
 			break
 		}
@@ -211,31 +247,36 @@ func main() {
 	}
 	drained := time.Since(qstart)
 	var first, last time.Time
-	pool.QueryRowContext(ctx, "SELECT MIN(scored_at), MAX(scored_at) FROM submissions WHERE id > ?", id+int64(len(lat))).Scan(&first, &last)
+	b.pool.QueryRowContext(b.ctx, "SELECT MIN(scored_at), MAX(scored_at) FROM submissions WHERE id > ?", after).Scan(&first, &last)
 	fmt.Printf("sustained scoring (%d submissions uploaded by %d clients while the embedded worker scores):\n", *burst, *competitors)
 	fmt.Printf("  %7.0f scored/s end to end (uploads took %.1f s, all scored after %.1f s)   (goal >= 100/s)\n",
 		float64(*burst)/drained.Seconds(), accepted.Seconds(), drained.Seconds())
+}
 
+// largeBoard is phase 3: leaderboard reads and a rebuild on a large board,
+// against the competition's detail as the reference, and a check of the
+// board's top entry.
+func (b *bench) largeBoard() {
 	// 3. Leaderboard reads on a large board.
 	bigSlug := "bench-board"
 	bdir2 := filepath.Join(*workDir, "bundle2")
-	_, err = benchkit.TitanicBundle(bdir2, bigSlug, *scorer, `"daily_cap": 10000, "scoring_mode": "public_private"`)
+	_, err := benchkit.TitanicBundle(bdir2, bigSlug, *scorer, `"daily_cap": 10000, "scoring_mode": "public_private"`)
 	must(err)
-	must(benchkit.Run(env, *bin, "competition", "import", bdir2))
-	fillBoard(ctx, pool, bigSlug, *boardUsers, *boardSubs)
+	must(benchkit.Run(b.env, *bin, "competition", "import", bdir2))
+	fillBoard(b.ctx, b.pool, bigSlug, *boardUsers, *boardSubs)
 	// Both boards: the private one is revealed so that anyone reads it.
-	pool.ExecContext(ctx, "UPDATE competitions SET private_revealed_at = NOW(6), leaderboard_version = leaderboard_version + 1 WHERE slug = ?", bigSlug)
+	b.pool.ExecContext(b.ctx, "UPDATE competitions SET private_revealed_at = NOW(6), leaderboard_version = leaderboard_version + 1 WHERE slug = ?", bigSlug)
 	for _, board := range []string{"public", "private"} {
-		boardURL := base + "/competitions/" + bigSlug + "/leaderboard?board=" + board
+		boardURL := b.base + "/competitions/" + bigSlug + "/leaderboard?board=" + board
 		t0 := time.Now()
-		get(client, boardURL) // builds the board once
+		get(b.client, boardURL) // builds the board once
 		fmt.Printf("%s board build with paired comparisons (%d users): %.1f ms\n", board, *boardUsers, benchkit.Ms(time.Since(t0)))
 		for _, clients := range []int{4, 16} {
 			// The reference, in the same run with the same clients: the
 			// competition's detail (one cached row read and a small JSON
 			// body), i.e. the server's floor for a read under this load.
-			rlat := readLoop(client, boardURL, clients, *boardDuration)
-			ref := readLoop(client, base+"/competitions/"+bigSlug, clients, *boardDuration)
+			rlat := readLoop(b.client, boardURL, clients, *boardDuration)
+			ref := readLoop(b.client, b.base+"/competitions/"+bigSlug, clients, *boardDuration)
 			fmt.Printf("leaderboard read, %s board (%d users, %d submissions, first page of 100, %d clients, %s):\n", board, *boardUsers, *boardSubs, clients, *boardDuration)
 			fmt.Printf("  p50 %6.2f ms   p99 %6.2f ms   %7.0f req/s   (goal p99 <= 20 ms)\n",
 				benchkit.Ms(benchkit.Pct(rlat, .5)), benchkit.Ms(benchkit.Pct(rlat, .99)), float64(len(rlat))/boardDuration.Seconds())
@@ -244,8 +285,8 @@ func main() {
 		}
 	}
 	t0 := time.Now()
-	pool.ExecContext(ctx, "UPDATE competitions SET leaderboard_version = leaderboard_version + 1 WHERE slug = ?", bigSlug)
-	get(client, base+"/competitions/"+bigSlug+"/leaderboard")
+	b.pool.ExecContext(b.ctx, "UPDATE competitions SET leaderboard_version = leaderboard_version + 1 WHERE slug = ?", bigSlug)
+	get(b.client, b.base+"/competitions/"+bigSlug+"/leaderboard")
 	fmt.Printf("  public board rebuild after an official-score change (paired comparisons included): %.1f ms\n", benchkit.Ms(time.Since(t0)))
 	var top struct {
 		Data struct {
@@ -257,7 +298,7 @@ func main() {
 			}
 		}
 	}
-	resp, err := client.Get(base + "/competitions/" + bigSlug + "/leaderboard?limit=1")
+	resp, err := b.client.Get(b.base + "/competitions/" + bigSlug + "/leaderboard?limit=1")
 	if err != nil {
 		die("%v", err)
 	}
