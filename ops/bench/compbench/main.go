@@ -430,12 +430,23 @@ func fillBoard(ctx context.Context, pool *sql.DB, slug string, users, subs int) 
 	if err := pool.QueryRowContext(ctx, "SELECT id FROM competitions WHERE slug = ?", slug).Scan(&compID); err != nil {
 		die("board: %v", err)
 	}
+	firstUser := insertBoardUsers(ctx, pool, users)
+	insertBoardSubmissions(ctx, pool, compID, firstUser, users, subs)
+	backfillBoard(ctx, pool, compID)
+	insertUnitScores(ctx, pool, compID)
+	pool.ExecContext(ctx, "UPDATE competitions SET leaderboard_version = leaderboard_version + 1 WHERE id = ?", compID)
+}
+
+// boardBatch is how many rows fillBoard's helpers insert per statement.
+const boardBatch = 1000
+
+// insertBoardUsers inserts users board players and returns the first one's id.
+func insertBoardUsers(ctx context.Context, pool *sql.DB, users int) int64 {
 	var firstUser int64
-	const batch = 1000
-	for i := 0; i < users; i += batch {
+	for i := 0; i < users; i += boardBatch {
 		var sb strings.Builder
 		sb.WriteString("INSERT INTO users (email, password_hash, display_name) VALUES ")
-		for j := i; j < min(i+batch, users); j++ {
+		for j := i; j < min(i+boardBatch, users); j++ {
 			if j > i {
 				sb.WriteByte(',')
 			}
@@ -449,11 +460,17 @@ func fillBoard(ctx context.Context, pool *sql.DB, slug string, users, subs int) 
 			firstUser, _ = res.LastInsertId()
 		}
 	}
+	return firstUser
+}
+
+// insertBoardSubmissions inserts subs scored submissions to compID, round
+// robin over the users from firstUser on, with public and private scores.
+func insertBoardSubmissions(ctx context.Context, pool *sql.DB, compID, firstUser int64, users, subs int) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for i := 0; i < subs; i += batch {
+	for i := 0; i < subs; i += boardBatch {
 		var sb strings.Builder
 		sb.WriteString("INSERT INTO submissions (competition_id, user_id, filename, artifact_sha256, artifact_path, size_bytes, row_count, status, internal_error, pending, primary_score, ci_low, ci_high, private_score, private_ci_low, private_ci_high, created_at, scored_at) VALUES ")
-		for j := i; j < min(i+batch, subs); j++ {
+		for j := i; j < min(i+boardBatch, subs); j++ {
 			if j > i {
 				sb.WriteByte(',')
 			}
@@ -467,6 +484,10 @@ func fillBoard(ctx context.Context, pool *sql.DB, slug string, users, subs int) 
 			die("board submissions: %v", err)
 		}
 	}
+}
+
+// backfillBoard fills compID's leaderboard entries from its submissions.
+func backfillBoard(ctx context.Context, pool *sql.DB, compID int64) {
 	// The same backfill as migration 00011.
 	if _, err := pool.ExecContext(ctx, `INSERT INTO leaderboard_entries (competition_id, user_id, submissions, last_submission_at)
 		SELECT competition_id, user_id, COUNT(*), MAX(created_at) FROM submissions WHERE competition_id = ? GROUP BY competition_id, user_id`, compID); err != nil {
@@ -490,6 +511,11 @@ func fillBoard(ctx context.Context, pool *sql.DB, slug string, users, subs int) 
 		WHERE e.competition_id = ?`, compID); err != nil {
 		die("board private: %v", err)
 	}
+}
+
+// insertUnitScores gives each best submission of compID its official score
+// row with per-unit contributions.
+func insertUnitScores(ctx context.Context, pool *sql.DB, compID int64) {
 	// Official score rows with per-unit contributions (418 units, 0/1 with
 	// the submission's score as the chance of 1) for the paired comparisons.
 	rows, err := pool.QueryContext(ctx, `SELECT best_submission_id, best_score FROM leaderboard_entries WHERE competition_id = ?`, compID)
@@ -508,10 +534,10 @@ func fillBoard(ctx context.Context, pool *sql.DB, slug string, users, subs int) 
 	}
 	rows.Close()
 	rng := rand.New(rand.NewPCG(1, 2))
-	for i := 0; i < len(bests); i += batch {
+	for i := 0; i < len(bests); i += boardBatch {
 		var sb strings.Builder
 		sb.WriteString("INSERT INTO submission_scores (submission_id, primary_score, secondary_json, scorer_digest, holdout_digest, engine_version, duration_ms, is_official, private_score, split_method, unit_scores) VALUES ")
-		for j, b := range bests[i:min(i+batch, len(bests))] {
+		for j, b := range bests[i:min(i+boardBatch, len(bests))] {
 			if j > 0 {
 				sb.WriteByte(',')
 			}
@@ -527,5 +553,4 @@ func fillBoard(ctx context.Context, pool *sql.DB, slug string, users, subs int) 
 			die("board unit scores: %v", err)
 		}
 	}
-	pool.ExecContext(ctx, "UPDATE competitions SET leaderboard_version = leaderboard_version + 1 WHERE id = ?", compID)
 }
