@@ -119,7 +119,39 @@ func StartServe(bin string, env []string, logPath string) (*exec.Cmd, error) {
 		logf.Close()
 		return nil, fmt.Errorf("serve: %w", err)
 	}
+	serving = srv
 	return srv, nil
+}
+
+// serving is the server StartServe started last, which Die stops.
+var serving *exec.Cmd
+
+// Die prints the message, prefixed with the program's name, to stderr,
+// stops the server StartServe started (so no serve outlives a failed
+// bench) and exits 1.
+func Die(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, filepath.Base(os.Args[0])+": "+format+"\n", a...)
+	if serving != nil && serving.Process != nil {
+		serving.Process.Signal(os.Interrupt)
+		serving.Wait()
+	}
+	os.Exit(1)
+}
+
+// Must dies on err.
+func Must(err error) {
+	if err != nil {
+		Die("%v", err)
+	}
+}
+
+// ServeEnv is the environment of a bench's medforge commands: this
+// process's own, then the bench database, the listen port on 127.0.0.1, a
+// run directory under work, and extra.
+func ServeEnv(dsn string, port int, work string, extra ...string) []string {
+	env := append(os.Environ(), "MEDFORGE_DSN="+dsn, fmt.Sprintf("MEDFORGE_LISTEN=127.0.0.1:%d", port),
+		"MEDFORGE_RUN_DIR="+filepath.Join(work, "run"))
+	return append(env, extra...)
 }
 
 // Ms is d in milliseconds.

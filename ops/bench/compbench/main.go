@@ -18,7 +18,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -50,35 +49,15 @@ var (
 	scorer        = flag.String("scorer", "accuracy", "built-in module scoring the bench competition (accuracy: Go, accuracy-c: C)")
 )
 
-// server is the medforge serve child, stopped by die as well.
-var server *exec.Cmd
-
-func die(format string, a ...any) {
-	fmt.Fprintf(os.Stderr, "compbench: "+format+"\n", a...)
-	if server != nil && server.Process != nil {
-		server.Process.Signal(os.Interrupt)
-		server.Wait()
-	}
-	os.Exit(1)
-}
-
-// must dies on err.
-func must(err error) {
-	if err != nil {
-		die("%v", err)
-	}
-}
-
 func main() {
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	// Fresh schema each run.
 	pool, st, err := benchkit.FreshDB(ctx, *dsn)
-	must(err)
+	benchkit.Must(err)
 	os.RemoveAll(*workDir)
-	env := append(os.Environ(), "MEDFORGE_DSN="+*dsn, fmt.Sprintf("MEDFORGE_LISTEN=127.0.0.1:%d", *port),
-		"MEDFORGE_RUN_DIR="+filepath.Join(*workDir, "run"),
+	env := benchkit.ServeEnv(*dsn, *port, *workDir,
 		// 50 competitors submitting every second from one address: far past
 		// the per-user and per-IP upload rates a real deployment uses.
 		"MEDFORGE_UPLOADS_PER_USER=0", "MEDFORGE_UPLOADS_PER_IP=0")
@@ -89,17 +68,16 @@ func main() {
 	slug := "bench-titanic"
 	bdir := filepath.Join(*workDir, "bundle")
 	files, err := benchkit.TitanicBundle(bdir, slug, *scorer, `"daily_cap": 10000, "scoring_mode": "single_realtime_hidden"`)
-	must(err)
+	benchkit.Must(err)
 	fmt.Printf("bench competition scored by the built-in %s module\n", *scorer)
-	must(benchkit.Run(env, *bin, "competition", "import", bdir))
+	benchkit.Must(benchkit.Run(env, *bin, "competition", "import", bdir))
 	tokens := makeUsers(ctx, st, *competitors)
 
 	srv, err := benchkit.StartServe(*bin, env, filepath.Join(*workDir, "serve.log"))
-	must(err)
-	server = srv
+	benchkit.Must(err)
 	defer func() { srv.Process.Signal(os.Interrupt); srv.Wait() }()
 	base := fmt.Sprintf("http://127.0.0.1:%d/api/v2", *port)
-	must(benchkit.WaitHealthy(base))
+	benchkit.Must(benchkit.WaitHealthy(base))
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 
 	b := &bench{ctx: ctx, pool: pool, client: client, base: base, slug: slug, tokens: tokens, files: files, env: env}
@@ -162,7 +140,7 @@ func (b *bench) closedLoop(id int64) int {
 	var server []time.Duration
 	rows, err := b.pool.QueryContext(b.ctx, "SELECT TIMESTAMPDIFF(MICROSECOND, created_at, scored_at) FROM submissions WHERE id > ? AND id <= ?", id, id+int64(len(lat)))
 	if err != nil {
-		die("%v", err)
+		benchkit.Die("%v", err)
 	}
 	for rows.Next() {
 		var us int64
@@ -261,8 +239,8 @@ func (b *bench) largeBoard() {
 	bigSlug := "bench-board"
 	bdir2 := filepath.Join(*workDir, "bundle2")
 	_, err := benchkit.TitanicBundle(bdir2, bigSlug, *scorer, `"daily_cap": 10000, "scoring_mode": "public_private"`)
-	must(err)
-	must(benchkit.Run(b.env, *bin, "competition", "import", bdir2))
+	benchkit.Must(err)
+	benchkit.Must(benchkit.Run(b.env, *bin, "competition", "import", bdir2))
 	fillBoard(b.ctx, b.pool, bigSlug, *boardUsers, *boardSubs)
 	// Both boards: the private one is revealed so that anyone reads it.
 	b.pool.ExecContext(b.ctx, "UPDATE competitions SET private_revealed_at = NOW(6), leaderboard_version = leaderboard_version + 1 WHERE slug = ?", bigSlug)
@@ -300,7 +278,7 @@ func (b *bench) largeBoard() {
 	}
 	resp, err := b.client.Get(b.base + "/competitions/" + bigSlug + "/leaderboard?limit=1")
 	if err != nil {
-		die("%v", err)
+		benchkit.Die("%v", err)
 	}
 	json.NewDecoder(resp.Body).Decode(&top)
 	resp.Body.Close()
@@ -310,7 +288,7 @@ func (b *bench) largeBoard() {
 	}
 	if top.Data.Total != min(*boardUsers, *boardSubs) || len(top.Data.Entries) != 1 || math.Abs(top.Data.Entries[0].Score-want) > 1e-4 ||
 		top.Data.Significance.Covered == 0 {
-		die("large board is wrong: %+v", top.Data)
+		benchkit.Die("large board is wrong: %+v", top.Data)
 	}
 	fmt.Printf("  (load average now: %s; %d cores shared with other work)\n", benchkit.LoadAvg(), benchkit.NumCPU())
 }
@@ -345,18 +323,18 @@ func readLoop(c *http.Client, url string, clients int, d time.Duration) []time.D
 func makeUsers(ctx context.Context, st store.Store, n int) []string {
 	id, err := identity.NewService(st, identity.Options{Params: identity.TestParams})
 	if err != nil {
-		die("%v", err)
+		benchkit.Die("%v", err)
 	}
 	var toks []string
 	for i := range n {
 		uid, err := st.CreateUser(ctx, db.CreateUserParams{Email: fmt.Sprintf("bench%d@example.org", i), PasswordHash: "x",
 			Role: db.UsersRoleUser, MaxConcurrentSessions: 1, DisplayName: fmt.Sprintf("competitor %d", i)})
 		if err != nil {
-			die("user: %v", err)
+			benchkit.Die("user: %v", err)
 		}
 		_, tok, err := id.CreateToken(ctx, uid, "bench", time.Hour)
 		if err != nil {
-			die("token: %v", err)
+			benchkit.Die("token: %v", err)
 		}
 		toks = append(toks, tok)
 	}
@@ -374,12 +352,12 @@ func submit(c *http.Client, base, slug, token string, file []byte) int64 {
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := c.Do(req)
 	if err != nil {
-		die("submit: %v", err)
+		benchkit.Die("submit: %v", err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 201 {
-		die("submit: %d %s", resp.StatusCode, b)
+		benchkit.Die("submit: %d %s", resp.StatusCode, b)
 	}
 	var env struct {
 		Data struct {
@@ -397,7 +375,7 @@ func waitScored(c *http.Client, base, token string, id int64) {
 		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := c.Do(req)
 		if err != nil {
-			die("poll: %v", err)
+			benchkit.Die("poll: %v", err)
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
@@ -405,21 +383,21 @@ func waitScored(c *http.Client, base, token string, id int64) {
 			return
 		}
 		if bytes.Contains(b, []byte(`"status":"failed"`)) {
-			die("submission %d failed: %s", id, b)
+			benchkit.Die("submission %d failed: %s", id, b)
 		}
 	}
-	die("submission %d not scored within 60s", id)
+	benchkit.Die("submission %d not scored within 60s", id)
 }
 
 func get(c *http.Client, url string) {
 	resp, err := c.Get(url)
 	if err != nil {
-		die("get: %v", err)
+		benchkit.Die("get: %v", err)
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
-		die("get %s: %d", url, resp.StatusCode)
+		benchkit.Die("get %s: %d", url, resp.StatusCode)
 	}
 }
 
@@ -428,7 +406,7 @@ func get(c *http.Client, url string) {
 func fillBoard(ctx context.Context, pool *sql.DB, slug string, users, subs int) {
 	var compID int64
 	if err := pool.QueryRowContext(ctx, "SELECT id FROM competitions WHERE slug = ?", slug).Scan(&compID); err != nil {
-		die("board: %v", err)
+		benchkit.Die("board: %v", err)
 	}
 	firstUser := insertBoardUsers(ctx, pool, users)
 	insertBoardSubmissions(ctx, pool, compID, firstUser, users, subs)
@@ -454,7 +432,7 @@ func insertBoardUsers(ctx context.Context, pool *sql.DB, users int) int64 {
 		}
 		res, err := pool.ExecContext(ctx, sb.String())
 		if err != nil {
-			die("board users: %v", err)
+			benchkit.Die("board users: %v", err)
 		}
 		if i == 0 {
 			firstUser, _ = res.LastInsertId()
@@ -481,7 +459,7 @@ func insertBoardSubmissions(ctx context.Context, pool *sql.DB, compID, firstUser
 				compID, firstUser+int64(j%users), j, score, score-0.02, score+0.02, priv, priv-0.02, priv+0.02, at, at)
 		}
 		if _, err := pool.ExecContext(ctx, sb.String()); err != nil {
-			die("board submissions: %v", err)
+			benchkit.Die("board submissions: %v", err)
 		}
 	}
 }
@@ -491,7 +469,7 @@ func backfillBoard(ctx context.Context, pool *sql.DB, compID int64) {
 	// The same backfill as migration 00011.
 	if _, err := pool.ExecContext(ctx, `INSERT INTO leaderboard_entries (competition_id, user_id, submissions, last_submission_at)
 		SELECT competition_id, user_id, COUNT(*), MAX(created_at) FROM submissions WHERE competition_id = ? GROUP BY competition_id, user_id`, compID); err != nil {
-		die("board entries: %v", err)
+		benchkit.Die("board entries: %v", err)
 	}
 	if _, err := pool.ExecContext(ctx, `UPDATE leaderboard_entries e
 		JOIN (SELECT s.id, s.competition_id, s.user_id, s.primary_score, s.ci_low, s.ci_high, s.created_at,
@@ -502,14 +480,14 @@ func backfillBoard(ctx context.Context, pool *sql.DB, compID int64) {
 		  ON b.competition_id = e.competition_id AND b.user_id = e.user_id AND b.rn = 1
 		SET e.best_submission_id = b.id, e.best_score = b.primary_score, e.best_ci_low = b.ci_low,
 		    e.best_ci_high = b.ci_high, e.best_at = b.created_at`, compID); err != nil {
-		die("board best: %v", err)
+		benchkit.Die("board best: %v", err)
 	}
 	// The private board: each user's best public submission marked final.
 	if _, err := pool.ExecContext(ctx, `UPDATE leaderboard_entries e JOIN submissions s ON s.id = e.best_submission_id
 		SET s.is_final = TRUE, e.private_submission_id = s.id, e.private_score = s.private_score,
 		    e.private_ci_low = s.private_ci_low, e.private_ci_high = s.private_ci_high, e.private_at = s.created_at
 		WHERE e.competition_id = ?`, compID); err != nil {
-		die("board private: %v", err)
+		benchkit.Die("board private: %v", err)
 	}
 }
 
@@ -520,7 +498,7 @@ func insertUnitScores(ctx context.Context, pool *sql.DB, compID int64) {
 	// the submission's score as the chance of 1) for the paired comparisons.
 	rows, err := pool.QueryContext(ctx, `SELECT best_submission_id, best_score FROM leaderboard_entries WHERE competition_id = ?`, compID)
 	if err != nil {
-		die("board best rows: %v", err)
+		benchkit.Die("board best rows: %v", err)
 	}
 	type best struct {
 		id    int64
@@ -550,7 +528,7 @@ func insertUnitScores(ctx context.Context, pool *sql.DB, compID int64) {
 			fmt.Fprintf(&sb, "(%d,%g,'{}','bench','bench','bench',0,TRUE,0,'one_run',X'%x')", b.id, b.score, signif.Encode(units))
 		}
 		if _, err := pool.ExecContext(ctx, sb.String()); err != nil {
-			die("board unit scores: %v", err)
+			benchkit.Die("board unit scores: %v", err)
 		}
 	}
 }

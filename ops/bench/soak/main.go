@@ -17,7 +17,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -56,17 +55,6 @@ var mix = []struct {
 	{"GET /auth/session-proxy", 20},
 }
 
-var server *exec.Cmd
-
-func die(format string, a ...any) {
-	fmt.Fprintf(os.Stderr, "soak: "+format+"\n", a...)
-	if server != nil && server.Process != nil {
-		server.Process.Signal(os.Interrupt)
-		server.Wait()
-	}
-	os.Exit(1)
-}
-
 type user struct{ token, cookie string }
 
 type stats struct {
@@ -86,22 +74,14 @@ func (s *stats) add(route string, d time.Duration, status string) {
 	s.status[route][status]++
 }
 
-// must dies on err.
-func must(err error) {
-	if err != nil {
-		die("%v", err)
-	}
-}
-
 func main() {
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	_, st, err := benchkit.FreshDB(ctx, *dsn)
-	must(err)
+	benchkit.Must(err)
 	os.RemoveAll(*workDir)
-	env := append(os.Environ(), "MEDFORGE_DSN="+*dsn, fmt.Sprintf("MEDFORGE_LISTEN=127.0.0.1:%d", *port),
-		"MEDFORGE_RUN_DIR="+filepath.Join(*workDir, "run"),
+	env := benchkit.ServeEnv(*dsn, *port, *workDir,
 		// Every connection comes from 127.0.0.1, and each user uploads
 		// about once a second: the default upload limits would answer
 		// nearly every upload 429 before the intake. They stay on (every
@@ -112,17 +92,16 @@ func main() {
 	slug := "soak-titanic"
 	bdir := filepath.Join(*workDir, "bundle")
 	files, err := benchkit.TitanicBundle(bdir, slug, "accuracy", `"daily_cap": 20`)
-	must(err)
-	must(benchkit.Run(env, *bin, "competition", "import", bdir))
+	benchkit.Must(err)
+	benchkit.Must(benchkit.Run(env, *bin, "competition", "import", bdir))
 	us := makeUsers(ctx, st, *users)
 
 	srv, err := benchkit.StartServe(*bin, env, filepath.Join(*workDir, "serve.log"))
-	must(err)
-	server = srv
+	benchkit.Must(err)
 	defer func() { srv.Process.Signal(os.Interrupt); srv.Wait() }()
 	host := fmt.Sprintf("127.0.0.1:%d", *port)
 	base := "http://" + host + "/api/v2"
-	must(benchkit.WaitHealthy(base))
+	benchkit.Must(benchkit.WaitHealthy(base))
 	time.Sleep(2 * time.Second)
 	idle := benchkit.RSS(srv.Process.Pid)
 
@@ -167,7 +146,7 @@ func main() {
 
 	report(s, elapsed, len(us), fivexx.Load(), samples, idle, after)
 	if n := fivexx.Load(); n > 0 {
-		die("%d answers were 5xx; see %s/serve.log", n, *workDir)
+		benchkit.Die("%d answers were 5xx; see %s/serve.log", n, *workDir)
 	}
 }
 
@@ -328,7 +307,7 @@ func makeUsers(ctx context.Context, st store.Store, n int) []user {
 	id, err := identity.NewService(st, identity.Options{Params: identity.TestParams, PasswordMinLength: 8,
 		LoginMaxAttempts: 5, LoginMaxAttemptsPerIP: 5, LoginWindow: time.Minute, SessionTTL: time.Hour})
 	if err != nil {
-		die("%v", err)
+		benchkit.Die("%v", err)
 	}
 	const pw = "soak-password-123"
 	out := make([]user, n)
@@ -336,15 +315,15 @@ func makeUsers(ctx context.Context, st store.Store, n int) []user {
 		email := fmt.Sprintf("soak%d@example.org", i)
 		u, err := id.CreateUser(ctx, identity.NewUser{Email: email, Password: pw, DisplayName: fmt.Sprintf("soaker %d", i)})
 		if err != nil {
-			die("user: %v", err)
+			benchkit.Die("user: %v", err)
 		}
 		_, tok, err := id.CreateToken(ctx, u.ID, "soak", time.Hour)
 		if err != nil {
-			die("token: %v", err)
+			benchkit.Die("token: %v", err)
 		}
 		sess, err := id.Login(ctx, email, pw, fmt.Sprintf("10.9.%d.%d", i/250, i%250+1), "soak")
 		if err != nil {
-			die("login: %v", err)
+			benchkit.Die("login: %v", err)
 		}
 		out[i] = user{token: tok, cookie: sess.Token}
 	}
